@@ -1,0 +1,51 @@
+//! The command line, defined once: parsing, help, shell completions and the man page all come
+//! from these types.
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{
+    audit::AuditArgs, baseline::BaselineArgs, close::CloseArgs, explain::ExplainArgs, history::HistoryArgs,
+    list::ListArgs, lookup::LookupArgs, scan::ScanArgs, watch::WatchArgs,
+};
+use crate::output::ColorChoice;
+
+/// See which ports are open on this machine, which program holds each, what it means, and act on it.
+#[derive(Parser, Debug)]
+#[command(name = "portscope", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// When to colour the output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List open sockets (TCP/UDP, IPv4/IPv6, every state) and the processes holding them.
+    List(ListArgs),
+    /// Look up what a port, port range or service name means in the IANA registry.
+    Lookup(LookupArgs),
+    /// Explain a port in plain language, and what holds it on this machine now.
+    Explain(ExplainArgs),
+    /// Look for sockets held by suspicious programs, with the reason for each finding.
+    Audit(AuditArgs),
+    /// Close a port by stopping the program that holds it, or cut one connection.
+    Close(CloseArgs),
+    /// Scan a host you are allowed to probe for open TCP ports.
+    Scan(ScanArgs),
+    /// Print each port that opens, closes or changes owner, as it happens.
+    Watch(WatchArgs),
+    /// Show when ports were opened and closed, from the local history.
+    History(HistoryArgs),
+    /// Save the listening ports as a baseline, or check the machine against one.
+    Baseline(BaselineArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout.
+    Man,
+}

@@ -1,0 +1,136 @@
+//! Linux collection: sockets from netlink sock_diag (or /proc/net when netlink is refused),
+//! joined to the processes that hold them through /proc/*/fd.
+
+pub mod cgroup;
+pub mod fd_table;
+pub mod proc_net;
+pub mod process;
+pub mod sock_diag;
+pub mod users;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::model::{Family, Holder, Protocol, Snapshot, Socket, SocketSource};
+use crate::os::{Query, StateFilter};
+
+/// Takes one look at the machine's sockets, shaped by `query`.
+pub fn snapshot(query: &Query) -> Result<Snapshot> {
+    let mut notes = Vec::new();
+    let (mut sockets, source) = match dump_netlink(query) {
+        Ok(sockets) => (sockets, SocketSource::Netlink),
+        Err(err) => {
+            notes.push(format!(
+                "netlink sock_diag was refused ({err}); read /proc/net instead"
+            ));
+            (read_proc_net(query)?, SocketSource::ProcNet)
+        }
+    };
+    let unreadable_processes = if query.processes {
+        attach_holders(&mut sockets)?
+    } else {
+        0
+    };
+    Ok(Snapshot {
+        sockets,
+        source,
+        unreadable_processes,
+        notes,
+    })
+}
+
+fn wanted_kinds(query: &Query) -> impl Iterator<Item = (Protocol, Family)> + '_ {
+    [
+        (Protocol::Tcp, Family::Ipv4),
+        (Protocol::Tcp, Family::Ipv6),
+        (Protocol::Udp, Family::Ipv4),
+        (Protocol::Udp, Family::Ipv6),
+    ]
+    .into_iter()
+    .filter(|(p, f)| {
+        let p_ok = match p {
+            Protocol::Tcp => query.tcp,
+            Protocol::Udp => query.udp,
+        };
+        let f_ok = match f {
+            Family::Ipv4 => query.ipv4,
+            Family::Ipv6 => query.ipv6,
+        };
+        p_ok && f_ok
+    })
+}
+
+fn dump_netlink(query: &Query) -> std::io::Result<Vec<Socket>> {
+    let mut diag = sock_diag::SockDiag::open()?;
+    let mut sockets = Vec::new();
+    for (protocol, family) in wanted_kinds(query) {
+        diag.dump(protocol, family, query.states, &mut sockets)?;
+    }
+    Ok(sockets)
+}
+
+fn read_proc_net(query: &Query) -> Result<Vec<Socket>> {
+    let mut sockets = Vec::new();
+    for (protocol, family) in wanted_kinds(query) {
+        let file = match (protocol, family) {
+            (Protocol::Tcp, Family::Ipv4) => "/proc/net/tcp",
+            (Protocol::Tcp, Family::Ipv6) => "/proc/net/tcp6",
+            (Protocol::Udp, Family::Ipv4) => "/proc/net/udp",
+            (Protocol::Udp, Family::Ipv6) => "/proc/net/udp6",
+        };
+        let text = match std::fs::read(file) {
+            Ok(text) => text,
+            // A kernel without IPv6 has no tcp6/udp6 tables.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(Error::io(file, err)),
+        };
+        sockets.extend(
+            proc_net::parse(protocol, &text)?
+                .into_iter()
+                .filter(|s| match query.states {
+                    StateFilter::All => true,
+                    StateFilter::Listening => s.state.is_listening(),
+                    StateFilter::Established => s.state == crate::model::SocketState::Established,
+                }),
+        );
+    }
+    Ok(sockets)
+}
+
+/// Fills each socket's holders; returns how many processes could not be inspected.
+fn attach_holders(sockets: &mut [Socket]) -> Result<usize> {
+    let wanted: HashMap<u64, usize> = sockets
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.inode != 0)
+        .map(|(i, s)| (s.inode, i))
+        .collect();
+    // (socket slot, pid, fd) in walk order: grouped by pid, fds ascending within a pid.
+    let mut hits: Vec<(usize, u32, u32)> = Vec::new();
+    let stats = fd_table::walk(&wanted, |slot, pid, fd| hits.push((slot, pid, fd)))
+        .map_err(|e| Error::io("/proc", e))?;
+
+    let clock = process::Clock::read();
+    let users = users::table();
+    let mut processes: HashMap<u32, Option<Arc<crate::model::Process>>> = HashMap::new();
+    for (slot, pid, fd) in hits {
+        let process = processes.entry(pid).or_insert_with(|| {
+            process::read(pid, clock).map(|mut p| {
+                p.user = users.get(&p.uid).cloned();
+                Arc::new(p)
+            })
+        });
+        // A process that exited between the fd walk and now no longer holds anything.
+        let Some(process) = process else { continue };
+        let holders = &mut sockets[slot].holders;
+        match holders.iter_mut().find(|h| h.process.pid == pid) {
+            Some(holder) => holder.fds.push(fd),
+            None => holders.push(Holder {
+                process: Arc::clone(process),
+                fds: vec![fd],
+            }),
+        }
+    }
+    Ok(stats.unreadable)
+}

@@ -1,0 +1,86 @@
+//! A plain aligned text table. Cells carry an optional colour that is applied after padding,
+//! so escape codes never break the alignment.
+
+use std::io::{self, Write};
+
+use super::{Color, Ui};
+
+/// One cell: its text and, when colour is on, how to paint it.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    pub text: String,
+    pub color: Option<Color>,
+}
+
+impl Cell {
+    pub fn painted(text: impl Into<String>, color: Color) -> Cell {
+        Cell {
+            text: text.into(),
+            color: Some(color),
+        }
+    }
+}
+
+impl<T: Into<String>> From<T> for Cell {
+    fn from(text: T) -> Cell {
+        Cell {
+            text: text.into(),
+            color: None,
+        }
+    }
+}
+
+/// A table with a header row; the last column is never padded, so long command lines stay readable.
+pub struct Table {
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<Cell>>,
+}
+
+impl Table {
+    pub fn new(headers: Vec<&'static str>) -> Table {
+        Table {
+            headers,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, row: Vec<Cell>) {
+        debug_assert_eq!(row.len(), self.headers.len());
+        self.rows.push(row);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn write(&self, out: &mut impl Write, ui: Ui) -> io::Result<()> {
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.text.chars().count());
+            }
+        }
+        let last = self.headers.len().saturating_sub(1);
+        let header: Vec<Cell> = self
+            .headers
+            .iter()
+            .map(|h| Cell::painted(*h, Color::Bold))
+            .collect();
+        for row in std::iter::once(&header).chain(&self.rows) {
+            let mut line = String::new();
+            for (i, cell) in row.iter().enumerate() {
+                let painted = match cell.color {
+                    Some(color) => ui.paint(color, &cell.text),
+                    None => cell.text.as_str().into(),
+                };
+                line.push_str(&painted);
+                if i < last {
+                    let pad = widths[i] - cell.text.chars().count() + 2;
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        Ok(())
+    }
+}
