@@ -1,0 +1,129 @@
+//! Shared test fixtures: real network namespaces, real child processes, the built binary.
+//! Everything created here is removed on drop, by name or PID.
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The portscope binary built for this test run.
+pub fn portscope() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portscope"));
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// Runs a command and returns its output, panicking with stderr if it could not start.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"))
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Returns true (and prints why) when a test that needs root must be skipped.
+pub fn skip_without_root(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    eprintln!("skipping {test}: needs root (network namespaces, other users' processes)");
+    true
+}
+
+/// A network namespace owned by one test, with its loopback up. Deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    /// Creates `ps-<tag>-<pid>-<n>`; unique across parallel tests and concurrent test runs.
+    pub fn new(tag: &str) -> Netns {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("ps-{tag}-{}-{n}", std::process::id());
+        let ok = Command::new("ip").args(["netns", "add", &name]).status().map(|s| s.success());
+        assert!(matches!(ok, Ok(true)), "ip netns add {name} failed");
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Runs `ip -n NAME ARGS…` and asserts success.
+    pub fn ip(&self, args: &[&str]) {
+        let out = run(Command::new("ip").arg("-n").arg(&self.name).args(args));
+        assert!(out.status.success(), "ip -n {} {args:?}: {}", self.name, String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// A command that runs inside the namespace (`ip netns exec NAME PROGRAM`).
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, program]);
+        cmd
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// A child process killed and reaped on drop.
+pub struct Guard(pub Child);
+
+impl Guard {
+    pub fn spawn(cmd: &mut Command) -> Guard {
+        Guard(cmd.stdin(Stdio::null()).spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}")))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `check` every 20 ms for up to `seconds`; true as soon as it holds.
+pub fn wait_until(seconds: f64, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds);
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    check()
+}
+
+/// A Python one-liner listener: binds PROTO (tcp/udp) on HOST:PORT and sleeps. Returns the guard.
+/// PORT 0 picks a free port; read it back with `portscope list --pid`.
+pub fn python_listener(cmd_prefix: Option<&Netns>, proto: &str, host: &str, port: u16) -> Guard {
+    let kind = if proto == "udp" { "SOCK_DGRAM" } else { "SOCK_STREAM" };
+    let family = if host.contains(':') { "AF_INET6" } else { "AF_INET" };
+    let listen = if proto == "udp" { "" } else { "s.listen(16);" };
+    let script = format!(
+        "import socket,time,sys\ns=socket.socket(socket.{family},socket.{kind})\n\
+         s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('{host}',{port}));{listen}\n\
+         print(s.getsockname()[1],flush=True)\ntime.sleep(120)\n"
+    );
+    let mut cmd = match cmd_prefix {
+        Some(ns) => ns.command("python3"),
+        None => Command::new("python3"),
+    };
+    cmd.args(["-c", &script]).stdout(Stdio::piped());
+    Guard::spawn(&mut cmd)
+}
+
+/// Reads the first line a child printed on stdout (e.g. the port a listener bound).
+pub fn first_line(guard: &mut Guard) -> String {
+    use std::io::BufRead;
+    let stdout = guard.0.stdout.take().expect("child stdout is piped");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).expect("read child stdout");
+    line.trim().to_string()
+}
