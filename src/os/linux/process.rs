@@ -4,9 +4,6 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use procfs_core::FromRead;
-use procfs_core::process::Stat;
-
 use crate::model::{Process, Supervisor};
 use crate::os::ParseError;
 use crate::os::linux::cgroup;
@@ -20,12 +17,38 @@ pub struct StatFields {
     pub start_ticks: u64,
 }
 
+/// Parses /proc/PID/stat. Hand-written because procfs-core's parser panics on some truncated
+/// input (a line that ends right after the comm's closing parenthesis).
 pub fn parse_stat(bytes: &[u8]) -> Result<StatFields, ParseError> {
-    let stat = Stat::from_read(bytes).map_err(|e| ParseError::malformed("/proc/PID/stat", e.to_string()))?;
+    const WHAT: &str = "/proc/PID/stat";
+    // comm may itself contain spaces and parentheses: it runs from the first '(' to the last ')'.
+    let open = bytes
+        .iter()
+        .position(|&b| b == b'(')
+        .ok_or_else(|| ParseError::malformed(WHAT, "no '('"))?;
+    let close = bytes.iter().rposition(|&b| b == b')').filter(|&c| c > open);
+    let close = close.ok_or_else(|| ParseError::malformed(WHAT, "no ')' after '('"))?;
+    let comm = String::from_utf8_lossy(&bytes[open + 1..close]).into_owned();
+    // Fields after comm, numbered from 3 (state) as in proc(5).
+    let rest: Vec<&[u8]> = bytes[close + 1..]
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty())
+        .collect();
+    let field = |number: usize| -> Result<u64, ParseError> {
+        let raw = rest.get(number - 3).ok_or(ParseError::Truncated {
+            what: WHAT,
+            needed: number,
+            got: rest.len() + 2,
+        })?;
+        std::str::from_utf8(raw)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| ParseError::malformed(WHAT, format!("field {number} is not a number")))
+    };
     Ok(StatFields {
-        comm: stat.comm,
-        ppid: u32::try_from(stat.ppid).unwrap_or(0),
-        start_ticks: stat.starttime,
+        comm,
+        ppid: u32::try_from(field(4)?).map_err(|_| ParseError::malformed(WHAT, "ppid out of range"))?,
+        start_ticks: field(22)?,
     })
 }
 

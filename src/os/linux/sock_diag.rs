@@ -188,3 +188,129 @@ fn socket_from(protocol: Protocol, response: &InetResponse) -> Result<Socket, Re
         holders: Vec::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    /// Recorded by tests/fixtures/netlink/capture.py: a listener on 127.0.0.1:8080 and one
+    /// connection to it, then NLMSG_DONE.
+    const TCP4: &[u8] = include_bytes!("../../../tests/fixtures/netlink/tcp4-dump.bin");
+    /// A UDP socket bound to [::1]:5353, then NLMSG_DONE.
+    const UDP6: &[u8] = include_bytes!("../../../tests/fixtures/netlink/udp6-dump.bin");
+
+    fn parse(buf: &[u8], protocol: Protocol) -> (Result<Progress, ReplyError>, Vec<Socket>) {
+        let mut out = Vec::new();
+        let result = parse_reply(buf, protocol, &mut out);
+        (result, out)
+    }
+
+    #[test]
+    fn recorded_tcp_dump() {
+        let (result, sockets) = parse(TCP4, Protocol::Tcp);
+        assert!(matches!(result, Ok(Progress::Done)));
+        assert_eq!(sockets.len(), 3);
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let listener = sockets.iter().find(|s| s.state == SocketState::Listen).unwrap();
+        assert_eq!(listener.local, Endpoint::new(lo, 8080));
+        assert!(listener.remote.is_unspecified());
+        assert_ne!(listener.inode, 0);
+        let established: Vec<_> = sockets
+            .iter()
+            .filter(|s| s.state == SocketState::Established)
+            .collect();
+        assert_eq!(established.len(), 2);
+        assert!(
+            established
+                .iter()
+                .any(|s| s.local.port == 8080 && s.remote.address == lo)
+        );
+        assert!(
+            sockets
+                .iter()
+                .all(|s| s.family == Family::Ipv4 && s.protocol == Protocol::Tcp)
+        );
+    }
+
+    #[test]
+    fn recorded_udp6_dump() {
+        let (result, sockets) = parse(UDP6, Protocol::Udp);
+        assert!(matches!(result, Ok(Progress::Done)));
+        assert_eq!(sockets.len(), 1);
+        assert_eq!(sockets[0].local, Endpoint::new("::1".parse().unwrap(), 5353));
+        assert_eq!(sockets[0].state, SocketState::Unconnected);
+        assert_eq!(sockets[0].family, Family::Ipv6);
+    }
+
+    #[test]
+    fn a_buffer_without_done_asks_for_more() {
+        let first = u32::from_ne_bytes(TCP4[..4].try_into().unwrap()) as usize;
+        let (result, sockets) = parse(&TCP4[..first], Protocol::Tcp);
+        assert!(matches!(result, Ok(Progress::More)));
+        assert_eq!(sockets.len(), 1);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_or_a_clean_prefix() {
+        for cut in 0..TCP4.len() {
+            let (result, _) = parse(&TCP4[..cut], Protocol::Tcp);
+            // A cut on a message boundary is a valid (shorter) reply; anything else must be refused.
+            let on_boundary = [0, 124, 248, 372].contains(&cut);
+            assert_eq!(result.is_ok(), on_boundary, "cut at {cut}: {result:?}");
+        }
+    }
+
+    #[test]
+    fn length_shorter_than_header_is_malformed() {
+        let mut bytes = TCP4.to_vec();
+        bytes[..4].copy_from_slice(&8u32.to_ne_bytes());
+        let (result, _) = parse(&bytes, Protocol::Tcp);
+        assert!(matches!(
+            result,
+            Err(ReplyError::Parse(ParseError::Malformed { .. }))
+        ));
+    }
+
+    #[test]
+    fn unknown_state_is_malformed() {
+        let mut bytes = TCP4.to_vec();
+        bytes[17] = 99; // inet_diag_msg.idiag_state of the first record
+        let (result, _) = parse(&bytes, Protocol::Tcp);
+        assert!(
+            matches!(result, Err(ReplyError::Parse(ParseError::Malformed { .. }))),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn kernel_error_is_reported_as_io_error() {
+        // nlmsghdr(NLMSG_ERROR) + errno -EPERM + the offending request's header.
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&36u32.to_ne_bytes());
+        bytes.extend_from_slice(&2u16.to_ne_bytes());
+        bytes.extend_from_slice(&0u16.to_ne_bytes());
+        bytes.extend_from_slice(&[0; 8]);
+        bytes.extend_from_slice(&(-1i32).to_ne_bytes());
+        bytes.extend_from_slice(&[0; 16]);
+        let (result, _) = parse(&bytes, Protocol::Tcp);
+        match result {
+            Err(ReplyError::Kernel(err)) => assert_eq!(err.raw_os_error(), Some(1)),
+            other => panic!("expected EPERM, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn request_carries_family_protocol_and_state_mask() {
+        let bytes = dump_request(Protocol::Udp, Family::Ipv6, StateFilter::Listening);
+        // nlmsghdr (16 bytes), then inet_diag_req_v2: family, protocol, ext, pad, states.
+        assert_eq!(bytes.len(), 16 + 56);
+        assert_eq!(
+            u32::from_ne_bytes(bytes[..4].try_into().unwrap()) as usize,
+            bytes.len()
+        );
+        assert_eq!(u16::from_ne_bytes([bytes[4], bytes[5]]), 20); // SOCK_DIAG_BY_FAMILY
+        assert_eq!((bytes[16], bytes[17]), (AF_INET6, IPPROTO_UDP));
+        assert_eq!(u32::from_ne_bytes(bytes[20..24].try_into().unwrap()), 1 << 7);
+    }
+}
