@@ -5,7 +5,6 @@ mod support;
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 
 use portscope::model::{Protocol, Snapshot, Socket, SocketState};
