@@ -117,7 +117,7 @@ pub fn run(args: &ListArgs, ui: Ui) -> Result<ExitCode> {
     sockets.sort_by_key(|s| (s.local.port, s.protocol, s.local.address, s.remote));
 
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let entries = sockets.iter().map(|socket| Entry {
         socket,
         service: service_of(socket, args.numeric),

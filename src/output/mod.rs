@@ -68,9 +68,14 @@ impl Color {
     }
 }
 
-/// Writes a value as pretty JSON followed by a newline.
+/// Writes a value as JSON followed by a newline: indented for a person at a terminal, compact
+/// for a pipe (a script or `jq` reads it faster, and it is a third of the size).
 pub fn json<T: Serialize + ?Sized>(out: &mut impl Write, value: &T) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, value)?;
+    if io::stdout().is_terminal() {
+        serde_json::to_writer_pretty(&mut *out, value)?;
+    } else {
+        serde_json::to_writer(&mut *out, value)?;
+    }
     writeln!(out)
 }
 

@@ -16,21 +16,27 @@ use crate::model::{Family, Holder, Protocol, Snapshot, Socket, SocketSource};
 use crate::os::{Query, StateFilter};
 
 /// Takes one look at the machine's sockets, shaped by `query`.
+///
+/// The socket dump and the /proc/*/fd walk are independent, so they run at the same time; the
+/// join by inode happens once both are done.
 pub fn snapshot(query: &Query) -> Result<Snapshot> {
     let mut notes = Vec::new();
-    let (mut sockets, source) = match dump_netlink(query) {
+    let (dumped, walk) = std::thread::scope(|scope| {
+        let walk = query.processes.then(|| scope.spawn(fd_table::walk));
+        let dumped = dump_netlink(query);
+        let walk = walk.map(|w| w.join().unwrap_or_else(|_| Err(std::io::Error::other("fd walk panicked"))));
+        (dumped, walk)
+    });
+    let (mut sockets, source) = match dumped {
         Ok(sockets) => (sockets, SocketSource::Netlink),
         Err(err) => {
-            notes.push(format!(
-                "netlink sock_diag was refused ({err}); read /proc/net instead"
-            ));
+            notes.push(format!("netlink sock_diag was refused ({err}); read /proc/net instead"));
             (read_proc_net(query)?, SocketSource::ProcNet)
         }
     };
-    let unreadable_processes = if query.processes {
-        attach_holders(&mut sockets)?
-    } else {
-        0
+    let unreadable_processes = match walk {
+        Some(walk) => attach_holders(&mut sockets, walk.map_err(|e| Error::io("/proc", e))?),
+        None => 0,
     };
     Ok(Snapshot {
         sockets,
@@ -98,23 +104,20 @@ fn read_proc_net(query: &Query) -> Result<Vec<Socket>> {
     Ok(sockets)
 }
 
-/// Fills each socket's holders; returns how many processes could not be inspected.
-fn attach_holders(sockets: &mut [Socket]) -> Result<usize> {
-    let wanted: HashMap<u64, usize> = sockets
+/// Fills each socket's holders from the fd walk; returns how many processes could not be inspected.
+fn attach_holders(sockets: &mut [Socket], walk: fd_table::Walk) -> usize {
+    let slots: HashMap<u64, usize> = sockets
         .iter()
         .enumerate()
         .filter(|(_, s)| s.inode != 0)
         .map(|(i, s)| (s.inode, i))
         .collect();
-    // (socket slot, pid, fd) in walk order: grouped by pid, fds ascending within a pid.
-    let mut hits: Vec<(usize, u32, u32)> = Vec::new();
-    let stats = fd_table::walk(&wanted, |slot, pid, fd| hits.push((slot, pid, fd)))
-        .map_err(|e| Error::io("/proc", e))?;
-
     let clock = process::Clock::read();
     let users = users::table();
     let mut processes: HashMap<u32, Option<Arc<crate::model::Process>>> = HashMap::new();
-    for (slot, pid, fd) in hits {
+    for (inode, pid, fd) in walk.sockets {
+        // Sockets of other kinds (unix, netlink) or other network namespaces.
+        let Some(&slot) = slots.get(&inode) else { continue };
         let process = processes.entry(pid).or_insert_with(|| {
             process::read(pid, clock).map(|mut p| {
                 p.user = users.get(&p.uid).cloned();
@@ -132,5 +135,5 @@ fn attach_holders(sockets: &mut [Socket]) -> Result<usize> {
             }),
         }
     }
-    Ok(stats.unreadable)
+    walk.unreadable
 }

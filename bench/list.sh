@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Times `portscope list` against ss and lsof on N loopback TCP connections.
+#
+# The connections live in a network namespace this script creates (ps-bench-list-PID), held by
+# a few worker processes it starts there; every tool runs inside that namespace, so the figures
+# cover exactly these sockets (plus nothing else). Everything is removed on exit.
+#
+#   bench/list.sh                 # N = 10000 and 40000
+#   COUNTS="1000" RUNS=5 bench/list.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+COUNTS=${COUNTS:-"10000 40000"}
+RUNS=${RUNS:-10}
+# Each worker holds both ends of its connections; keep it well under the descriptor hard limit.
+FDS_PER_WORKER=$(( $(ulimit -Hn) - 100 ))
+[ "$FDS_PER_WORKER" -gt 16000 ] && FDS_PER_WORKER=16000
+NS="ps-bench-list-$$"
+OUT=$(mktemp -d)
+BIN="$PWD/target/release/portscope"
+
+need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
+need hyperfine hyperfine
+need lsof lsof
+need ss iproute2
+[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
+[ "$(id -u)" = 0 ] || { echo "bench/list.sh: needs root (network namespaces)" >&2; exit 3; }
+cargo build --release --quiet
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  ip netns del "$NS" 2>/dev/null || true
+  rm -rf "$OUT"
+}
+trap cleanup EXIT
+
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+ip netns exec "$NS" sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
+
+# One worker: a listener on its own port and PER connections to it, holding both ends.
+WORKER='
+import socket, sys, time
+port, count = int(sys.argv[1]), int(sys.argv[2])
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind(("127.0.0.1", port))
+listener.listen(4096)
+held = []
+for _ in range(count):
+    client = socket.create_connection(("127.0.0.1", port))
+    server, _ = listener.accept()
+    held += [client, server]
+print("ready", flush=True)
+time.sleep(3600)
+'
+
+start_workers() {
+  local n=$1
+  WORKERS=$(( (2 * n + FDS_PER_WORKER - 1) / FDS_PER_WORKER ))
+  [ "$WORKERS" -lt 4 ] && WORKERS=4
+  local per=$(( n / WORKERS ))
+  pids=()
+  for i in $(seq 1 "$WORKERS"); do
+    ip netns exec "$NS" bash -c "ulimit -n \$(ulimit -Hn); exec python3 -c '$WORKER' $((20000 + i)) $per" > "$OUT/worker$i" &
+    pids+=("$!")
+  done
+  for i in $(seq 1 "$WORKERS"); do
+    for _ in $(seq 1 600); do grep -q ready "$OUT/worker$i" 2>/dev/null && break; sleep 0.1; done
+    grep -q ready "$OUT/worker$i" || { echo "worker $i did not start" >&2; exit 4; }
+  done
+}
+
+stop_workers() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  pids=()
+}
+
+peak_kib() { ip netns exec "$NS" /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n 1; }
+
+for n in $COUNTS; do
+  start_workers "$n"
+  sockets=$(ip netns exec "$NS" ss -Htan | wc -l)
+  echo "== $n connections ($sockets TCP sockets) held by $WORKERS processes in $NS"
+  ip netns exec "$NS" hyperfine -N --warmup 2 --runs "$RUNS" --style basic \
+    --export-json "$OUT/$n.json" \
+    -n "portscope list --tcp --json" "$BIN list --tcp --json" \
+    -n "ss -tanp" "ss -tanp" \
+    -n "ss -tan" "ss -tan" \
+    -n "lsof -nP -iTCP" "lsof -nP -iTCP" >/dev/null
+  {
+    echo "portscope list --tcp --json	$(peak_kib "$BIN" list --tcp --json)"
+    echo "ss -tanp	$(peak_kib ss -tanp)"
+    echo "ss -tan	$(peak_kib ss -tan)"
+    echo "lsof -nP -iTCP	$(peak_kib lsof -nP -iTCP)"
+  } > "$OUT/$n.mem"
+  # Rows must match: portscope sees every socket ss sees.
+  listed=$(ip netns exec "$NS" "$BIN" list --tcp --json-lines | wc -l)
+  echo "sockets: ss -tan $sockets, portscope $listed"
+  python3 - "$OUT/$n.json" "$OUT/$n.mem" <<'PY'
+import json, sys
+results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+mem = dict(line.rstrip("\n").split("\t") for line in open(sys.argv[2]))
+ours = results["portscope list --tcp --json"]
+print(f"{'command':30} {'median':>10} {'mean±sd':>18} {'portscope/this':>15} {'peak RSS':>10}")
+for name, r in results.items():
+    ratio = ours["median"] / r["median"]
+    print(f"{name:30} {r['median']*1000:8.1f}ms {r['mean']*1000:8.1f}±{r['stddev']*1000:5.1f}ms {ratio:14.2f}x {int(mem[name])/1024:8.1f}MB")
+ss_p, ss = results["ss -tanp"]["median"], results["ss -tan"]["median"]
+print(f"targets: portscope/ss -tanp = {ours['median']/ss_p:.2f} (<= 0.33), "
+      f"portscope/ss -tan = {ours['median']/ss:.2f} (<= 2.0), "
+      f"memory portscope/ss -tanp = {int(mem['portscope list --tcp --json'])/int(mem['ss -tanp']):.2f} (<= 1.5)")
+PY
+  stop_workers
+done
