@@ -7,6 +7,7 @@
 pub mod abuse;
 pub mod facts;
 pub mod local;
+pub mod query;
 pub mod registry;
 
 use serde::Serialize;
