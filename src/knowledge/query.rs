@@ -39,16 +39,6 @@ pub fn parse(text: &str) -> Result<Question> {
             "empty; give a port (80), a range (6000-6010), a name (ssh) or ADDRESS:PORT",
         ));
     }
-    if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Ok(Question {
-            target: Target::Ports {
-                start: addr.port(),
-                end: addr.port(),
-            },
-            transport: None,
-            address: Some(addr.ip()),
-        });
-    }
     let (body, transport) = match text.rsplit_once('/') {
         Some((body, proto)) => {
             let transport = Transport::parse(proto)
@@ -57,6 +47,16 @@ pub fn parse(text: &str) -> Result<Question> {
         }
         None => (text, None),
     };
+    if let Ok(addr) = body.parse::<SocketAddr>() {
+        return Ok(Question {
+            target: Target::Ports {
+                start: addr.port(),
+                end: addr.port(),
+            },
+            transport,
+            address: Some(addr.ip()),
+        });
+    }
     if body.contains(':') {
         return Err(bad("not ADDRESS:PORT (write IPv6 addresses as [::1]:8080)"));
     }
@@ -274,6 +274,7 @@ mod tests {
         assert_eq!(ports("6000-6010"), (6000, 6010, None));
         assert_eq!(ports("127.0.0.1:8080"), (8080, 8080, None));
         assert_eq!(ports("[::1]:8080"), (8080, 8080, None));
+        assert_eq!(ports("127.0.0.1:8080/tcp"), (8080, 8080, Some(Transport::Tcp)));
         assert!(matches!(parse("ssh/tcp"), Ok(Question { target: Target::Name(n), .. }) if n == "ssh"));
     }
 
