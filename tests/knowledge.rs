@@ -108,8 +108,12 @@ fn abuse_table_has_the_well_known_cases() {
     assert!(knowledge::abuse(80, Protocol::Tcp).is_empty());
 }
 
-/// IANA's CSV beside the repository (`../shared/data`), or where this workplace keeps it.
+/// The CSV the facts file was generated from: `$PORTSCOPE_IANA_CSV` (after a refresh from a newer
+/// download), else IANA's CSV beside the repository (`../shared/data`) or where this workplace keeps it.
 fn iana_csv() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("PORTSCOPE_IANA_CSV") {
+        return Some(PathBuf::from(path));
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     [
         root.join("../shared/data/service-names-port-numbers.csv"),

@@ -181,14 +181,25 @@ fn write_human(out: &mut impl Write, question: &Question, e: &Explanation, ui: U
     if iana.is_empty() {
         writeln!(out, "IANA:  nothing is registered for {port}/{protos}.")?;
     }
+    // One line per service, with the transports it is registered for ("krb524 (4444/tcp, udp)").
+    let mut grouped: Vec<(&query::Known, Vec<Transport>)> = Vec::new();
     for s in &iana {
+        match grouped.iter_mut().find(|(g, _)| {
+            (g.start, g.end, &g.name, &g.description) == (s.start, s.end, &s.name, &s.description)
+        }) {
+            Some((_, transports)) => transports.push(s.transport),
+            None => grouped.push((s, vec![s.transport])),
+        }
+    }
+    for (s, transports) in grouped {
+        let transports: Vec<&str> = transports.iter().map(|t| t.as_str()).collect();
         let desc = if s.description.is_empty() { "" } else { " — " };
         writeln!(
             out,
             "IANA:  {} ({}/{}){desc}{}",
             ui.paint(Color::Bold, &s.name),
             s.ports(),
-            s.transport,
+            transports.join(", "),
             s.description
         )?;
     }
