@@ -123,7 +123,11 @@ fn protocol_flags_and_suffixes_filter() {
         "{rows:?}"
     );
     let rows = services(&json(&["--dccp", "discard"]));
-    assert_eq!(rows, vec![("9".into(), "dccp".into(), "discard".into())]);
+    assert!(rows.iter().all(|r| r.1 == "dccp"), "{rows:?}");
+    assert!(
+        rows.contains(&("9".into(), "dccp".into(), "discard".into())),
+        "{rows:?}"
+    );
 }
 
 #[test]

@@ -126,8 +126,8 @@ fn resolve(mut question: Question) -> Result<Question> {
             let answer = query::answer(&question)?;
             if answer.start != answer.end {
                 return Err(Error::Usage(format!(
-                    "{name:?} is registered on ports {}-{}; explain one of them",
-                    answer.start, answer.end
+                    "{name:?} is registered on ports {}; explain one of them",
+                    super::lookup::registered_ports(&answer).join(", ")
                 )));
             }
             question.target = Target::Ports {

@@ -142,14 +142,23 @@ fn subject(question: &Question, answer: &Answer) -> String {
         Target::Ports { start, end } if start == end => format!("{start}{proto}"),
         Target::Ports { start, end } => format!("{start}-{end}{proto}"),
         Target::Name(name) => {
-            let ports = if answer.start == answer.end {
-                format!("port {}", answer.start)
-            } else {
-                format!("ports {}-{}", answer.start, answer.end)
-            };
-            format!("{name}{proto} ({ports})")
+            let ports = registered_ports(answer);
+            let noun = if ports.len() == 1 { "port" } else { "ports" };
+            format!("{name}{proto} ({noun} {})", ports.join(", "))
         }
     }
+}
+
+/// The distinct ports or ranges an answer's services are on, in order: "22", "6000-6063".
+pub fn registered_ports(answer: &Answer) -> Vec<String> {
+    let mut ports: Vec<String> = Vec::new();
+    for s in &answer.services {
+        let p = s.ports();
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    ports
 }
 
 /// The abuse section shared with `explain`: each row with its family, kind, years and source.
