@@ -6,8 +6,9 @@ use std::io::Write;
 use clap::Args;
 use serde::Serialize;
 
+use super::lookup::LocalNamesArgs;
 use crate::error::{ExitCode, Result};
-use crate::knowledge;
+use crate::knowledge::{self, AbuseEntry};
 use crate::model::{Family, Protocol, Socket, SocketState};
 use crate::os::{self, Query, StateFilter};
 use crate::output::table::{Cell, Table};
@@ -52,6 +53,8 @@ pub struct ListArgs {
     /// Do not resolve service and user names.
     #[arg(short = 'n', long)]
     pub numeric: bool,
+    #[command(flatten)]
+    pub names: LocalNamesArgs,
 }
 
 impl ListArgs {
@@ -106,9 +109,15 @@ struct Entry<'a> {
     #[serde(flatten)]
     socket: &'a Socket,
     service: Option<&'static str>,
+    /// Documented abuse of the socket's port (and, for a connection, of the peer's port). A reason
+    /// to look closer, never proof.
+    abuse: Vec<&'static AbuseEntry>,
 }
 
 pub fn run(args: &ListArgs, ui: Ui) -> Result<ExitCode> {
+    if !args.numeric {
+        args.names.load()?;
+    }
     let snapshot = os::snapshot(&args.query())?;
     for note in &snapshot.notes {
         output::note(note);
@@ -121,6 +130,7 @@ pub fn run(args: &ListArgs, ui: Ui) -> Result<ExitCode> {
     let entries = sockets.iter().map(|socket| Entry {
         socket,
         service: service_of(socket, args.numeric),
+        abuse: abuse_of(socket),
     });
     if args.json {
         output::json(&mut out, &entries.collect::<Vec<_>>())?;
@@ -135,6 +145,12 @@ pub fn run(args: &ListArgs, ui: Ui) -> Result<ExitCode> {
         table(&sockets, &users, args.numeric).write(&mut out, ui)?;
     }
     out.flush()?;
+    if !args.json && !args.json_lines && sockets.iter().any(|s| !abuse_of(s).is_empty()) {
+        output::note(
+            "! marks a port with documented abuse (`portscope lookup PORT` says which); \
+             a port number alone proves nothing",
+        );
+    }
     if let Some(note) = privilege::hidden_owners_note(snapshot.unreadable_processes) {
         output::note(&note);
     }
@@ -152,6 +168,16 @@ fn service_of(socket: &Socket, numeric: bool) -> Option<&'static str> {
             .then(|| knowledge::service_name(socket.remote.port, socket.protocol))
             .flatten()
     })
+}
+
+/// Abuse rows for the socket's local port and, for a connection, the peer's port (an outgoing
+/// connection to a Metasploit handler's port is as telling as a listener on it).
+fn abuse_of(socket: &Socket) -> Vec<&'static AbuseEntry> {
+    let mut rows = knowledge::abuse(socket.local.port, socket.protocol);
+    if !socket.state.is_listening() && socket.remote.port != socket.local.port {
+        rows.extend(knowledge::abuse(socket.remote.port, socket.protocol));
+    }
+    rows
 }
 
 fn table(sockets: &[&Socket], users: &HashMap<u32, String>, numeric: bool) -> Table {
@@ -190,10 +216,20 @@ fn table(sockets: &[&Socket], users: &HashMap<u32, String>, numeric: bool) -> Ta
             socket.local.to_string().into(),
             remote.into(),
             Cell::painted(socket.state.as_str(), state_color),
-            service_of(socket, numeric).unwrap_or("-").into(),
+            service_cell(socket, numeric),
             Cell::painted(output::holders_label(&socket.holders), Color::Bold),
             user.into(),
         ]);
     }
     table
+}
+
+/// The service name, with `!` and colour when the port has documented abuse.
+fn service_cell(socket: &Socket, numeric: bool) -> Cell {
+    let name = service_of(socket, numeric).unwrap_or("-");
+    if abuse_of(socket).is_empty() {
+        name.into()
+    } else {
+        Cell::painted(format!("{name} !"), Color::Yellow)
+    }
 }

@@ -1,6 +1,8 @@
-//! Ports with a history of abuse by trojans, backdoors, botnets, miners and attack tools.
+//! Ports with a documented history of abuse by trojans, backdoors, worms, botnets, miners and attack
+//! tools, from the hand-entered, sourced `data/abuse.tsv` (compiled in by `build.rs`).
 //!
-//! A row here is a reason to look closer, never proof: any program may use any port.
+//! A row here is a reason to look closer, never proof: any program may use any port, and most of
+//! these ports have legitimate users too.
 
 use serde::Serialize;
 
@@ -14,38 +16,16 @@ pub struct AbuseEntry {
     pub protocol: Option<Protocol>,
     /// The malware or tool family, e.g. "Back Orifice".
     pub family: &'static str,
-    /// trojan, backdoor, botnet, miner, attack-tool, anonymity
+    /// trojan, backdoor, worm, botnet, miner, attack-tool, anonymity
     pub kind: &'static str,
     pub years: &'static str,
+    /// One line on what the family did with the port.
+    pub note: &'static str,
+    /// Where the fact comes from.
     pub source: &'static str,
 }
 
-const ENTRIES: &[AbuseEntry] = &[
-    AbuseEntry {
-        port: 4444,
-        protocol: Some(Protocol::Tcp),
-        family: "Metasploit default handler",
-        kind: "attack-tool",
-        years: "2003-",
-        source: "https://docs.metasploit.com/",
-    },
-    AbuseEntry {
-        port: 12345,
-        protocol: Some(Protocol::Tcp),
-        family: "NetBus",
-        kind: "trojan",
-        years: "1998-2000s",
-        source: "https://en.wikipedia.org/wiki/NetBus",
-    },
-    AbuseEntry {
-        port: 31337,
-        protocol: None,
-        family: "Back Orifice",
-        kind: "trojan",
-        years: "1998-2000s",
-        source: "https://en.wikipedia.org/wiki/Back_Orifice",
-    },
-];
+include!(concat!(env!("OUT_DIR"), "/abuse_table.rs"));
 
 /// Documented abuses of a port over a protocol (rows for both protocols included).
 pub fn abuse(port: u16, protocol: Protocol) -> Vec<&'static AbuseEntry> {
@@ -53,4 +33,14 @@ pub fn abuse(port: u16, protocol: Protocol) -> Vec<&'static AbuseEntry> {
         .iter()
         .filter(|e| e.port == port && e.protocol.is_none_or(|p| p == protocol))
         .collect()
+}
+
+/// Documented abuses of a port over any protocol.
+pub fn abuse_any(port: u16) -> Vec<&'static AbuseEntry> {
+    ENTRIES.iter().filter(|e| e.port == port).collect()
+}
+
+/// Every abuse row, in file order (sorted by port).
+pub fn all() -> &'static [AbuseEntry] {
+    &ENTRIES
 }

@@ -1,15 +1,35 @@
-//! What a port number means: its IANA range and the service registered for it.
+//! What a port number means: its IANA range, the services registered for it (the full IANA
+//! registry, compiled in), the names this machine gives it (/etc/services, a user file) and its
+//! documented history of abuse.
 //!
-//! Callers ask by port and protocol; how the table is stored (a small hand list today, the full
-//! generated registry later) is this module's business.
+//! Callers ask by port and protocol; how the tables are stored is this module's business.
 
-mod abuse;
-mod registry;
+pub mod abuse;
+pub mod facts;
+pub mod local;
+pub mod query;
+pub mod registry;
 
 use serde::Serialize;
 
+use crate::model::Protocol;
+
 pub use abuse::{AbuseEntry, abuse};
-pub use registry::service_name;
+pub use registry::{Service, Transport};
+
+/// The name a table shows for a port: the user's services file, then /etc/services (both only once
+/// [`local::load`] has run), then the first service IANA registered for the port and protocol.
+pub fn service_name(port: u16, protocol: Protocol) -> Option<&'static str> {
+    service_name_for(port, protocol.into())
+}
+
+/// [`service_name`] for any IANA transport, SCTP and DCCP included.
+pub fn service_name_for(port: u16, transport: Transport) -> Option<&'static str> {
+    local::loaded()
+        .and_then(|names| names.primary(port, transport))
+        .map(|l| l.name.as_str())
+        .or_else(|| registry::primary_name(port, transport))
+}
 
 /// IANA's three port ranges (RFC 6335 section 6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -32,6 +52,24 @@ impl PortClass {
         }
     }
 
+    /// What the range means, in a sentence a newcomer can read.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            PortClass::WellKnown => {
+                "ports 0-1023, assigned by IANA to long-standing services; on Linux only root (or a \
+                 program with CAP_NET_BIND_SERVICE) may listen on them"
+            }
+            PortClass::Registered => {
+                "ports 1024-49151, registered with IANA by vendors and projects; any user's program \
+                 may listen on them, registered or not"
+            }
+            PortClass::Dynamic => {
+                "ports 49152-65535, never assigned; systems pick them for the local end of outgoing \
+                 connections (Linux uses 32768-60999 by default), and programs may use them freely"
+            }
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             PortClass::WellKnown => "well-known",
@@ -44,7 +82,6 @@ impl PortClass {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Protocol;
 
     #[test]
     fn range_boundaries() {

@@ -1,207 +1,226 @@
-//! First-cut service names: the IANA registry rows for commonly seen ports.
+//! The full IANA Service Name and Transport Protocol Port Number Registry, compiled into the binary.
 //!
-//! Sorted by (port, protocol) for binary search. Generated from IANA's service-names-port-numbers.csv.
+//! `build.rs` turns `data/iana-services.tsv` into the static arrays included below; lookups are
+//! binary searches over them. Names here are IANA's alone; `local` layers /etc/services and a
+//! user's file on top for [`super::service_name`].
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use serde::Serialize;
 
 use crate::model::Protocol;
 
-const SERVICES: &[(u16, Protocol, &str)] = &[
-    (1, Protocol::Tcp, "tcpmux"),
-    (1, Protocol::Udp, "tcpmux"),
-    (7, Protocol::Tcp, "echo"),
-    (7, Protocol::Udp, "echo"),
-    (9, Protocol::Tcp, "discard"),
-    (9, Protocol::Udp, "discard"),
-    (13, Protocol::Tcp, "daytime"),
-    (13, Protocol::Udp, "daytime"),
-    (20, Protocol::Tcp, "ftp-data"),
-    (20, Protocol::Udp, "ftp-data"),
-    (21, Protocol::Tcp, "ftp"),
-    (21, Protocol::Udp, "ftp"),
-    (22, Protocol::Tcp, "ssh"),
-    (22, Protocol::Udp, "ssh"),
-    (23, Protocol::Tcp, "telnet"),
-    (23, Protocol::Udp, "telnet"),
-    (25, Protocol::Tcp, "smtp"),
-    (25, Protocol::Udp, "smtp"),
-    (37, Protocol::Tcp, "time"),
-    (37, Protocol::Udp, "time"),
-    (43, Protocol::Tcp, "nicname"),
-    (43, Protocol::Udp, "nicname"),
-    (53, Protocol::Tcp, "domain"),
-    (53, Protocol::Udp, "domain"),
-    (67, Protocol::Tcp, "bootps"),
-    (67, Protocol::Udp, "bootps"),
-    (68, Protocol::Tcp, "bootpc"),
-    (68, Protocol::Udp, "bootpc"),
-    (69, Protocol::Tcp, "tftp"),
-    (69, Protocol::Udp, "tftp"),
-    (79, Protocol::Tcp, "finger"),
-    (79, Protocol::Udp, "finger"),
-    (80, Protocol::Tcp, "http"),
-    (80, Protocol::Udp, "http"),
-    (88, Protocol::Tcp, "kerberos"),
-    (88, Protocol::Udp, "kerberos"),
-    (110, Protocol::Tcp, "pop3"),
-    (110, Protocol::Udp, "pop3"),
-    (111, Protocol::Tcp, "sunrpc"),
-    (111, Protocol::Udp, "sunrpc"),
-    (119, Protocol::Tcp, "nntp"),
-    (119, Protocol::Udp, "nntp"),
-    (123, Protocol::Tcp, "ntp"),
-    (123, Protocol::Udp, "ntp"),
-    (135, Protocol::Tcp, "epmap"),
-    (135, Protocol::Udp, "epmap"),
-    (137, Protocol::Tcp, "netbios-ns"),
-    (137, Protocol::Udp, "netbios-ns"),
-    (138, Protocol::Tcp, "netbios-dgm"),
-    (138, Protocol::Udp, "netbios-dgm"),
-    (139, Protocol::Tcp, "netbios-ssn"),
-    (139, Protocol::Udp, "netbios-ssn"),
-    (143, Protocol::Tcp, "imap"),
-    (161, Protocol::Tcp, "snmp"),
-    (161, Protocol::Udp, "snmp"),
-    (162, Protocol::Tcp, "snmptrap"),
-    (162, Protocol::Udp, "snmptrap"),
-    (179, Protocol::Tcp, "bgp"),
-    (179, Protocol::Udp, "bgp"),
-    (389, Protocol::Tcp, "ldap"),
-    (389, Protocol::Udp, "ldap"),
-    (427, Protocol::Tcp, "svrloc"),
-    (427, Protocol::Udp, "svrloc"),
-    (443, Protocol::Tcp, "https"),
-    (443, Protocol::Udp, "https"),
-    (445, Protocol::Tcp, "microsoft-ds"),
-    (445, Protocol::Udp, "microsoft-ds"),
-    (464, Protocol::Tcp, "kpasswd"),
-    (464, Protocol::Udp, "kpasswd"),
-    (465, Protocol::Tcp, "urd"),
-    (465, Protocol::Udp, "igmpv3lite"),
-    (500, Protocol::Tcp, "isakmp"),
-    (500, Protocol::Udp, "isakmp"),
-    (514, Protocol::Tcp, "shell"),
-    (514, Protocol::Udp, "syslog"),
-    (515, Protocol::Tcp, "printer"),
-    (515, Protocol::Udp, "printer"),
-    (520, Protocol::Tcp, "efs"),
-    (520, Protocol::Udp, "router"),
-    (546, Protocol::Tcp, "dhcpv6-client"),
-    (546, Protocol::Udp, "dhcpv6-client"),
-    (547, Protocol::Tcp, "dhcpv6-server"),
-    (547, Protocol::Udp, "dhcpv6-server"),
-    (548, Protocol::Tcp, "afpovertcp"),
-    (548, Protocol::Udp, "afpovertcp"),
-    (554, Protocol::Tcp, "rtsp"),
-    (554, Protocol::Udp, "rtsp"),
-    (587, Protocol::Tcp, "submission"),
-    (587, Protocol::Udp, "submission"),
-    (631, Protocol::Tcp, "ipp"),
-    (631, Protocol::Udp, "ipp"),
-    (636, Protocol::Tcp, "ldaps"),
-    (636, Protocol::Udp, "ldaps"),
-    (853, Protocol::Tcp, "domain-s"),
-    (853, Protocol::Udp, "domain-s"),
-    (873, Protocol::Tcp, "rsync"),
-    (873, Protocol::Udp, "rsync"),
-    (989, Protocol::Tcp, "ftps-data"),
-    (989, Protocol::Udp, "ftps-data"),
-    (990, Protocol::Tcp, "ftps"),
-    (990, Protocol::Udp, "ftps"),
-    (993, Protocol::Tcp, "imaps"),
-    (995, Protocol::Tcp, "pop3s"),
-    (995, Protocol::Udp, "pop3s"),
-    (1080, Protocol::Tcp, "socks"),
-    (1080, Protocol::Udp, "socks"),
-    (1194, Protocol::Tcp, "openvpn"),
-    (1194, Protocol::Udp, "openvpn"),
-    (1433, Protocol::Tcp, "ms-sql-s"),
-    (1433, Protocol::Udp, "ms-sql-s"),
-    (1434, Protocol::Tcp, "ms-sql-m"),
-    (1434, Protocol::Udp, "ms-sql-m"),
-    (1521, Protocol::Tcp, "ncube-lm"),
-    (1521, Protocol::Udp, "ncube-lm"),
-    (1723, Protocol::Tcp, "pptp"),
-    (1723, Protocol::Udp, "pptp"),
-    (1812, Protocol::Tcp, "radius"),
-    (1812, Protocol::Udp, "radius"),
-    (1813, Protocol::Tcp, "radius-acct"),
-    (1813, Protocol::Udp, "radius-acct"),
-    (1883, Protocol::Tcp, "mqtt"),
-    (1883, Protocol::Udp, "mqtt"),
-    (1900, Protocol::Tcp, "ssdp"),
-    (1900, Protocol::Udp, "ssdp"),
-    (2049, Protocol::Tcp, "shilp"),
-    (2049, Protocol::Udp, "shilp"),
-    (2375, Protocol::Tcp, "docker"),
-    (2376, Protocol::Tcp, "docker-s"),
-    (2379, Protocol::Tcp, "etcd-client"),
-    (2380, Protocol::Tcp, "etcd-server"),
-    (3000, Protocol::Tcp, "hbci"),
-    (3000, Protocol::Udp, "hbci"),
-    (3128, Protocol::Tcp, "ndl-aas"),
-    (3128, Protocol::Udp, "ndl-aas"),
-    (3306, Protocol::Tcp, "mysql"),
-    (3306, Protocol::Udp, "mysql"),
-    (3389, Protocol::Tcp, "ms-wbt-server"),
-    (3389, Protocol::Udp, "ms-wbt-server"),
-    (3478, Protocol::Tcp, "stun"),
-    (3478, Protocol::Udp, "stun"),
-    (4369, Protocol::Tcp, "epmd"),
-    (4369, Protocol::Udp, "epmd"),
-    (5000, Protocol::Tcp, "commplex-main"),
-    (5000, Protocol::Udp, "commplex-main"),
-    (5060, Protocol::Tcp, "sip"),
-    (5060, Protocol::Udp, "sip"),
-    (5061, Protocol::Tcp, "sips"),
-    (5061, Protocol::Udp, "sips"),
-    (5222, Protocol::Tcp, "xmpp-client"),
-    (5353, Protocol::Tcp, "mdns"),
-    (5353, Protocol::Udp, "mdns"),
-    (5355, Protocol::Tcp, "llmnr"),
-    (5355, Protocol::Udp, "llmnr"),
-    (5432, Protocol::Tcp, "postgresql"),
-    (5432, Protocol::Udp, "postgresql"),
-    (5672, Protocol::Tcp, "amqp"),
-    (5672, Protocol::Udp, "amqp"),
-    (5900, Protocol::Tcp, "rfb"),
-    (5900, Protocol::Udp, "rfb"),
-    (5984, Protocol::Tcp, "couchdb"),
-    (5984, Protocol::Udp, "couchdb"),
-    (6379, Protocol::Tcp, "redis"),
-    (6443, Protocol::Tcp, "sun-sr-https"),
-    (6443, Protocol::Udp, "sun-sr-https"),
-    (8000, Protocol::Tcp, "irdmi"),
-    (8000, Protocol::Udp, "irdmi"),
-    (8008, Protocol::Tcp, "http-alt"),
-    (8008, Protocol::Udp, "http-alt"),
-    (8080, Protocol::Tcp, "http-alt"),
-    (8080, Protocol::Udp, "http-alt"),
-    (8081, Protocol::Tcp, "sunproxyadmin"),
-    (8081, Protocol::Udp, "sunproxyadmin"),
-    (8443, Protocol::Tcp, "pcsync-https"),
-    (8443, Protocol::Udp, "pcsync-https"),
-    (8883, Protocol::Tcp, "secure-mqtt"),
-    (8883, Protocol::Udp, "secure-mqtt"),
-    (9000, Protocol::Tcp, "cslistener"),
-    (9000, Protocol::Udp, "cslistener"),
-    (9090, Protocol::Tcp, "websm"),
-    (9090, Protocol::Udp, "websm"),
-    (9092, Protocol::Tcp, "XmlIpcRegSvc"),
-    (9092, Protocol::Udp, "XmlIpcRegSvc"),
-    (9100, Protocol::Tcp, "hp-pdl-datastr"),
-    (9100, Protocol::Udp, "hp-pdl-datastr"),
-    (9200, Protocol::Tcp, "wap-wsp"),
-    (9200, Protocol::Udp, "wap-wsp"),
-    (9300, Protocol::Tcp, "vrace"),
-    (9300, Protocol::Udp, "vrace"),
-    (11211, Protocol::Tcp, "memcache"),
-    (11211, Protocol::Udp, "memcache"),
-    (27017, Protocol::Tcp, "mongodb"),
-];
+/// A transport protocol that IANA registers ports for. Wider than [`Protocol`], which is what the
+/// socket collector sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Tcp,
+    Udp,
+    Sctp,
+    Dccp,
+}
 
-/// The IANA service name registered for a port and protocol.
-pub fn service_name(port: u16, protocol: Protocol) -> Option<&'static str> {
-    SERVICES
-        .binary_search_by(|(p, proto, _)| (*p, *proto).cmp(&(port, protocol)))
-        .ok()
-        .map(|i| SERVICES[i].2)
+impl Transport {
+    pub const ALL: [Transport; 4] = [Transport::Tcp, Transport::Udp, Transport::Sctp, Transport::Dccp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::Sctp => "sctp",
+            Transport::Dccp => "dccp",
+        }
+    }
+
+    /// Parses `tcp`, `udp`, `sctp` or `dccp`, in any case.
+    pub fn parse(text: &str) -> Option<Transport> {
+        Transport::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(text))
+    }
+
+    /// The socket protocol this transport is, when the collector knows it.
+    pub fn protocol(self) -> Option<Protocol> {
+        match self {
+            Transport::Tcp => Some(Protocol::Tcp),
+            Transport::Udp => Some(Protocol::Udp),
+            Transport::Sctp | Transport::Dccp => None,
+        }
+    }
+}
+
+impl From<Protocol> for Transport {
+    fn from(protocol: Protocol) -> Transport {
+        match protocol {
+            Protocol::Tcp => Transport::Tcp,
+            Protocol::Udp => Transport::Udp,
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One registry row: a service registered for a port, or a range of ports, over one transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Service {
+    pub name: &'static str,
+    pub start: u16,
+    pub end: u16,
+    pub transport: Transport,
+    pub description: &'static str,
+}
+
+impl Service {
+    /// `80` or `6000-6063`.
+    pub fn ports(&self) -> String {
+        if self.start == self.end {
+            self.start.to_string()
+        } else {
+            format!("{}-{}", self.start, self.end)
+        }
+    }
+}
+
+/// A row as stored: offsets into TEXT instead of pointers, so the table needs no relocations.
+struct Row {
+    start: u16,
+    end: u16,
+    name: u32,
+    description: u32,
+    name_len: u8,
+    description_len: u8,
+    transport: Transport,
+}
+
+const fn r(
+    start: u16,
+    end: u16,
+    transport: Transport,
+    name: u32,
+    name_len: u8,
+    description: u32,
+    description_len: u8,
+) -> Row {
+    Row {
+        start,
+        end,
+        name,
+        description,
+        name_len,
+        description_len,
+        transport,
+    }
+}
+
+include!(concat!(env!("OUT_DIR"), "/registry_table.rs"));
+
+fn text(offset: u32, len: u8) -> &'static str {
+    let start = offset as usize;
+    TEXT.get(start..start + usize::from(len)).unwrap_or_default()
+}
+
+fn service(row: &Row) -> Service {
+    Service {
+        name: text(row.name, row.name_len),
+        start: row.start,
+        end: row.end,
+        transport: row.transport,
+        description: text(row.description, row.description_len),
+    }
+}
+
+/// How many rows the embedded registry holds.
+pub fn len() -> usize {
+    ROWS.len()
+}
+
+/// Every row, sorted by port then transport.
+pub fn all() -> impl Iterator<Item = Service> {
+    ROWS.iter().map(service)
+}
+
+/// The rows that cover any port in `start..=end`, optionally over one transport only, sorted by
+/// port then transport (registry order within one port and transport).
+pub fn in_range(start: u16, end: u16, transport: Option<Transport>) -> Vec<Service> {
+    let first = ROWS.partition_point(|r| r.start < start);
+    let last = ROWS.partition_point(|r| r.start <= end);
+    // Single ports inside the window, plus ranges that start before it and reach into it.
+    let before = RANGES
+        .iter()
+        .map(|&i| &ROWS[usize::from(i)])
+        .filter(|r| r.start < start && r.end >= start);
+    let mut rows: Vec<&Row> = before.chain(&ROWS[first..last]).collect();
+    rows.retain(|r| transport.is_none_or(|t| r.transport == t));
+    rows.iter().map(|r| service(r)).collect()
+}
+
+/// The rows that cover `port`.
+pub fn by_port(port: u16, transport: Option<Transport>) -> Vec<Service> {
+    in_range(port, port, transport)
+}
+
+/// The first-registered service name for a port and transport: the name a table shows.
+pub fn primary_name(port: u16, transport: Transport) -> Option<&'static str> {
+    by_port(port, Some(transport)).first().map(|s| s.name)
+}
+
+/// Every row registered under `name`, compared without regard to ASCII case (RFC 6335 §5.1).
+pub fn by_name(name: &str) -> Vec<Service> {
+    let cmp = |i: &u16| {
+        let row = &ROWS[usize::from(*i)];
+        cmp_ignore_case(text(row.name, row.name_len), name)
+    };
+    let first = BY_NAME.partition_point(|i| cmp(i) == Ordering::Less);
+    BY_NAME[first..]
+        .iter()
+        .take_while(|i| cmp(i) == Ordering::Equal)
+        .map(|&i| service(&ROWS[usize::from(i)]))
+        .collect()
+}
+
+fn cmp_ignore_case(a: &str, b: &str) -> Ordering {
+    a.bytes()
+        .map(|c| c.to_ascii_lowercase())
+        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_every_port_inside() {
+        for port in [6000, 6010, 6063] {
+            let rows = by_port(port, Some(Transport::Tcp));
+            assert!(rows.iter().any(|s| s.name == "x11"), "{port}: {rows:?}");
+        }
+        assert!(
+            !by_port(6064, Some(Transport::Tcp))
+                .iter()
+                .any(|s| s.name == "x11")
+        );
+    }
+
+    #[test]
+    fn names_ignore_case() {
+        assert_eq!(by_name("SSH"), by_name("ssh"));
+        assert!(
+            by_name("ssh")
+                .iter()
+                .any(|s| s.start == 22 && s.transport == Transport::Sctp)
+        );
+        assert!(by_name("no-such-service-here").is_empty());
+    }
+
+    #[test]
+    fn sctp_and_dccp_rows_exist() {
+        assert!(all().any(|s| s.transport == Transport::Dccp));
+        assert_eq!(primary_name(2049, Transport::Sctp), Some("nfs"));
+    }
 }
