@@ -30,7 +30,10 @@ fn parse_ss(text: &str) -> Table {
             .skip(1)
             .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
             .collect();
-        table.insert((fields[0].to_string(), port_of(fields[4]), port_of(fields[5])), pids);
+        table.insert(
+            (fields[0].to_string(), port_of(fields[4]), port_of(fields[5])),
+            pids,
+        );
     }
     table
 }
@@ -45,7 +48,12 @@ fn parse_portscope(json: &[u8]) -> Table {
                 e["local"]["port"].as_u64().unwrap(),
                 e["remote"]["port"].as_u64().unwrap(),
             );
-            let pids = e["holders"].as_array().unwrap().iter().map(|h| h["pid"].as_u64().unwrap()).collect();
+            let pids = e["holders"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["pid"].as_u64().unwrap())
+                .collect();
             (key, pids)
         })
         .collect()
@@ -64,20 +72,36 @@ fn same_sockets_and_owners_as_ss() {
         python_listener(Some(&ns), "udp", "::", 5355),
     ];
     let ss = || run(ns.command("ss").args(["-tuanpH"]));
-    assert!(wait_until(10.0, || parse_ss(&String::from_utf8_lossy(&ss().stdout)).len() >= 4), "listeners up");
+    assert!(
+        wait_until(10.0, || parse_ss(&String::from_utf8_lossy(&ss().stdout)).len()
+            >= 4),
+        "listeners up"
+    );
     // One established connection, client and server side held by different processes.
     let script = "import socket,time\nc=socket.create_connection(('127.0.0.1',8080))\nprint(1,flush=True)\ntime.sleep(60)";
-    let mut client = support::Guard::spawn(ns.command("python3").args(["-c", script]).stdout(std::process::Stdio::piped()));
+    let mut client = support::Guard::spawn(
+        ns.command("python3")
+            .args(["-c", script])
+            .stdout(std::process::Stdio::piped()),
+    );
     support::first_line(&mut client);
 
-    let ours = run(ns.command(env!("CARGO_BIN_EXE_portscope")).args(["list", "--json"]));
+    let ours = run(ns
+        .command(env!("CARGO_BIN_EXE_portscope"))
+        .args(["list", "--json"]));
     assert!(ours.status.success(), "{}", String::from_utf8_lossy(&ours.stderr));
     let ss_table = parse_ss(&String::from_utf8(ss().stdout).unwrap());
     let our_table = parse_portscope(&ours.stdout);
     assert!(ss_table.len() >= 5, "ss saw {ss_table:?}");
     for (key, pids) in &ss_table {
-        let ours = our_table.get(key).unwrap_or_else(|| panic!("{key:?} shown by ss, missing from portscope"));
+        let ours = our_table
+            .get(key)
+            .unwrap_or_else(|| panic!("{key:?} shown by ss, missing from portscope"));
         assert_eq!(ours, pids, "owners of {key:?}");
     }
-    assert_eq!(our_table.len(), ss_table.len(), "ours {our_table:?}\nss {ss_table:?}");
+    assert_eq!(
+        our_table.len(),
+        ss_table.len(),
+        "ours {our_table:?}\nss {ss_table:?}"
+    );
 }

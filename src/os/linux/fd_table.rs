@@ -46,7 +46,12 @@ pub struct Walk {
 /// wildly between processes, so fixed chunks would leave threads idle). It needs no input from
 /// the socket dump, so the caller can run both at once.
 pub fn walk() -> std::io::Result<Walk> {
-    let proc_fd = openat(CWD, c"/proc", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    let proc_fd = openat(
+        CWD,
+        c"/proc",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
     let mut pids = Vec::new();
     let mut buf = vec![MaybeUninit::<u8>::uninit(); 64 * 1024];
     let mut dir = RawDir::new(&proc_fd, &mut buf);
@@ -55,13 +60,18 @@ pub fn walk() -> std::io::Result<Walk> {
             pids.push(pid);
         }
     }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
     let next = AtomicUsize::new(0);
     let parts: Vec<Walk> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| scope.spawn(|| walk_some(&proc_fd, &pids, &next)))
             .collect();
-        workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_default())
+            .collect()
     });
     let mut walk = Walk::default();
     for part in parts {
@@ -89,8 +99,12 @@ fn walk_some(proc_fd: &OwnedFd, pids: &[u32], next: &AtomicUsize) -> Walk {
         let mut entries = RawDir::new(&fd_dir, &mut buf);
         while let Some(Ok(entry)) = entries.next() {
             let name = entry.file_name();
-            let Some(fd) = parse_pid(name.to_bytes()) else { continue };
-            let Ok(len) = readlinkat_raw(&fd_dir, name, &mut link[..]) else { continue };
+            let Some(fd) = parse_pid(name.to_bytes()) else {
+                continue;
+            };
+            let Ok(len) = readlinkat_raw(&fd_dir, name, &mut link[..]) else {
+                continue;
+            };
             if let Some(inode) = parse_socket_link(&link[..len]) {
                 walk.sockets.push((inode, pid, fd));
             }

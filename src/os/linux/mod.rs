@@ -24,13 +24,18 @@ pub fn snapshot(query: &Query) -> Result<Snapshot> {
     let (dumped, walk) = std::thread::scope(|scope| {
         let walk = query.processes.then(|| scope.spawn(fd_table::walk));
         let dumped = dump_netlink(query);
-        let walk = walk.map(|w| w.join().unwrap_or_else(|_| Err(std::io::Error::other("fd walk panicked"))));
+        let walk = walk.map(|w| {
+            w.join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("fd walk panicked")))
+        });
         (dumped, walk)
     });
     let (mut sockets, source) = match dumped {
         Ok(sockets) => (sockets, SocketSource::Netlink),
         Err(err) => {
-            notes.push(format!("netlink sock_diag was refused ({err}); read /proc/net instead"));
+            notes.push(format!(
+                "netlink sock_diag was refused ({err}); read /proc/net instead"
+            ));
             (read_proc_net(query)?, SocketSource::ProcNet)
         }
     };
