@@ -1,7 +1,8 @@
 //! `portscope list`: every socket on this machine and the processes that hold it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
+use std::ops::RangeInclusive;
 
 use clap::Args;
 use serde::Serialize;
@@ -109,7 +110,7 @@ struct Entry<'a> {
     #[serde(flatten)]
     socket: &'a Socket,
     service: Option<&'static str>,
-    /// Documented abuse of the socket's port (and, for a connection, of the peer's port). A reason
+    /// Documented abuse of the socket's service port (see `knowledge::service_port`). A reason
     /// to look closer, never proof.
     abuse: Vec<&'static AbuseEntry>,
 }
@@ -125,12 +126,13 @@ pub fn run(args: &ListArgs, ui: Ui) -> Result<ExitCode> {
     let mut sockets: Vec<&Socket> = snapshot.sockets.iter().filter(|s| args.matches(s)).collect();
     sockets.sort_by_key(|s| (s.local.port, s.protocol, s.local.address, s.remote));
 
+    let sides = ServiceSide::new(&snapshot.sockets);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let entries = sockets.iter().map(|socket| Entry {
         socket,
-        service: service_of(socket, args.numeric),
-        abuse: abuse_of(socket),
+        service: service_of(socket, &sides, args.numeric),
+        abuse: abuse_of(socket, &sides),
     });
     if args.json {
         output::json(&mut out, &entries.collect::<Vec<_>>())?;
@@ -142,10 +144,10 @@ pub fn run(args: &ListArgs, ui: Ui) -> Result<ExitCode> {
         } else {
             os::user_names()
         };
-        table(&sockets, &users, args.numeric).write(&mut out, ui)?;
+        table(&sockets, &sides, &users, args.numeric).write(&mut out, ui)?;
     }
     out.flush()?;
-    if !args.json && !args.json_lines && sockets.iter().any(|s| !abuse_of(s).is_empty()) {
+    if !args.json && !args.json_lines && sockets.iter().any(|s| !abuse_of(s, &sides).is_empty()) {
         output::note(
             "! marks a port with documented abuse (`portscope lookup PORT` says which); \
              a port number alone proves nothing",
@@ -157,30 +159,46 @@ pub fn run(args: &ListArgs, ui: Ui) -> Result<ExitCode> {
     Ok(ExitCode::Ok)
 }
 
-/// The service a socket's port is known for: the listening/local port, not the peer's ephemeral one,
-/// except for outgoing connections where the remote port names the service.
-fn service_of(socket: &Socket, numeric: bool) -> Option<&'static str> {
+/// Decides which of a socket's ports names its service, from the listeners in this snapshot and
+/// the kernel's ephemeral range.
+struct ServiceSide {
+    listening: HashSet<(Protocol, u16)>,
+    ephemeral: RangeInclusive<u16>,
+}
+
+impl ServiceSide {
+    fn new(sockets: &[Socket]) -> ServiceSide {
+        ServiceSide {
+            listening: sockets
+                .iter()
+                .filter(|s| s.state.is_listening())
+                .map(|s| (s.protocol, s.local.port))
+                .collect(),
+            ephemeral: os::ephemeral_ports(),
+        }
+    }
+
+    fn port(&self, socket: &Socket) -> u16 {
+        let listening = |port| self.listening.contains(&(socket.protocol, port));
+        knowledge::service_port(socket, listening, &self.ephemeral)
+    }
+}
+
+/// The registered service of the socket's service port.
+fn service_of(socket: &Socket, sides: &ServiceSide, numeric: bool) -> Option<&'static str> {
     if numeric {
         return None;
     }
-    knowledge::service_name(socket.local.port, socket.protocol).or_else(|| {
-        (!socket.state.is_listening())
-            .then(|| knowledge::service_name(socket.remote.port, socket.protocol))
-            .flatten()
-    })
+    knowledge::service_name(sides.port(socket), socket.protocol)
 }
 
-/// Abuse rows for the socket's local port and, for a connection, the peer's port (an outgoing
-/// connection to a Metasploit handler's port is as telling as a listener on it).
-fn abuse_of(socket: &Socket) -> Vec<&'static AbuseEntry> {
-    let mut rows = knowledge::abuse(socket.local.port, socket.protocol);
-    if !socket.state.is_listening() && socket.remote.port != socket.local.port {
-        rows.extend(knowledge::abuse(socket.remote.port, socket.protocol));
-    }
-    rows
+/// Abuse rows for the socket's service port: a listener on a Metasploit handler's port, or an
+/// outgoing connection to one, but not a client's temporary port that happens to match a row.
+fn abuse_of(socket: &Socket, sides: &ServiceSide) -> Vec<&'static AbuseEntry> {
+    knowledge::abuse(sides.port(socket), socket.protocol)
 }
 
-fn table(sockets: &[&Socket], users: &HashMap<u32, String>, numeric: bool) -> Table {
+fn table(sockets: &[&Socket], sides: &ServiceSide, users: &HashMap<u32, String>, numeric: bool) -> Table {
     let mut table = Table::new(vec![
         "PROTO",
         "LOCAL",
@@ -216,7 +234,7 @@ fn table(sockets: &[&Socket], users: &HashMap<u32, String>, numeric: bool) -> Ta
             socket.local.to_string().into(),
             remote.into(),
             Cell::painted(socket.state.as_str(), state_color),
-            service_cell(socket, numeric),
+            service_cell(socket, sides, numeric),
             Cell::painted(output::holders_label(&socket.holders), Color::Bold),
             user.into(),
         ]);
@@ -225,9 +243,9 @@ fn table(sockets: &[&Socket], users: &HashMap<u32, String>, numeric: bool) -> Ta
 }
 
 /// The service name, with `!` and colour when the port has documented abuse.
-fn service_cell(socket: &Socket, numeric: bool) -> Cell {
-    let name = service_of(socket, numeric).unwrap_or("-");
-    if abuse_of(socket).is_empty() {
+fn service_cell(socket: &Socket, sides: &ServiceSide, numeric: bool) -> Cell {
+    let name = service_of(socket, sides, numeric).unwrap_or("-");
+    if abuse_of(socket, sides).is_empty() {
         name.into()
     } else {
         Cell::painted(format!("{name} !"), Color::Yellow)

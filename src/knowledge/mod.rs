@@ -31,6 +31,25 @@ pub fn service_name_for(port: u16, transport: Transport) -> Option<&'static str>
         .or_else(|| registry::primary_name(port, transport))
 }
 
+/// Which of a socket's two ports names its service. A listener's own port; for a connection, the
+/// side that has a listener on this machine, else the side outside the kernel's ephemeral range
+/// (the other is a client's temporary port), else the local one. Without this, a client's
+/// temporary port would be named and flagged as if it were a service.
+pub fn service_port(
+    socket: &crate::model::Socket,
+    listening_here: impl Fn(u16) -> bool,
+    ephemeral: &std::ops::RangeInclusive<u16>,
+) -> u16 {
+    let (local, remote) = (socket.local.port, socket.remote.port);
+    if socket.state.is_listening() || remote == 0 || listening_here(local) {
+        return local;
+    }
+    if listening_here(remote) || (ephemeral.contains(&local) && !ephemeral.contains(&remote)) {
+        return remote;
+    }
+    local
+}
+
 /// IANA's three port ranges (RFC 6335 section 6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -99,5 +118,48 @@ mod tests {
         assert_eq!(service_name(53, Protocol::Udp), Some("domain"));
         assert_eq!(service_name(443, Protocol::Tcp), Some("https"));
         assert_eq!(service_name(1, Protocol::Udp), Some("tcpmux"));
+    }
+
+    fn socket(local: u16, remote: u16, state: crate::model::SocketState) -> crate::model::Socket {
+        use crate::model::{Endpoint, Family, Socket};
+        let lo = std::net::IpAddr::from([127, 0, 0, 1]);
+        Socket {
+            protocol: Protocol::Tcp,
+            family: Family::Ipv4,
+            local: Endpoint::new(lo, local),
+            remote: Endpoint::new(lo, remote),
+            state,
+            inode: 1,
+            uid: 0,
+            recv_queue: 0,
+            send_queue: 0,
+            interface: 0,
+            holders: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn service_port_picks_the_service_side() {
+        use crate::model::SocketState::{Established, Listen};
+        let ephemeral = 32768..=60999;
+        let none = |_| false;
+        assert_eq!(service_port(&socket(8080, 0, Listen), none, &ephemeral), 8080);
+        // A client's temporary port 54320 (a Back Orifice 2000 row) talking to https.
+        assert_eq!(
+            service_port(&socket(54320, 443, Established), none, &ephemeral),
+            443
+        );
+        // The server side of the same connection, when its listener is known.
+        assert_eq!(
+            service_port(&socket(443, 54320, Established), |p| p == 443, &ephemeral),
+            443
+        );
+        // An outgoing connection to a handler on 4444 from a temporary port.
+        assert_eq!(
+            service_port(&socket(40000, 4444, Established), none, &ephemeral),
+            4444
+        );
+        // Both outside the range, nothing known: the local port.
+        assert_eq!(service_port(&socket(22, 1022, Established), none, &ephemeral), 22);
     }
 }

@@ -71,3 +71,7 @@ impl ParseError {
 /// uid → user name for this machine.
 #[cfg(target_os = "linux")]
 pub use linux::users::table as user_names;
+
+/// The ports the kernel picks for outgoing connections.
+#[cfg(target_os = "linux")]
+pub use linux::sysctl::ephemeral_ports;
