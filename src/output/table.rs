@@ -84,3 +84,47 @@ impl Table {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Table {
+        let mut table = Table::new(vec!["PROTO", "LOCAL", "STATE", "PID/PROGRAM"]);
+        table.push(vec![
+            "tcp".into(),
+            "127.0.0.1:8080".into(),
+            Cell::painted("LISTEN", Color::Green),
+            "42/nginx".into(),
+        ]);
+        table.push(vec![
+            "udp6".into(),
+            "[::]:5353".into(),
+            Cell::painted("UNCONN", Color::Green),
+            "-".into(),
+        ]);
+        table
+    }
+
+    fn render(ui: Ui) -> String {
+        let mut out = Vec::new();
+        sample().write(&mut out, ui).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn plain_table_is_aligned() {
+        insta::assert_snapshot!(render(Ui { color: false }));
+    }
+
+    #[test]
+    fn colour_does_not_break_alignment() {
+        let coloured = render(Ui { color: true });
+        assert!(coloured.contains("\x1b[32mLISTEN\x1b[0m"));
+        let stripped = coloured
+            .replace("\x1b[32m", "")
+            .replace("\x1b[1m", "")
+            .replace("\x1b[0m", "");
+        assert_eq!(stripped, render(Ui { color: false }));
+    }
+}
