@@ -71,3 +71,7 @@ impl ParseError {
 /// uid → user name for this machine.
 #[cfg(target_os = "linux")]
 pub use linux::users::table as user_names;
+
+/// Ctrl-C and SIGTERM for long-running commands.
+#[cfg(target_os = "linux")]
+pub use linux::stop_signal::StopSignals;

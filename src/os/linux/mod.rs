@@ -6,6 +6,7 @@ pub mod fd_table;
 pub mod proc_net;
 pub mod process;
 pub mod sock_diag;
+pub mod stop_signal;
 pub mod users;
 
 use std::collections::HashMap;
