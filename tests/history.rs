@@ -44,12 +44,20 @@ fn event(i: i64, kind: EventKind, port: u16, program: &str) -> Event {
 #[test]
 #[ignore = "helper process for sigkill_during_writes_keeps_every_committed_event"]
 fn writer_helper() {
-    let Some(path) = std::env::var_os(WRITER_DB) else { return };
+    let Some(path) = std::env::var_os(WRITER_DB) else {
+        return;
+    };
     let mut store = Store::create(Path::new(&path)).expect("open the database");
     let mut out = std::io::stdout().lock();
     for i in 0.. {
-        let kind = if i % 2 == 0 { EventKind::Opened } else { EventKind::Closed };
-        store.record(&event(i, kind, (i / 2 % 60000) as u16 + 1, "writer")).expect("record");
+        let kind = if i % 2 == 0 {
+            EventKind::Opened
+        } else {
+            EventKind::Closed
+        };
+        store
+            .record(&event(i, kind, (i / 2 % 60000) as u16 + 1, "writer"))
+            .expect("record");
         std::io::Write::write_all(&mut out, format!("committed {i}\n").as_bytes()).unwrap();
         std::io::Write::flush(&mut out).unwrap();
     }
@@ -57,7 +65,10 @@ fn writer_helper() {
 
 /// A few "random" milliseconds, without a random-number crate: the clock's low bits.
 fn random_ms(max: u64) -> u64 {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     u64::from(nanos) % max
 }
 
@@ -68,7 +79,13 @@ fn sigkill_during_writes_keeps_every_committed_event() {
         let db = dir.path().join("history.db");
         let mut child = Guard::spawn(
             Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "writer_helper", "--ignored", "--nocapture", "--test-threads=1"])
+                .args([
+                    "--exact",
+                    "writer_helper",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env(WRITER_DB, &db)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null()),
@@ -82,7 +99,10 @@ fn sigkill_during_writes_keeps_every_committed_event() {
         std::thread::sleep(Duration::from_millis(20 + random_ms(400)));
         child.0.kill().unwrap(); // SIGKILL
         let status = child.0.wait().unwrap();
-        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL));
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL)
+        );
         let last: i64 = std::iter::once(first)
             .chain(lines.iter())
             .filter_map(|l| l.strip_prefix("committed ").and_then(|n| n.parse().ok()))
@@ -94,13 +114,21 @@ fn sigkill_during_writes_keeps_every_committed_event() {
         let count = store.count().unwrap();
         // Every committed event is there; at most the one in flight (committed but not yet
         // reported) is extra.
-        assert!(count == last + 1 || count == last + 2, "round {round}: {count} events, last reported {last}");
+        assert!(
+            count == last + 1 || count == last + 2,
+            "round {round}: {count} events, last reported {last}"
+        );
         let events = store.events(&Default::default()).unwrap();
         for (i, e) in events.iter().enumerate() {
-            assert_eq!(e.time_ms, i as i64, "round {round}: event {i} is missing or out of order");
+            assert_eq!(
+                e.time_ms, i as i64,
+                "round {round}: event {i} is missing or out of order"
+            );
         }
         // And the killed database takes new writes.
-        let out = run(portscope().args(["history", "--json", "--events", "--db"]).arg(&db));
+        let out = run(portscope()
+            .args(["history", "--json", "--events", "--db"])
+            .arg(&db));
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let read: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(read.len() as i64, count);
@@ -113,7 +141,10 @@ fn one_line_failure(args: &[&str], db: &Path, code: i32) -> String {
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(code), "{args:?} {}: {err}", db.display());
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("portscope: ") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.starts_with("portscope: ") && !err.contains("panicked"),
+        "{err}"
+    );
     err
 }
 
@@ -148,7 +179,9 @@ fn corrupt_or_foreign_databases_are_refused_in_one_line() {
     let damaged = dir.path().join("damaged.db");
     let mut store = Store::create(&damaged).unwrap();
     for i in 0..500 {
-        store.record(&event(i, EventKind::Opened, i as u16 + 1, "victim")).unwrap();
+        store
+            .record(&event(i, EventKind::Opened, i as u16 + 1, "victim"))
+            .unwrap();
     }
     drop(store);
     let mut bytes = std::fs::read(&damaged).unwrap();
@@ -159,7 +192,11 @@ fn corrupt_or_foreign_databases_are_refused_in_one_line() {
     let _ = std::fs::remove_file(dir.path().join("damaged.db-wal"));
     let out = run(portscope().args(["history", "--db"]).arg(&damaged));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "a damaged database must not read as fine");
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "a damaged database must not read as fine"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
@@ -171,17 +208,23 @@ fn unwritable_or_missing_paths_are_one_line() {
     std::fs::write(&file, "not a directory").unwrap();
     // The parent is a regular file: not even root can create the database there.
     let err = one_line_failure(&["watch", "--for", "1ms"], &file.join("history.db"), 4);
-    assert!(err.contains("history directory"), "{err}");
+    assert!(err.contains("is not a directory"), "{err}");
     // A directory where the file should be.
     let err = one_line_failure(&["watch", "--for", "1ms"], dir.path(), 4);
     assert!(err.contains("is a directory"), "{err}");
     // /proc refuses new files, for root too.
-    one_line_failure(&["watch", "--for", "1ms"], Path::new("/proc/portscope-history.db"), 4);
+    one_line_failure(
+        &["watch", "--for", "1ms"],
+        Path::new("/proc/portscope-history.db"),
+        4,
+    );
     // Nothing recorded yet: "not found", not an error of the system.
     let err = one_line_failure(&["history"], &dir.path().join("none.db"), 6);
     assert!(err.contains("no history yet"), "{err}");
     // A bad --since is bad input.
-    let out = run(portscope().args(["history", "--since", "last tuesday", "--db"]).arg(&file));
+    let out = run(portscope()
+        .args(["history", "--since", "last tuesday", "--db"])
+        .arg(&file));
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -206,7 +249,10 @@ fn history_shows_spans_filtered_by_port_process_and_time() {
     drop(store);
 
     let spans = |args: &[&str]| -> Vec<(u64, String, bool)> {
-        let out = run(portscope().args(["history", "--json", "--db"]).arg(&db).args(args));
+        let out = run(portscope()
+            .args(["history", "--json", "--db"])
+            .arg(&db)
+            .args(args));
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
         rows.iter()
@@ -229,16 +275,32 @@ fn history_shows_spans_filtered_by_port_process_and_time() {
             span(4444, "nc", true)
         ]
     );
-    assert_eq!(spans(&["--port", "80"]), [span(80, "nginx", false), span(80, "nc", false)]);
-    assert_eq!(spans(&["--process", "nc"]), [span(80, "nc", false), span(4444, "nc", true)]);
+    assert_eq!(
+        spans(&["--port", "80"]),
+        [span(80, "nginx", false), span(80, "nc", false)]
+    );
+    assert_eq!(
+        spans(&["--process", "nc"]),
+        [span(80, "nc", false), span(4444, "nc", true)]
+    );
     // Open at some time in the last 2 hours: sshd (still open), nc on 80 (closed 1 h ago), 4444.
     assert_eq!(
         spans(&["--since", "2h"]),
-        [span(22, "sshd", true), span(80, "nc", false), span(4444, "nc", true)]
+        [
+            span(22, "sshd", true),
+            span(80, "nc", false),
+            span(4444, "nc", true)
+        ]
     );
 
-    let out = run(portscope().args(["history", "--db"]).arg(&db).args(["--port", "80"]));
+    let out = run(portscope()
+        .args(["history", "--db"])
+        .arg(&db)
+        .args(["--port", "80"]));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("PROTO"), "{text}");
-    assert!(text.contains("1080/nginx") && text.contains("(new owner)"), "{text}");
+    assert!(
+        text.contains("1080/nginx") && text.contains("(new owner)"),
+        "{text}"
+    );
 }

@@ -82,14 +82,19 @@ fn save(file: &Path) -> Result<ExitCode> {
 }
 
 fn check(file: &Path, json: bool, ui: Ui) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(file).map_err(|e| Error::File {
-        path: file.to_path_buf(),
-        message: format!("cannot read the baseline: {e}"),
+    // A baseline that is missing or malformed is bad input (exit 2), like a malformed flag.
+    let text = std::fs::read_to_string(file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Usage(format!(
+            "{}: no such baseline; create it with `portscope baseline save`",
+            file.display()
+        )),
+        _ => Error::File {
+            path: file.to_path_buf(),
+            message: format!("cannot read the baseline: {e}"),
+        },
     })?;
-    let baseline = Baseline::parse(&text).map_err(|message| Error::File {
-        path: file.to_path_buf(),
-        message: format!("not a valid baseline: {message}"),
-    })?;
+    let baseline = Baseline::parse(&text)
+        .map_err(|message| Error::Usage(format!("{}: not a valid baseline: {message}", file.display())))?;
     let report = baseline.check(&listening_now()?);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

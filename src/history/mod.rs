@@ -54,6 +54,12 @@ impl Store {
     /// Opens the database for recording, creating it and its directory if needed.
     pub fn create(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if dir.exists() && !dir.is_dir() {
+                return Err(Error::File {
+                    path: dir.to_path_buf(),
+                    message: "is not a directory, so the history database cannot be created in it".into(),
+                });
+            }
             std::fs::create_dir_all(dir).map_err(|e| Error::File {
                 path: dir.to_path_buf(),
                 message: format!("cannot create the history directory: {e}"),
