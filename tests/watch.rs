@@ -268,3 +268,79 @@ fn bad_flags_are_one_line_and_exit_2() {
         assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
+
+/// Ports opening and closing as fast as a watcher can follow: 20 listeners, each open for a
+/// random 50–300 ms, for `seconds`.
+fn churn(ns: &Netns, seconds: u32) -> Guard {
+    let script = format!(
+        "import socket,random,time\nend=time.time()+{seconds}\nopen_={{}}\n\
+         while time.time()<end:\n  p=7300+random.randrange(20)\n\
+         \x20 if p in open_: open_.pop(p).close()\n\
+         \x20 else:\n    s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+         \x20   s.bind(('127.0.0.1',p));s.listen(1);open_[p]=s\n\
+         \x20 time.sleep(random.uniform(0.005,0.03))\n"
+    );
+    let mut cmd = ns.command("python3");
+    cmd.args(["-c", &script]);
+    Guard::spawn(&mut cmd)
+}
+
+#[test]
+fn sigkill_of_a_recording_watch_keeps_every_printed_event() {
+    if skip_without_root("sigkill_of_a_recording_watch_keeps_every_printed_event") {
+        return;
+    }
+    let ns = Netns::new("w7k");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    let mut watch = Watch::start(&ns, &["--interval", "100ms", "--db", db.to_str().unwrap()]);
+    let _churn = churn(&ns, 30);
+    // Let it record for a while, then kill it without warning, whatever it is doing.
+    let mut printed = Vec::new();
+    while printed.len() < 40 {
+        printed.push(watch.next_event());
+    }
+    watch.guard.0.kill().unwrap(); // SIGKILL
+    watch.guard.0.wait().unwrap();
+    // Everything it wrote before dying, up to the end of the pipe.
+    printed.extend(
+        watch
+            .stdout
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(&l).ok()),
+    );
+
+    let store = portscope::history::Store::open(&db).expect("the database opens after SIGKILL");
+    store.integrity_check().expect("integrity_check is ok");
+    let recorded: Vec<Value> = store
+        .events(&Default::default())
+        .unwrap()
+        .iter()
+        .map(|e| e.json())
+        .collect();
+    // Events are recorded before they are printed, so every printed one is in the history, in
+    // the same order; at most the one being written when the kill came is extra.
+    assert!(
+        recorded.len() >= printed.len(),
+        "{} recorded, {} printed",
+        recorded.len(),
+        printed.len()
+    );
+    assert!(
+        recorded.len() <= printed.len() + 1,
+        "{} recorded, {} printed",
+        recorded.len(),
+        printed.len()
+    );
+    let strip = |v: &Value| {
+        (
+            v["time"].clone(),
+            v["event"].clone(),
+            v["port"].clone(),
+            v["owner"].clone(),
+        )
+    };
+    for (i, event) in printed.iter().enumerate() {
+        assert_eq!(strip(&recorded[i]), strip(event), "event {i}");
+    }
+}
