@@ -344,3 +344,29 @@ fn sigkill_of_a_recording_watch_keeps_every_printed_event() {
         assert_eq!(strip(&recorded[i]), strip(event), "event {i}");
     }
 }
+
+#[test]
+fn a_second_watcher_on_one_database_does_not_record_twice() {
+    if skip_without_root("a_second_watcher_on_one_database_does_not_record_twice") {
+        return;
+    }
+    let ns = Netns::new("w7d");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    let first = Watch::start(&ns, &["--db", db.to_str().unwrap()]);
+    let out = support::run(
+        ns.command(env!("CARGO_BIN_EXE_portscope"))
+            .args(["watch", "--for", "200ms", "--db"])
+            .arg(&db),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "portscope watch (pid {}) already records to",
+            first.guard.pid()
+        )),
+        "{err}"
+    );
+    assert!(first.stop().is_empty());
+}

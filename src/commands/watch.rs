@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use crate::error::{Error, ExitCode, Result};
-use crate::history::{self, Store};
+use crate::history::{self, Claim, Store};
 use crate::model::Protocol;
 use crate::os::{self, Query, StateFilter, StopSignals};
 use crate::output::{self, Ui};
@@ -111,6 +111,18 @@ pub fn run(args: &WatchArgs, ui: Ui) -> Result<ExitCode> {
         (Some(path), false) => Some(Store::create(path)?),
         (None, false) => Some(Store::create(&history::default_path()?)?),
     };
+    if let Some(s) = &mut store
+        && let Claim::HeldBy(pid) = s.claim_recorder()?
+    {
+        let who = pid.map_or("another portscope watch".to_string(), |p| {
+            format!("portscope watch (pid {p})")
+        });
+        output::note(&format!(
+            "{who} already records to {}; this one only prints (use --db for a history of its own)",
+            s.path().display()
+        ));
+        store = None;
+    }
     let started = Instant::now();
     let query = args.query();
     let first = os::snapshot(&query)?;

@@ -42,6 +42,17 @@ pub fn default_path() -> Result<PathBuf> {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The recorder's lock, held while this store records (see [`Store::claim_recorder`]).
+    recorder_lock: Option<std::fs::File>,
+}
+
+/// Whether this process may record to a database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// This process is the database's recorder until it exits.
+    Claimed,
+    /// Another process records to it (its pid, when it could be read).
+    HeldBy(Option<u32>),
 }
 
 /// Which events to read back.
@@ -114,9 +125,46 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            recorder_lock: None,
         };
         store.migrate(version)?;
         Ok(store)
+    }
+
+    /// Makes this process the database's only recorder: two watchers recording the same
+    /// machine into one file would store every event twice. The claim is an advisory lock on
+    /// `PATH.lock` (SQLite's own locks are per transaction), released when the process exits,
+    /// however it exits.
+    pub fn claim_recorder(&mut self) -> Result<Claim> {
+        use std::io::{Read, Seek, Write};
+        let mut lock_path = self.path.clone().into_os_string();
+        lock_path.push(".lock");
+        let lock_path = PathBuf::from(lock_path);
+        let failed = |e: std::io::Error| Error::File {
+            path: lock_path.clone(),
+            message: format!("cannot lock the history for recording: {e}"),
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(failed)?;
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                return Ok(Claim::HeldBy(text.trim().parse().ok()));
+            }
+            Err(e) => return Err(failed(e.into())),
+        }
+        file.set_len(0).map_err(failed)?;
+        file.rewind().map_err(failed)?;
+        write!(file, "{}", std::process::id()).map_err(failed)?;
+        self.recorder_lock = Some(file);
+        Ok(Claim::Claimed)
     }
 
     pub fn path(&self) -> &Path {
