@@ -370,3 +370,54 @@ fn a_second_watcher_on_one_database_does_not_record_twice() {
     );
     assert!(first.stop().is_empty());
 }
+
+#[test]
+fn changes_while_not_watching_are_recorded_at_start() {
+    if skip_without_root("changes_while_not_watching_are_recorded_at_start") {
+        return;
+    }
+    let ns = Netns::new("w7a");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    let mut before = python_listener(Some(&ns), "tcp", "127.0.0.1", 7401);
+    assert_eq!(first_line(&mut before), "7401");
+    // The first watch finds 7401 already open: recorded, not printed.
+    assert!(
+        Watch::start(&ns, &["--db", db.to_str().unwrap()])
+            .stop()
+            .is_empty()
+    );
+    drop(before);
+    let mut after = python_listener(Some(&ns), "udp", "127.0.0.1", 7402);
+    assert_eq!(first_line(&mut after), "7402");
+    assert!(
+        Watch::start(&ns, &["--db", db.to_str().unwrap()])
+            .stop()
+            .is_empty()
+    );
+
+    let out = support::run(
+        support::portscope()
+            .args(["history", "--events", "--json", "--db"])
+            .arg(&db),
+    );
+    let events: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let got: Vec<_> = events
+        .iter()
+        .map(|e| (summary(e), e["at_start"].as_bool().unwrap()))
+        .collect();
+    let want = [
+        ("opened", "tcp", 7401, "python3"),
+        ("closed", "tcp", 7401, "python3"),
+        ("opened", "udp", 7402, "python3"),
+    ]
+    .map(|(k, p, n, g)| ((k.to_string(), p.to_string(), n, g.to_string()), true));
+    assert_eq!(got, want);
+    let out = support::run(support::portscope().args(["history", "--db"]).arg(&db));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains(":7401") && l.matches("before ").count() == 2),
+        "{text}"
+    );
+}

@@ -20,6 +20,18 @@ use crate::output::{self, Ui};
 use crate::watch::{self, Event, EventKind, PortTable, exec, time};
 
 #[derive(Args, Debug, Clone)]
+#[command(after_long_help = "\
+Watch follows listening ports (TCP LISTEN, bound UDP) by default: what \"a port opened\" means. \
+--connections adds established connections, keyed by their peer too.
+
+Every event is recorded in the history database (see `portscope history`) unless --no-history; \
+changes that happened while no watch ran are recorded at start, marked as such.
+
+--exec runs `sh -c CMD` once per printed event, in order, with: PORTSCOPE_EVENT (opened, closed, \
+owner_changed), PORTSCOPE_TIME, PORTSCOPE_PROTOCOL, PORTSCOPE_ADDRESS, PORTSCOPE_PORT, \
+PORTSCOPE_REMOTE, PORTSCOPE_PID, PORTSCOPE_PROGRAM, PORTSCOPE_EXE, PORTSCOPE_USER, PORTSCOPE_UNIT, \
+PORTSCOPE_PREVIOUS_PID, PORTSCOPE_PREVIOUS_PROGRAM and PORTSCOPE_JSON (the whole event). \
+Variables that do not apply are unset.")]
 pub struct WatchArgs {
     /// How often to look, e.g. 500ms, 1s, 5s.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
