@@ -15,8 +15,9 @@ use clap::Args;
 use crate::error::{Error, ExitCode, Result};
 use crate::history::{self, Claim, Store};
 use crate::model::Protocol;
-use crate::os::{self, Query, StateFilter, StopSignals};
+use crate::os::StopSignals;
 use crate::output::{self, Ui};
+use crate::watch::poll::Poller;
 use crate::watch::{self, Event, EventKind, PortTable, exec, time};
 
 #[derive(Args, Debug, Clone)]
@@ -81,18 +82,6 @@ fn parse_interval(text: &str) -> std::result::Result<Duration, String> {
 }
 
 impl WatchArgs {
-    fn query(&self) -> Query {
-        // Recording needs every port, whatever is printed, so only the state is narrowed.
-        Query {
-            states: if self.connections {
-                StateFilter::All
-            } else {
-                StateFilter::Listening
-            },
-            ..Query::default()
-        }
-    }
-
     /// Whether an event is printed and executed.
     fn reports(&self, event: &Event) -> bool {
         let protocol_ok = match (self.tcp, self.udp) {
@@ -136,15 +125,15 @@ pub fn run(args: &WatchArgs, ui: Ui) -> Result<ExitCode> {
         store = None;
     }
     let started = Instant::now();
-    let query = args.query();
-    let first = os::snapshot(&query)?;
+    // Recording needs every port, whatever is printed, so the poller always looks at them all.
+    let mut poller = Poller::new(args.connections);
+    let (first, mut table) = poller.full()?;
     for note in &first.notes {
         output::note(note);
     }
     if let Some(note) = crate::privilege::hidden_owners_note(first.unreadable_processes) {
         output::note(&note);
     }
-    let mut table = PortTable::from_snapshot(&first, args.connections);
     if let Some(store) = &mut store {
         catch_up(store, &table, args.connections)?;
     }
@@ -176,8 +165,7 @@ pub fn run(args: &WatchArgs, ui: Ui) -> Result<ExitCode> {
         if signals.wait(wait).is_some() {
             break;
         }
-        let snapshot = os::snapshot(&query)?;
-        let now = PortTable::from_snapshot(&snapshot, args.connections);
+        let Some(now) = poller.poll(&table)? else { continue };
         let (events, next) = watch::diff(&table, &now, time::now_ms());
         table = next;
         for event in &events {

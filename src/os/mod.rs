@@ -75,3 +75,7 @@ pub use linux::users::table as user_names;
 /// Ctrl-C and SIGTERM for long-running commands.
 #[cfg(target_os = "linux")]
 pub use linux::stop_signal::StopSignals;
+
+/// Who a process is now (name and executable), without a full snapshot.
+#[cfg(target_os = "linux")]
+pub use linux::identity::{Identity, identity as process_identity};

@@ -7,6 +7,7 @@
 //! The poll loop lives in `commands::watch`; the history store replays the same [`Event`]s.
 
 pub mod exec;
+pub mod poll;
 pub mod time;
 
 use std::collections::BTreeMap;

@@ -3,6 +3,7 @@
 
 pub mod cgroup;
 pub mod fd_table;
+pub mod identity;
 pub mod proc_net;
 pub mod process;
 pub mod sock_diag;
