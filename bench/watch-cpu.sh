@@ -32,9 +32,10 @@ ip netns add "$NS"
 ip -n "$NS" link set lo up
 
 # 300 TCP listeners + 200 UDP sockets + 250 connections (500 sockets) = 1,000 sockets.
-# One extra listener opens and closes every 5 s, so watch has events to print and record.
+# While $TMP/churn exists, one extra listener opens and closes every 10 s, so that watch has
+# events to print and record (each one costs a full snapshot).
 cat > "$TMP/open.py" <<'PY'
-import resource, socket, sys, time
+import os, resource, socket, sys, time
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
 socks = []
@@ -49,12 +50,15 @@ for i in range(250):
 print(len(socks), flush=True)
 deadline = time.time() + float(sys.argv[1])
 while time.time() < deadline:
-    time.sleep(2.5)
+    time.sleep(5)
+    if not os.path.exists(sys.argv[2]):
+        continue
     extra = socket.socket(); extra.bind(("127.0.0.1", 29999)); extra.listen(1)
-    time.sleep(2.5)
+    time.sleep(5)
     extra.close()
 PY
-ip netns exec "$NS" python3 "$TMP/open.py" $((SECONDS_TO_MEASURE + 30)) > "$TMP/opened" &
+# It outlives all the measurements below.
+ip netns exec "$NS" python3 "$TMP/open.py" $((4 * SECONDS_TO_MEASURE + 60)) "$TMP/churn" > "$TMP/opened" &
 OPENER_PID=$!
 for _ in $(seq 100); do [ -s "$TMP/opened" ] && break; sleep 0.1; done
 echo "sockets opened in $NS: $(cat "$TMP/opened")"
@@ -79,8 +83,11 @@ measure() { # LABEL ARGS...
 }
 
 echo
-measure "portscope watch (listening, 1 s)"
-measure "portscope watch --connections (1 s)" --connections
+measure "watch, 1,000 sockets, no change"
+touch "$TMP/churn"
+measure "watch, a port opens/closes every 10 s"
+rm "$TMP/churn"
+measure "watch --connections, no change" --connections
 
 # The tool a user would otherwise poll: ss with processes, once a second for the same window.
 start=$(awk '{print $14 + $15 + $16 + $17}' /proc/$$/stat)

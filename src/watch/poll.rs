@@ -14,7 +14,7 @@ use crate::os::{self, Query, StateFilter};
 use super::{PortTable, key_of};
 
 /// Polls after which a full snapshot is taken even when the cheap checks saw no change.
-pub const FULL_EVERY: u32 = 10;
+pub const FULL_EVERY: u32 = 30;
 
 /// Takes the looks for one watcher.
 pub struct Poller {
