@@ -316,7 +316,7 @@ fn sigkill_of_a_recording_watch_keeps_every_printed_event() {
         .events(&Default::default())
         .unwrap()
         .iter()
-        .map(|e| e.json())
+        .map(|e| serde_json::to_value(e.json()).unwrap())
         .collect();
     // Events are recorded before they are printed, so every printed one is in the history, in
     // the same order; at most the one being written when the kill came is extra.

@@ -102,21 +102,35 @@ fn process_matches(args: &HistoryArgs, owners: [&Option<watch::Owner>; 2]) -> bo
     })
 }
 
-/// A span for scripts: times in RFC 3339, `null` when unknown or still open.
+/// A span for scripts: times in RFC 3339 UTC, `null` when unknown (opened before the history
+/// begins) or not yet (still open).
 #[derive(Serialize)]
 struct SpanJson<'a> {
-    #[serde(flatten)]
-    span: &'a Span,
+    protocol: crate::model::Protocol,
+    address: std::net::IpAddr,
+    port: u16,
+    remote: Option<String>,
+    owner: Option<&'a watch::Owner>,
     opened: Option<String>,
+    opened_while_not_watching: bool,
     closed: Option<String>,
+    closed_while_not_watching: bool,
+    ended_by_owner_change: bool,
 }
 
 impl<'a> SpanJson<'a> {
     fn of(span: &'a Span) -> SpanJson<'a> {
         SpanJson {
-            span,
+            protocol: span.key.protocol,
+            address: span.key.address,
+            port: span.key.port,
+            remote: span.key.remote.map(|r| r.to_string()),
+            owner: span.owner.as_ref(),
             opened: span.opened_ms.map(time::rfc3339),
+            opened_while_not_watching: span.opened_before,
             closed: span.closed_ms.map(time::rfc3339),
+            closed_while_not_watching: span.closed_before,
+            ended_by_owner_change: span.ended_by_owner_change,
         }
     }
 }

@@ -47,7 +47,10 @@ pub fn environment(event: &Event) -> Vec<(&'static str, String)> {
         env.push(("PORTSCOPE_PREVIOUS_PID", previous.pid.to_string()));
         env.push(("PORTSCOPE_PREVIOUS_PROGRAM", previous.program.clone()));
     }
-    env.push(("PORTSCOPE_JSON", event.json().to_string()));
+    env.push((
+        "PORTSCOPE_JSON",
+        serde_json::to_string(&event.json()).unwrap_or_default(),
+    ));
     env
 }
 

@@ -170,19 +170,19 @@ pub struct Event {
 }
 
 impl Event {
-    /// The event as scripts read it (`--json-lines`, `PORTSCOPE_JSON`, `history --json`).
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "time": time::rfc3339(self.time_ms),
-            "event": self.kind.as_str(),
-            "protocol": self.key.protocol,
-            "address": self.key.address,
-            "port": self.key.port,
-            "remote": self.key.remote.map(|r| r.to_string()),
-            "owner": self.owner,
-            "previous": self.previous,
-            "at_start": self.at_start,
-        })
+    /// The event as scripts read it (`--json-lines`, `PORTSCOPE_JSON`, `history --events --json`).
+    pub fn json(&self) -> EventJson<'_> {
+        EventJson {
+            time: time::rfc3339(self.time_ms),
+            event: self.kind,
+            protocol: self.key.protocol,
+            address: self.key.address,
+            port: self.key.port,
+            remote: self.key.remote.map(|r| r.to_string()),
+            owner: self.owner.as_ref(),
+            previous: self.previous.as_ref(),
+            at_start: self.at_start,
+        }
     }
 
     /// One line for people: `15:03:07  opened  tcp 0.0.0.0:8080  python3 (pid 4242, user root)`.
@@ -214,6 +214,20 @@ impl Event {
         };
         format!("{}  {what} {port:<24} {who}{start}", time::local(self.time_ms))
     }
+}
+
+/// An event in the order a person reads it: when, what, which port, who.
+#[derive(Serialize)]
+pub struct EventJson<'a> {
+    pub time: String,
+    pub event: EventKind,
+    pub protocol: Protocol,
+    pub address: IpAddr,
+    pub port: u16,
+    pub remote: Option<String>,
+    pub owner: Option<&'a Owner>,
+    pub previous: Option<&'a Owner>,
+    pub at_start: bool,
 }
 
 /// `python3 (pid 4242, user root, unit foo.service)`, or `-` when no owner is visible.
