@@ -321,6 +321,62 @@ mod tests {
         events.iter().map(|e| (e.key.port, e.kind)).collect()
     }
 
+    fn socket(state: crate::model::SocketState, port: u16, holders: &[(u32, u32, &str)]) -> Socket {
+        use crate::model::{Family, Process};
+        Socket {
+            protocol: Protocol::Tcp,
+            family: Family::Ipv4,
+            local: Endpoint::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+            remote: Endpoint::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)), 40000),
+            state,
+            inode: u64::from(port),
+            uid: 0,
+            recv_queue: 0,
+            send_queue: 0,
+            interface: 0,
+            holders: holders
+                .iter()
+                .map(|&(pid, ppid, name)| Holder {
+                    process: std::sync::Arc::new(Process {
+                        pid,
+                        ppid,
+                        name: name.into(),
+                        exe: None,
+                        exe_deleted: false,
+                        cmdline: Vec::new(),
+                        uid: 0,
+                        user: None,
+                        start_time: None,
+                        supervisor: None,
+                    }),
+                    fds: vec![3],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_port_is_owned_by_the_root_of_its_holders() {
+        use crate::model::{SocketSource, SocketState::*};
+        let snapshot = Snapshot {
+            sockets: vec![
+                // SO_REUSEPORT: two sockets, one port; workers forked from the master.
+                socket(Listen, 80, &[(12, 10, "nginx"), (11, 10, "nginx")]),
+                socket(Listen, 80, &[(10, 1, "nginx"), (12, 10, "nginx")]),
+                socket(Established, 80, &[(12, 10, "nginx")]),
+                socket(TimeWait, 81, &[]),
+            ],
+            source: SocketSource::Netlink,
+            unreadable_processes: 0,
+            notes: Vec::new(),
+        };
+        let listeners = PortTable::from_snapshot(&snapshot, false);
+        assert_eq!(listeners.len(), 1);
+        assert_eq!(listeners.ports[&key(80)].as_ref().map(|o| o.pid), Some(10));
+        let all = PortTable::from_snapshot(&snapshot, true);
+        assert_eq!(all.len(), 2, "the connection, not the TIME-WAIT socket");
+    }
+
     #[test]
     fn opened_closed_and_owner_changed() {
         let old = table(&[
