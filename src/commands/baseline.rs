@@ -27,6 +27,7 @@ pub enum BaselineAction {
     /// Compare the listening ports with FILE: print what is new, changed or missing; exit 1 when
     /// anything new listens.
     Check {
+        /// A baseline written by `portscope baseline save` (and perhaps edited).
         file: PathBuf,
         /// Print the differences as JSON.
         #[arg(long)]
