@@ -90,16 +90,9 @@ pub fn run(args: &HistoryArgs, ui: Ui) -> Result<ExitCode> {
 }
 
 fn process_matches(args: &HistoryArgs, owners: [&Option<watch::Owner>; 2]) -> bool {
-    args.process.as_deref().is_none_or(|name| {
-        owners.into_iter().flatten().any(|o| {
-            let exe_name = o
-                .exe
-                .as_ref()
-                .and_then(|e| e.file_name())
-                .and_then(|n| n.to_str());
-            o.program.starts_with(name) || exe_name.is_some_and(|e| e.starts_with(name))
-        })
-    })
+    args.process
+        .as_deref()
+        .is_none_or(|name| owners.into_iter().flatten().any(|o| o.matches_name(name)))
 }
 
 /// A span for scripts: times in RFC 3339 UTC, `null` when unknown (opened before the history

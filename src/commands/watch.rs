@@ -91,14 +91,10 @@ impl WatchArgs {
         };
         let port_ok = self.port.is_empty() || self.port.contains(&event.key.port);
         let process_ok = self.process.as_deref().is_none_or(|name| {
-            [&event.owner, &event.previous].into_iter().flatten().any(|o| {
-                let exe_name = o
-                    .exe
-                    .as_ref()
-                    .and_then(|e| e.file_name())
-                    .and_then(|n| n.to_str());
-                o.program.starts_with(name) || exe_name.is_some_and(|e| e.starts_with(name))
-            })
+            [&event.owner, &event.previous]
+                .into_iter()
+                .flatten()
+                .any(|o| o.matches_name(name))
         });
         protocol_ok && port_ok && process_ok
     }

@@ -63,6 +63,17 @@ impl Owner {
         }
     }
 
+    /// `--process NAME`: the program's name, or its executable's file name, starts with `name`
+    /// (the kernel cuts names at 15 bytes, so the executable catches long ones).
+    pub fn matches_name(&self, name: &str) -> bool {
+        let exe_name = self
+            .exe
+            .as_ref()
+            .and_then(|e| e.file_name())
+            .and_then(|n| n.to_str());
+        self.program.starts_with(name) || exe_name.is_some_and(|e| e.starts_with(name))
+    }
+
     /// Another process, or the same pid running another program (after an exec).
     pub fn differs_from(&self, other: &Owner) -> bool {
         self.pid != other.pid || self.program != other.program || self.exe != other.exe
