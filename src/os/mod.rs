@@ -72,6 +72,13 @@ impl ParseError {
 #[cfg(target_os = "linux")]
 pub use linux::users::table as user_names;
 
+/// Ctrl-C and SIGTERM for long-running commands.
+#[cfg(target_os = "linux")]
+pub use linux::stop_signal::StopSignals;
 /// The ports the kernel picks for outgoing connections.
 #[cfg(target_os = "linux")]
 pub use linux::sysctl::ephemeral_ports;
+
+/// Who a process is now (name and executable), without a full snapshot.
+#[cfg(target_os = "linux")]
+pub use linux::identity::{Identity, identity as process_identity};

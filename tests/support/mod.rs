@@ -148,3 +148,26 @@ pub fn first_line(guard: &mut Guard) -> String {
         .expect("read child stdout");
     line.trim().to_string()
 }
+
+/// Forwards each line a child writes on a pipe to a channel, from a thread of its own, so a test
+/// can wait for a line with a timeout.
+pub fn line_channel(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Sends `signal` (e.g. `libc::SIGINT`) to a process this test started.
+pub fn send_signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    let rc = unsafe { libc::kill(pid as i32, signal) };
+    assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+}

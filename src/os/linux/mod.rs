@@ -3,9 +3,11 @@
 
 pub mod cgroup;
 pub mod fd_table;
+pub mod identity;
 pub mod proc_net;
 pub mod process;
 pub mod sock_diag;
+pub mod stop_signal;
 pub mod sysctl;
 pub mod users;
 
