@@ -4,6 +4,7 @@
 //! what a port means; [`commands`] implement the subcommands; [`output`] prints tables and JSON.
 
 pub mod cli;
+pub mod close;
 pub mod commands;
 pub mod error;
 pub mod knowledge;
