@@ -6,7 +6,9 @@ mod support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{GroupGuard, Guard, Netns, first_line, portscope_in, python, run, skip_without_root, wait_until};
+use support::{
+    GroupGuard, Guard, Netns, first_line, portscope_in, python, run, skip_without_root, wait_until,
+};
 
 /// A TCP listener on 127.0.0.1 inside `ns`; prints its port. `prelude` runs first (e.g. to
 /// ignore SIGTERM).
@@ -22,7 +24,11 @@ fn listener(ns: &Netns, prelude: &str) -> (Guard, u16) {
 
 fn stderr_line(out: &std::process::Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(stderr.trim_end().lines().count(), 1, "expected one line on stderr, got: {stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "expected one line on stderr, got: {stderr}"
+    );
     stderr
 }
 
@@ -45,7 +51,12 @@ fn sigterm_stops_the_holder_and_frees_the_port() {
     let ns = Netns::new("close");
     let (mut child, port) = listener(&ns, "");
     let out = run(portscope_in(&ns).args(["close", &port.to_string(), "--tcp", "--yes", "--json"]));
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("close --json is JSON");
     assert_eq!(report["report"]["port_free"], true);
     assert_eq!(report["report"]["targets"][0]["pid"], child.pid());
@@ -93,7 +104,10 @@ fn dry_run_signals_nothing() {
     let out = run(portscope_in(&ns).args(["close", &port.to_string(), "--dry-run"]));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0));
-    assert!(stdout.contains(&child.pid().to_string()) && stdout.contains("SIGTERM"), "{stdout}");
+    assert!(
+        stdout.contains(&child.pid().to_string()) && stdout.contains("SIGTERM"),
+        "{stdout}"
+    );
     assert!(stdout.contains("dry run"), "{stdout}");
     std::thread::sleep(Duration::from_millis(200));
     assert!(still_running(&mut child));
@@ -130,7 +144,12 @@ fn refuses_to_stop_itself() {
         bin = env!("CARGO_BIN_EXE_portscope")
     );
     let out = run(ns.command("python3").args(["-c", &script]).env("NO_COLOR", "1"));
-    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = stderr_line(&out);
     assert!(line.contains("portscope itself"), "{line}");
 }
@@ -147,7 +166,12 @@ fn refuses_to_stop_its_parent() {
         bin = env!("CARGO_BIN_EXE_portscope")
     );
     let out = run(ns.command("python3").args(["-c", &script]).env("NO_COLOR", "1"));
-    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = stderr_line(&out);
     assert!(line.contains("a parent of portscope"), "{line}");
 }
@@ -176,7 +200,12 @@ fn refuses_to_stop_pid_1() {
         );
         return;
     }
-    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = stderr_line(&out);
     assert!(line.contains("PID 1"), "{line}");
 }
@@ -191,10 +220,20 @@ fn another_users_listener_is_out_of_reach_without_root() {
     // The listener is root's; portscope runs as nobody.
     let out = run(ns
         .command("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_portscope")])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_portscope"),
+        ])
         .args(["close", &port.to_string(), "--yes"])
         .env("NO_COLOR", "1"));
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = stderr_line(&out);
     assert!(line.contains("run as root"), "{line}");
     std::thread::sleep(Duration::from_millis(200));

@@ -22,7 +22,10 @@ fn cutting_one_connection_leaves_the_listener_open() {
     let mut pair = python(Some(&ns), PAIR);
     let mut lines = BufReader::new(pair.0.stdout.take().expect("stdout is piped")).lines();
     let first = lines.next().expect("a line").expect("readable");
-    let ports: Vec<u16> = first.split_whitespace().map(|p| p.parse().expect("a port")).collect();
+    let ports: Vec<u16> = first
+        .split_whitespace()
+        .map(|p| p.parse().expect("a port"))
+        .collect();
     let (listen, client) = (ports[0], ports[1]);
     let local = format!("127.0.0.1:{client}");
     let remote = format!("127.0.0.1:{listen}");
@@ -30,7 +33,10 @@ fn cutting_one_connection_leaves_the_listener_open() {
     let out = run(portscope_in(&ns).args(["close", "--connection", &local, &remote, "--yes"]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.code() == Some(4) && stderr.contains("CONFIG_INET_DIAG_DESTROY") {
-        eprintln!("skipping cutting_one_connection_leaves_the_listener_open: {}", stderr.trim());
+        eprintln!(
+            "skipping cutting_one_connection_leaves_the_listener_open: {}",
+            stderr.trim()
+        );
         return;
     }
     assert_eq!(out.status.code(), Some(0), "{stderr}");

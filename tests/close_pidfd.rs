@@ -39,7 +39,10 @@ fn a_pidfd_of_a_reaped_process_signals_nobody() {
     first.0.kill().expect("kill our own child");
     first.0.wait().expect("reap our own child");
     assert!(!handle.is_unreaped().expect("fdinfo is readable"));
-    assert!(handle.wait_exit(Duration::ZERO).expect("poll"), "the pidfd reports the exit");
+    assert!(
+        handle.wait_exit(Duration::ZERO).expect("poll"),
+        "the pidfd reports the exit"
+    );
 
     let mut second = if skip_without_root("forcing PID reuse") {
         None
@@ -51,15 +54,22 @@ fn a_pidfd_of_a_reaped_process_signals_nobody() {
         None => eprintln!("PID {pid} was not reused within 50 tries; checking the pidfd alone"),
     }
 
-    let err = handle.signal(CloseSignal::Term).expect_err("the pinned process is gone");
+    let err = handle
+        .signal(CloseSignal::Term)
+        .expect_err("the pinned process is gone");
     assert_eq!(err.raw_os_error(), Some(libc::ESRCH));
-    let err = handle.signal(CloseSignal::Kill).expect_err("the pinned process is gone");
+    let err = handle
+        .signal(CloseSignal::Kill)
+        .expect_err("the pinned process is gone");
     assert_eq!(err.raw_os_error(), Some(libc::ESRCH));
     // The ownership check never vouches for whatever lives at the PID now.
     assert!(!handle.holds_any(&[1, 2, 3]).expect("check runs"));
 
     if let Some(second) = second.as_mut() {
         std::thread::sleep(Duration::from_millis(200));
-        assert!(matches!(second.0.try_wait(), Ok(None)), "the new process got no signal");
+        assert!(
+            matches!(second.0.try_wait(), Ok(None)),
+            "the new process got no signal"
+        );
     }
 }

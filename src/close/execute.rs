@@ -49,6 +49,10 @@ pub enum Outcome {
         unit: String,
         error: String,
     },
+    /// `systemctl stop` succeeded but the process kept running (it was not signalled).
+    UnitLeftRunning {
+        unit: String,
+    },
     Failed {
         error: String,
     },
@@ -130,8 +134,18 @@ pub fn execute(
             .wait_exit(deadline.saturating_duration_since(Instant::now()))
             .unwrap_or(false);
         match (&outcomes[pin.index], exited) {
-            (None, true) => outcomes[pin.index] = Some(Outcome::Exited),
-            (None, false) if !options.force => outcomes[pin.index] = Some(Outcome::StillRunning),
+            (None, true) => {
+                outcomes[pin.index] = Some(match &plan.targets[pin.index].action {
+                    Action::StopUnit { unit, .. } => Outcome::UnitStopped { unit: unit.clone() },
+                    _ => Outcome::Exited,
+                })
+            }
+            (None, false) if !options.force => {
+                outcomes[pin.index] = Some(match &plan.targets[pin.index].action {
+                    Action::StopUnit { unit, .. } => Outcome::UnitLeftRunning { unit: unit.clone() },
+                    _ => Outcome::StillRunning,
+                })
+            }
             (None, false) => {
                 // The pidfd still names the same process: SIGKILL cannot reach a reused PID.
                 outcomes[pin.index] = Some(match pin.handle.signal(CloseSignal::Kill) {
@@ -194,15 +208,6 @@ fn stop_units(plan: &Plan, pinned: &[Pinned], outcomes: &mut [Option<Outcome>]) 
                 unit: unit.clone(),
                 error,
             });
-        }
-    }
-    for pin in pinned {
-        if let (Action::StopUnit { unit, .. }, None) = (&plan.targets[pin.index].action, &outcomes[pin.index])
-        {
-            let exited = pin.handle.wait_exit(Duration::ZERO).unwrap_or(false);
-            if exited {
-                outcomes[pin.index] = Some(Outcome::UnitStopped { unit: unit.clone() });
-            }
         }
     }
 }

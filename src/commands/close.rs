@@ -196,10 +196,10 @@ fn run_port(args: &CloseArgs, port: u16, ui: Ui) -> Result<ExitCode> {
         ));
     }
     may_proceed(args)?;
-    if !plan.unowned.is_empty() && !context.root {
-        if let Some(note) = privilege::hidden_owners_note(snapshot.unreadable_processes) {
-            output::note(&note);
-        }
+    if let Some(note) = privilege::hidden_owners_note(snapshot.unreadable_processes)
+        .filter(|_| !plan.unowned.is_empty() && !context.root)
+    {
+        output::note(&note);
     }
     for target in &plan.targets {
         if let (Some(supervisor), Some(advice), Action::Signal) =
@@ -338,6 +338,10 @@ fn describe_outcome(outcome: &Outcome, timeout: Duration) -> (String, Color) {
         Outcome::Released => ("no longer held the port; not signalled".into(), Color::Dim),
         Outcome::UnitStopped { unit } => (format!("stopped with systemctl stop {unit}"), Color::Green),
         Outcome::UnitFailed { unit, error } => (format!("systemctl stop {unit} failed: {error}"), Color::Red),
+        Outcome::UnitLeftRunning { unit } => (
+            format!("still running {timeout} after systemctl stop {unit}; pass --force to SIGKILL it"),
+            Color::Red,
+        ),
         Outcome::Failed { error } => (format!("could not be signalled: {error}"), Color::Red),
     }
 }
