@@ -261,3 +261,32 @@ fn a_listener_that_comes_back_is_reported() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("came back"), "{stdout}");
 }
+
+#[test]
+fn a_udp_port_is_closed_too() {
+    if skip_without_root("a_udp_port_is_closed_too") {
+        return;
+    }
+    let ns = Netns::new("close");
+    let mut child = support::python_listener(Some(&ns), "udp", "127.0.0.1", 0);
+    let port: u16 = first_line(&mut child).parse().expect("a port");
+    let out = run(portscope_in(&ns).args(["close", &port.to_string(), "--udp", "--yes"]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains(&format!("udp port {port} is free")), "{stdout}");
+    assert!(sockets_on(&ns, port).is_empty());
+}
+
+#[test]
+fn nothing_listening_is_not_found() {
+    if skip_without_root("nothing_listening_is_not_found") {
+        return;
+    }
+    let ns = Netns::new("close");
+    let out = run(portscope_in(&ns).args(["close", "8080", "--yes"]));
+    assert_eq!(out.status.code(), Some(6));
+    stderr_line(&out);
+    let out = run(portscope_in(&ns).args(["close", "0"]));
+    assert_eq!(out.status.code(), Some(2));
+    stderr_line(&out);
+}

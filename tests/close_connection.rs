@@ -61,3 +61,47 @@ fn cutting_one_connection_leaves_the_listener_open() {
     let out = run(portscope_in(&ns).args(["close", "--connection", &local, &remote, "--yes"]));
     assert_eq!(out.status.code(), Some(6), "nothing left to cut");
 }
+
+const TWO_CLIENTS: &str = "import socket,time\nl=socket.socket()\nl.bind(('127.0.0.1',0));l.listen(4)\n\
+c1=socket.create_connection(l.getsockname())\nc2=socket.create_connection(l.getsockname())\n\
+a1,_=l.accept()\na2,_=l.accept()\nprint(l.getsockname()[1],flush=True)\ntime.sleep(120)\n";
+
+#[test]
+fn all_from_cuts_every_connection_to_the_port() {
+    if skip_without_root("all_from_cuts_every_connection_to_the_port") {
+        return;
+    }
+    let ns = Netns::new("closec");
+    let mut pair = python(Some(&ns), TWO_CLIENTS);
+    let listen: u16 = support::first_line(&mut pair).parse().expect("a port");
+    let port = listen.to_string();
+
+    let out =
+        run(portscope_in(&ns).args(["close", &port, "--all-from", "127.0.0.0/8", "--dry-run", "--json"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // The two accepted sockets on the listener's port; the clients' own ends are on other ports.
+    assert_eq!(plan["connections"].as_array().map(Vec::len), Some(2), "{plan}");
+    assert_eq!(plan["connections"][0]["pid"], pair.pid());
+
+    let out = run(portscope_in(&ns).args(["close", &port, "--all-from", "127.0.0.1", "--yes"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(4) && stderr.contains("CONFIG_INET_DIAG_DESTROY") {
+        eprintln!(
+            "skipping all_from_cuts_every_connection_to_the_port: {}",
+            stderr.trim()
+        );
+        return;
+    }
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cut 2 of 2"));
+    assert!(matches!(pair.0.try_wait(), Ok(None)));
+    let out = run(portscope_in(&ns).args(["list", "--json", "-t", "-l", "-p", &port]));
+    let sockets: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(sockets.len(), 1, "the listener stays open: {sockets:?}");
+}
