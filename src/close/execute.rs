@@ -92,12 +92,13 @@ struct Pinned {
     handle: ProcessHandle,
 }
 
-/// Carries out `plan` (which must hold no refusals). `observe` takes a fresh snapshot for the
-/// verification; `pause` sleeps between looks.
+/// Carries out `plan` (which must hold no refusals). `observe(with_processes)` takes a fresh
+/// snapshot for the verification; the watch loop looks without the /proc walk, and walks only to
+/// name whoever still holds the port.
 pub fn execute(
     plan: &Plan,
     options: Options,
-    mut observe: impl FnMut() -> Result<Snapshot>,
+    mut observe: impl FnMut(bool) -> Result<Snapshot>,
 ) -> Result<Report> {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.targets.len()];
     let mut pinned = Vec::new();
@@ -216,24 +217,24 @@ fn stop_units(plan: &Plan, pinned: &[Pinned], outcomes: &mut [Option<Outcome>]) 
 fn verify(
     plan: &Plan,
     watch: Duration,
-    observe: &mut impl FnMut() -> Result<Snapshot>,
+    observe: &mut impl FnMut(bool) -> Result<Snapshot>,
 ) -> Result<(Vec<Remaining>, Vec<Remaining>)> {
     let original: BTreeSet<u64> = plan.inodes().into_iter().collect();
     let deadline = Instant::now() + watch;
+    let mut with_processes = false;
     loop {
-        let snapshot = observe()?;
+        let snapshot = observe(with_processes)?;
         let (mut still_open, mut came_back) = (Vec::new(), Vec::new());
         for socket in snapshot.sockets.iter().filter(|s| plan.spec.matches(s)) {
-            let port_socket = PortSocket {
-                protocol: socket.protocol,
-                local: socket.local,
-                inode: socket.inode,
-            };
             let holder = socket.holders.first().map(|h| &h.process);
             let remaining = Remaining {
                 pid: holder.map(|p| p.pid),
                 name: holder.map(|p| p.name.clone()),
-                socket: port_socket,
+                socket: PortSocket {
+                    protocol: socket.protocol,
+                    local: socket.local,
+                    inode: socket.inode,
+                },
             };
             if original.contains(&socket.inode) {
                 still_open.push(remaining);
@@ -241,7 +242,13 @@ fn verify(
                 came_back.push(remaining);
             }
         }
-        if !still_open.is_empty() || !came_back.is_empty() || Instant::now() >= deadline {
+        let held = !still_open.is_empty() || !came_back.is_empty();
+        if held && !with_processes {
+            // Look once more, this time naming the processes.
+            with_processes = true;
+            continue;
+        }
+        if held || Instant::now() >= deadline {
             return Ok((still_open, came_back));
         }
         std::thread::sleep(

@@ -244,7 +244,12 @@ fn run_port(args: &CloseArgs, port: u16, ui: Ui) -> Result<ExitCode> {
             Duration::from_secs(1)
         }),
     };
-    let report = execute::execute(&plan, options, || os::snapshot(&spec.query()))?;
+    let report = execute::execute(&plan, options, |processes| {
+        os::snapshot(&Query {
+            processes,
+            ..spec.query()
+        })
+    })?;
     if args.json {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
