@@ -1,9 +1,6 @@
 //! What `close` must know about processes beyond the model: portscope's own ancestors (its shell,
 //! terminal, session) and whether a process is a kernel thread. Both come from /proc/PID/stat.
 
-use procfs_core::FromRead;
-use procfs_core::process::Stat;
-
 use crate::os::ParseError;
 
 /// PF_KTHREAD in include/linux/sched.h.
@@ -16,11 +13,28 @@ pub struct Lineage {
     pub kernel_thread: bool,
 }
 
+/// Parses /proc/PID/stat. The command name may hold spaces and parentheses, so fields are counted
+/// from the last `)`. (A parser of its own: procfs-core's panics on some malformed input.)
 pub fn parse_stat(bytes: &[u8]) -> Result<Lineage, ParseError> {
-    let stat = Stat::from_read(bytes).map_err(|e| ParseError::malformed("/proc/PID/stat", e.to_string()))?;
+    const WHAT: &str = "/proc/PID/stat";
+    let close = bytes
+        .iter()
+        .rposition(|&b| b == b')')
+        .ok_or_else(|| ParseError::malformed(WHAT, "no `)` after the command name"))?;
+    let rest = std::str::from_utf8(&bytes[close + 1..])
+        .map_err(|_| ParseError::malformed(WHAT, "fields are not text"))?;
+    // After the name: state, ppid, pgrp, session, tty_nr, tpgid, flags, …
+    let fields: Vec<&str> = rest.split_ascii_whitespace().take(7).collect();
+    let number = |index: usize, name: &str| -> Result<u64, ParseError> {
+        fields
+            .get(index)
+            .and_then(|f| f.parse::<i64>().ok())
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .ok_or_else(|| ParseError::malformed(WHAT, format!("no {name} field")))
+    };
     Ok(Lineage {
-        ppid: u32::try_from(stat.ppid).unwrap_or(0),
-        kernel_thread: stat.flags & PF_KTHREAD != 0,
+        ppid: u32::try_from(number(1, "ppid")?).unwrap_or(0),
+        kernel_thread: number(6, "flags")? & u64::from(PF_KTHREAD) != 0,
     })
 }
 
@@ -71,6 +85,9 @@ mod tests {
         assert!(!parsed.kernel_thread);
         assert_eq!(parsed.ppid, 700);
         assert!(parse_stat(b"garbage").is_err());
+        // Found by the fuzzer (procfs-core's parser panics on it).
+        assert!(parse_stat(b"\n\n\n \\\n-\n\n(\n \n\n  )))\xd9\xd6)))\x03").is_err());
+        assert!(parse_stat(b"1 (x)").is_err());
     }
 
     #[test]

@@ -223,7 +223,12 @@ pub fn parse_dump(buf: &[u8], out: &mut Vec<Connection>) -> Result<Progress, Rep
                 });
             }
             NetlinkPayload::Done(_) => return Ok(Progress::Done),
-            NetlinkPayload::Error(err) if err.code.is_some() => return Err(ReplyError::Kernel(err.to_io())),
+            NetlinkPayload::Error(err) if err.code.is_some() => {
+                // Not `to_io()`: it takes `abs()` of the code, which overflows on i32::MIN.
+                return Err(ReplyError::Kernel(io::Error::from_raw_os_error(
+                    err.raw_code().saturating_abs(),
+                )));
+            }
             _ => {}
         }
     }
@@ -306,5 +311,10 @@ mod tests {
         let mut out = Vec::new();
         assert!(parse_dump(&[0xff; 40], &mut out).is_err());
         assert!(parse_dump(&[], &mut out).is_ok());
+        // Found by the fuzzer: an error code of i32::MIN must not overflow.
+        assert!(matches!(
+            parse_dump(&error_message(i32::MIN), &mut out),
+            Err(ReplyError::Kernel(_))
+        ));
     }
 }
