@@ -290,3 +290,45 @@ fn nothing_listening_is_not_found() {
     assert_eq!(out.status.code(), Some(2));
     stderr_line(&out);
 }
+
+/// Runs `portscope ARGS` on a pseudo-terminal (util-linux `script`) inside `ns`, typing `answer`.
+fn on_a_terminal(ns: &Netns, args: &str, answer: &str) -> Option<std::process::Output> {
+    use std::io::Write;
+    let command = format!("{} {args}", env!("CARGO_BIN_EXE_portscope"));
+    let mut child = ns
+        .command("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(answer.as_bytes()).ok()?;
+    child.wait_with_output().ok()
+}
+
+#[test]
+fn asks_on_a_terminal_and_acts_only_on_yes() {
+    if skip_without_root("asks_on_a_terminal_and_acts_only_on_yes") {
+        return;
+    }
+    let ns = Netns::new("close");
+    let (mut child, port) = listener(&ns, "");
+    let Some(out) = on_a_terminal(&ns, &format!("close {port}"), "n\n") else {
+        eprintln!("skipping asks_on_a_terminal_and_acts_only_on_yes: util-linux `script` is not available");
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{text}");
+    assert!(text.contains("[y/N]") && text.contains("not confirmed"), "{text}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(still_running(&mut child));
+
+    let out = on_a_terminal(&ns, &format!("close {port}"), "y\n").expect("ran before");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("is free"), "{text}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(child.0.wait().expect("reaped").signal(), Some(libc::SIGTERM));
+}
