@@ -182,7 +182,7 @@ fn run_port(args: &CloseArgs, port: u16, ui: Ui) -> Result<ExitCode> {
             String::new()
         };
         return Err(Error::Refused(format!(
-            "will not close {what}: PID {} ({}) is held back because {refusal}{more}; nothing was signalled",
+            "will not signal PID {} ({}), which holds {what}: {refusal}{more}; nothing was signalled",
             target.process.pid, target.process.name
         )));
     }
@@ -225,13 +225,10 @@ fn run_port(args: &CloseArgs, port: u16, ui: Ui) -> Result<ExitCode> {
         }
         return Ok(ExitCode::Ok);
     }
-    let signalled = plan.targets.iter().filter(|t| t.action == Action::Signal).count();
+    let count = plan.targets.len();
     confirm(
         args,
-        &format!(
-            "Close {what} by stopping {} process(es) ({signalled} by SIGTERM)?",
-            plan.targets.len()
-        ),
+        &format!("Stop the {count} process(es) above, which hold {what}?"),
     )?;
 
     let supervised = plan.targets.iter().any(|t| t.supervised_by.is_some());
