@@ -5,6 +5,7 @@
 
 pub mod baseline;
 pub mod cli;
+pub mod close;
 pub mod commands;
 pub mod error;
 pub mod history;

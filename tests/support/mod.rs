@@ -171,3 +171,46 @@ pub fn send_signal(pid: u32, signal: i32) {
     let rc = unsafe { libc::kill(pid as i32, signal) };
     assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
 }
+
+/// The portscope binary, run inside a network namespace.
+pub fn portscope_in(ns: &Netns) -> Command {
+    let mut cmd = ns.command(env!("CARGO_BIN_EXE_portscope"));
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// Runs a Python script (inside `ns` when given) with stdout piped; killed and reaped on drop.
+pub fn python(ns: Option<&Netns>, script: &str) -> Guard {
+    let mut cmd = match ns {
+        Some(ns) => ns.command("python3"),
+        None => Command::new("python3"),
+    };
+    cmd.args(["-c", script]).stdout(Stdio::piped());
+    Guard::spawn(&mut cmd)
+}
+
+/// A child started in a process group of its own; on drop the whole group (the child and every
+/// descendant it started) is killed with SIGKILL, and the child is reaped.
+pub struct GroupGuard(pub Child);
+
+impl GroupGuard {
+    pub fn spawn(cmd: &mut Command) -> GroupGuard {
+        use std::os::unix::process::CommandExt;
+        let child = cmd
+            .stdin(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+        GroupGuard(child)
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        // The group id is the child's pid, and the child is not reaped yet, so the id is still ours.
+        if let Some(pid) = rustix::process::Pid::from_raw(self.0.id() as i32) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+        let _ = self.0.wait();
+    }
+}

@@ -4,11 +4,15 @@
 pub mod cgroup;
 pub mod fd_table;
 pub mod identity;
+pub mod lineage;
+pub mod pidfd;
 pub mod proc_net;
 pub mod process;
+pub mod sock_destroy;
 pub mod sock_diag;
 pub mod stop_signal;
 pub mod sysctl;
+pub mod systemctl;
 pub mod users;
 
 use std::collections::HashMap;
