@@ -1,50 +1,15 @@
 //! What `close` must know about processes beyond the model: portscope's own ancestors (its shell,
 //! terminal, session) and whether a process is a kernel thread. Both come from /proc/PID/stat.
 
-use crate::os::ParseError;
+use crate::os::linux::process::{StatFields, parse_stat};
 
-/// PF_KTHREAD in include/linux/sched.h.
-const PF_KTHREAD: u32 = 0x0020_0000;
-
-/// The fields of /proc/PID/stat that lineage needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Lineage {
-    pub ppid: u32,
-    pub kernel_thread: bool,
-}
-
-/// Parses /proc/PID/stat. The command name may hold spaces and parentheses, so fields are counted
-/// from the last `)`. (A parser of its own: procfs-core's panics on some malformed input.)
-pub fn parse_stat(bytes: &[u8]) -> Result<Lineage, ParseError> {
-    const WHAT: &str = "/proc/PID/stat";
-    let close = bytes
-        .iter()
-        .rposition(|&b| b == b')')
-        .ok_or_else(|| ParseError::malformed(WHAT, "no `)` after the command name"))?;
-    let rest = std::str::from_utf8(&bytes[close + 1..])
-        .map_err(|_| ParseError::malformed(WHAT, "fields are not text"))?;
-    // After the name: state, ppid, pgrp, session, tty_nr, tpgid, flags, …
-    let fields: Vec<&str> = rest.split_ascii_whitespace().take(7).collect();
-    let number = |index: usize, name: &str| -> Result<u64, ParseError> {
-        fields
-            .get(index)
-            .and_then(|f| f.parse::<i64>().ok())
-            .map(|n| u64::try_from(n).unwrap_or(0))
-            .ok_or_else(|| ParseError::malformed(WHAT, format!("no {name} field")))
-    };
-    Ok(Lineage {
-        ppid: u32::try_from(number(1, "ppid")?).unwrap_or(0),
-        kernel_thread: number(6, "flags")? & u64::from(PF_KTHREAD) != 0,
-    })
-}
-
-fn read(pid: u32) -> Option<Lineage> {
+fn read(pid: u32) -> Option<StatFields> {
     parse_stat(&std::fs::read(format!("/proc/{pid}/stat")).ok()?).ok()
 }
 
 /// True when `pid` is a kernel thread (or kthreadd itself). A process that vanished is not one.
 pub fn is_kernel_thread(pid: u32) -> bool {
-    pid == 2 || read(pid).is_some_and(|l| l.kernel_thread)
+    pid == 2 || read(pid).is_some_and(|stat| stat.is_kernel_thread())
 }
 
 /// The supervisor of portscope's own process (its cgroup), if any. A holder that shares it is
@@ -61,7 +26,10 @@ pub fn ancestors(pid: u32) -> Vec<u32> {
     let mut chain = Vec::new();
     let mut current = pid;
     while chain.len() < 4096 {
-        let Some(parent) = read(current).map(|l| l.ppid).filter(|&p| p != 0 && p != current) else {
+        let Some(parent) = read(current)
+            .map(|stat| stat.ppid)
+            .filter(|&p| p != 0 && p != current)
+        else {
             break;
         };
         chain.push(parent);
@@ -78,11 +46,11 @@ mod tests {
     fn kernel_thread_flag() {
         let kthread = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 8 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
         let parsed = parse_stat(kthread).unwrap();
-        assert!(parsed.kernel_thread);
+        assert!(parsed.is_kernel_thread());
         assert_eq!(parsed.ppid, 0);
         let user = b"812 (python3 (x)) S 700 812 700 34816 812 4194304 300 0 0 0 1 0 0 0 20 0 1 0 4000 1000 100 18446744073709551615 1 1 0 0 0 0 0 16781312 2 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
         let parsed = parse_stat(user).unwrap();
-        assert!(!parsed.kernel_thread);
+        assert!(!parsed.is_kernel_thread());
         assert_eq!(parsed.ppid, 700);
         assert!(parse_stat(b"garbage").is_err());
         // Found by the fuzzer (procfs-core's parser panics on it).

@@ -13,8 +13,18 @@ use crate::os::linux::cgroup;
 pub struct StatFields {
     pub comm: String,
     pub ppid: u32,
+    /// The kernel's per-process flags (PF_* in include/linux/sched.h).
+    pub flags: u64,
     /// Start time in clock ticks after boot.
     pub start_ticks: u64,
+}
+
+impl StatFields {
+    /// A kernel thread (PF_KTHREAD): it holds no program that could be stopped.
+    pub fn is_kernel_thread(&self) -> bool {
+        const PF_KTHREAD: u64 = 0x0020_0000;
+        self.flags & PF_KTHREAD != 0
+    }
 }
 
 /// Parses /proc/PID/stat. Hand-written because procfs-core's parser panics on some truncated
@@ -48,6 +58,7 @@ pub fn parse_stat(bytes: &[u8]) -> Result<StatFields, ParseError> {
     Ok(StatFields {
         comm,
         ppid: u32::try_from(field(4)?).map_err(|_| ParseError::malformed(WHAT, "ppid out of range"))?,
+        flags: field(9)?,
         start_ticks: field(22)?,
     })
 }

@@ -153,7 +153,9 @@ pub fn parse_reply(
             }
             NetlinkPayload::Done(_) => return Ok(Progress::Done),
             NetlinkPayload::Error(err) if err.code.is_some() => {
-                return Err(ReplyError::Kernel(err.to_io()));
+                // Not `to_io()`: it takes `abs()` of the code, which overflows on i32::MIN.
+                let errno = err.raw_code().saturating_abs();
+                return Err(ReplyError::Kernel(io::Error::from_raw_os_error(errno)));
             }
             _ => {}
         }
@@ -281,6 +283,18 @@ mod tests {
             matches!(result, Err(ReplyError::Parse(ParseError::Malformed { .. }))),
             "{result:?}"
         );
+    }
+
+    #[test]
+    fn error_code_i32_min_does_not_overflow() {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&36u32.to_ne_bytes());
+        bytes.extend_from_slice(&2u16.to_ne_bytes());
+        bytes.extend_from_slice(&[0; 10]);
+        bytes.extend_from_slice(&i32::MIN.to_ne_bytes());
+        bytes.extend_from_slice(&[0; 16]);
+        let (result, _) = parse(&bytes, Protocol::Tcp);
+        assert!(matches!(result, Err(ReplyError::Kernel(_))));
     }
 
     #[test]
