@@ -14,7 +14,8 @@ pub fn portscope() -> Command {
 
 /// Runs a command and returns its output, panicking with stderr if it could not start.
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"))
+    cmd.output()
+        .unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"))
 }
 
 pub fn is_root() -> bool {
@@ -41,7 +42,10 @@ impl Netns {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let name = format!("ps-{tag}-{}-{n}", std::process::id());
-        let ok = Command::new("ip").args(["netns", "add", &name]).status().map(|s| s.success());
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .map(|s| s.success());
         assert!(matches!(ok, Ok(true)), "ip netns add {name} failed");
         let ns = Netns { name };
         ns.ip(&["link", "set", "lo", "up"]);
@@ -51,7 +55,12 @@ impl Netns {
     /// Runs `ip -n NAME ARGS…` and asserts success.
     pub fn ip(&self, args: &[&str]) {
         let out = run(Command::new("ip").arg("-n").arg(&self.name).args(args));
-        assert!(out.status.success(), "ip -n {} {args:?}: {}", self.name, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "ip -n {} {args:?}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// A command that runs inside the namespace (`ip netns exec NAME PROGRAM`).
@@ -73,7 +82,11 @@ pub struct Guard(pub Child);
 
 impl Guard {
     pub fn spawn(cmd: &mut Command) -> Guard {
-        Guard(cmd.stdin(Stdio::null()).spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}")))
+        Guard(
+            cmd.stdin(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}")),
+        )
     }
 
     pub fn pid(&self) -> u32 {
@@ -103,7 +116,11 @@ pub fn wait_until(seconds: f64, mut check: impl FnMut() -> bool) -> bool {
 /// A Python one-liner listener: binds PROTO (tcp/udp) on HOST:PORT and sleeps. Returns the guard.
 /// PORT 0 picks a free port; read it back with `portscope list --pid`.
 pub fn python_listener(cmd_prefix: Option<&Netns>, proto: &str, host: &str, port: u16) -> Guard {
-    let kind = if proto == "udp" { "SOCK_DGRAM" } else { "SOCK_STREAM" };
+    let kind = if proto == "udp" {
+        "SOCK_DGRAM"
+    } else {
+        "SOCK_STREAM"
+    };
     let family = if host.contains(':') { "AF_INET6" } else { "AF_INET" };
     let listen = if proto == "udp" { "" } else { "s.listen(16);" };
     let script = format!(
@@ -124,6 +141,8 @@ pub fn first_line(guard: &mut Guard) -> String {
     use std::io::BufRead;
     let stdout = guard.0.stdout.take().expect("child stdout is piped");
     let mut line = String::new();
-    std::io::BufReader::new(stdout).read_line(&mut line).expect("read child stdout");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read child stdout");
     line.trim().to_string()
 }
