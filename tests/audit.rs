@@ -304,7 +304,8 @@ fn bad_allow_file_is_a_usage_error() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("portscope: "), "{stderr}");
     let out = run(portscope().args(["audit", "--allow", "/nonexistent/allow.toml"]));
-    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such allow-list file"));
 }
 
 #[test]

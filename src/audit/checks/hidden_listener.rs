@@ -61,7 +61,10 @@ pub fn check(ctx: &Context, out: &mut Out) -> Result<()> {
         let result = bind_probe::probe(protocol, family, 1..=u16::MAX)
             .map_err(|e| Error::io("probing ports (--deep)", e))?;
         if result.unavailable {
-            unavailable.push(format!("{protocol}/{family:?}"));
+            unavailable.push(format!(
+                "{protocol} over {}",
+                if family == Family::Ipv4 { "IPv4" } else { "IPv6" }
+            ));
         }
         denied = denied.max(result.denied);
         suspects.extend(
