@@ -32,8 +32,12 @@ pub struct AuditArgs {
 pub fn run(args: &AuditArgs, ui: Ui) -> Result<ExitCode> {
     let allow = match &args.allow {
         Some(path) => {
-            let bytes =
-                std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    Error::Usage(format!("{}: no such allow-list file", path.display()))
+                }
+                _ => Error::io(format!("reading {}", path.display()), e),
+            })?;
             allow::parse(&bytes).map_err(|message| Error::Usage(format!("{}: {message}", path.display())))?
         }
         None => Vec::new(),
