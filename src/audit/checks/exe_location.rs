@@ -2,6 +2,9 @@
 //! /var/tmp, /dev/shm), in a home directory, in a hidden directory, or anywhere else unusual.
 //!
 //! Dropped payloads land where anyone can write; hand-built programs live in home directories.
+//! A home or hidden directory is a warning for a program that listens, and only information for
+//! one that just connects out: toolchains and editors (rustup, pyenv, nvm, ~/.vscode-server) live
+//! there and fetch things all day.
 
 use std::path::Path;
 
@@ -21,8 +24,18 @@ const WORLD_WRITABLE: &[&str] = &[
 ];
 const HOMES: &[&str] = &["/home/", "/root/", "/run/user/", "/var/home/"];
 
-/// How suspicious a path is, and why. `None` for the system directories.
-pub fn judge(path: &Path, dir_world_writable: Option<bool>) -> Option<(Severity, &'static str)> {
+/// How suspicious a path is, and why, for a program that listens (`listens`) or only connects.
+/// `None` for the system directories.
+pub fn judge(
+    path: &Path,
+    dir_world_writable: Option<bool>,
+    listens: bool,
+) -> Option<(Severity, &'static str)> {
+    let personal = if listens {
+        Severity::Warning
+    } else {
+        Severity::Info
+    };
     let bytes = path.as_os_str().as_encoded_bytes();
     let starts = |dirs: &[&str]| dirs.iter().any(|d| bytes.starts_with(d.as_bytes()));
     if starts(WORLD_WRITABLE) || dir_world_writable == Some(true) {
@@ -32,7 +45,7 @@ pub fn judge(path: &Path, dir_world_writable: Option<bool>) -> Option<(Severity,
         ));
     }
     if starts(HOMES) {
-        return Some((Severity::Warning, "a home directory, not a system path"));
+        return Some((personal, "a home directory, not a system path"));
     }
     let hidden = path.components().any(|c| {
         c.as_os_str()
@@ -40,7 +53,7 @@ pub fn judge(path: &Path, dir_world_writable: Option<bool>) -> Option<(Severity,
             .is_some_and(|s| s.starts_with('.') && s != "." && s != "..")
     });
     if hidden {
-        return Some((Severity::Warning, "a hidden directory"));
+        return Some((personal, "a hidden directory"));
     }
     if is_system_path(path) {
         return None;
@@ -58,7 +71,8 @@ pub fn check(ctx: &Context, out: &mut Out) {
             continue;
         }
         let writable = exe_file::dir_world_writable(process.pid, exe);
-        if let Some((severity, why)) = judge(exe, writable) {
+        let listens = view.sockets.iter().any(|(s, _)| s.state.is_listening());
+        if let Some((severity, why)) = judge(exe, writable, listens) {
             let reason = format!("{} runs from {}, {why}", label(process), show(exe));
             out.findings
                 .push(about_process(view, CheckId::ExeLocation, severity, reason));
@@ -72,7 +86,7 @@ mod tests {
 
     #[test]
     fn severities_by_place() {
-        let sev = |p: &str| judge(Path::new(p), None).map(|(s, _)| s);
+        let sev = |p: &str| judge(Path::new(p), None, true).map(|(s, _)| s);
         assert_eq!(sev("/tmp/x"), Some(Severity::Alert));
         assert_eq!(sev("/dev/shm/.a/b"), Some(Severity::Alert));
         assert_eq!(sev("/home/ann/bin/srv"), Some(Severity::Warning));
@@ -85,8 +99,15 @@ mod tests {
         assert_eq!(sev("/usr/sbin/nginx"), None);
         assert_eq!(sev("/opt/app/bin/app"), None);
         assert_eq!(
-            judge(Path::new("/srv/drop/x"), Some(true)).map(|(s, _)| s),
+            judge(Path::new("/srv/drop/x"), Some(true), true).map(|(s, _)| s),
             Some(Severity::Alert)
         );
+        let outgoing = |p: &str| judge(Path::new(p), None, false).map(|(s, _)| s);
+        assert_eq!(
+            outgoing("/root/.rustup/toolchains/stable/bin/cargo"),
+            Some(Severity::Info)
+        );
+        assert_eq!(outgoing("/usr/lib/.x/srv"), Some(Severity::Info));
+        assert_eq!(outgoing("/tmp/x"), Some(Severity::Alert));
     }
 }
