@@ -32,7 +32,21 @@ fn listener_script(host: &str, port: u16, prelude: &str) -> String {
 }
 
 fn spawn_listener(mut cmd: Command) -> (Guard, u16) {
-    let mut guard = Guard::spawn(cmd.stdout(Stdio::piped()));
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped());
+    // A freshly copied binary can be briefly "busy": a child that another test thread forked
+    // meanwhile holds our write descriptor until it execs. Retry for up to a second.
+    let mut attempts = 0;
+    let child = loop {
+        match cmd.spawn() {
+            Ok(child) => break child,
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("spawn {cmd:?}: {e}"),
+        }
+    };
+    let mut guard = Guard(child);
     let port = first_line(&mut guard).parse().expect("listener printed its port");
     (guard, port)
 }
@@ -226,6 +240,48 @@ fn shell_with_a_socket_as_stdin_and_stdout_is_an_alert() {
     );
     assert_eq!(code, 1);
     drop(client);
+}
+
+#[test]
+fn shell_with_a_listening_socket_as_stdin_is_an_alert() {
+    if skip_without_root("shell_with_a_listening_socket_as_stdin_is_an_alert") {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    let child = Command::new("sh")
+        .args(["-c", "sleep 120; :"])
+        .stdin(Stdio::from(OwnedFd::from(listener)))
+        .spawn()
+        .expect("spawn sh");
+    let child = Guard(child);
+    let (report, _) = audit_host(&[]);
+    let shell = find(&about_pid(&report, child.pid()), "shell-socket").clone();
+    assert_eq!(shell["severity"], "alert");
+    assert!(
+        reason(&shell).contains("listening socket as its standard input"),
+        "{shell:#}"
+    );
+    assert_eq!(shell["sockets"][0]["local"]["port"], port);
+}
+
+#[test]
+fn listening_network_relay_is_a_warning() {
+    if skip_without_root("listening_network_relay_is_a_warning") {
+        return;
+    }
+    // A program whose executable is named nc, listening as `nc -l` would.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nc = dir.path().join("nc");
+    std::fs::copy(system_python(), &nc).expect("copy");
+    let (child, port) = spawn_listener(python_from(&nc, &listener_script("127.0.0.1", 0, "")));
+    let (report, _) = audit_host(&[]);
+    let relay = find(&about_pid(&report, child.pid()), "shell-socket").clone();
+    assert_eq!(relay["severity"], "warning");
+    assert!(
+        reason(&relay).contains(&format!("network relay) listens on port {port}")),
+        "{relay:#}"
+    );
 }
 
 #[test]
