@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # How long `portscope audit` takes, against what an administrator would run otherwise:
-#   1. the passive audit on this host vs `ss -tulpna` (the listing one would read by hand);
+#   1. the passive audit vs `ss -tulpna` (the listing one would read by hand), on this host and
+#      inside a network namespace with 250 listeners;
 #   2. `audit --deep` vs `unhide-tcp` (the hidden-port check it mirrors), both inside a network
 #      namespace this script creates, so that the bind probe touches no port of the host.
 # Needs root (namespaces, every owner). Installs unhide from apt if it is missing.
@@ -38,13 +39,16 @@ LISTENER=$!
 sleep 1
 
 echo "== passive audit on this host ($(ss -tuna | tail -n +2 | wc -l) sockets) vs ss -tulpna"
-hyperfine -N -i --warmup 3 --runs 20 --export-json "$OUT/passive.json" \
+hyperfine -N -i --warmup 3 --runs 20 --export-json "$OUT/host.json" \
   "$BIN audit --color never" "ss -tulpna" >/dev/null
+echo "== passive audit vs ss -tulpna, inside $NS (250 listeners)"
+hyperfine -N -i --warmup 3 --runs 20 --export-json "$OUT/passive.json" \
+  "ip netns exec $NS $BIN audit --color never" "ip netns exec $NS ss -tulpna" >/dev/null
 echo "== audit --deep vs unhide-tcp, inside $NS (250 listeners)"
 hyperfine -N -i --warmup 1 --runs 5 --export-json "$OUT/deep.json" \
   "ip netns exec $NS $BIN audit --deep --color never" "ip netns exec $NS unhide-tcp" >/dev/null
 
-python3 - "$OUT/passive.json" "$OUT/deep.json" <<'PY'
+python3 - "$OUT/host.json" "$OUT/passive.json" "$OUT/deep.json" <<'PY'
 import json, sys
 for path in sys.argv[1:]:
     results = json.load(open(path))["results"]
