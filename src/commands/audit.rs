@@ -21,7 +21,7 @@ pub struct AuditArgs {
     /// Silence the program and port pairs listed in this TOML file ([[allow]] program, port, check).
     #[arg(long, value_name = "FILE")]
     pub allow: Option<PathBuf>,
-    /// Also look for hidden listeners by trying to bind every port (bind only, no traffic; ~1 s).
+    /// Also look for hidden listeners by trying to bind every port (bind only, no traffic; ~2.5 s).
     #[arg(long)]
     pub deep: bool,
     /// Print the report as JSON: findings, summary and notes.
