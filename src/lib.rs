@@ -3,6 +3,7 @@
 //! Layout: [`model`] holds what the user sees; [`os`] fills it from the kernel; [`knowledge`] says
 //! what a port means; [`commands`] implement the subcommands; [`output`] prints tables and JSON.
 
+pub mod audit;
 pub mod baseline;
 pub mod cli;
 pub mod close;

@@ -1,13 +1,119 @@
-//! `portscope audit` (not built yet).
+//! `portscope audit`: run the audit checks over the machine's sockets and print each finding
+//! with its severity, socket, process and reason. Exit 1 when a finding reaches `--fail-on`.
+
+use std::io::Write;
+use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::audit::{self, Finding, Severity, allow, expected::Expected};
 use crate::error::{Error, ExitCode, Result};
-use crate::output::Ui;
+use crate::os::{self, Query};
+use crate::output::table::{Cell, Table};
+use crate::output::{self, Color, Ui};
+use crate::privilege;
 
 #[derive(Args, Debug, Clone)]
-pub struct AuditArgs {}
+pub struct AuditArgs {
+    /// Exit with code 1 when a finding of this severity or worse is found.
+    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = Severity::Alert)]
+    pub fail_on: Severity,
+    /// Silence the program and port pairs listed in this TOML file ([[allow]] program, port, check).
+    #[arg(long, value_name = "FILE")]
+    pub allow: Option<PathBuf>,
+    /// Also look for hidden listeners by trying to bind every port (bind only, no traffic; ~2.5 s).
+    #[arg(long)]
+    pub deep: bool,
+    /// Print the report as JSON: findings, summary and notes.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_args: &AuditArgs, _ui: Ui) -> Result<ExitCode> {
-    Err(Error::System("`audit` is not built yet".into()))
+pub fn run(args: &AuditArgs, ui: Ui) -> Result<ExitCode> {
+    let allow = match &args.allow {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    Error::Usage(format!("{}: no such allow-list file", path.display()))
+                }
+                _ => Error::io(format!("reading {}", path.display()), e),
+            })?;
+            allow::parse(&bytes).map_err(|message| Error::Usage(format!("{}: {message}", path.display())))?
+        }
+        None => Vec::new(),
+    };
+    let expected = Expected::built_in()?;
+    let snapshot = os::snapshot(&Query::default())?;
+    for note in &snapshot.notes {
+        output::note(note);
+    }
+    let options = audit::Options {
+        deep: args.deep,
+        allow,
+        is_root: privilege::is_root(),
+    };
+    let report = audit::run(&snapshot, &expected, &options)?;
+
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if args.json {
+        output::json(&mut out, &report)?;
+    } else {
+        if report.findings.is_empty() {
+            writeln!(out, "no findings")?;
+        } else {
+            table(&report.findings).write(&mut out, ui)?;
+        }
+        let s = &report.summary;
+        let silenced = if s.silenced > 0 {
+            format!(", {} silenced by --allow", s.silenced)
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "\n{} alert, {} warning, {} info{silenced}",
+            s.alert, s.warning, s.info
+        )?;
+    }
+    out.flush()?;
+    for note in &report.notes {
+        output::note(note);
+    }
+    if let Some(note) = privilege::hidden_owners_note(snapshot.unreadable_processes) {
+        output::note(&note);
+    }
+    Ok(match report.worst() {
+        Some(worst) if worst >= args.fail_on => ExitCode::Found,
+        _ => ExitCode::Ok,
+    })
+}
+
+fn table(findings: &[Finding]) -> Table {
+    let mut table = Table::new(vec!["SEVERITY", "CHECK", "SOCKET", "PROCESS", "REASON"]);
+    for finding in findings {
+        let color = match finding.severity {
+            Severity::Alert => Color::Red,
+            Severity::Warning => Color::Yellow,
+            Severity::Info => Color::Dim,
+        };
+        let socket = match finding.sockets.split_first() {
+            Some((first, [])) => first.to_string(),
+            Some((first, rest)) => format!("{first} (+{})", rest.len()),
+            None => "-".into(),
+        };
+        let process = finding
+            .process
+            .as_ref()
+            .map(|p| format!("{}/{}", p.pid, p.name))
+            .unwrap_or_else(|| "-".into());
+        table.push(vec![
+            Cell::painted(finding.severity.as_str(), color),
+            finding.check.as_str().into(),
+            socket.into(),
+            Cell::painted(process, Color::Bold),
+            finding.reason.clone().into(),
+        ]);
+    }
+    table
 }

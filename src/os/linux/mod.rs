@@ -1,10 +1,13 @@
 //! Linux collection: sockets from netlink sock_diag (or /proc/net when netlink is refused),
 //! joined to the processes that hold them through /proc/*/fd.
 
+pub mod bind_probe;
 pub mod cgroup;
+pub mod exe_file;
 pub mod fd_table;
 pub mod identity;
 pub mod lineage;
+pub mod packages;
 pub mod pidfd;
 pub mod proc_net;
 pub mod process;

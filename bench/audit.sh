@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# How long `portscope audit` takes, against what an administrator would run otherwise:
+#   1. the passive audit vs `ss -tulpna` (the listing one would read by hand), on this host and
+#      inside a network namespace with 250 listeners;
+#   2. `audit --deep` vs `unhide-tcp` (the hidden-port check it mirrors), both inside a network
+#      namespace this script creates, so that the bind probe touches no port of the host.
+# Needs root (namespaces, every owner). Installs unhide from apt if it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "bench/audit.sh needs root" >&2; exit 3; }
+command -v hyperfine >/dev/null || { apt-get install -y -qq hyperfine >/dev/null; }
+command -v unhide-tcp >/dev/null || { apt-get install -y -qq unhide >/dev/null; }
+
+cargo build --release --quiet
+BIN=$PWD/target/release/portscope
+NS=ps-bench-audit-$$
+OUT=$(mktemp -d)
+ip netns add "$NS"
+LISTENER=""
+cleanup() {
+  [ -n "$LISTENER" ] && kill "$LISTENER" 2>/dev/null || true
+  ip netns del "$NS" 2>/dev/null || true
+  rm -rf "$OUT"
+}
+trap cleanup EXIT
+ip -n "$NS" link set lo up
+
+# 200 TCP and 50 UDP listeners inside the namespace, so the tables are not empty.
+ip netns exec "$NS" python3 -c '
+import socket, time
+keep = []
+for i in range(200):
+    s = socket.socket(); s.bind(("127.0.0.1", 20000 + i)); s.listen(); keep.append(s)
+for i in range(50):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 21000 + i)); keep.append(u)
+time.sleep(600)
+' &
+LISTENER=$!
+sleep 1
+
+echo "== passive audit on this host ($(ss -tuna | tail -n +2 | wc -l) sockets) vs ss -tulpna"
+hyperfine -N -i --warmup 3 --runs 20 --export-json "$OUT/host.json" \
+  "$BIN audit --color never" "ss -tulpna" >/dev/null
+echo "== passive audit vs ss -tulpna, inside $NS (250 listeners)"
+hyperfine -N -i --warmup 3 --runs 20 --export-json "$OUT/passive.json" \
+  "ip netns exec $NS $BIN audit --color never" "ip netns exec $NS ss -tulpna" >/dev/null
+echo "== audit --deep vs unhide-tcp, inside $NS (250 listeners)"
+hyperfine -N -i --warmup 1 --runs 5 --export-json "$OUT/deep.json" \
+  "ip netns exec $NS $BIN audit --deep --color never" "ip netns exec $NS unhide-tcp" >/dev/null
+
+python3 - "$OUT/host.json" "$OUT/passive.json" "$OUT/deep.json" <<'PY'
+import json, sys
+for path in sys.argv[1:]:
+    results = json.load(open(path))["results"]
+    ours, theirs = results
+    print(f"{ours['command']:<60} {ours['mean']*1000:9.1f} ms ± {ours['stddev']*1000:.1f}")
+    print(f"{theirs['command']:<60} {theirs['mean']*1000:9.1f} ms ± {theirs['stddev']*1000:.1f}")
+    print(f"{'ratio portscope / other':<60} {ours['mean']/theirs['mean']:9.2f}x")
+PY

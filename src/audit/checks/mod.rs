@@ -1,0 +1,58 @@
+//! One module per rule. Each reads the [`Context`] and appends findings; none depends on another,
+//! so each can be read, tested and silenced on its own.
+
+pub mod abuse_port;
+pub mod all_interfaces;
+pub mod deleted_exe;
+pub mod exe_location;
+pub mod hidden_listener;
+pub mod masquerade;
+pub mod shell_socket;
+pub mod unexpected_server;
+pub mod unowned;
+pub mod unpackaged;
+
+use super::context::{Context, ProcessView};
+use super::finding::{CheckId, Finding, Severity, SocketRef};
+
+/// Where checks put what they found, and what the user should know about how they looked.
+#[derive(Default)]
+pub struct Out {
+    pub findings: Vec<Finding>,
+    pub notes: Vec<String>,
+}
+
+/// A rule that reads the snapshot only.
+pub type Check = fn(&Context, &mut Out);
+
+/// Every rule that needs nothing but the snapshot, in report order.
+pub const PASSIVE: &[Check] = &[
+    deleted_exe::check,
+    exe_location::check,
+    unpackaged::check,
+    shell_socket::check,
+    unexpected_server::check,
+    abuse_port::check,
+    all_interfaces::check,
+    unowned::check,
+    masquerade::check,
+];
+
+/// A finding about a process as a whole, listing every socket it holds (listeners first).
+pub(crate) fn about_process(
+    view: &ProcessView,
+    check: CheckId,
+    severity: Severity,
+    reason: String,
+) -> Finding {
+    let mut sockets: Vec<SocketRef> = view.sockets.iter().map(|(s, _)| SocketRef::of(s)).collect();
+    sockets.sort_by_key(|s| (!s.state.is_some_and(|st| st.is_listening()), s.local.port));
+    sockets.dedup();
+    Finding {
+        severity,
+        check,
+        sockets,
+        process: Some(view.process.clone()),
+        reason,
+    }
+}
