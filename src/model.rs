@@ -93,6 +93,8 @@ pub enum SocketState {
     Listen,
     Closing,
     NewSynRecv,
+    /// A TCP socket bound to a port but neither listening nor connected (Linux 6.8+ lists these).
+    BoundInactive,
     /// A UDP socket with no peer (the kernel's TCP_CLOSE for datagram sockets; ss says UNCONN).
     Unconnected,
 }
@@ -102,7 +104,10 @@ impl SocketState {
     pub fn from_kernel(protocol: Protocol, state: u8) -> Option<SocketState> {
         use SocketState::*;
         Some(match (protocol, state) {
+            // UDP uses only these two of the TCP state numbers.
             (Protocol::Udp, 7) => Unconnected,
+            (Protocol::Udp, 1) => Established,
+            (Protocol::Udp, _) => return None,
             (_, 1) => Established,
             (_, 2) => SynSent,
             (_, 3) => SynRecv,
@@ -115,6 +120,7 @@ impl SocketState {
             (_, 10) => Listen,
             (_, 11) => Closing,
             (_, 12) => NewSynRecv,
+            (_, 13) => BoundInactive,
             _ => return None,
         })
     }
@@ -135,6 +141,7 @@ impl SocketState {
             Listen => "LISTEN",
             Closing => "CLOSING",
             NewSynRecv => "NEW-SYN-RECV",
+            BoundInactive => "BOUND-INACTIVE",
             Unconnected => "UNCONN",
         }
     }
@@ -216,6 +223,9 @@ pub struct Socket {
     /// Socket inode: the key that links a socket to /proc/PID/fd entries. 0 for sockets that no
     /// descriptor holds any more (TIME-WAIT, orphans).
     pub inode: u64,
+    /// The kernel's socket cookie: unique for the life of the system, unlike an inode or a port,
+    /// so a request about this socket can never hit another. 0 when read from /proc/net.
+    pub cookie: u64,
     pub uid: u32,
     pub recv_queue: u32,
     pub send_queue: u32,

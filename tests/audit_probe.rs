@@ -43,6 +43,14 @@ fn bound_only_tcp_socket_is_listed_where_the_kernel_can() {
         return;
     }
     let (_tcp, port) = bound_only_tcp();
-    let ports = bind_probe::bound_inactive_tcp_ports(Family::Ipv4).expect("dump");
-    assert!(ports.contains(&port), "{port} not in {ports:?}");
+    let snapshot = portscope::os::snapshot(&portscope::os::Query::default()).expect("snapshot");
+    let socket = snapshot
+        .sockets
+        .iter()
+        .find(|s| s.local.port == port && s.protocol == Protocol::Tcp);
+    assert_eq!(
+        socket.map(|s| s.state),
+        Some(portscope::model::SocketState::BoundInactive),
+        "{port}"
+    );
 }

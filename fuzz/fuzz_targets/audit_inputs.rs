@@ -1,17 +1,16 @@
 //! Feeds arbitrary bytes to what `audit` parses: the allow-list (user input), dpkg's file lists,
-//! the known-servers table format, and the bound-socket netlink reply.
+//! and the known-servers table format.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use portscope::audit::{allow, expected::Expected};
-use portscope::os::linux::{bind_probe, packages};
+use portscope::os::linux::packages;
 
 fuzz_target!(|data: &[u8]| {
     let _ = allow::parse(data);
     let _ = packages::parse_list(data).count();
     let _ = packages::package_of_list_file(data);
     let _ = packages::usr_merge_alias(data);
-    let _ = bind_probe::parse_ports(data, &mut Vec::new());
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = Expected::parse(text);
     }

@@ -1,13 +1,10 @@
-//! Feeds arbitrary bytes to the parsers `close` relies on: the SOCK_DESTROY acknowledgement, the
-//! connection dump (with cookies) and a pidfd's fdinfo.
+//! Feeds arbitrary bytes to the parsers `close` relies on: the SOCK_DESTROY acknowledgement and a pidfd's fdinfo.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use portscope::os::linux::{pidfd, sock_destroy};
 
 fuzz_target!(|data: &[u8]| {
-    let mut out = Vec::new();
-    let _ = sock_destroy::parse_dump(data, &mut out);
     let _ = sock_destroy::parse_ack(data);
     let _ = pidfd::parse_fdinfo_pid(data);
 });

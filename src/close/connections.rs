@@ -7,8 +7,8 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::model::{Endpoint, SocketState};
-use crate::os::linux::sock_destroy::{self, Connection, DestroyError};
+use crate::model::{Endpoint, Socket, SocketState};
+use crate::os::linux::sock_destroy::{self, DestroyError};
 
 /// Which connections to cut.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,7 +29,7 @@ fn same_endpoint(endpoint: &Endpoint, addr: &SocketAddr) -> bool {
 }
 
 impl Selector {
-    pub fn matches(&self, connection: &Connection) -> bool {
+    pub fn matches(&self, connection: &Socket) -> bool {
         match self {
             Selector::Exact { local, remote } => {
                 same_endpoint(&connection.local, local) && same_endpoint(&connection.remote, remote)
@@ -51,7 +51,7 @@ impl Selector {
 }
 
 /// The connections in this network namespace that `selector` picks.
-pub fn select(selector: &Selector) -> Result<Vec<Connection>> {
+pub fn select(selector: &Selector) -> Result<Vec<Socket>> {
     let all = sock_destroy::connections().map_err(|e| Error::io("netlink sock_diag dump", e))?;
     Ok(all.into_iter().filter(|c| selector.matches(c)).collect())
 }
@@ -69,7 +69,7 @@ pub struct Cut {
 
 /// Destroys each connection. A kernel without SOCK_DESTROY support or a missing capability stops
 /// the whole run with one line.
-pub fn cut(connections: &[Connection]) -> Result<Vec<Cut>> {
+pub fn cut(connections: &[Socket]) -> Result<Vec<Cut>> {
     let mut cuts = Vec::new();
     for connection in connections {
         let result = match sock_destroy::destroy(connection) {
@@ -104,16 +104,22 @@ mod tests {
     use super::*;
     use crate::model::Family;
 
-    fn connection(local: &str, remote: &str) -> Connection {
+    fn connection(local: &str, remote: &str) -> Socket {
         let local: SocketAddr = local.parse().unwrap();
         let remote: SocketAddr = remote.parse().unwrap();
-        Connection {
+        Socket {
+            protocol: crate::model::Protocol::Tcp,
             family: Family::of(&local.ip()),
             local: Endpoint::new(local.ip(), local.port()),
             remote: Endpoint::new(remote.ip(), remote.port()),
             state: SocketState::Established,
             inode: 1,
-            cookie: [0; 8],
+            cookie: 0,
+            uid: 0,
+            recv_queue: 0,
+            send_queue: 0,
+            interface: 0,
+            holders: Vec::new(),
         }
     }
 

@@ -215,6 +215,7 @@ mod tests {
                 Protocol::Udp => SocketState::Unconnected,
             },
             inode,
+            cookie: 0,
             uid: 0,
             recv_queue: 0,
             send_queue: 0,

@@ -130,6 +130,7 @@ mod tests {
             remote: Endpoint::new(lo, remote),
             state,
             inode: 1,
+            cookie: 0,
             uid: 0,
             recv_queue: 0,
             send_queue: 0,

@@ -43,6 +43,25 @@ pub enum StateFilter {
     Listening,
     /// TCP ESTABLISHED and connected UDP sockets.
     Established,
+    /// Every TCP state with a peer (what SOCK_DESTROY can cut): not LISTEN, CLOSE, TIME-WAIT.
+    Connected,
+}
+
+impl StateFilter {
+    /// Whether a socket in `state` passes. The kernel-side mask is derived from this, so the
+    /// netlink path and the /proc/net fallback filter alike.
+    pub fn admits(self, state: crate::model::SocketState) -> bool {
+        use crate::model::SocketState::*;
+        match self {
+            StateFilter::All => true,
+            StateFilter::Listening => state.is_listening(),
+            StateFilter::Established => state == Established,
+            StateFilter::Connected => matches!(
+                state,
+                Established | SynSent | SynRecv | FinWait1 | FinWait2 | CloseWait | LastAck | Closing
+            ),
+        }
+    }
 }
 
 /// A parser's refusal of malformed or truncated input. Parsers return this instead of panicking,

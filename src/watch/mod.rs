@@ -341,6 +341,7 @@ mod tests {
             remote: Endpoint::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)), 40000),
             state,
             inode: u64::from(port),
+            cookie: 0,
             uid: 0,
             recv_queue: 0,
             send_queue: 0,

@@ -28,21 +28,16 @@ const KINDS: [(Protocol, Family); 4] = [
     (Protocol::Udp, Family::Ipv6),
 ];
 
-/// Ports with any socket in any state, per protocol; both families together, because a dual-stack
-/// IPv6 socket holds the IPv4 port as well.
+/// Ports with any socket in any state (bound-only TCP sockets included, where the kernel lists
+/// them), per protocol; both families together, because a dual-stack IPv6 socket holds the IPv4
+/// port as well.
 fn known_ports(snapshot: &Snapshot, protocol: Protocol) -> HashSet<u16> {
-    let mut ports: HashSet<u16> = snapshot
+    snapshot
         .sockets
         .iter()
         .filter(|s| s.protocol == protocol)
         .map(|s| s.local.port)
-        .collect();
-    if protocol == Protocol::Tcp {
-        for family in [Family::Ipv4, Family::Ipv6] {
-            ports.extend(bind_probe::bound_inactive_tcp_ports(family).unwrap_or_default());
-        }
-    }
-    ports
+        .collect()
 }
 
 /// Ports in use that no table shows.

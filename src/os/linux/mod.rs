@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::model::{Family, Holder, Protocol, Snapshot, Socket, SocketSource};
-use crate::os::{Query, StateFilter};
+use crate::os::Query;
 
 /// Takes one look at the machine's sockets, shaped by `query`.
 ///
@@ -109,11 +109,7 @@ fn read_proc_net(query: &Query) -> Result<Vec<Socket>> {
         sockets.extend(
             proc_net::parse(protocol, &text)?
                 .into_iter()
-                .filter(|s| match query.states {
-                    StateFilter::All => true,
-                    StateFilter::Listening => s.state.is_listening(),
-                    StateFilter::Established => s.state == crate::model::SocketState::Established,
-                }),
+                .filter(|s| query.states.admits(s.state)),
         );
     }
     Ok(sockets)

@@ -68,6 +68,7 @@ pub fn parse(protocol: Protocol, text: &[u8]) -> Result<Vec<Socket>, ParseError>
                 remote: Endpoint::new(remote.ip(), remote.port()),
                 state,
                 inode,
+                cookie: 0,
                 uid,
                 recv_queue: rx,
                 send_queue: tx,

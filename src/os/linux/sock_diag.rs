@@ -13,6 +13,7 @@ use crate::model::{Endpoint, Family, Protocol, Socket, SocketState};
 use crate::os::{ParseError, StateFilter};
 
 const NLMSG_HDRLEN: usize = 16;
+const WHAT: &str = "netlink sock_diag reply";
 /// Large enough that the kernel fills each read with as many records as it will batch.
 const RECV_BUFFER: usize = 64 * 1024;
 
@@ -40,6 +41,14 @@ impl SockDiag {
         })
     }
 
+    /// Sends one request and returns the kernel's first reply (an acknowledgement, for requests
+    /// sent with NLM_F_ACK).
+    pub fn transact(&mut self, request: &[u8]) -> io::Result<&[u8]> {
+        self.socket.send(request, 0)?;
+        let len = self.socket.recv(&mut &mut self.buffer[..], 0)?;
+        Ok(&self.buffer[..len])
+    }
+
     /// Appends every socket of one protocol and family in the given states to `out`.
     pub fn dump(
         &mut self,
@@ -64,48 +73,100 @@ impl SockDiag {
     }
 }
 
-/// The kernel's state bitmask for a filter (bit N selects TCP state N).
+/// The highest state number this build knows (TCP_BOUND_INACTIVE, Linux 6.8). Asking only for
+/// known states keeps a future kernel's new state from reaching the parser as "unknown".
+const LAST_KNOWN_STATE: u8 = 13;
+
+/// The kernel's state bitmask for a filter (bit N selects state N), derived from
+/// [`StateFilter::admits`] so that both paths filter alike.
 fn state_mask(protocol: Protocol, states: StateFilter) -> StateFlags {
-    const ESTABLISHED: u32 = 1 << 1;
-    const CLOSE: u32 = 1 << 7;
-    const LISTEN: u32 = 1 << 10;
-    let bits = match (states, protocol) {
-        (StateFilter::All, _) => return StateFlags::all(),
-        (StateFilter::Listening, Protocol::Tcp) => LISTEN,
-        // An unconnected UDP socket reports TCP_CLOSE.
-        (StateFilter::Listening, Protocol::Udp) => CLOSE,
-        (StateFilter::Established, _) => ESTABLISHED,
-    };
-    StateFlags::from_bits_truncate(bits)
+    let bits = (0..=LAST_KNOWN_STATE)
+        .filter(|&n| SocketState::from_kernel(protocol, n).is_some_and(|s| states.admits(s)))
+        .fold(0u32, |bits, n| bits | 1 << n);
+    StateFlags::from_bits_retain(bits)
+}
+
+/// Serializes one netlink message with the given flags.
+pub fn serialize<T>(flags: u16, payload: T) -> Vec<u8>
+where
+    T: netlink_packet_core::NetlinkSerializable,
+    NetlinkPayload<T>: From<T>,
+{
+    let mut header = NetlinkHeader::default();
+    header.flags = flags;
+    let mut message = NetlinkMessage::new(header, NetlinkPayload::from(payload));
+    message.finalize();
+    let mut bytes = vec![0; message.buffer_len()];
+    message.serialize(&mut bytes);
+    bytes
+}
+
+/// The kernel's code for an address family.
+pub fn family_code(family: Family) -> u8 {
+    match family {
+        Family::Ipv4 => AF_INET,
+        Family::Ipv6 => AF_INET6,
+    }
 }
 
 /// Serializes one inet_diag dump request.
 pub fn dump_request(protocol: Protocol, family: Family, states: StateFilter) -> Vec<u8> {
-    let (af, socket_id) = match family {
-        Family::Ipv4 => (AF_INET, SocketId::new_v4()),
-        Family::Ipv6 => (AF_INET6, SocketId::new_v6()),
+    let socket_id = match family {
+        Family::Ipv4 => SocketId::new_v4(),
+        Family::Ipv6 => SocketId::new_v6(),
     };
     let proto = match protocol {
         Protocol::Tcp => IPPROTO_TCP,
         Protocol::Udp => IPPROTO_UDP,
     };
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    let mut message = NetlinkMessage::new(
-        header,
+    serialize(
+        NLM_F_REQUEST | NLM_F_DUMP,
         SockDiagMessage::InetRequest(InetRequest {
-            family: af,
+            family: family_code(family),
             protocol: proto,
             extensions: ExtensionFlags::empty(),
             states: state_mask(protocol, states),
             socket_id,
-        })
-        .into(),
-    );
-    message.finalize();
-    let mut bytes = vec![0; message.buffer_len()];
-    message.serialize(&mut bytes);
-    bytes
+        }),
+    )
+}
+
+/// Splits a buffer into netlink messages, checking each length against what is left.
+pub fn messages(mut buf: &[u8]) -> impl Iterator<Item = Result<&[u8], ParseError>> {
+    std::iter::from_fn(move || {
+        if buf.is_empty() {
+            return None;
+        }
+        let got = buf.len();
+        if got < NLMSG_HDRLEN {
+            buf = &[];
+            return Some(Err(ParseError::Truncated {
+                what: WHAT,
+                needed: NLMSG_HDRLEN,
+                got,
+            }));
+        }
+        let len = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        if len < NLMSG_HDRLEN {
+            buf = &[];
+            return Some(Err(ParseError::malformed(
+                WHAT,
+                format!("message length {len} is shorter than its header"),
+            )));
+        }
+        if len > got {
+            buf = &[];
+            return Some(Err(ParseError::Truncated {
+                what: WHAT,
+                needed: len,
+                got,
+            }));
+        }
+        let message = &buf[..len];
+        // Messages are padded to 4 bytes; the last one may end the buffer unpadded.
+        buf = &buf[len.next_multiple_of(4).min(got)..];
+        Some(Ok(message))
+    })
 }
 
 /// Why a reply could not be taken.
@@ -117,35 +178,9 @@ pub enum ReplyError {
 }
 
 /// Parses one buffer of netlink messages from a dump, appending sockets of `protocol` to `out`.
-pub fn parse_reply(
-    mut buf: &[u8],
-    protocol: Protocol,
-    out: &mut Vec<Socket>,
-) -> Result<Progress, ReplyError> {
-    const WHAT: &str = "netlink sock_diag reply";
-    while !buf.is_empty() {
-        if buf.len() < NLMSG_HDRLEN {
-            return Err(ReplyError::Parse(ParseError::Truncated {
-                what: WHAT,
-                needed: NLMSG_HDRLEN,
-                got: buf.len(),
-            }));
-        }
-        let len = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-        if len < NLMSG_HDRLEN {
-            return Err(ReplyError::Parse(ParseError::malformed(
-                WHAT,
-                format!("message length {len} is shorter than its header"),
-            )));
-        }
-        if len > buf.len() {
-            return Err(ReplyError::Parse(ParseError::Truncated {
-                what: WHAT,
-                needed: len,
-                got: buf.len(),
-            }));
-        }
-        let message = NetlinkMessage::<SockDiagMessage>::deserialize(&buf[..len])
+pub fn parse_reply(buf: &[u8], protocol: Protocol, out: &mut Vec<Socket>) -> Result<Progress, ReplyError> {
+    for message in messages(buf) {
+        let message = NetlinkMessage::<SockDiagMessage>::deserialize(message.map_err(ReplyError::Parse)?)
             .map_err(|e| ReplyError::Parse(ParseError::malformed(WHAT, e.to_string())))?;
         match message.payload {
             NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
@@ -159,9 +194,6 @@ pub fn parse_reply(
             }
             _ => {}
         }
-        // Messages are padded to 4 bytes; the last one may end the buffer unpadded.
-        let advance = len.next_multiple_of(4).min(buf.len());
-        buf = &buf[advance..];
     }
     Ok(Progress::More)
 }
@@ -171,7 +203,7 @@ fn socket_from(protocol: Protocol, response: &InetResponse) -> Result<Socket, Re
     let id = &header.socket_id;
     let state = SocketState::from_kernel(protocol, header.state).ok_or_else(|| {
         ReplyError::Parse(ParseError::malformed(
-            "netlink sock_diag reply",
+            WHAT,
             format!("unknown socket state {}", header.state),
         ))
     })?;
@@ -183,6 +215,7 @@ fn socket_from(protocol: Protocol, response: &InetResponse) -> Result<Socket, Re
         remote: Endpoint::new(id.destination_address, id.destination_port),
         state,
         inode: u64::from(header.inode),
+        cookie: u64::from_ne_bytes(id.cookie),
         uid: header.uid,
         recv_queue: header.recv_queue,
         send_queue: header.send_queue,
