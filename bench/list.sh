@@ -40,8 +40,9 @@ ip netns add "$NS"
 ip -n "$NS" link set lo up
 ip netns exec "$NS" sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
 
-# One worker: a listener on its own port and PER connections to it, holding both ends.
-WORKER='
+# One worker: a listener on its own port and COUNT connections to it, holding both ends. It runs
+# from a file so that its command line is as short as a real server's (every JSON row carries it).
+cat > "$OUT/worker.py" <<'PY'
 import socket, sys, time
 port, count = int(sys.argv[1]), int(sys.argv[2])
 listener = socket.socket()
@@ -55,7 +56,7 @@ for _ in range(count):
     held += [client, server]
 print("ready", flush=True)
 time.sleep(3600)
-'
+PY
 
 start_workers() {
   local n=$1
@@ -64,7 +65,7 @@ start_workers() {
   local per=$(( n / WORKERS ))
   pids=()
   for i in $(seq 1 "$WORKERS"); do
-    ip netns exec "$NS" bash -c "ulimit -n \$(ulimit -Hn); exec python3 -c '$WORKER' $((20000 + i)) $per" > "$OUT/worker$i" &
+    ip netns exec "$NS" bash -c "ulimit -n \$(ulimit -Hn); exec python3 $OUT/worker.py $((20000 + i)) $per" > "$OUT/worker$i" &
     pids+=("$!")
   done
   for i in $(seq 1 "$WORKERS"); do
@@ -83,8 +84,10 @@ peak_kib() { ip netns exec "$NS" /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail
 
 for n in $COUNTS; do
   start_workers "$n"
+  # Count with both tools at the same moment: portscope lists every socket ss lists.
   sockets=$(ip netns exec "$NS" ss -Htan | wc -l)
-  echo "== $n connections ($sockets TCP sockets) held by $WORKERS processes in $NS"
+  listed=$(ip netns exec "$NS" "$BIN" list --tcp --json-lines | wc -l)
+  echo "== $n connections held by $WORKERS processes in $NS: ss -tan lists $sockets TCP sockets, portscope $listed"
   ip netns exec "$NS" hyperfine -N --warmup 2 --runs "$RUNS" --style basic \
     --export-json "$OUT/$n.json" \
     -n "portscope list --tcp --json" "$BIN list --tcp --json" \
@@ -97,9 +100,6 @@ for n in $COUNTS; do
     echo "ss -tan	$(peak_kib ss -tan)"
     echo "lsof -nP -iTCP	$(peak_kib lsof -nP -iTCP)"
   } > "$OUT/$n.mem"
-  # Rows must match: portscope sees every socket ss sees.
-  listed=$(ip netns exec "$NS" "$BIN" list --tcp --json-lines | wc -l)
-  echo "sockets: ss -tan $sockets, portscope $listed"
   python3 - "$OUT/$n.json" "$OUT/$n.mem" <<'PY'
 import json, sys
 results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
@@ -115,4 +115,6 @@ print(f"targets: portscope/ss -tanp = {ours['median']/ss_p:.2f} (<= 0.33), "
       f"memory portscope/ss -tanp = {int(mem['portscope list --tcp --json'])/int(mem['ss -tanp']):.2f} (<= 1.5)")
 PY
   stop_workers
+  # Let the closed connections' TIME-WAIT sockets expire before the next round.
+  for _ in $(seq 1 90); do [ "$(ip netns exec "$NS" ss -Htan | wc -l)" -eq 0 ] && break; sleep 1; done
 done

@@ -135,7 +135,7 @@ pub fn run(args: &ListArgs, ui: Ui) -> Result<ExitCode> {
         abuse: abuse_of(socket, &sides),
     });
     if args.json {
-        output::json(&mut out, &entries.collect::<Vec<_>>())?;
+        output::json_array(&mut out, entries)?;
     } else if args.json_lines {
         output::json_lines(&mut out, entries)?;
     } else {

@@ -79,6 +79,22 @@ pub fn json<T: Serialize + ?Sized>(out: &mut impl Write, value: &T) -> io::Resul
     writeln!(out)
 }
 
+/// Writes items as one JSON array. In a pipe the array is streamed element by element, so a large
+/// listing is never held twice in memory; on a terminal it is indented like [`json`].
+pub fn json_array<T: Serialize>(out: &mut impl Write, items: impl IntoIterator<Item = T>) -> io::Result<()> {
+    if io::stdout().is_terminal() {
+        return json(out, &items.into_iter().collect::<Vec<_>>());
+    }
+    out.write_all(b"[")?;
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *out, &item)?;
+    }
+    out.write_all(b"]\n")
+}
+
 /// Writes each item as one line of compact JSON (JSON Lines).
 pub fn json_lines<T: Serialize>(out: &mut impl Write, items: impl IntoIterator<Item = T>) -> io::Result<()> {
     for item in items {
