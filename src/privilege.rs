@@ -10,7 +10,15 @@ pub fn is_root() -> bool {
 
 /// The one line to print when some owners were hidden from this user, if any were.
 pub fn hidden_owners_note(unreadable_processes: usize) -> Option<String> {
-    (unreadable_processes > 0 && !is_root()).then(|| {
+    if unreadable_processes == 0 {
+        return None;
+    }
+    Some(if is_root() {
+        format!(
+            "{unreadable_processes} processes refused to show their descriptors even to root \
+             (a security module or a sandbox); their sockets show no owner"
+        )
+    } else {
         format!(
             "{unreadable_processes} processes belong to other users and their sockets show no owner; \
              run as root to see every owner"

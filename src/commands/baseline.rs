@@ -42,25 +42,27 @@ pub fn run(args: &BaselineArgs, ui: Ui) -> Result<ExitCode> {
     }
 }
 
-fn listening_now() -> Result<PortTable> {
+/// The listening ports now, and the notes to show the user about how they were seen (printed by
+/// the caller once the command has succeeded, so that a failure stays one line).
+fn listening_now() -> Result<(PortTable, Vec<String>)> {
     let snapshot = os::snapshot(&Query {
         states: StateFilter::Listening,
         ..Query::default()
     })?;
-    for note in &snapshot.notes {
-        output::note(note);
-    }
+    let mut notes = snapshot.notes.clone();
     if let Some(note) = crate::privilege::hidden_owners_note(snapshot.unreadable_processes) {
-        output::note(&format!("{note}; their ports are saved without a program"));
+        notes.push(format!("{note}; their ports are saved without a program"));
     }
-    Ok(PortTable::from_snapshot(&snapshot, false))
+    Ok((PortTable::from_snapshot(&snapshot, false), notes))
 }
 
 fn save(file: &Path) -> Result<ExitCode> {
-    let baseline = Baseline::from_table(&listening_now()?);
+    let (table, notes) = listening_now()?;
+    let baseline = Baseline::from_table(&table);
     let text = baseline.to_toml();
     if file.as_os_str() == "-" {
         std::io::stdout().write_all(text.as_bytes())?;
+        notes.iter().for_each(|note| output::note(note));
         return Ok(ExitCode::Ok);
     }
     // Write then rename, so a baseline that cron reads is never half-written.
@@ -74,6 +76,7 @@ fn save(file: &Path) -> Result<ExitCode> {
         let _ = std::fs::remove_file(&tmp);
         failed(e)
     })?;
+    notes.iter().for_each(|note| output::note(note));
     output::note(&format!(
         "saved {} listening ports to {}",
         baseline.listeners.len(),
@@ -96,7 +99,9 @@ fn check(file: &Path, json: bool, ui: Ui) -> Result<ExitCode> {
     })?;
     let baseline = Baseline::parse(&text)
         .map_err(|message| Error::Usage(format!("{}: not a valid baseline: {message}", file.display())))?;
-    let report = baseline.check(&listening_now()?);
+    let (table_now, notes) = listening_now()?;
+    notes.iter().for_each(|note| output::note(note));
+    let report = baseline.check(&table_now);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if json {

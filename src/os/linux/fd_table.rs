@@ -97,18 +97,25 @@ fn walk_some(proc_fd: &OwnedFd, pids: &[u32], next: &AtomicUsize) -> Walk {
             Err(_) => continue,
         };
         let mut entries = RawDir::new(&fd_dir, &mut buf);
+        let mut denied = false;
         while let Some(Ok(entry)) = entries.next() {
             let name = entry.file_name();
             let Some(fd) = parse_pid(name.to_bytes()) else {
                 continue;
             };
-            let Ok(len) = readlinkat_raw(&fd_dir, name, &mut link[..]) else {
-                continue;
-            };
-            if let Some(inode) = parse_socket_link(&link[..len]) {
-                walk.sockets.push((inode, pid, fd));
+            match readlinkat_raw(&fd_dir, name, &mut link[..]) {
+                Ok(len) => {
+                    if let Some(inode) = parse_socket_link(&link[..len]) {
+                        walk.sockets.push((inode, pid, fd));
+                    }
+                }
+                // Some processes refuse even root (a security module, or a sandbox's init).
+                Err(Errno::ACCESS | Errno::PERM) => denied = true,
+                // ENOENT: the descriptor was closed since the directory was read.
+                Err(_) => {}
             }
         }
+        walk.unreadable += usize::from(denied);
     }
     walk
 }
