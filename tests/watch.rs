@@ -35,14 +35,20 @@ impl Watch {
             stderr,
         };
         // The first snapshot is the starting point: only what changes after it is an event.
-        let line = watch
-            .stderr
-            .recv_timeout(Duration::from_secs(20))
-            .expect("watch started");
-        assert!(
-            line.contains("watching"),
-            "unexpected first line on stderr: {line}"
-        );
+        // Notes about what this host lets portscope see may come first.
+        loop {
+            let line = watch
+                .stderr
+                .recv_timeout(Duration::from_secs(20))
+                .expect("watch started");
+            if line.contains("watching") {
+                break;
+            }
+            assert!(
+                line.starts_with("portscope: note:"),
+                "unexpected line on stderr before watching: {line}"
+            );
+        }
         watch
     }
 
