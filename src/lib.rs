@@ -11,5 +11,6 @@ pub mod model;
 pub mod os;
 pub mod output;
 pub mod privilege;
+pub mod scan;
 
 pub use error::{Error, ExitCode, Result};
