@@ -283,6 +283,11 @@ fn port_selection(args: &ScanArgs) -> Result<PortBits> {
         (Some(spec), _) => {
             let set = ports::parse_ports(spec)?;
             if !set.udp.is_empty() {
+                if set.tcp.is_empty() {
+                    return Err(Error::Usage(
+                        "no TCP ports given: portscope scan probes TCP only, not U: ports".into(),
+                    ));
+                }
                 note("UDP ports (U:) are not scanned: portscope scan probes TCP only");
             }
             set.tcp
@@ -464,10 +469,8 @@ fn read_input(path: &Path) -> Result<String> {
             .map_err(|e| Error::io("reading stdin", e))?;
         buf
     } else {
-        std::fs::read(path).map_err(|e| Error::File {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?
+        // A target list that cannot be read is bad input, like a malformed address.
+        std::fs::read(path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?
     };
     String::from_utf8(bytes).map_err(|_| Error::Usage(format!("{}: not UTF-8 text", path.display())))
 }

@@ -14,7 +14,8 @@ pub fn portscope() -> Command {
 
 /// Runs a command and returns its output, panicking with stderr if it could not start.
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"))
+    cmd.output()
+        .unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"))
 }
 
 pub fn is_root() -> bool {
@@ -41,7 +42,10 @@ impl Netns {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let name = format!("ps-{tag}-{}-{n}", std::process::id());
-        let ok = Command::new("ip").args(["netns", "add", &name]).status().map(|s| s.success());
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .map(|s| s.success());
         assert!(matches!(ok, Ok(true)), "ip netns add {name} failed");
         let ns = Netns { name };
         ns.ip(&["link", "set", "lo", "up"]);
@@ -51,7 +55,12 @@ impl Netns {
     /// Runs `ip -n NAME ARGS…` and asserts success.
     pub fn ip(&self, args: &[&str]) {
         let out = run(Command::new("ip").arg("-n").arg(&self.name).args(args));
-        assert!(out.status.success(), "ip -n {} {args:?}: {}", self.name, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "ip -n {} {args:?}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// A command that runs inside the namespace (`ip netns exec NAME PROGRAM`).
@@ -73,7 +82,11 @@ pub struct Guard(pub Child);
 
 impl Guard {
     pub fn spawn(cmd: &mut Command) -> Guard {
-        Guard(cmd.stdin(Stdio::null()).spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}")))
+        Guard(
+            cmd.stdin(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}")),
+        )
     }
 
     pub fn pid(&self) -> u32 {
@@ -103,7 +116,11 @@ pub fn wait_until(seconds: f64, mut check: impl FnMut() -> bool) -> bool {
 /// A Python one-liner listener: binds PROTO (tcp/udp) on HOST:PORT and sleeps. Returns the guard.
 /// PORT 0 picks a free port; read it back with `portscope list --pid`.
 pub fn python_listener(cmd_prefix: Option<&Netns>, proto: &str, host: &str, port: u16) -> Guard {
-    let kind = if proto == "udp" { "SOCK_DGRAM" } else { "SOCK_STREAM" };
+    let kind = if proto == "udp" {
+        "SOCK_DGRAM"
+    } else {
+        "SOCK_STREAM"
+    };
     let family = if host.contains(':') { "AF_INET6" } else { "AF_INET" };
     let listen = if proto == "udp" { "" } else { "s.listen(16);" };
     let script = format!(
@@ -124,6 +141,86 @@ pub fn first_line(guard: &mut Guard) -> String {
     use std::io::BufRead;
     let stdout = guard.0.stdout.take().expect("child stdout is piped");
     let mut line = String::new();
-    std::io::BufReader::new(stdout).read_line(&mut line).expect("read child stdout");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read child stdout");
     line.trim().to_string()
+}
+
+/// Joins two namespaces with a veth pair (`veth0` in each) and puts the given addresses
+/// (CIDR form, IPv4 or IPv6) on each end. The pair goes away with the namespaces.
+pub fn veth_pair(a: &Netns, a_addrs: &[&str], b: &Netns, b_addrs: &[&str]) {
+    let out = run(Command::new("ip").args([
+        "link", "add", "veth0", "netns", &a.name, "type", "veth", "peer", "name", "veth0", "netns", &b.name,
+    ]));
+    assert!(
+        out.status.success(),
+        "ip link add veth: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (ns, addrs) in [(a, a_addrs), (b, b_addrs)] {
+        for addr in addrs {
+            let mut args = vec!["addr", "add", addr, "dev", "veth0"];
+            if addr.contains(':') {
+                args.push("nodad");
+            }
+            ns.ip(&args);
+        }
+        ns.ip(&["link", "set", "veth0", "up"]);
+    }
+}
+
+/// A Python listener that accepts (and closes) every connection on each `HOST:PORT` given
+/// (`[v6]:port` for IPv6), so repeated scans never fill its backlog. Returns once all are bound.
+pub fn accepting_listeners(ns: &Netns, endpoints: &[String]) -> Guard {
+    let script = "import socket,selectors,sys,time\n\
+        sel=selectors.DefaultSelector()\n\
+        for spec in sys.argv[1:]:\n\
+        \x20   host,port=spec.rsplit(':',1)\n\
+        \x20   host=host.strip('[]')\n\
+        \x20   s=socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET,socket.SOCK_STREAM)\n\
+        \x20   s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+        \x20   s.bind((host,int(port)));s.listen(1024);s.setblocking(False)\n\
+        \x20   sel.register(s,selectors.EVENT_READ)\n\
+        print('ready',flush=True)\n\
+        end=time.time()+300\n\
+        while time.time()<end:\n\
+        \x20   for key,_ in sel.select(1):\n\
+        \x20       try:\n\
+        \x20           c,_=key.fileobj.accept();c.close()\n\
+        \x20       except OSError:\n\
+        \x20           pass\n";
+    let mut cmd = ns.command("python3");
+    cmd.arg("-c").arg(script).args(endpoints).stdout(Stdio::piped());
+    let mut guard = Guard::spawn(&mut cmd);
+    assert_eq!(
+        first_line(&mut guard),
+        "ready",
+        "listeners on {endpoints:?} did not start"
+    );
+    guard
+}
+
+/// Loads an nftables ruleset (`nft -f -`) inside a namespace.
+pub fn nft(ns: &Netns, ruleset: &str) {
+    use std::io::Write;
+    let mut child = ns
+        .command("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nft");
+    child
+        .stdin
+        .take()
+        .expect("nft stdin")
+        .write_all(ruleset.as_bytes())
+        .expect("write ruleset");
+    let out = child.wait_with_output().expect("wait for nft");
+    assert!(
+        out.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
