@@ -25,6 +25,9 @@ use crate::scan::{banner, greppable, report, resolve, xml};
 /// Above this many probes a scan needs `--force`.
 pub const MAX_PROBES: u128 = 1 << 24;
 
+/// Engine threads at most: past a few, the kernel's locks, not the cores, set the pace.
+const MAX_THREADS: usize = 4;
+
 /// A state with more ports than this on one host is summarised, not listed (nmap's rule too).
 const LIST_LIMIT: usize = 25;
 
@@ -133,9 +136,13 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
             .map(move |port| SocketAddr::new(ip, port))
     });
     let keep_all = args.all;
-    let stats = engine::scan(
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_THREADS);
+    let stats = engine::scan_parallel(
         probes,
         &cfg,
+        threads,
         |addr, outcome| {
             acc.entry(addr.ip())
                 .or_default()
