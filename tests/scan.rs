@@ -282,7 +282,6 @@ fn xml_is_well_formed_and_carries_nmaps_fields() {
             && gnmap.contains("22/open/tcp//ssh///"),
         "{gnmap}"
     );
-    assert!(out.stdout.len() > 0);
 }
 
 #[test]

@@ -80,7 +80,7 @@ pub fn raise_fd_limit() -> usize {
             current: limit.maximum,
             maximum: limit.maximum,
         };
-        if setrlimit(Resource::Nofile, raised.clone()).is_ok() {
+        if setrlimit(Resource::Nofile, raised).is_ok() {
             limit = raised;
         }
     }
@@ -452,7 +452,7 @@ impl Engine<'_> {
             match rustix::net::connect(fd, &addr) {
                 Err(Errno::INPROGRESS) => {
                     // Ask at once while that tends to pay off, and now and then to find out again.
-                    let ask = self.immediate > 0.05 || self.stats.probes % 64 == 0;
+                    let ask = self.immediate > 0.05 || self.stats.probes.is_multiple_of(64);
                     if ask {
                         let progress = check(fd, addr);
                         let hit = !matches!(progress, Progress::Pending);

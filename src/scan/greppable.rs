@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::result::{PortState, ScanReport};
+use super::result::ScanReport;
 
 pub fn write(out: &mut impl Write, report: &ScanReport, started: &str, finished: &str) -> io::Result<()> {
     writeln!(
@@ -31,8 +31,12 @@ pub fn write(out: &mut impl Write, report: &ScanReport, started: &str, finished:
             .collect();
         let mut line = format!("Host: {addr} ({name})\tPorts: {}", ports.join(", "));
         // nmap names the most common hidden state only.
-        if let Some((state, count, _)) = host.hidden().into_iter().max_by_key(|(_, n, _)| *n) {
-            line.push_str(&format!("\tIgnored State: {} ({count})", state_name(state)));
+        if let Some(hidden) = host.hidden().into_iter().max_by_key(|h| h.count) {
+            line.push_str(&format!(
+                "\tIgnored State: {} ({})",
+                hidden.state.as_str(),
+                hidden.count
+            ));
         }
         writeln!(out, "{line}")?;
     }
@@ -45,8 +49,4 @@ pub fn write(out: &mut impl Write, report: &ScanReport, started: &str, finished:
         if up == 1 { "" } else { "s" },
         report.stats.elapsed.as_secs_f64()
     )
-}
-
-fn state_name(state: PortState) -> &'static str {
-    state.as_str()
 }

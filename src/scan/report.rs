@@ -45,15 +45,17 @@ pub fn write_table(out: &mut impl Write, report: &ScanReport, ui: Ui) -> io::Res
         if !table.is_empty() {
             table.write(out, ui)?;
         }
-        for (state, count, reasons) in host.hidden() {
-            let reasons: Vec<String> = reasons
+        for hidden in host.hidden() {
+            let reasons: Vec<String> = hidden
+                .reasons
                 .iter()
                 .map(|(r, n)| format!("{n} {}", r.as_str()))
                 .collect();
             let line = format!(
-                "{count} {} port{} not shown ({})",
-                state.as_str(),
-                if count == 1 { "" } else { "s" },
+                "{} {} port{} not shown ({})",
+                hidden.count,
+                hidden.state.as_str(),
+                if hidden.count == 1 { "" } else { "s" },
                 reasons.join(", ")
             );
             writeln!(out, "{}", ui.paint(Color::Dim, &line))?;

@@ -101,20 +101,33 @@ impl HostResult {
             || self.hidden_reasons.keys().any(|(_, r)| *r != Reason::NoResponse)
     }
 
-    /// The state most ports share and how many, for "N closed ports not shown".
-    pub fn hidden(&self) -> Vec<(PortState, usize, Vec<(Reason, usize)>)> {
-        let mut out: Vec<(PortState, usize, Vec<(Reason, usize)>)> = Vec::new();
+    /// The ports not listed, per state, for "N closed ports not shown".
+    pub fn hidden(&self) -> Vec<HiddenPorts> {
+        let mut out: Vec<HiddenPorts> = Vec::new();
         for ((state, reason), count) in &self.hidden_reasons {
-            match out.iter_mut().find(|(s, _, _)| s == state) {
+            match out.iter_mut().find(|h| h.state == *state) {
                 Some(entry) => {
-                    entry.1 += count;
-                    entry.2.push((*reason, *count));
+                    entry.count += count;
+                    entry.reasons.push((*reason, *count));
                 }
-                None => out.push((*state, *count, vec![(*reason, *count)])),
+                None => out.push(HiddenPorts {
+                    state: *state,
+                    count: *count,
+                    reasons: vec![(*reason, *count)],
+                }),
             }
         }
         out
     }
+}
+
+/// Ports of one state that a report sums up instead of listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HiddenPorts {
+    pub state: PortState,
+    pub count: usize,
+    /// How many had each reason.
+    pub reasons: Vec<(Reason, usize)>,
 }
 
 /// Figures about the run itself.

@@ -84,9 +84,14 @@ fn write_host(out: &mut impl Write, host: &HostResult, times: &Times<'_>) -> io:
         None => writeln!(out, "<hostnames/>")?,
     }
     writeln!(out, "<ports>")?;
-    for (state, count, reasons) in host.hidden() {
-        writeln!(out, r#"<extraports state="{}" count="{count}">"#, state.as_str())?;
-        for (reason, n) in reasons {
+    for hidden in host.hidden() {
+        writeln!(
+            out,
+            r#"<extraports state="{}" count="{}">"#,
+            hidden.state.as_str(),
+            hidden.count
+        )?;
+        for (reason, n) in hidden.reasons {
             writeln!(
                 out,
                 r#"<extrareasons reason="{}" count="{n}" proto="tcp"/>"#,
