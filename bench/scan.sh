@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-10}
 LOSSY_RUNS=${LOSSY_RUNS:-0}
 RST_RATE=${RST_RATE:-10000}
-LOSSY_TIMEOUT=${LOSSY_TIMEOUT:-300}
+LOSSY_TIMEOUT=${LOSSY_TIMEOUT:-120}
 TAG="ps-scanbench-$$"
 SCANNER="$TAG-s"
 TARGET="$TAG-t"
@@ -30,7 +30,8 @@ cleanup() {
   ip netns del "$TARGET" 2>/dev/null || true
   rm -rf "$WORK"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 [ "$(id -u)" = 0 ] || { echo "bench/scan.sh needs root (namespaces, nmap -sS)" >&2; exit 1; }
 for tool in hyperfine nmap python3 nft ip; do
@@ -126,7 +127,7 @@ check_found() {
   for name in "${NAMES[@]}"; do
     local out="$WORK/$label-$name.out" start end found n_ok n_extra
     start=$(date +%s.%N)
-    timeout "$LOSSY_TIMEOUT" bash -c "${CMD[$name]}" >"$out" 2>"$out.err" || echo "  ($name exited $?)"
+    timeout -k 5 "$LOSSY_TIMEOUT" bash -c "${CMD[$name]}" >"$out" 2>"$out.err" || echo "  ($name exited $?; 124 = still running after ${LOSSY_TIMEOUT}s, stopped)"
     end=$(date +%s.%N)
     found=$(found_ports "$name" "$out")
     n_ok=$(comm -12 <(tr , '\n' <<<"$EXPECTED" | sort) <(tr , '\n' <<<"$found" | sort) | grep -c . || true)

@@ -92,8 +92,9 @@ pub struct ScanArgs {
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub max_parallelism: usize,
 
-    /// Shortest wait for an answer, whatever the measured round trip (e.g. 50ms).
-    #[arg(long, value_name = "TIME", default_value = "50ms", value_parser = humantime::parse_duration)]
+    /// Shortest wait for an answer, whatever the measured round trip (each retry waits twice as
+    /// long as the try before).
+    #[arg(long, value_name = "TIME", default_value = "10ms", value_parser = humantime::parse_duration)]
     pub min_rtt_timeout: Duration,
 
     /// Longest wait for an answer (e.g. 1s).

@@ -58,7 +58,7 @@ impl Default for EngineConfig {
         EngineConfig {
             max_retries: 6,
             min_retries: 1,
-            min_timeout: Duration::from_millis(50),
+            min_timeout: Duration::from_millis(10),
             max_timeout: Duration::from_millis(1000),
             initial_timeout: Duration::from_millis(500),
             max_parallelism: 4096,
