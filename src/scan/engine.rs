@@ -634,6 +634,9 @@ impl Engine<'_> {
                     self.retry.push_back((probe.addr, probe.attempt + 1));
                 } else {
                     self.given_up.push((probe.addr, probe.attempt));
+                    // A port settled as silent is progress too: a firewall that drops everything
+                    // must not hold the window at its starting size.
+                    self.window.on_answer(self.cap as f64);
                 }
                 return;
             }
