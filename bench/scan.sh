@@ -25,7 +25,11 @@ WORK=$(mktemp -d)
 LISTENER_PID=""
 
 cleanup() {
-  [ -n "$LISTENER_PID" ] && kill "$LISTENER_PID" 2>/dev/null && wait "$LISTENER_PID" 2>/dev/null
+  set +e
+  if [ -n "$LISTENER_PID" ]; then
+    kill "$LISTENER_PID" 2>/dev/null
+    wait "$LISTENER_PID" 2>/dev/null
+  fi
   ip netns del "$SCANNER" 2>/dev/null || true
   ip netns del "$TARGET" 2>/dev/null || true
   rm -rf "$WORK"
@@ -115,9 +119,9 @@ found_ports() {
     portscope) python3 -c 'import json,sys
 d=json.load(open(sys.argv[1]))
 print(",".join(str(p["port"]) for h in d["hosts"] for p in h["ports"] if p["state"]=="open"))' "$out" ;;
-    nmap-*) grep -o '[0-9]*/open/' "$out" | cut -d/ -f1 | sort -n | paste -sd, ;;
+    nmap-*) { grep -o '[0-9]*/open/' "$out" || true; } | cut -d/ -f1 | sort -n | paste -sd, ;;
     tokio-proto) tr , '\n' <"$out" | sort -n | paste -sd, ;;
-    rustscan) grep -o '\[.*\]' "$out" | tr -d '[] ' | tr , '\n' | sort -n | paste -sd, ;;
+    rustscan) { grep -o '\[.*\]' "$out" || true; } | tr -d '[] ' | tr , '\n' | sort -n | paste -sd, ;;
   esac
 }
 
@@ -129,7 +133,8 @@ check_found() {
     start=$(date +%s.%N)
     timeout -k 5 "$LOSSY_TIMEOUT" bash -c "${CMD[$name]}" >"$out" 2>"$out.err" || echo "  ($name exited $?; 124 = still running after ${LOSSY_TIMEOUT}s, stopped)"
     end=$(date +%s.%N)
-    found=$(found_ports "$name" "$out")
+    # A tool stopped early may have printed no open port at all: not an error here.
+    found=$(found_ports "$name" "$out" || true)
     n_ok=$(comm -12 <(tr , '\n' <<<"$EXPECTED" | sort) <(tr , '\n' <<<"$found" | sort) | grep -c . || true)
     n_extra=$(comm -13 <(tr , '\n' <<<"$EXPECTED" | sort) <(tr , '\n' <<<"$found" | sort) | grep -c . || true)
     printf '  %-12s found %2d/%d expected, %d not listening   (%.2f s)\n' \
