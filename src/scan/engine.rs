@@ -1,4 +1,4 @@
-//! The connect engine: non-blocking TCP connects driven by one epoll loop on one thread.
+//! The connect engine: non-blocking TCP connects, each thread driving its own epoll loop.
 //!
 //! Why a hand-rolled loop rather than tokio: a scanner's whole job is the life of a file
 //! descriptor — create, connect, wait, classify, close — and it must be able to put a probe back
