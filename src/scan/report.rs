@@ -97,3 +97,89 @@ pub fn host_label(host: &HostResult) -> String {
 pub fn write_json(out: &mut impl Write, report: &ScanReport) -> io::Result<()> {
     crate::output::json(out, report)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::scan::result::{PortResult, Reason, ScanStats};
+
+    fn report() -> ScanReport {
+        let port = |port, state, reason, service, banner: Option<&str>| PortResult {
+            port,
+            protocol: "tcp",
+            state,
+            reason,
+            service,
+            banner: banner.map(str::to_string),
+        };
+        let mut hidden_reasons = BTreeMap::new();
+        hidden_reasons.insert((PortState::Closed, Reason::ConnRefused), 65530);
+        hidden_reasons.insert((PortState::Closed, Reason::SelfConnect), 1);
+        ScanReport {
+            scanner: "portscope",
+            version: "0.1.0",
+            args: "portscope scan web.lab -p-".into(),
+            start: 0,
+            ports: "1-65535".into(),
+            port_count: 65535,
+            hosts: vec![HostResult {
+                address: Some("198.18.0.2".parse().unwrap()),
+                name: Some("web.lab".into()),
+                ports: vec![
+                    port(
+                        22,
+                        PortState::Open,
+                        Reason::SynAck,
+                        Some("ssh"),
+                        Some("SSH-2.0-OpenSSH_9.6"),
+                    ),
+                    port(3306, PortState::Filtered, Reason::NoResponse, Some("mysql"), None),
+                    port(
+                        8080,
+                        PortState::Open,
+                        Reason::SynAck,
+                        Some("http-alt"),
+                        Some("HTTP/1.0 200 OK"),
+                    ),
+                    port(40000, PortState::Open, Reason::SynAck, None, None),
+                ],
+                open: 3,
+                closed: 65531,
+                filtered: 1,
+                hidden_reasons,
+            }],
+            stats: ScanStats {
+                elapsed: Duration::from_millis(412),
+                ..ScanStats::default()
+            },
+        }
+    }
+
+    #[test]
+    fn table_snapshot() {
+        let mut out = Vec::new();
+        write_table(&mut out, &report(), Ui { color: false }).unwrap();
+        insta::assert_snapshot!(String::from_utf8(out).unwrap());
+    }
+
+    #[test]
+    fn greppable_and_xml_snapshots() {
+        let report = report();
+        let mut out = Vec::new();
+        crate::scan::greppable::write(&mut out, &report, "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z")
+            .unwrap();
+        insta::assert_snapshot!("greppable", String::from_utf8(out).unwrap());
+        let times = crate::scan::xml::Times {
+            start: 1767225600,
+            start_str: "2026-01-01T00:00:00Z",
+            end: 1767225601,
+            end_str: "2026-01-01T00:00:01Z",
+        };
+        let mut out = Vec::new();
+        crate::scan::xml::write(&mut out, &report, &times).unwrap();
+        insta::assert_snapshot!("xml", String::from_utf8(out).unwrap());
+    }
+}
