@@ -15,6 +15,7 @@ pub mod model;
 pub mod os;
 pub mod output;
 pub mod privilege;
+pub mod scan;
 pub mod watch;
 
 pub use error::{Error, ExitCode, Result};

@@ -8,7 +8,8 @@ use portscope::cli::Cli;
 use portscope::{Error, ExitCode};
 
 fn main() -> std::process::ExitCode {
-    let cli = match Cli::try_parse() {
+    let args = portscope::commands::scan::nmap_style_args(std::env::args_os());
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
     };

@@ -214,3 +214,81 @@ impl Drop for GroupGuard {
         let _ = self.0.wait();
     }
 }
+
+/// Joins two namespaces with a veth pair (`veth0` in each) and puts the given addresses
+/// (CIDR form, IPv4 or IPv6) on each end. The pair goes away with the namespaces.
+pub fn veth_pair(a: &Netns, a_addrs: &[&str], b: &Netns, b_addrs: &[&str]) {
+    let out = run(Command::new("ip").args([
+        "link", "add", "veth0", "netns", &a.name, "type", "veth", "peer", "name", "veth0", "netns", &b.name,
+    ]));
+    assert!(
+        out.status.success(),
+        "ip link add veth: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (ns, addrs) in [(a, a_addrs), (b, b_addrs)] {
+        for addr in addrs {
+            let mut args = vec!["addr", "add", addr, "dev", "veth0"];
+            if addr.contains(':') {
+                args.push("nodad");
+            }
+            ns.ip(&args);
+        }
+        ns.ip(&["link", "set", "veth0", "up"]);
+    }
+}
+
+/// A Python listener that accepts (and closes) every connection on each `HOST:PORT` given
+/// (`[v6]:port` for IPv6), so repeated scans never fill its backlog. Returns once all are bound.
+pub fn accepting_listeners(ns: &Netns, endpoints: &[String]) -> Guard {
+    let script = "import socket,selectors,sys,time\n\
+        sel=selectors.DefaultSelector()\n\
+        for spec in sys.argv[1:]:\n\
+        \x20   host,port=spec.rsplit(':',1)\n\
+        \x20   host=host.strip('[]')\n\
+        \x20   s=socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET,socket.SOCK_STREAM)\n\
+        \x20   s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+        \x20   s.bind((host,int(port)));s.listen(1024);s.setblocking(False)\n\
+        \x20   sel.register(s,selectors.EVENT_READ)\n\
+        print('ready',flush=True)\n\
+        end=time.time()+300\n\
+        while time.time()<end:\n\
+        \x20   for key,_ in sel.select(1):\n\
+        \x20       try:\n\
+        \x20           c,_=key.fileobj.accept();c.close()\n\
+        \x20       except OSError:\n\
+        \x20           pass\n";
+    let mut cmd = ns.command("python3");
+    cmd.arg("-c").arg(script).args(endpoints).stdout(Stdio::piped());
+    let mut guard = Guard::spawn(&mut cmd);
+    assert_eq!(
+        first_line(&mut guard),
+        "ready",
+        "listeners on {endpoints:?} did not start"
+    );
+    guard
+}
+
+/// Loads an nftables ruleset (`nft -f -`) inside a namespace.
+pub fn nft(ns: &Netns, ruleset: &str) {
+    use std::io::Write;
+    let mut child = ns
+        .command("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nft");
+    child
+        .stdin
+        .take()
+        .expect("nft stdin")
+        .write_all(ruleset.as_bytes())
+        .expect("write ruleset");
+    let out = child.wait_with_output().expect("wait for nft");
+    assert!(
+        out.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

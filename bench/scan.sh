@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Full 1-65535 TCP scan of a namespace target with 20 random listeners: portscope vs nmap -sT,
+# nmap -sS and RustScan, timed side by side with hyperfine; then the same against a target that
+# drops 10% of packets at random and rate-limits its RSTs. Prints medians, ratios to nmap -sS
+# and open ports found vs expected.
+#
+# Needs root (network namespaces, raw sockets for -sS). Everything it creates — two namespaces
+# joined by a veth pair (198.18.0.1 scanner, 198.18.0.2 target), the listener process — is
+# removed on exit, failure included. No packet leaves those namespaces.
+#
+#   bench/scan.sh                 # RUNS=10 by default; the lossy scenario runs each tool once
+#   RUNS=5 LOSSY_RUNS=3 bench/scan.sh   # also time the lossy scenario with hyperfine
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-10}
+LOSSY_RUNS=${LOSSY_RUNS:-0}
+RST_RATE=${RST_RATE:-10000}
+LOSSY_TIMEOUT=${LOSSY_TIMEOUT:-120}
+TAG="ps-scanbench-$$"
+SCANNER="$TAG-s"
+TARGET="$TAG-t"
+TARGET_IP=198.18.0.2
+WORK=$(mktemp -d)
+LISTENER_PID=""
+
+cleanup() {
+  set +e
+  if [ -n "$LISTENER_PID" ]; then
+    kill "$LISTENER_PID" 2>/dev/null
+    wait "$LISTENER_PID" 2>/dev/null
+  fi
+  ip netns del "$SCANNER" 2>/dev/null || true
+  ip netns del "$TARGET" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+[ "$(id -u)" = 0 ] || { echo "bench/scan.sh needs root (namespaces, nmap -sS)" >&2; exit 1; }
+for tool in hyperfine nmap python3 nft ip; do
+  command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
+done
+
+echo "== building portscope (release)"
+cargo build --release --quiet --bin portscope --example tokio_connect_scan
+PORTSCOPE=$PWD/target/release/portscope
+# The engine portscope did not pick (tokio tasks, fixed window, no retries), for the record.
+TOKIO_SCAN=$PWD/target/release/examples/tokio_connect_scan
+
+RUSTSCAN=$(command -v rustscan || true)
+[ -z "$RUSTSCAN" ] && [ -x "$HOME/.cargo/bin/rustscan" ] && RUSTSCAN=$HOME/.cargo/bin/rustscan
+if [ -z "$RUSTSCAN" ]; then
+  echo "== installing rustscan (cargo install rustscan --locked)"
+  if cargo install rustscan --locked --quiet; then
+    RUSTSCAN=$HOME/.cargo/bin/rustscan
+  else
+    echo "rustscan could not be installed; continuing without it"
+  fi
+fi
+
+echo "== namespaces $SCANNER -> $TARGET"
+ip netns add "$SCANNER"
+ip netns add "$TARGET"
+ip -n "$SCANNER" link set lo up
+ip -n "$TARGET" link set lo up
+ip link add veth0 netns "$SCANNER" type veth peer name veth0 netns "$TARGET"
+ip -n "$SCANNER" addr add 198.18.0.1/24 dev veth0
+ip -n "$TARGET" addr add "$TARGET_IP/24" dev veth0
+ip -n "$SCANNER" link set veth0 up
+ip -n "$TARGET" link set veth0 up
+
+# 20 distinct random ports; the listener accepts and closes every connection so no scan fills a
+# backlog and changes what the next one sees.
+mapfile -t PORTS < <(shuf -i 1-65535 -n 20 | sort -n)
+EXPECTED=$(IFS=,; echo "${PORTS[*]}")
+cat >"$WORK/listen.py" <<'EOF'
+import selectors, socket, sys, time
+sel = selectors.DefaultSelector()
+for port in sys.argv[2:]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((sys.argv[1], int(port)))
+    s.listen(4096)
+    s.setblocking(False)
+    sel.register(s, selectors.EVENT_READ)
+print("ready", flush=True)
+end = time.time() + 3600
+while time.time() < end:
+    for key, _ in sel.select(1):
+        try:
+            conn, _ = key.fileobj.accept()
+            conn.close()
+        except OSError:
+            pass
+EOF
+ip netns exec "$TARGET" python3 "$WORK/listen.py" "$TARGET_IP" "${PORTS[@]}" >"$WORK/listen.out" &
+LISTENER_PID=$!
+for _ in $(seq 50); do grep -q ready "$WORK/listen.out" 2>/dev/null && break; sleep 0.1; done
+grep -q ready "$WORK/listen.out" || { echo "listener did not start" >&2; exit 1; }
+echo "expected open: $EXPECTED"
+
+IN="ip netns exec $SCANNER"
+declare -A CMD
+CMD[portscope]="$IN $PORTSCOPE scan $TARGET_IP -p- --json"
+CMD[nmap-sS]="$IN nmap -sS -p- -n -Pn $TARGET_IP -oG -"
+CMD[nmap-sT]="$IN nmap -sT -p- -n -Pn $TARGET_IP -oG -"
+CMD[tokio-proto]="$IN $TOKIO_SCAN $TARGET_IP 1 65535 4096"
+NAMES=(portscope nmap-sS nmap-sT tokio-proto)
+if [ -n "$RUSTSCAN" ]; then
+  CMD[rustscan]="$IN $RUSTSCAN -a $TARGET_IP -r 1-65535 -g --ulimit 10000"
+  NAMES+=(rustscan)
+fi
+
+# Open ports a tool reports, comma-separated and sorted, from one run's output.
+found_ports() {
+  local name=$1 out=$2
+  case $name in
+    portscope) python3 -c 'import json,sys
+d=json.load(open(sys.argv[1]))
+print(",".join(str(p["port"]) for h in d["hosts"] for p in h["ports"] if p["state"]=="open"))' "$out" ;;
+    nmap-*) { grep -o '[0-9]*/open/' "$out" || true; } | cut -d/ -f1 | sort -n | paste -sd, ;;
+    tokio-proto) tr , '\n' <"$out" | sort -n | paste -sd, ;;
+    rustscan) { grep -o '\[.*\]' "$out" || true; } | tr -d '[] ' | tr , '\n' | sort -n | paste -sd, ;;
+  esac
+}
+
+# One untimed run per tool: what it found against what is listening.
+check_found() {
+  local label=$1
+  for name in "${NAMES[@]}"; do
+    local out="$WORK/$label-$name.out" start end found n_ok n_extra
+    start=$(date +%s.%N)
+    timeout -k 5 "$LOSSY_TIMEOUT" bash -c "${CMD[$name]}" >"$out" 2>"$out.err" || echo "  ($name exited $?; 124 = still running after ${LOSSY_TIMEOUT}s, stopped)"
+    end=$(date +%s.%N)
+    # A tool stopped early may have printed no open port at all: not an error here.
+    found=$(found_ports "$name" "$out" || true)
+    n_ok=$(comm -12 <(tr , '\n' <<<"$EXPECTED" | sort) <(tr , '\n' <<<"$found" | sort) | grep -c . || true)
+    n_extra=$(comm -13 <(tr , '\n' <<<"$EXPECTED" | sort) <(tr , '\n' <<<"$found" | sort) | grep -c . || true)
+    printf '  %-12s found %2d/%d expected, %d not listening   (%.2f s)\n' \
+      "$name" "$n_ok" "${#PORTS[@]}" "$n_extra" "$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')"
+  done
+}
+
+# hyperfine medians and the ratio of each to nmap -sS.
+timed() {
+  local label=$1 runs=$2
+  local args=()
+  for name in "${NAMES[@]}"; do args+=(-n "$name" "${CMD[$name]}"); done
+  hyperfine --style basic --warmup 1 --runs "$runs" --export-json "$WORK/$label.json" "${args[@]}" >/dev/null
+  python3 - "$WORK/$label.json" <<'EOF'
+import json, sys
+results = json.load(open(sys.argv[1]))["results"]
+med = {r["command"]: r["median"] for r in results}
+base = med.get("nmap-sS")
+print(f"  {'tool':<12} {'median':>9} {'min':>8} {'max':>8} {'vs nmap -sS':>12}")
+for r in results:
+    ratio = f"{r['median'] / base:.2f}x" if base else "-"
+    print(f"  {r['command']:<12} {r['median']:>8.3f}s {r['min']:>7.3f}s {r['max']:>7.3f}s {ratio:>12}")
+EOF
+}
+
+echo
+echo "== scenario 1: clean link, full 1-65535 scan ($RUNS runs each)"
+timed clean "$RUNS"
+echo "ports found:"
+check_found clean
+
+echo
+echo "== scenario 2: target drops 10% of packets at random, RSTs limited to $RST_RATE/s"
+ip netns exec "$TARGET" nft -f - <<EOF
+table inet scanbench {
+  chain input {
+    type filter hook input priority 0;
+    meta l4proto tcp numgen random mod 10 == 0 drop
+  }
+  chain output {
+    type filter hook output priority 0;
+    meta l4proto tcp numgen random mod 10 == 0 drop
+    tcp flags & rst == rst limit rate over $RST_RATE/second burst 200 packets drop
+  }
+}
+EOF
+# The tokio prototype has no retries; it is not meant for this one.
+NAMES=("${NAMES[@]/tokio-proto}")
+NAMES=(${NAMES[@]})
+echo "ports found (one run each, at most ${LOSSY_TIMEOUT}s):"
+check_found lossy
+if [ "$LOSSY_RUNS" -gt 0 ]; then
+  timed lossy "$LOSSY_RUNS"
+fi
