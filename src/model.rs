@@ -236,6 +236,45 @@ pub struct Socket {
     pub holders: Vec<Holder>,
 }
 
+impl Socket {
+    /// A socket with no holders and zero kernel bookkeeping (inode, cookie, uid, queues); the
+    /// family follows the local address. Collection fills in the rest.
+    pub fn new(protocol: Protocol, local: Endpoint, remote: Endpoint, state: SocketState) -> Socket {
+        Socket {
+            protocol,
+            family: Family::of(&local.address),
+            local,
+            remote,
+            state,
+            inode: 0,
+            cookie: 0,
+            uid: 0,
+            recv_queue: 0,
+            send_queue: 0,
+            interface: 0,
+            holders: Vec::new(),
+        }
+    }
+}
+
+impl Process {
+    /// A process known only by pid, parent and name; the other fields are empty.
+    pub fn new(pid: u32, ppid: u32, name: impl Into<String>) -> Process {
+        Process {
+            pid,
+            ppid,
+            name: name.into(),
+            exe: None,
+            exe_deleted: false,
+            cmdline: Vec::new(),
+            uid: 0,
+            user: None,
+            start_time: None,
+            supervisor: None,
+        }
+    }
+}
+
 /// Where the socket table came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

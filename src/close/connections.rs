@@ -102,25 +102,16 @@ pub fn cut(connections: &[Socket]) -> Result<Vec<Cut>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Family;
 
     fn connection(local: &str, remote: &str) -> Socket {
         let local: SocketAddr = local.parse().unwrap();
         let remote: SocketAddr = remote.parse().unwrap();
-        Socket {
-            protocol: crate::model::Protocol::Tcp,
-            family: Family::of(&local.ip()),
-            local: Endpoint::new(local.ip(), local.port()),
-            remote: Endpoint::new(remote.ip(), remote.port()),
-            state: SocketState::Established,
-            inode: 1,
-            cookie: 0,
-            uid: 0,
-            recv_queue: 0,
-            send_queue: 0,
-            interface: 0,
-            holders: Vec::new(),
-        }
+        Socket::new(
+            crate::model::Protocol::Tcp,
+            Endpoint::new(local.ip(), local.port()),
+            Endpoint::new(remote.ip(), remote.port()),
+            SocketState::Established,
+        )
     }
 
     #[test]

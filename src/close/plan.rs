@@ -186,7 +186,7 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Family, Holder, SocketSource, SocketState};
+    use crate::model::{Holder, SocketSource, SocketState};
     use std::net::Ipv4Addr;
 
     fn process(pid: u32, supervisor: Option<Supervisor>) -> Arc<Process> {
@@ -205,21 +205,12 @@ mod tests {
     }
 
     fn socket(protocol: Protocol, port: u16, inode: u64, holders: &[Arc<Process>]) -> Socket {
+        let state = match protocol {
+            Protocol::Tcp => SocketState::Listen,
+            Protocol::Udp => SocketState::Unconnected,
+        };
         Socket {
-            protocol,
-            family: Family::Ipv4,
-            local: Endpoint::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
-            remote: Endpoint::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-            state: match protocol {
-                Protocol::Tcp => SocketState::Listen,
-                Protocol::Udp => SocketState::Unconnected,
-            },
             inode,
-            cookie: 0,
-            uid: 0,
-            recv_queue: 0,
-            send_queue: 0,
-            interface: 0,
             holders: holders
                 .iter()
                 .map(|p| Holder {
@@ -227,6 +218,12 @@ mod tests {
                     fds: vec![3],
                 })
                 .collect(),
+            ..Socket::new(
+                protocol,
+                Endpoint::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+                Endpoint::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+                state,
+            )
         }
     }
 

@@ -42,16 +42,8 @@ mod tests {
 
     fn with(supervisor: Option<Supervisor>) -> Process {
         Process {
-            pid: 10,
-            ppid: 1,
-            name: "nginx".into(),
-            exe: None,
-            exe_deleted: false,
-            cmdline: Vec::new(),
-            uid: 0,
-            user: None,
-            start_time: None,
             supervisor,
+            ..Process::new(10, 1, "nginx")
         }
     }
 

@@ -121,22 +121,14 @@ mod tests {
     }
 
     fn socket(local: u16, remote: u16, state: crate::model::SocketState) -> crate::model::Socket {
-        use crate::model::{Endpoint, Family, Socket};
+        use crate::model::{Endpoint, Socket};
         let lo = std::net::IpAddr::from([127, 0, 0, 1]);
-        Socket {
-            protocol: Protocol::Tcp,
-            family: Family::Ipv4,
-            local: Endpoint::new(lo, local),
-            remote: Endpoint::new(lo, remote),
+        Socket::new(
+            Protocol::Tcp,
+            Endpoint::new(lo, local),
+            Endpoint::new(lo, remote),
             state,
-            inode: 1,
-            cookie: 0,
-            uid: 0,
-            recv_queue: 0,
-            send_queue: 0,
-            interface: 0,
-            holders: Vec::new(),
-        }
+        )
     }
 
     #[test]

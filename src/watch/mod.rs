@@ -333,37 +333,22 @@ mod tests {
     }
 
     fn socket(state: crate::model::SocketState, port: u16, holders: &[(u32, u32, &str)]) -> Socket {
-        use crate::model::{Family, Process};
+        use crate::model::Process;
         Socket {
-            protocol: Protocol::Tcp,
-            family: Family::Ipv4,
-            local: Endpoint::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
-            remote: Endpoint::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)), 40000),
-            state,
             inode: u64::from(port),
-            cookie: 0,
-            uid: 0,
-            recv_queue: 0,
-            send_queue: 0,
-            interface: 0,
             holders: holders
                 .iter()
                 .map(|&(pid, ppid, name)| Holder {
-                    process: std::sync::Arc::new(Process {
-                        pid,
-                        ppid,
-                        name: name.into(),
-                        exe: None,
-                        exe_deleted: false,
-                        cmdline: Vec::new(),
-                        uid: 0,
-                        user: None,
-                        start_time: None,
-                        supervisor: None,
-                    }),
+                    process: std::sync::Arc::new(Process::new(pid, ppid, name)),
                     fds: vec![3],
                 })
                 .collect(),
+            ..Socket::new(
+                Protocol::Tcp,
+                Endpoint::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+                Endpoint::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)), 40000),
+                state,
+            )
         }
     }
 

@@ -101,18 +101,14 @@ mod tests {
 
     fn connection() -> Socket {
         Socket {
-            protocol: Protocol::Tcp,
-            family: Family::Ipv4,
-            local: Endpoint::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)), 8080),
-            remote: Endpoint::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)), 40000),
-            state: SocketState::Established,
             inode: 77,
             cookie: u64::from_ne_bytes([1, 2, 3, 4, 5, 6, 7, 8]),
-            uid: 0,
-            recv_queue: 0,
-            send_queue: 0,
-            interface: 0,
-            holders: Vec::new(),
+            ..Socket::new(
+                Protocol::Tcp,
+                Endpoint::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)), 8080),
+                Endpoint::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)), 40000),
+                SocketState::Established,
+            )
         }
     }
 
