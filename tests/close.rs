@@ -22,6 +22,17 @@ fn listener(ns: &Netns, prelude: &str) -> (Guard, u16) {
     (guard, port)
 }
 
+/// Asserts that portscope refused for safety (exit 5) and returns its one line.
+fn refusal(out: &std::process::Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stderr_line(out)
+}
+
 fn stderr_line(out: &std::process::Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(
@@ -144,13 +155,7 @@ fn refuses_to_stop_itself() {
         bin = env!("CARGO_BIN_EXE_portscope")
     );
     let out = run(ns.command("python3").args(["-c", &script]).env("NO_COLOR", "1"));
-    assert_eq!(
-        out.status.code(),
-        Some(5),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = stderr_line(&out);
+    let line = refusal(&out);
     assert!(line.contains("portscope itself"), "{line}");
 }
 
@@ -166,13 +171,7 @@ fn refuses_to_stop_its_parent() {
         bin = env!("CARGO_BIN_EXE_portscope")
     );
     let out = run(ns.command("python3").args(["-c", &script]).env("NO_COLOR", "1"));
-    assert_eq!(
-        out.status.code(),
-        Some(5),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = stderr_line(&out);
+    let line = refusal(&out);
     assert!(line.contains("a parent of portscope"), "{line}");
 }
 
@@ -200,13 +199,7 @@ fn refuses_to_stop_pid_1() {
         );
         return;
     }
-    assert_eq!(
-        out.status.code(),
-        Some(5),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = stderr_line(&out);
+    let line = refusal(&out);
     assert!(line.contains("PID 1"), "{line}");
 }
 
