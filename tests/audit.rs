@@ -11,11 +11,12 @@ mod support;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use support::{Guard, Netns, first_line, portscope, run, skip_without_root};
+use support::{GroupGuard, Guard, Netns, first_line, portscope, run, skip_without_root};
 
 /// The distribution's python3 binary, not a user-level shim: the tests need a packaged program.
 fn system_python() -> PathBuf {
@@ -249,12 +250,15 @@ fn shell_with_a_listening_socket_as_stdin_is_an_alert() {
     }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().unwrap().port();
+    // The shell stays the holder while its `sleep` runs; both live in a process group of their
+    // own, killed as a whole at the end so the sleep does not outlive the test.
     let child = Command::new("sh")
         .args(["-c", "sleep 120; :"])
         .stdin(Stdio::from(OwnedFd::from(listener)))
+        .process_group(0)
         .spawn()
         .expect("spawn sh");
-    let child = Guard(child);
+    let child = GroupGuard(child);
     let (report, _) = audit_host(&[]);
     let shell = find(&about_pid(&report, child.pid()), "shell-socket").clone();
     assert_eq!(shell["severity"], "alert");

@@ -243,6 +243,8 @@ fn write_human(out: &mut impl Write, question: &Question, e: &Explanation, ui: U
         if socket.holders.is_empty() {
             let why = if socket.inode == 0 {
                 "no process holds it any more (the kernel is finishing the connection)"
+            } else if privilege::is_root() {
+                "its process refuses to show its descriptors even to root (a security module or a sandbox)"
             } else {
                 "its process is not visible to this user (run as root to see it)"
             };

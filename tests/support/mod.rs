@@ -203,6 +203,10 @@ impl GroupGuard {
             .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
         GroupGuard(child)
     }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
 }
 
 impl Drop for GroupGuard {
