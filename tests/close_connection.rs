@@ -78,13 +78,7 @@ fn all_from_cuts_every_connection_to_the_port() {
 
     let out =
         run(portscope_in(&ns).args(["close", &port, "--all-from", "127.0.0.0/8", "--dry-run", "--json"]));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let plan = support::json_ok(&out);
     // The two accepted sockets on the listener's port; the clients' own ends are on other ports.
     assert_eq!(plan["connections"].as_array().map(Vec::len), Some(2), "{plan}");
     assert_eq!(plan["connections"][0]["pid"], pair.pid());

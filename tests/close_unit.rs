@@ -60,13 +60,7 @@ fn a_unit_holder_is_stopped_through_systemctl_with_unit() {
 
     // Without --unit: the plan names the unit and advises systemctl.
     let out = run(portscope_in(&ns).args(["close", &port, "--dry-run", "--json"]));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let plan = support::json_ok(&out);
     let target = &plan["plan"]["targets"][0];
     assert_eq!(target["supervised_by"]["unit"], unit.as_str());
     assert_eq!(target["advice"], format!("systemctl stop {unit}"));

@@ -128,15 +128,9 @@ fn full_range_finds_exactly_the_listeners() {
     let open = [1, 22, 443, 1024, 32768, 49152, 60999, 65535];
     let lab = Lab::new(&open, &[]);
     let out = lab.scan(&[TARGET_V4, "-p-", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let doc = support::json_ok(&out);
     let host = &doc["hosts"][0];
-    let found: Vec<u64> = host["ports"]
-        .as_array()
-        .expect("ports")
-        .iter()
-        .map(|p| p["port"].as_u64().unwrap_or(0))
-        .collect();
+    let found = listed_ports(host);
     assert_eq!(found, open.iter().map(|p| u64::from(*p)).collect::<Vec<_>>());
     assert_eq!(host["closed"].as_u64(), Some(65535 - open.len() as u64));
 }
@@ -208,15 +202,9 @@ fn out_of_file_descriptors_loses_no_port() {
         env!("CARGO_BIN_EXE_portscope")
     );
     let out = run(lab.scanner.command("bash").args(["-c", &script]));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let doc = support::json_ok(&out);
     let host = &doc["hosts"][0];
-    let found: Vec<u64> = host["ports"]
-        .as_array()
-        .expect("ports")
-        .iter()
-        .map(|p| p["port"].as_u64().unwrap_or(0))
-        .collect();
+    let found = listed_ports(host);
     assert_eq!(found, vec![7, 99, 500, 1999]);
     assert_eq!(host["closed"].as_u64(), Some(1965));
     assert_eq!(host["filtered"].as_u64(), Some(31));
@@ -384,4 +372,14 @@ fn refuses_huge_scans_without_force() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(5), "{stderr}");
     assert!(stderr.contains("more than 2^24"), "{stderr}");
+}
+
+/// The port numbers a `--json` host lists, in order.
+fn listed_ports(host: &Value) -> Vec<u64> {
+    host["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .map(|p| p["port"].as_u64().unwrap_or(0))
+        .collect()
 }

@@ -132,6 +132,15 @@ pub fn label(process: &Process) -> String {
     )
 }
 
+/// How a finding names a socket's holder: its first process, or that none is visible.
+pub fn holder_label(socket: &crate::model::Socket) -> String {
+    socket
+        .holders
+        .first()
+        .map(|h| label(&h.process))
+        .unwrap_or_else(|| "a socket with no visible owner".into())
+}
+
 /// A path for a message.
 pub fn show(path: &Path) -> String {
     path.display().to_string()

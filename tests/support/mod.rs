@@ -12,6 +12,17 @@ pub fn portscope() -> Command {
     cmd
 }
 
+/// Asserts that a command exited 0 (showing its stderr if not) and parses its stdout as JSON.
+pub fn json_ok(out: &Output) -> serde_json::Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
 /// Runs a command and returns its output, panicking with stderr if it could not start.
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output()

@@ -8,9 +8,8 @@
 use std::collections::HashSet;
 
 use crate::knowledge;
-use crate::model::Socket;
 
-use super::super::context::{Context, label};
+use super::super::context::{Context, holder_label};
 use super::super::finding::{CheckId, Finding, Severity, SocketRef};
 use super::Out;
 
@@ -48,18 +47,10 @@ pub fn check(ctx: &Context, out: &mut Out) {
             process: socket.holders.first().map(|h| h.process.clone()),
             reason: format!(
                 "{} {direction} {} port {port}, known for {}; any program may use it, so check what this one is",
-                who(socket),
+                holder_label(socket),
                 socket.protocol,
                 known.join(", ")
             ),
         });
     }
-}
-
-fn who(socket: &Socket) -> String {
-    socket
-        .holders
-        .first()
-        .map(|h| label(&h.process))
-        .unwrap_or_else(|| "a socket with no visible owner".into())
 }

@@ -3,7 +3,7 @@
 //! Information only: servers are meant to be reachable. It tells an administrator what the
 //! network, not just this machine, can reach.
 
-use super::super::context::{Context, label};
+use super::super::context::{Context, holder_label};
 use super::super::finding::{CheckId, Finding, Severity, SocketRef};
 use super::Out;
 
@@ -12,11 +12,7 @@ pub fn check(ctx: &Context, out: &mut Out) {
         if !socket.state.is_listening() || !socket.local.address.is_unspecified() || socket.local.port == 0 {
             continue;
         }
-        let who = socket
-            .holders
-            .first()
-            .map(|h| label(&h.process))
-            .unwrap_or_else(|| "a socket with no visible owner".into());
+        let who = holder_label(socket);
         out.findings.push(Finding {
             severity: Severity::Info,
             check: CheckId::AllInterfaces,
