@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portscope::audit::{allow, expected::Expected};
-use portscope::os::linux::packages;
+use portscope_core::audit::{allow, expected::Expected};
+use portscope_linux::packages;
 
 fuzz_target!(|data: &[u8]| {
     let _ = allow::parse(data);

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portscope::baseline::Baseline;
-use portscope::watch::time::parse_since;
+use portscope_core::baseline::Baseline;
+use portscope_core::time::parse_since;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

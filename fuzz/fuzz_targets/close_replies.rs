@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portscope::os::linux::{pidfd, sock_destroy};
+use portscope_linux::{pidfd, sock_destroy};
 
 fuzz_target!(|data: &[u8]| {
     let _ = sock_destroy::parse_ack(data);

@@ -4,13 +4,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portscope::knowledge::{facts, local, query};
+use portscope_core::knowledge::{facts, local, query};
 
 fuzz_target!(|data: &[u8]| {
     let _ = local::parse(data);
+    let names = local::ServiceNames::from_files(None, Some(data)).unwrap_or_default();
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(question) = query::parse(text) {
-            let _ = query::answer(&question);
+            let _ = query::answer(&question, &names);
         }
         let _ = facts::parse_registry(text);
         let _ = facts::parse_abuse(text);

@@ -2,8 +2,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portscope::model::Protocol;
-use portscope::os::linux::{cgroup, fd_table, proc_net, process, users};
+use portscope_core::model::Protocol;
+use portscope_linux::{cgroup, fd_table, proc_net, process, users};
 
 fuzz_target!(|data: &[u8]| {
     let _ = process::parse_stat(data);

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portscope::model::Protocol;
-use portscope::os::linux::sock_diag::parse_reply;
+use portscope_core::model::Protocol;
+use portscope_linux::sock_diag::parse_reply;
 
 fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();

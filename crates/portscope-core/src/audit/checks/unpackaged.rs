@@ -1,0 +1,75 @@
+//! No installed package owns the executable (Debian systems, from dpkg's file lists).
+//!
+//! A binary in /usr/bin that no package installed was put there by hand — or planted. Programs
+//! under /usr/local and /opt are installed by hand by convention, so they are only noted. Paths
+//! outside the system directories are exe-location's business and are skipped here.
+
+use crate::platform::PackageDatabase as Database;
+
+use super::super::context::{Context, Ownership, is_memfd, is_system_path, label, show};
+use super::super::finding::{CheckId, Severity};
+use super::{Out, about_process};
+
+pub fn check(ctx: &Context, out: &mut Out) {
+    let candidates: Vec<_> = ctx
+        .processes()
+        .iter()
+        .filter(|view| {
+            let p = view.process;
+            p.exe
+                .as_deref()
+                .is_some_and(|exe| !p.exe_deleted && !is_memfd(exe) && is_system_path(exe))
+        })
+        .collect();
+    if candidates.is_empty() {
+        return;
+    }
+    match ctx.package_database() {
+        Database::Dpkg => {}
+        Database::RpmUnsupported => {
+            out.notes.push(
+                "package ownership was not checked: this is an RPM system and portscope reads only dpkg's database"
+                    .into(),
+            );
+            return;
+        }
+        Database::None => {
+            out.notes
+                .push("package ownership was not checked: no package database was found".into());
+            return;
+        }
+    }
+    for view in candidates {
+        let process = view.process;
+        if ctx.ownership(process) != Ownership::NoPackage {
+            continue;
+        }
+        let Some(exe) = process.exe.as_deref() else {
+            continue;
+        };
+        let by_hand = ["/usr/local/", "/opt/", "/snap/", "/nix/", "/gnu/", "/var/lib/"]
+            .iter()
+            .any(|d| exe.as_os_str().as_encoded_bytes().starts_with(d.as_bytes()));
+        let (severity, reason) = if by_hand {
+            (
+                Severity::Info,
+                format!(
+                    "{} runs {}, which no installed package owns (installed by hand)",
+                    label(process),
+                    show(exe)
+                ),
+            )
+        } else {
+            (
+                Severity::Warning,
+                format!(
+                    "{} runs {}, a system directory, yet no installed package owns it: copied there by hand or planted",
+                    label(process),
+                    show(exe)
+                ),
+            )
+        };
+        out.findings
+            .push(about_process(view, CheckId::Unpackaged, severity, reason));
+    }
+}

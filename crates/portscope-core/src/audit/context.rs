@@ -1,0 +1,188 @@
+//! What every check reads: the snapshot, indexed by process, and facts gathered on demand (the
+//! package database, file metadata) so that a run pays only for what its checks ask.
+
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::knowledge::{ServiceNames, ServiceSides};
+use crate::model::{Process, Snapshot, Socket};
+use crate::platform::{PackageDatabase, Platform};
+use crate::privilege::Privileges;
+
+use super::expected::Expected;
+
+/// A process with every socket it holds and the descriptor numbers it holds each under.
+pub struct ProcessView<'a> {
+    pub process: &'a Arc<Process>,
+    pub sockets: Vec<(&'a Socket, &'a [u32])>,
+}
+
+/// The package that installed an executable, as far as this machine can tell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ownership {
+    Package(String),
+    NoPackage,
+    /// No readable package database, or a process in another root filesystem.
+    Unknown,
+}
+
+pub struct Context<'a> {
+    pub snapshot: &'a Snapshot,
+    pub expected: &'a Expected,
+    /// The host the snapshot came from, for the facts a rule weighs beyond it.
+    pub platform: &'a dyn Platform,
+    pub privileges: Privileges,
+    /// The names ports go by on this host (the user's file, /etc/services, IANA).
+    pub names: &'a ServiceNames,
+    /// Which side of each connection is the service.
+    pub sides: ServiceSides,
+    processes: Vec<ProcessView<'a>>,
+    owners: OnceCell<(PackageDatabase, HashMap<PathBuf, String>)>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(
+        platform: &'a dyn Platform,
+        snapshot: &'a Snapshot,
+        expected: &'a Expected,
+        names: &'a ServiceNames,
+    ) -> Context<'a> {
+        let mut by_pid: BTreeMap<u32, ProcessView<'a>> = BTreeMap::new();
+        for socket in &snapshot.sockets {
+            for holder in &socket.holders {
+                by_pid
+                    .entry(holder.process.pid)
+                    .or_insert_with(|| ProcessView {
+                        process: &holder.process,
+                        sockets: Vec::new(),
+                    })
+                    .sockets
+                    .push((socket, &holder.fds));
+            }
+        }
+        Context {
+            snapshot,
+            expected,
+            platform,
+            privileges: platform.privileges(),
+            names,
+            sides: ServiceSides::new(&snapshot.sockets, platform.ephemeral_ports()),
+            processes: by_pid.into_values().collect(),
+            owners: OnceCell::new(),
+        }
+    }
+
+    /// Every process holding at least one socket, by pid.
+    pub fn processes(&self) -> &[ProcessView<'a>] {
+        &self.processes
+    }
+
+    /// Which package database this machine has (read on first use).
+    pub fn package_database(&self) -> PackageDatabase {
+        self.owners().0
+    }
+
+    /// Which package installed `process`'s executable. The first call reads the package database
+    /// once for every executable in the snapshot.
+    pub fn ownership(&self, process: &Process) -> Ownership {
+        let (database, owners) = self.owners();
+        let Some(exe) = process.exe.as_deref() else {
+            return Ownership::Unknown;
+        };
+        if *database != PackageDatabase::Dpkg || self.platform.same_root(process.pid) != Some(true) {
+            return Ownership::Unknown;
+        }
+        match owners.get(exe) {
+            Some(package) => Ownership::Package(package.clone()),
+            None => Ownership::NoPackage,
+        }
+    }
+
+    fn owners(&self) -> &(PackageDatabase, HashMap<PathBuf, String>) {
+        self.owners.get_or_init(|| {
+            let database = self.platform.package_database();
+            if database != PackageDatabase::Dpkg {
+                return (database, HashMap::new());
+            }
+            let mut paths: Vec<PathBuf> = self
+                .processes
+                .iter()
+                .filter_map(|view| view.process.exe.clone())
+                .collect();
+            paths.sort();
+            paths.dedup();
+            match self.platform.package_owners(&paths) {
+                Ok(owners) => (database, owners),
+                // An unreadable database is treated as none rather than as "nothing is packaged".
+                Err(_) => (PackageDatabase::None, HashMap::new()),
+            }
+        })
+    }
+}
+
+/// The executable's file name, if known.
+pub fn exe_name(process: &Process) -> Option<&str> {
+    process.exe.as_deref()?.file_name()?.to_str()
+}
+
+/// The names a program answers to: its executable's file name and its process name (comm).
+pub fn program_names(process: &Process) -> Vec<&str> {
+    let mut names = vec![process.name.as_str()];
+    if let Some(exe) = exe_name(process)
+        && exe != process.name
+    {
+        names.insert(0, exe);
+    }
+    names
+}
+
+/// How a finding names a program: "python3.11 (pid 42)".
+pub fn label(process: &Process) -> String {
+    format!(
+        "{} (pid {})",
+        exe_name(process).unwrap_or(&process.name),
+        process.pid
+    )
+}
+
+/// How a finding names a socket's holder: its first process, or that none is visible.
+pub fn holder_label(socket: &crate::model::Socket) -> String {
+    socket
+        .holders
+        .first()
+        .map(|h| label(&h.process))
+        .unwrap_or_else(|| "a socket with no visible owner".into())
+}
+
+/// A path for a message.
+pub fn show(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// An executable run from an anonymous memory file (`memfd_create`), the fileless-malware shape.
+pub fn is_memfd(path: &Path) -> bool {
+    path.as_os_str().as_encoded_bytes().starts_with(b"/memfd:")
+}
+
+/// Directories whose executables come from the system or a package manager.
+pub fn is_system_path(path: &Path) -> bool {
+    const SYSTEM: &[&str] = &[
+        "/usr/",
+        "/bin/",
+        "/sbin/",
+        "/lib/",
+        "/lib32/",
+        "/lib64/",
+        "/libx32/",
+        "/opt/",
+        "/snap/",
+        "/nix/store/",
+        "/gnu/store/",
+        "/var/lib/flatpak/",
+        "/var/lib/snapd/",
+    ];
+    let bytes = path.as_os_str().as_encoded_bytes();
+    SYSTEM.iter().any(|dir| bytes.starts_with(dir.as_bytes()))
+}

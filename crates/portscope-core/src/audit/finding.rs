@@ -1,0 +1,148 @@
+//! What a check reports: a severity, the socket(s) and process concerned, and why.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::model::{Endpoint, Process, Protocol, Socket, SocketState};
+
+/// How much a finding should worry an administrator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing; normal on many machines.
+    Info,
+    /// Unusual; look at it.
+    Warning,
+    /// What compromised machines look like; act on it.
+    Alert,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 3] = [Severity::Info, Severity::Warning, Severity::Alert];
+
+    /// The severity named `text` (`info`, `warning`, `alert`).
+    pub fn parse(text: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Alert => "alert",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The rule that produced a finding; its name is what `--allow` and `--json` use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckId {
+    DeletedExe,
+    ExeLocation,
+    Unpackaged,
+    ShellSocket,
+    UnexpectedServer,
+    AbusePort,
+    AllInterfaces,
+    Unowned,
+    HiddenListener,
+    Masquerade,
+}
+
+impl CheckId {
+    pub const ALL: [CheckId; 10] = [
+        CheckId::DeletedExe,
+        CheckId::ExeLocation,
+        CheckId::Unpackaged,
+        CheckId::ShellSocket,
+        CheckId::UnexpectedServer,
+        CheckId::AbusePort,
+        CheckId::AllInterfaces,
+        CheckId::Unowned,
+        CheckId::HiddenListener,
+        CheckId::Masquerade,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckId::DeletedExe => "deleted-exe",
+            CheckId::ExeLocation => "exe-location",
+            CheckId::Unpackaged => "unpackaged",
+            CheckId::ShellSocket => "shell-socket",
+            CheckId::UnexpectedServer => "unexpected-server",
+            CheckId::AbusePort => "abuse-port",
+            CheckId::AllInterfaces => "all-interfaces",
+            CheckId::Unowned => "unowned",
+            CheckId::HiddenListener => "hidden-listener",
+            CheckId::Masquerade => "masquerade",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<CheckId> {
+        CheckId::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+impl fmt::Display for CheckId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The socket a finding is about, without its holders (the finding names the process).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SocketRef {
+    pub protocol: Protocol,
+    pub local: Endpoint,
+    /// `None` for listening and unconnected sockets.
+    pub remote: Option<Endpoint>,
+    /// `None` when no socket table shows the socket (a hidden listener).
+    pub state: Option<SocketState>,
+    pub inode: u64,
+}
+
+impl SocketRef {
+    pub fn of(socket: &Socket) -> SocketRef {
+        SocketRef {
+            protocol: socket.protocol,
+            local: socket.local,
+            remote: (!socket.remote.is_unspecified()).then_some(socket.remote),
+            state: Some(socket.state),
+            inode: socket.inode,
+        }
+    }
+}
+
+impl fmt::Display for SocketRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.protocol, self.local)?;
+        match (self.remote, self.state) {
+            (Some(remote), _) => write!(f, " -> {remote}"),
+            (None, Some(state)) if state.is_listening() => Ok(()),
+            (None, Some(state)) => write!(f, " {state}"),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+/// One thing an administrator should look at.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub check: CheckId,
+    /// The sockets concerned: one for socket rules, every socket of the process for process rules.
+    pub sockets: Vec<SocketRef>,
+    /// The process concerned; `None` when no process is visible (unowned or hidden sockets).
+    pub process: Option<Arc<Process>>,
+    /// One sentence: what was seen and why it matters.
+    pub reason: String,
+}

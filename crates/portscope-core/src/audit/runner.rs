@@ -1,0 +1,93 @@
+//! Runs the checks over one snapshot, drops what the allow-list silences, and orders the rest
+//! most severe first.
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::knowledge::ServiceNames;
+use crate::model::Snapshot;
+use crate::platform::Platform;
+
+use super::allow::Rule;
+use super::checks::{self, Out};
+use super::context::Context;
+use super::expected::Expected;
+use super::finding::{Finding, Severity};
+
+/// What a run should do beyond the passive checks.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Also probe every port for hidden listeners.
+    pub deep: bool,
+    pub allow: Vec<Rule>,
+    /// The names ports go by (the user's services file and /etc/services over IANA's).
+    pub names: ServiceNames,
+}
+
+/// Counts by severity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub alert: usize,
+    pub warning: usize,
+    pub info: usize,
+    /// Findings the allow-list silenced.
+    pub silenced: usize,
+}
+
+/// The outcome of one audit.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub summary: Summary,
+    /// How the audit looked and what it could not check.
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    /// The most severe finding's severity, if any.
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+}
+
+pub fn run(
+    platform: &dyn Platform,
+    snapshot: &Snapshot,
+    expected: &Expected,
+    options: &Options,
+) -> Result<Report> {
+    let ctx = Context::new(platform, snapshot, expected, &options.names);
+    let mut out = Out::default();
+    for check in checks::PASSIVE {
+        check(&ctx, &mut out);
+    }
+    if options.deep {
+        checks::hidden_listener::check(&ctx, &mut out)?;
+    }
+    let before = out.findings.len();
+    out.findings
+        .retain(|finding| !options.allow.iter().any(|rule| rule.silences(finding)));
+    let silenced = before - out.findings.len();
+    out.findings.sort_by(|a, b| {
+        let port = |f: &Finding| f.sockets.first().map(|s| (s.local.port, s.protocol));
+        let pid = |f: &Finding| f.process.as_ref().map(|p| p.pid);
+        b.severity
+            .cmp(&a.severity)
+            .then(port(a).cmp(&port(b)))
+            .then(pid(a).cmp(&pid(b)))
+            .then(a.check.cmp(&b.check))
+    });
+    let count = |s: Severity| out.findings.iter().filter(|f| f.severity == s).count();
+    let summary = Summary {
+        alert: count(Severity::Alert),
+        warning: count(Severity::Warning),
+        info: count(Severity::Info),
+        silenced,
+    };
+    out.notes.dedup();
+    Ok(Report {
+        findings: out.findings,
+        summary,
+        notes: out.notes,
+    })
+}

@@ -1,0 +1,258 @@
+//! Carrying out a plan: pin each holder with a pidfd, check that the pinned process still holds the
+//! port, signal it (or stop its unit), wait, escalate only with --force, then verify that the port
+//! is free and watch for a listener that comes back (a supervisor restarting it).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::close::plan::{Action, Plan, PortSocket};
+use crate::error::Result;
+use crate::model::Snapshot;
+use crate::platform::{CloseSignal, ControlError, Pinned, Platform};
+
+/// How hard and how long to try.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Send SIGKILL to holders still running after `timeout`.
+    pub force: bool,
+    /// How long a holder gets to exit after SIGTERM (and after SIGKILL).
+    pub timeout: Duration,
+    /// How long to keep watching a freed port for a listener that comes back.
+    pub watch: Duration,
+}
+
+/// What happened to one holder.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Exited after SIGTERM.
+    Exited,
+    /// Still running after SIGTERM and the timeout; SIGKILL ended it (--force).
+    Killed,
+    /// Still running after SIGTERM and the timeout; not killed without --force.
+    StillRunning,
+    /// Still running even after SIGKILL (stuck in the kernel, e.g. uninterruptible I/O).
+    Unkillable,
+    /// Gone before portscope could signal it.
+    AlreadyGone,
+    /// Alive but no longer holding the port: not signalled.
+    Released,
+    /// Its systemd unit was stopped (--unit).
+    UnitStopped {
+        unit: String,
+    },
+    UnitFailed {
+        unit: String,
+        error: String,
+    },
+    /// `systemctl stop` succeeded but the process kept running (it was not signalled).
+    UnitLeftRunning {
+        unit: String,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+/// One holder's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetResult {
+    pub pid: u32,
+    pub name: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// A process that holds the port after `close`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Remaining {
+    pub pid: Option<u32>,
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub socket: PortSocket,
+}
+
+/// The result of a whole `close PORT`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub targets: Vec<TargetResult>,
+    pub port_free: bool,
+    /// Sockets the holders never released.
+    pub still_open: Vec<Remaining>,
+    /// New listeners on the port that appeared after the holders were gone.
+    pub came_back: Vec<Remaining>,
+}
+
+struct Pin {
+    index: usize,
+    handle: Box<dyn Pinned>,
+}
+
+/// Carries out `plan` (which must hold no refusals). `observe(with_processes)` takes a fresh
+/// snapshot for the verification; the watch loop looks without the /proc walk, and walks only to
+/// name whoever still holds the port.
+pub fn execute(
+    platform: &dyn Platform,
+    plan: &Plan,
+    options: Options,
+    mut observe: impl FnMut(bool) -> Result<Snapshot>,
+) -> Result<Report> {
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; plan.targets.len()];
+    let mut pinned = Vec::new();
+    for (index, target) in plan.targets.iter().enumerate() {
+        match platform.pin(target.process.pid) {
+            Ok(handle) => match handle.holds_any(&target.inodes) {
+                Ok(true) => pinned.push(Pin { index, handle }),
+                Ok(false) => outcomes[index] = Some(Outcome::Released),
+                Err(ControlError::Gone) => outcomes[index] = Some(Outcome::AlreadyGone),
+                Err(err) => outcomes[index] = Some(failed(err)),
+            },
+            Err(ControlError::Gone) => outcomes[index] = Some(Outcome::AlreadyGone),
+            Err(err) => outcomes[index] = Some(failed(err)),
+        }
+    }
+
+    stop_units(platform, plan, &pinned, &mut outcomes);
+    for pin in &pinned {
+        if outcomes[pin.index].is_some() || plan.targets[pin.index].action != Action::Signal {
+            continue;
+        }
+        if let Err(err) = pin.handle.signal(CloseSignal::Term) {
+            outcomes[pin.index] = Some(match err {
+                ControlError::Gone => Outcome::AlreadyGone,
+                err => failed(err),
+            });
+        }
+    }
+
+    let deadline = Instant::now() + options.timeout;
+    for pin in &pinned {
+        let exited = pin
+            .handle
+            .wait_exit(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or(false);
+        match (&outcomes[pin.index], exited) {
+            (None, true) => {
+                outcomes[pin.index] = Some(match &plan.targets[pin.index].action {
+                    Action::StopUnit { unit, .. } => Outcome::UnitStopped { unit: unit.clone() },
+                    _ => Outcome::Exited,
+                })
+            }
+            (None, false) if !options.force => {
+                outcomes[pin.index] = Some(match &plan.targets[pin.index].action {
+                    Action::StopUnit { unit, .. } => Outcome::UnitLeftRunning { unit: unit.clone() },
+                    _ => Outcome::StillRunning,
+                })
+            }
+            (None, false) => {
+                // The pidfd still names the same process: SIGKILL cannot reach a reused PID.
+                outcomes[pin.index] = Some(match pin.handle.signal(CloseSignal::Kill) {
+                    Ok(()) if pin.handle.wait_exit(options.timeout).unwrap_or(false) => Outcome::Killed,
+                    Ok(()) => Outcome::Unkillable,
+                    Err(ControlError::Gone) => Outcome::Exited,
+                    Err(err) => failed(err),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    let targets = plan
+        .targets
+        .iter()
+        .zip(outcomes)
+        .map(|(target, outcome)| TargetResult {
+            pid: target.process.pid,
+            name: target.process.name.clone(),
+            outcome: outcome.unwrap_or(Outcome::AlreadyGone),
+        })
+        .collect();
+    let (still_open, came_back) = verify(plan, options.watch, &mut observe)?;
+    Ok(Report {
+        targets,
+        port_free: still_open.is_empty() && came_back.is_empty(),
+        still_open,
+        came_back,
+    })
+}
+
+fn failed(err: ControlError) -> Outcome {
+    Outcome::Failed {
+        error: err.to_string(),
+    }
+}
+
+/// Runs `systemctl stop` once per unit that --unit chose; each holder in the unit gets the result.
+fn stop_units(platform: &dyn Platform, plan: &Plan, pinned: &[Pin], outcomes: &mut [Option<Outcome>]) {
+    let mut done: Vec<(String, Result<(), String>)> = Vec::new();
+    for pin in pinned {
+        let Action::StopUnit { unit, user_manager } = &plan.targets[pin.index].action else {
+            continue;
+        };
+        if !done.iter().any(|(u, _)| u == unit) {
+            let user = user_manager
+                .then(|| plan.targets[pin.index].process.user.clone())
+                .flatten();
+            let result = if platform.can_stop_units() {
+                platform.stop_unit(unit, user.as_deref())
+            } else {
+                Err("systemctl is not installed".into())
+            };
+            done.push((unit.clone(), result));
+        }
+        let result = done.iter().find(|(u, _)| u == unit).map(|(_, r)| r.clone());
+        // A stopped unit's processes are waited for like signalled ones; only failure is final.
+        if let Some(Err(error)) = result {
+            outcomes[pin.index] = Some(Outcome::UnitFailed {
+                unit: unit.clone(),
+                error,
+            });
+        }
+    }
+}
+
+/// Looks at the port until it is seen free for the whole watch window, or something holds it.
+fn verify(
+    plan: &Plan,
+    watch: Duration,
+    observe: &mut impl FnMut(bool) -> Result<Snapshot>,
+) -> Result<(Vec<Remaining>, Vec<Remaining>)> {
+    let original: BTreeSet<u64> = plan.inodes().into_iter().collect();
+    let deadline = Instant::now() + watch;
+    let mut with_processes = false;
+    loop {
+        let snapshot = observe(with_processes)?;
+        let (mut still_open, mut came_back) = (Vec::new(), Vec::new());
+        for socket in snapshot.sockets.iter().filter(|s| plan.spec.matches(s)) {
+            let holder = socket.holders.first().map(|h| &h.process);
+            let remaining = Remaining {
+                pid: holder.map(|p| p.pid),
+                name: holder.map(|p| p.name.clone()),
+                socket: PortSocket {
+                    protocol: socket.protocol,
+                    local: socket.local,
+                    inode: socket.inode,
+                },
+            };
+            if original.contains(&socket.inode) {
+                still_open.push(remaining);
+            } else {
+                came_back.push(remaining);
+            }
+        }
+        let held = !still_open.is_empty() || !came_back.is_empty();
+        if held && !with_processes {
+            // Look once more, this time naming the processes.
+            with_processes = true;
+            continue;
+        }
+        if held || Instant::now() >= deadline {
+            return Ok((still_open, came_back));
+        }
+        std::thread::sleep(
+            Duration::from_millis(100).min(deadline.saturating_duration_since(Instant::now())),
+        );
+    }
+}

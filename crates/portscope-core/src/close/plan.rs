@@ -1,0 +1,380 @@
+//! Who holds a port, and what `close` would do to each holder: signal it, stop its systemd unit,
+//! or refuse. Built from one snapshot; nothing here touches a process.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::close::safety::{self, Context, Refusal};
+use crate::close::supervisor;
+use crate::error::{Error, Result};
+use crate::model::{Endpoint, Process, Protocol, Snapshot, Socket, Supervisor};
+use crate::platform::{Query, StateFilter};
+use crate::{privilege, render};
+
+/// Which listening or bound sockets to close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct PortSpec {
+    pub port: u16,
+    pub tcp: bool,
+    pub udp: bool,
+    /// Only sockets bound to exactly this local address (a wildcard listener does not match a
+    /// specific address).
+    pub address: Option<IpAddr>,
+}
+
+impl PortSpec {
+    /// The snapshot query that finds candidates.
+    pub fn query(&self) -> Query {
+        Query {
+            tcp: self.tcp,
+            udp: self.udp,
+            states: StateFilter::Listening,
+            ..Query::default()
+        }
+    }
+
+    pub fn matches(&self, socket: &Socket) -> bool {
+        let protocol_ok = match socket.protocol {
+            Protocol::Tcp => self.tcp,
+            Protocol::Udp => self.udp,
+        };
+        protocol_ok
+            && socket.state.is_listening()
+            && socket.local.port == self.port
+            && self.address.is_none_or(|a| a == socket.local.address)
+    }
+
+    /// "tcp port 8080", "tcp or udp port 53 on 127.0.0.1".
+    pub fn describe(&self) -> String {
+        let protocols = match (self.tcp, self.udp) {
+            (true, false) => "tcp",
+            (false, true) => "udp",
+            _ => "tcp or udp",
+        };
+        match self.address {
+            Some(address) => format!("{protocols} port {} on {address}", self.port),
+            None => format!("{protocols} port {}", self.port),
+        }
+    }
+}
+
+/// One socket that holds the port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PortSocket {
+    pub protocol: Protocol,
+    pub local: Endpoint,
+    pub inode: u64,
+}
+
+/// What `close` does to one holder.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    /// SIGTERM through a pidfd (SIGKILL after the timeout with --force).
+    Signal,
+    /// `systemctl stop UNIT` (--unit), for a holder that a systemd unit would restart.
+    StopUnit {
+        unit: String,
+        user_manager: bool,
+    },
+    Refuse(Refusal),
+}
+
+/// One process that holds the port.
+#[derive(Clone, Debug, Serialize)]
+pub struct Target {
+    #[serde(flatten)]
+    pub process: Arc<Process>,
+    /// Inodes of the port's sockets this process holds.
+    pub inodes: Vec<u64>,
+    pub action: Action,
+    /// The supervisor that would restart this process, when it is not portscope's own.
+    pub supervised_by: Option<Supervisor>,
+    /// What to run instead of a kill, for a supervised process.
+    pub advice: Option<String>,
+}
+
+/// Everything `close PORT` knows before it acts.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub spec: PortSpec,
+    pub sockets: Vec<PortSocket>,
+    pub targets: Vec<Target>,
+    /// Sockets of the port that no visible process holds.
+    pub unowned: Vec<PortSocket>,
+}
+
+impl Plan {
+    /// The refusals in this plan, as (pid, name, reason).
+    pub fn refusals(&self) -> impl Iterator<Item = (&Target, &Refusal)> {
+        self.targets.iter().filter_map(|t| match &t.action {
+            Action::Refuse(r) => Some((t, r)),
+            _ => None,
+        })
+    }
+
+    pub fn inodes(&self) -> Vec<u64> {
+        self.sockets.iter().map(|s| s.inode).collect()
+    }
+}
+
+/// Builds the plan for `spec` from a snapshot. `kernel_thread` answers for a PID; `use_unit`
+/// turns supervised holders' action into a unit stop.
+pub fn build(
+    spec: PortSpec,
+    snapshot: &Snapshot,
+    context: &Context,
+    kernel_thread: impl Fn(u32) -> bool,
+    use_unit: bool,
+) -> Plan {
+    let mut sockets = Vec::new();
+    let mut unowned = Vec::new();
+    let mut by_pid: BTreeMap<u32, (Arc<Process>, Vec<u64>)> = BTreeMap::new();
+    for socket in snapshot.sockets.iter().filter(|s| spec.matches(s)) {
+        let entry = PortSocket {
+            protocol: socket.protocol,
+            local: socket.local,
+            inode: socket.inode,
+        };
+        if socket.holders.is_empty() {
+            unowned.push(entry.clone());
+        }
+        sockets.push(entry);
+        for holder in &socket.holders {
+            by_pid
+                .entry(holder.process.pid)
+                .or_insert_with(|| (Arc::clone(&holder.process), Vec::new()))
+                .1
+                .push(socket.inode);
+        }
+    }
+    let targets = by_pid
+        .into_values()
+        .map(|(process, inodes)| {
+            let supervised_by = supervisor::separate(&process, context.own_supervisor.as_ref()).cloned();
+            let advice = supervised_by
+                .as_ref()
+                .map(|s| supervisor::advice(s, process.user.as_deref()));
+            let action = match safety::check(&process, kernel_thread(process.pid), context) {
+                Some(refusal) => Action::Refuse(refusal),
+                None => match supervised_by.as_ref().and_then(supervisor::unit) {
+                    Some((unit, user_manager)) if use_unit => Action::StopUnit {
+                        unit: unit.to_string(),
+                        user_manager,
+                    },
+                    _ => Action::Signal,
+                },
+            };
+            Target {
+                process,
+                inodes,
+                action,
+                supervised_by,
+                advice,
+            }
+        })
+        .collect();
+    Plan {
+        spec,
+        sockets,
+        targets,
+        unowned,
+    }
+}
+
+impl Plan {
+    /// Whether the plan may go ahead; otherwise the one error the user sees. The order matters:
+    /// nothing on the port (not found) comes before an invisible holder (a permission problem
+    /// for an unprivileged user, a kernel socket for a privileged one), which comes before the
+    /// first safety refusal, which comes before a missing `systemctl` for `--unit`.
+    pub fn preflight(&self, unreadable_processes: usize, read_all: bool, can_stop_units: bool) -> Result<()> {
+        let what = self.spec.describe();
+        if self.sockets.is_empty() {
+            return Err(Error::NotFound(format!("nothing listens on {what}")));
+        }
+        if self.targets.is_empty() {
+            if !read_all && unreadable_processes > 0 {
+                return Err(Error::Permission {
+                    what: format!("{what} is held by a process this user cannot see"),
+                    hint: format!(
+                        "reading other users' processes needs {}; run as root",
+                        privilege::READ_ALL
+                    ),
+                });
+            }
+            return Err(Error::Refused(format!(
+                "{what} is held by no process (a kernel socket); there is nothing to stop"
+            )));
+        }
+        if let Some((target, refusal)) = self.refusals().next() {
+            let more = self.refusals().count() - 1;
+            let more = if more > 0 {
+                format!(" (and {more} more)")
+            } else {
+                String::new()
+            };
+            return Err(Error::Refused(format!(
+                "will not signal PID {} ({}), which holds {what}: {refusal}{more}; nothing was signalled",
+                target.process.pid,
+                render::escape(&target.process.name)
+            )));
+        }
+        let stops_units = self
+            .targets
+            .iter()
+            .any(|t| matches!(t.action, Action::StopUnit { .. }));
+        if stops_units && !can_stop_units {
+            return Err(Error::System(
+                "--unit needs systemctl, which is not installed".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// How long to watch a freed port for a listener that comes back: what the user asked, else
+    /// as long as a holder got to exit when a supervisor may restart one, else one second.
+    pub fn comeback_window(&self, asked: Option<Duration>, timeout: Duration) -> Duration {
+        let supervised = self.targets.iter().any(|t| t.supervised_by.is_some());
+        asked.unwrap_or(if supervised {
+            timeout
+        } else {
+            Duration::from_secs(1)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Holder, SocketSource, SocketState};
+    use std::net::Ipv4Addr;
+
+    fn process(pid: u32, supervisor: Option<Supervisor>) -> Arc<Process> {
+        Arc::new(Process {
+            pid,
+            ppid: 1,
+            name: format!("p{pid}"),
+            exe: None,
+            exe_deleted: false,
+            cmdline: Vec::new(),
+            uid: 0,
+            user: Some("root".into()),
+            start_time: None,
+            supervisor,
+        })
+    }
+
+    fn socket(protocol: Protocol, port: u16, inode: u64, holders: &[Arc<Process>]) -> Socket {
+        let state = match protocol {
+            Protocol::Tcp => SocketState::Listen,
+            Protocol::Udp => SocketState::Unconnected,
+        };
+        Socket {
+            inode,
+            holders: holders
+                .iter()
+                .map(|p| Holder {
+                    process: Arc::clone(p),
+                    fds: vec![3],
+                })
+                .collect(),
+            ..Socket::new(
+                protocol,
+                Endpoint::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+                Endpoint::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+                state,
+            )
+        }
+    }
+
+    fn context() -> Context {
+        Context {
+            self_pid: 900,
+            ancestors: vec![800, 1],
+            euid: 0,
+            kill_any: true,
+            own_supervisor: Some(Supervisor::Systemd {
+                unit: "ci.service".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn holders_are_grouped_and_classified() {
+        let nginx = process(
+            10,
+            Some(Supervisor::Systemd {
+                unit: "nginx.service".into(),
+            }),
+        );
+        let worker = process(
+            11,
+            Some(Supervisor::Systemd {
+                unit: "ci.service".into(),
+            }),
+        );
+        let parent = process(800, None);
+        let snapshot = Snapshot {
+            sockets: vec![
+                socket(Protocol::Tcp, 80, 1, &[Arc::clone(&nginx), Arc::clone(&worker)]),
+                socket(Protocol::Udp, 80, 2, &[Arc::clone(&nginx)]),
+                socket(Protocol::Tcp, 81, 3, &[Arc::clone(&parent)]),
+                socket(Protocol::Tcp, 80, 4, &[]),
+            ],
+            source: SocketSource::Netlink,
+            unreadable_processes: 0,
+            notes: Vec::new(),
+        };
+        let spec = PortSpec {
+            port: 80,
+            tcp: true,
+            udp: true,
+            address: None,
+        };
+        let plan = build(spec, &snapshot, &context(), |_| false, false);
+        assert_eq!(plan.sockets.len(), 3);
+        assert_eq!(plan.unowned.len(), 1);
+        assert_eq!(plan.targets.len(), 2);
+        assert_eq!(plan.targets[0].inodes, vec![1, 2]);
+        assert_eq!(plan.targets[0].action, Action::Signal);
+        assert_eq!(
+            plan.targets[0].advice.as_deref(),
+            Some("systemctl stop nginx.service")
+        );
+        // Shares portscope's own unit: not separately supervised.
+        assert_eq!(plan.targets[1].supervised_by, None);
+
+        let plan = build(spec, &snapshot, &context(), |_| false, true);
+        assert_eq!(
+            plan.targets[0].action,
+            Action::StopUnit {
+                unit: "nginx.service".into(),
+                user_manager: false
+            }
+        );
+        assert_eq!(plan.targets[1].action, Action::Signal);
+
+        let tcp_81 = PortSpec {
+            port: 81,
+            tcp: true,
+            udp: false,
+            address: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        };
+        let plan = build(tcp_81, &snapshot, &context(), |_| false, true);
+        assert_eq!(plan.targets[0].action, Action::Refuse(Refusal::Ancestor));
+        assert_eq!(plan.refusals().count(), 1);
+        let elsewhere = PortSpec {
+            address: Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))),
+            ..tcp_81
+        };
+        assert!(
+            build(elsewhere, &snapshot, &context(), |_| false, true)
+                .sockets
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! The processes `close` refuses to signal, and why. One pure function over the model and a small
+//! context, so every rule is tested without signalling anything.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::model::{Process, Supervisor};
+use crate::platform::Platform;
+use crate::privilege;
+
+/// What the safety rules need to know about the process running portscope.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub self_pid: u32,
+    /// portscope's parent, grandparent, … up to PID 1.
+    pub ancestors: Vec<u32>,
+    pub euid: u32,
+    /// May signal other users' processes (CAP_KILL).
+    pub kill_any: bool,
+    /// The systemd unit or container portscope itself runs in.
+    pub own_supervisor: Option<Supervisor>,
+}
+
+impl Context {
+    /// The context of the portscope running on `platform`.
+    pub fn of(platform: &dyn Platform) -> Context {
+        let me = platform.self_info();
+        Context {
+            self_pid: me.pid,
+            ancestors: me.ancestors,
+            euid: me.euid,
+            kill_any: platform.privileges().kill_any,
+            own_supervisor: me.supervisor,
+        }
+    }
+}
+
+/// Why a process must not be signalled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Refusal {
+    /// PID 1: init (or a container's init); killing it takes the system or container down.
+    Init,
+    KernelThread,
+    Itself,
+    /// A parent of portscope: the user's shell, terminal or session.
+    Ancestor,
+    OtherUser {
+        uid: u32,
+    },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Init => f.write_str("it is PID 1 (init); stopping it would bring the system down"),
+            Refusal::KernelThread => f.write_str("it is a kernel thread"),
+            Refusal::Itself => f.write_str("it is portscope itself"),
+            Refusal::Ancestor => f.write_str(
+                "it is a parent of portscope (your shell or session); stopping it would end this session",
+            ),
+            Refusal::OtherUser { uid } => write!(
+                f,
+                "it belongs to another user (uid {uid}); signalling it needs {} (run as root)",
+                privilege::KILL
+            ),
+        }
+    }
+}
+
+/// The first rule that forbids signalling `process`, if any.
+pub fn check(process: &Process, kernel_thread: bool, context: &Context) -> Option<Refusal> {
+    if process.pid == 1 {
+        return Some(Refusal::Init);
+    }
+    if kernel_thread {
+        return Some(Refusal::KernelThread);
+    }
+    if process.pid == context.self_pid {
+        return Some(Refusal::Itself);
+    }
+    if context.ancestors.contains(&process.pid) {
+        return Some(Refusal::Ancestor);
+    }
+    if !context.kill_any && process.uid != context.euid {
+        return Some(Refusal::OtherUser { uid: process.uid });
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(pid: u32, uid: u32) -> Process {
+        Process {
+            pid,
+            ppid: 1,
+            name: "server".into(),
+            exe: None,
+            exe_deleted: false,
+            cmdline: Vec::new(),
+            uid,
+            user: None,
+            start_time: None,
+            supervisor: None,
+        }
+    }
+
+    fn context(root: bool) -> Context {
+        Context {
+            self_pid: 500,
+            ancestors: vec![400, 300, 1],
+            euid: if root { 0 } else { 1000 },
+            kill_any: root,
+            own_supervisor: None,
+        }
+    }
+
+    #[test]
+    fn every_rule() {
+        let user = context(false);
+        let root = context(true);
+        assert_eq!(check(&process(1, 0), false, &root), Some(Refusal::Init));
+        assert_eq!(check(&process(1, 1000), false, &user), Some(Refusal::Init));
+        assert_eq!(check(&process(77, 0), true, &root), Some(Refusal::KernelThread));
+        assert_eq!(check(&process(500, 1000), false, &user), Some(Refusal::Itself));
+        assert_eq!(check(&process(400, 1000), false, &user), Some(Refusal::Ancestor));
+        assert_eq!(check(&process(300, 0), false, &root), Some(Refusal::Ancestor));
+        assert_eq!(
+            check(&process(600, 0), false, &user),
+            Some(Refusal::OtherUser { uid: 0 })
+        );
+        assert_eq!(check(&process(600, 1000), false, &user), None);
+        assert_eq!(check(&process(600, 1000), false, &root), None);
+        assert_eq!(check(&process(600, 0), false, &root), None);
+    }
+
+    #[test]
+    fn reasons_are_one_line() {
+        for refusal in [
+            Refusal::Init,
+            Refusal::KernelThread,
+            Refusal::Itself,
+            Refusal::Ancestor,
+            Refusal::OtherUser { uid: 33 },
+        ] {
+            assert!(!refusal.to_string().contains('\n'));
+        }
+    }
+}

@@ -1,0 +1,722 @@
+//! A whole host loaded from a TOML file: a [`Platform`] that needs no kernel.
+//!
+//! A fixture names the host's processes (executable, deleted or memfd, command line, supervisor),
+//! its sockets and who holds them, which package owns which file, which directories anyone may
+//! write to, which names link to which executables, and ports a rootkit hides. Audit rules, close
+//! plans and their execution, watch's diff and list's filters all run against it in milliseconds
+//! and without root. Control actions change the fixture's state the way the kernel would: a
+//! process that exits releases its sockets, and one marked `comeback` is replaced by a new
+//! listener, as a supervisor would restart it.
+//!
+//! ```toml
+//! [host]
+//! euid = 0
+//! privileges = "full"            # or "none"
+//! package_database = "dpkg"      # "rpm", "none"
+//!
+//! [[process]]
+//! pid = 4242
+//! name = "nginx"
+//! exe = "/tmp/.x/nginx"
+//! cmdline = ["nginx"]
+//!
+//! [[socket]]
+//! protocol = "tcp"
+//! local = "0.0.0.0:80"
+//! state = "LISTEN"
+//! holders = [4242]
+//! ```
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::model::{
+    Endpoint, Family, Holder, Process, Protocol, Snapshot, Socket, SocketSource, SocketState, Supervisor,
+};
+use crate::platform::{
+    CloseSignal, ControlError, DestroyError, Identity, PackageDatabase, Pinned, Platform, ProbeResult, Query,
+    SelfInfo,
+};
+use crate::privilege::Privileges;
+
+/// The file format, as written by hand.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    host: HostSpec,
+    #[serde(default)]
+    process: Vec<ProcessSpec>,
+    #[serde(default)]
+    socket: Vec<SocketSpec>,
+    /// Executable path → owning package.
+    #[serde(default)]
+    packages: BTreeMap<PathBuf, String>,
+    /// Directories that every user may write to.
+    #[serde(default)]
+    world_writable: Vec<PathBuf>,
+    /// Files that exist now (an executable "deleted" but present here was replaced).
+    #[serde(default)]
+    files: Vec<PathBuf>,
+    /// `dir/name` → the executable it resolves to (symlinks and hard links).
+    #[serde(default)]
+    links: BTreeMap<PathBuf, PathBuf>,
+    /// Ports taken in the kernel that no socket table shows (what a rootkit hides).
+    #[serde(default)]
+    hidden: Vec<HiddenSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostSpec {
+    #[serde(default)]
+    euid: u32,
+    #[serde(default = "full")]
+    privileges: String,
+    #[serde(default = "dpkg")]
+    package_database: String,
+    #[serde(default = "yes")]
+    lists_bound_inactive: bool,
+    #[serde(default = "ephemeral")]
+    ephemeral: [u16; 2],
+    #[serde(default = "self_pid")]
+    self_pid: u32,
+    #[serde(default)]
+    ancestors: Vec<u32>,
+    #[serde(default)]
+    self_supervisor: Option<Supervisor>,
+    #[serde(default = "yes")]
+    systemctl: bool,
+    #[serde(default)]
+    unreadable_processes: usize,
+    #[serde(default)]
+    users: BTreeMap<u32, String>,
+}
+
+impl Default for HostSpec {
+    fn default() -> HostSpec {
+        HostSpec {
+            euid: 0,
+            privileges: full(),
+            package_database: dpkg(),
+            lists_bound_inactive: true,
+            ephemeral: ephemeral(),
+            self_pid: self_pid(),
+            ancestors: Vec::new(),
+            self_supervisor: None,
+            systemctl: true,
+            unreadable_processes: 0,
+            users: BTreeMap::new(),
+        }
+    }
+}
+
+fn full() -> String {
+    "full".into()
+}
+fn dpkg() -> String {
+    "dpkg".into()
+}
+fn yes() -> bool {
+    true
+}
+fn ephemeral() -> [u16; 2] {
+    [32768, 60999]
+}
+fn self_pid() -> u32 {
+    999_999
+}
+
+/// What a process does when it is sent SIGTERM.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum OnTerm {
+    #[default]
+    Exit,
+    /// Ignores SIGTERM; SIGKILL ends it.
+    Ignore,
+    /// Survives even SIGKILL (stuck in the kernel).
+    Unkillable,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProcessSpec {
+    pid: u32,
+    #[serde(default = "one")]
+    ppid: u32,
+    name: String,
+    #[serde(default)]
+    exe: Option<PathBuf>,
+    #[serde(default)]
+    deleted: bool,
+    #[serde(default)]
+    cmdline: Vec<String>,
+    #[serde(default)]
+    uid: u32,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    start_time: Option<u64>,
+    #[serde(default)]
+    supervisor: Option<Supervisor>,
+    #[serde(default)]
+    kernel_thread: bool,
+    #[serde(default)]
+    on_term: OnTerm,
+    /// After it exits, a new process (this pid + 1000) listens on the same sockets' ports.
+    #[serde(default)]
+    comeback: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SocketSpec {
+    #[serde(default = "tcp")]
+    protocol: Protocol,
+    local: SocketAddr,
+    #[serde(default)]
+    remote: Option<SocketAddr>,
+    state: SocketState,
+    #[serde(default)]
+    inode: Option<u64>,
+    #[serde(default)]
+    cookie: Option<u64>,
+    #[serde(default)]
+    uid: u32,
+    /// Pids of the processes that hold it.
+    #[serde(default)]
+    holders: Vec<u32>,
+    /// The descriptor numbers each holder has it under (default: one, numbered from 3 up).
+    #[serde(default)]
+    fds: Vec<u32>,
+}
+
+fn tcp() -> Protocol {
+    Protocol::Tcp
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HiddenSpec {
+    #[serde(default = "tcp")]
+    protocol: Protocol,
+    family: Family,
+    port: u16,
+}
+
+/// What a control action did to the fixture, in order: the record tests assert on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Signal { pid: u32, signal: CloseSignal },
+    StopUnit { unit: String, user: Option<String> },
+    Destroy { local: Endpoint, remote: Endpoint },
+}
+
+#[derive(Debug)]
+struct State {
+    /// Pids that have exited.
+    exited: HashSet<u32>,
+    /// Pids that got SIGTERM and ignore it until SIGKILL.
+    actions: Vec<Action>,
+    destroyed: HashSet<(Endpoint, Endpoint)>,
+}
+
+/// A host read from a fixture file. See the module documentation for the format.
+#[derive(Debug)]
+pub struct FixturePlatform {
+    file: File,
+    state: Arc<Mutex<State>>,
+}
+
+impl FixturePlatform {
+    /// Parses a fixture; a malformed one is a usage error naming the problem.
+    pub fn from_toml(text: &str) -> Result<FixturePlatform> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| Error::Usage(format!("fixture: {e}")))?;
+        FixturePlatform::from_table(table)
+    }
+
+    /// A fixture from an already parsed TOML table (a test file that carries more than the host).
+    pub fn from_table(table: toml::Table) -> Result<FixturePlatform> {
+        let file: File = table
+            .try_into()
+            .map_err(|e| Error::Usage(format!("fixture: {e}")))?;
+        let pids: HashSet<u32> = file.process.iter().map(|p| p.pid).collect();
+        for socket in &file.socket {
+            if let Some(pid) = socket.holders.iter().find(|pid| !pids.contains(pid)) {
+                return Err(Error::Usage(format!(
+                    "fixture: socket {} names holder {pid}, which is no [[process]]",
+                    socket.local
+                )));
+            }
+        }
+        Ok(FixturePlatform {
+            file,
+            state: Arc::new(Mutex::new(State {
+                exited: HashSet::new(),
+                actions: Vec::new(),
+                destroyed: HashSet::new(),
+            })),
+        })
+    }
+
+    /// Reads a fixture file.
+    pub fn load(path: &Path) -> Result<FixturePlatform> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display().to_string(), e))?;
+        FixturePlatform::from_toml(&text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+    }
+
+    /// Every control action taken so far.
+    pub fn actions(&self) -> Vec<Action> {
+        self.lock().actions.clone()
+    }
+
+    /// Whether `pid` has exited (after a signal or a unit stop).
+    pub fn has_exited(&self, pid: u32) -> bool {
+        self.lock().exited.contains(&pid)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn spec(&self, pid: u32) -> Option<&ProcessSpec> {
+        self.file.process.iter().find(|p| p.pid == pid)
+    }
+
+    fn process(&self, spec: &ProcessSpec) -> Process {
+        Process {
+            pid: spec.pid,
+            ppid: spec.ppid,
+            name: spec.name.clone(),
+            exe: spec.exe.clone(),
+            exe_deleted: spec.deleted,
+            cmdline: spec.cmdline.clone(),
+            uid: spec.uid,
+            user: spec
+                .user
+                .clone()
+                .or_else(|| self.file.host.users.get(&spec.uid).cloned()),
+            start_time: spec.start_time,
+            supervisor: spec.supervisor.clone(),
+        }
+    }
+
+    fn alive(&self, state: &State, pid: u32) -> bool {
+        !state.exited.contains(&pid)
+    }
+
+    /// The sockets as they are now: held by live processes, plus those restarted by a supervisor.
+    fn sockets_now(&self, with_holders: bool) -> Vec<Socket> {
+        let state = self.lock();
+        let mut processes: HashMap<u32, Arc<Process>> = HashMap::new();
+        let mut out = Vec::new();
+        for (index, spec) in self.file.socket.iter().enumerate() {
+            let remote = spec
+                .remote
+                .unwrap_or_else(|| SocketAddr::new(unspecified(&spec.local), 0));
+            let mut socket = Socket::new(
+                spec.protocol,
+                Endpoint::new(spec.local.ip(), spec.local.port()),
+                Endpoint::new(remote.ip(), remote.port()),
+                spec.state,
+            );
+            socket.inode = spec.inode.unwrap_or(10_000 + index as u64);
+            socket.cookie = spec.cookie.unwrap_or(socket.inode);
+            socket.uid = spec.uid;
+            if state.destroyed.contains(&(socket.local, socket.remote)) {
+                continue;
+            }
+            let live: Vec<u32> = spec
+                .holders
+                .iter()
+                .copied()
+                .filter(|&pid| self.alive(&state, pid))
+                .collect();
+            // A socket whose every holder exited is closed; a connection-less TIME-WAIT stays.
+            if !spec.holders.is_empty() && live.is_empty() {
+                let restarted: Vec<&ProcessSpec> = spec
+                    .holders
+                    .iter()
+                    .filter_map(|&pid| self.spec(pid))
+                    .filter(|p| p.comeback)
+                    .collect();
+                if let Some(first) = restarted.first() {
+                    let mut again = socket.clone();
+                    again.inode += 1_000_000;
+                    again.cookie = again.inode;
+                    if with_holders {
+                        let mut process = self.process(first);
+                        process.pid += 1000;
+                        again.holders = vec![Holder {
+                            process: Arc::new(process),
+                            fds: vec![3],
+                        }];
+                    }
+                    out.push(again);
+                }
+                continue;
+            }
+            if with_holders {
+                for (n, pid) in live.into_iter().enumerate() {
+                    let Some(process_spec) = self.spec(pid) else {
+                        continue;
+                    };
+                    let process = processes
+                        .entry(pid)
+                        .or_insert_with(|| Arc::new(self.process(process_spec)));
+                    let fds = if spec.fds.is_empty() {
+                        vec![3 + n as u32]
+                    } else {
+                        spec.fds.clone()
+                    };
+                    socket.holders.push(Holder {
+                        process: Arc::clone(process),
+                        fds,
+                    });
+                }
+            }
+            out.push(socket);
+        }
+        out
+    }
+
+    fn exit(&self, pid: u32) {
+        self.lock().exited.insert(pid);
+    }
+}
+
+fn unspecified(local: &SocketAddr) -> std::net::IpAddr {
+    match local {
+        SocketAddr::V4(_) => std::net::IpAddr::from([0, 0, 0, 0]),
+        SocketAddr::V6(_) => std::net::IpAddr::from([0u16; 8]),
+    }
+}
+
+fn wanted(query: &Query, socket: &Socket) -> bool {
+    let protocol_ok = match socket.protocol {
+        Protocol::Tcp => query.tcp,
+        Protocol::Udp => query.udp,
+    };
+    let family_ok = match socket.family {
+        Family::Ipv4 => query.ipv4,
+        Family::Ipv6 => query.ipv6,
+    };
+    protocol_ok && family_ok && query.states.admits(socket.state)
+}
+
+impl Platform for FixturePlatform {
+    fn snapshot(&self, query: &Query) -> Result<Snapshot> {
+        let sockets = self
+            .sockets_now(query.processes)
+            .into_iter()
+            .filter(|s| wanted(query, s))
+            .collect();
+        Ok(Snapshot {
+            sockets,
+            source: SocketSource::Netlink,
+            unreadable_processes: if query.processes {
+                self.file.host.unreadable_processes
+            } else {
+                0
+            },
+            notes: Vec::new(),
+        })
+    }
+
+    fn identity(&self, pid: u32) -> Option<Identity> {
+        let state = self.lock();
+        let spec = self.spec(pid).filter(|p| self.alive(&state, p.pid))?;
+        Some(Identity {
+            name: spec.name.clone(),
+            exe: spec.exe.clone(),
+        })
+    }
+
+    fn is_kernel_thread(&self, pid: u32) -> bool {
+        self.spec(pid).is_some_and(|p| p.kernel_thread)
+    }
+
+    fn privileges(&self) -> Privileges {
+        let euid = self.file.host.euid;
+        match self.file.host.privileges.as_str() {
+            "none" => Privileges::none(euid),
+            _ => Privileges::full(euid),
+        }
+    }
+
+    fn user_names(&self) -> HashMap<u32, String> {
+        self.file.host.users.clone().into_iter().collect()
+    }
+
+    fn ephemeral_ports(&self) -> RangeInclusive<u16> {
+        let [low, high] = self.file.host.ephemeral;
+        low..=high
+    }
+
+    fn self_info(&self) -> SelfInfo {
+        SelfInfo {
+            pid: self.file.host.self_pid,
+            ancestors: self.file.host.ancestors.clone(),
+            euid: self.file.host.euid,
+            supervisor: self.file.host.self_supervisor.clone(),
+        }
+    }
+
+    fn file_exists(&self, _pid: u32, path: &Path) -> Option<bool> {
+        Some(self.file.files.iter().any(|f| f == path))
+    }
+
+    fn dir_world_writable(&self, _pid: u32, path: &Path) -> Option<bool> {
+        let dir = path.parent()?;
+        Some(self.file.world_writable.iter().any(|d| d == dir))
+    }
+
+    fn name_resolves_to(&self, _pid: u32, dir: &Path, name: &str, exe: &Path) -> bool {
+        dir.join(name) == exe
+            || self
+                .file
+                .links
+                .get(&dir.join(name))
+                .is_some_and(|target| target == exe)
+    }
+
+    fn same_root(&self, _pid: u32) -> Option<bool> {
+        Some(true)
+    }
+
+    fn package_database(&self) -> PackageDatabase {
+        match self.file.host.package_database.as_str() {
+            "dpkg" => PackageDatabase::Dpkg,
+            "rpm" => PackageDatabase::RpmUnsupported,
+            _ => PackageDatabase::None,
+        }
+    }
+
+    fn package_owners(&self, paths: &[PathBuf]) -> io::Result<HashMap<PathBuf, String>> {
+        Ok(paths
+            .iter()
+            .filter_map(|p| self.file.packages.get(p).map(|pkg| (p.clone(), pkg.clone())))
+            .collect())
+    }
+
+    fn bind_probe(&self, protocol: Protocol, family: Family, ports: &[u16]) -> io::Result<ProbeResult> {
+        let taken: HashSet<u16> = self
+            .sockets_now(false)
+            .iter()
+            .filter(|s| s.protocol == protocol)
+            .map(|s| s.local.port)
+            .chain(
+                self.file
+                    .hidden
+                    .iter()
+                    .filter(|h| h.protocol == protocol && h.family == family)
+                    .map(|h| h.port),
+            )
+            .collect();
+        Ok(ProbeResult {
+            in_use: ports.iter().copied().filter(|p| taken.contains(p)).collect(),
+            denied: 0,
+            unavailable: false,
+        })
+    }
+
+    fn lists_bound_inactive(&self) -> bool {
+        self.file.host.lists_bound_inactive
+    }
+
+    fn pin(&self, pid: u32) -> Result<Box<dyn Pinned>, ControlError> {
+        let state = self.lock();
+        match self.spec(pid) {
+            Some(spec) if self.alive(&state, pid) => Ok(Box::new(FixturePin {
+                pid,
+                on_term: spec.on_term,
+                host: self.clone_handle(),
+            })),
+            _ => Err(ControlError::Gone),
+        }
+    }
+
+    fn can_stop_units(&self) -> bool {
+        self.file.host.systemctl
+    }
+
+    fn stop_unit(&self, unit: &str, user: Option<&str>) -> Result<(), String> {
+        self.lock().actions.push(Action::StopUnit {
+            unit: unit.to_string(),
+            user: user.map(str::to_string),
+        });
+        let members: Vec<u32> = self
+            .file
+            .process
+            .iter()
+            .filter(|p| {
+                matches!(&p.supervisor, Some(Supervisor::Systemd { unit: u } | Supervisor::SystemdUser { unit: u }) if u == unit)
+            })
+            .map(|p| p.pid)
+            .collect();
+        for pid in members {
+            self.exit(pid);
+        }
+        Ok(())
+    }
+
+    fn connections(&self) -> io::Result<Vec<Socket>> {
+        Ok(self
+            .sockets_now(false)
+            .into_iter()
+            .filter(|s| {
+                s.protocol == Protocol::Tcp && crate::platform::StateFilter::Connected.admits(s.state)
+            })
+            .collect())
+    }
+
+    fn destroy(&self, connection: &Socket) -> Result<(), DestroyError> {
+        if !self.privileges().net_admin {
+            return Err(DestroyError::Permission);
+        }
+        let mut state = self.lock();
+        state.actions.push(Action::Destroy {
+            local: connection.local,
+            remote: connection.remote,
+        });
+        if state.destroyed.insert((connection.local, connection.remote)) {
+            Ok(())
+        } else {
+            Err(DestroyError::Gone)
+        }
+    }
+}
+
+impl FixturePlatform {
+    /// A second view of the same host state, for pinned processes to act on.
+    fn clone_handle(&self) -> FixtureHost {
+        FixtureHost {
+            state: Arc::clone(&self.state),
+        }
+    }
+}
+
+/// The part of a fixture that a pinned process changes.
+#[derive(Debug)]
+struct FixtureHost {
+    state: Arc<Mutex<State>>,
+}
+
+impl FixtureHost {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[derive(Debug)]
+struct FixturePin {
+    pid: u32,
+    on_term: OnTerm,
+    host: FixtureHost,
+}
+
+impl Pinned for FixturePin {
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    fn holds_any(&self, _inodes: &[u64]) -> Result<bool, ControlError> {
+        if self.host.lock().exited.contains(&self.pid) {
+            return Err(ControlError::Gone);
+        }
+        Ok(true)
+    }
+
+    fn signal(&self, signal: CloseSignal) -> Result<(), ControlError> {
+        let mut state = self.host.lock();
+        if state.exited.contains(&self.pid) {
+            return Err(ControlError::Gone);
+        }
+        state.actions.push(Action::Signal {
+            pid: self.pid,
+            signal,
+        });
+        let exits = matches!(
+            (signal, self.on_term),
+            (_, OnTerm::Exit) | (CloseSignal::Kill, OnTerm::Ignore)
+        );
+        if exits {
+            state.exited.insert(self.pid);
+        }
+        Ok(())
+    }
+
+    fn wait_exit(&self, _timeout: Duration) -> Result<bool, ControlError> {
+        Ok(self.host.lock().exited.contains(&self.pid))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::StateFilter;
+
+    const HOST: &str = r#"
+        [host]
+        euid = 0
+        [[process]]
+        pid = 10
+        name = "web"
+        exe = "/usr/sbin/web"
+        [[socket]]
+        local = "0.0.0.0:80"
+        state = "LISTEN"
+        holders = [10]
+        [[socket]]
+        local = "198.18.0.1:80"
+        remote = "198.18.0.2:40000"
+        state = "ESTABLISHED"
+        holders = [10]
+    "#;
+
+    #[test]
+    fn loads_sockets_and_holders() {
+        let host = FixturePlatform::from_toml(HOST).unwrap();
+        let snapshot = host.snapshot(&Query::default()).unwrap();
+        assert_eq!(snapshot.sockets.len(), 2);
+        assert_eq!(snapshot.sockets[0].holders[0].process.name, "web");
+        let listening = host
+            .snapshot(&Query {
+                states: StateFilter::Listening,
+                ..Query::default()
+            })
+            .unwrap();
+        assert_eq!(listening.sockets.len(), 1);
+        assert_eq!(host.connections().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_signalled_process_releases_its_sockets() {
+        let host = FixturePlatform::from_toml(HOST).unwrap();
+        let pin = host.pin(10).unwrap();
+        pin.signal(CloseSignal::Term).unwrap();
+        assert!(pin.wait_exit(Duration::ZERO).unwrap());
+        assert!(host.snapshot(&Query::default()).unwrap().sockets.is_empty());
+        assert!(matches!(host.pin(10), Err(ControlError::Gone)));
+    }
+
+    #[test]
+    fn unknown_holders_and_fields_are_refused() {
+        let bad = "[[socket]]\nlocal = \"0.0.0.0:1\"\nstate = \"LISTEN\"\nholders = [7]\n";
+        assert!(FixturePlatform::from_toml(bad).is_err());
+        assert!(FixturePlatform::from_toml("[host]\nbogus = 1\n").is_err());
+    }
+}

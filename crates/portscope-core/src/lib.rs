@@ -1,0 +1,32 @@
+//! portscope's core: what the user sees and every decision made about it, with no operating
+//! system inside.
+//!
+//! - [`model`]: sockets, endpoints, processes, snapshots; [`scan`]: what a port scan found.
+//! - [`knowledge`]: what a port means (IANA registry, local service names, abuse history) and the
+//!   one rule that says which side of a connection is the service.
+//! - [`audit`]: the rules that judge a snapshot; [`close`]: who holds a port and what to do to
+//!   each holder; [`watch`] and [`baseline`]: what changed.
+//! - [`platform`]: the [`Platform`](platform::Platform) trait an operating system implements;
+//!   [`fixture`]: a whole host loaded from TOML, for tests that need no root.
+//! - [`render`]: the one place where strings from processes and the network are made safe to
+//!   print.
+//!
+//! Nothing here links libc, netlink or a database; front ends (the CLI, a live view, an exporter)
+//! call this crate and render what it returns.
+
+pub mod audit;
+pub mod baseline;
+pub mod close;
+pub mod error;
+pub mod fixture;
+pub mod knowledge;
+pub mod model;
+pub mod platform;
+pub mod privilege;
+pub mod render;
+pub mod scan;
+pub mod time;
+pub mod watch;
+
+pub use error::{Error, ExitCode, Result};
+pub use platform::Platform;

@@ -1,0 +1,423 @@
+//! What changed between two looks at the machine: ports that opened, closed or changed owner.
+//!
+//! A "port" is what a user means by it: a protocol, a local address and a port number (plus the
+//! peer, for connections). Several sockets can share one port (SO_REUSEPORT, a socket inherited
+//! across fork); they are one port here, owned by the process at the root of the holders' tree.
+//! [`PortTable::from_snapshot`] reduces a snapshot to that view, [`diff`] compares two views.
+//! The poll loop lives in [`poll`]; the history store replays the same [`Event`]s.
+
+pub mod poll;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Endpoint, Holder, Protocol, Snapshot, Socket};
+use crate::time;
+
+/// The identity of a port: protocol, local address and port, and the peer for a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PortKey {
+    pub protocol: Protocol,
+    pub address: IpAddr,
+    pub port: u16,
+    /// The peer of a connection; `None` for a listening socket.
+    pub remote: Option<Endpoint>,
+}
+
+impl PortKey {
+    pub fn local(&self) -> Endpoint {
+        Endpoint::new(self.address, self.port)
+    }
+
+    pub fn is_listener(&self) -> bool {
+        self.remote.is_none()
+    }
+}
+
+/// The program that owns a port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub pid: u32,
+    pub program: String,
+    pub exe: Option<PathBuf>,
+    pub uid: u32,
+    pub user: Option<String>,
+    /// The systemd unit or container that supervises the program.
+    pub unit: Option<String>,
+}
+
+impl Owner {
+    fn of(holder: &Holder) -> Owner {
+        let p = &holder.process;
+        Owner {
+            pid: p.pid,
+            program: p.name.clone(),
+            exe: p.exe.clone(),
+            uid: p.uid,
+            user: p.user.clone(),
+            unit: p.supervisor.as_ref().map(ToString::to_string),
+        }
+    }
+
+    /// `--process NAME`: the program's name, or its executable's file name, starts with `name`
+    /// (the kernel cuts names at 15 bytes, so the executable catches long ones).
+    pub fn matches_name(&self, name: &str) -> bool {
+        let exe_name = self
+            .exe
+            .as_ref()
+            .and_then(|e| e.file_name())
+            .and_then(|n| n.to_str());
+        self.program.starts_with(name) || exe_name.is_some_and(|e| e.starts_with(name))
+    }
+
+    /// Another process, or the same pid running another program (after an exec).
+    pub fn differs_from(&self, other: &Owner) -> bool {
+        self.pid != other.pid || self.program != other.program || self.exe != other.exe
+    }
+}
+
+/// The ports open at one moment, each with its owner (`None` when no owner is visible).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PortTable {
+    pub ports: BTreeMap<PortKey, Option<Owner>>,
+}
+
+impl PortTable {
+    /// Reduces a snapshot to ports: listening sockets always, connections when `connections`.
+    pub fn from_snapshot(snapshot: &Snapshot, connections: bool) -> PortTable {
+        let mut holders: BTreeMap<PortKey, Vec<&Holder>> = BTreeMap::new();
+        for socket in &snapshot.sockets {
+            if let Some(key) = key_of(socket, connections) {
+                holders.entry(key).or_default().extend(&socket.holders);
+            }
+        }
+        let ports = holders
+            .into_iter()
+            .map(|(key, holders)| (key, root_holder(&holders).map(Owner::of)))
+            .collect();
+        PortTable { ports }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ports.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ports.is_empty()
+    }
+}
+
+/// The key of a socket, or `None` for a socket watch does not follow (a connection when only
+/// listeners are watched; TIME-WAIT and other closing states, which belong to no program).
+pub fn key_of(socket: &Socket, connections: bool) -> Option<PortKey> {
+    use crate::model::SocketState::*;
+    let remote = match socket.state {
+        Listen | Unconnected => None,
+        Established | SynSent | SynRecv | CloseWait if connections => Some(socket.remote),
+        _ => return None,
+    };
+    Some(PortKey {
+        protocol: socket.protocol,
+        address: socket.local.address,
+        port: socket.local.port,
+        remote,
+    })
+}
+
+/// The holder whose parent does not also hold the port (a server's master process, not its
+/// workers), so that restarting workers is not an owner change; the lowest pid on a tie.
+fn root_holder<'a>(holders: &[&'a Holder]) -> Option<&'a Holder> {
+    let is_holder = |pid: u32| holders.iter().any(|h| h.process.pid == pid);
+    holders
+        .iter()
+        .min_by_key(|h| (is_holder(h.process.ppid), h.process.pid))
+        .copied()
+}
+
+/// What happened to a port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Opened,
+    Closed,
+    OwnerChanged,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Opened => "opened",
+            EventKind::Closed => "closed",
+            EventKind::OwnerChanged => "owner_changed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventKind> {
+        [EventKind::Opened, EventKind::Closed, EventKind::OwnerChanged]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+/// One change to one port, as printed, passed to `--exec` and stored in the history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Milliseconds since the Unix epoch, when the change was seen.
+    pub time_ms: i64,
+    pub kind: EventKind,
+    #[serde(flatten)]
+    pub key: PortKey,
+    /// Who holds the port now; for `closed`, who held it last.
+    pub owner: Option<Owner>,
+    /// For `owner_changed`, who held it before.
+    pub previous: Option<Owner>,
+    /// Seen when watch started: the change happened while nothing watched, at some time
+    /// before `time_ms`.
+    pub at_start: bool,
+}
+
+impl Event {
+    /// The event as scripts read it (`--json-lines`, `PORTSCOPE_JSON`, `history --events --json`).
+    pub fn json(&self) -> EventJson<'_> {
+        EventJson {
+            time: time::rfc3339(self.time_ms),
+            event: self.kind,
+            protocol: self.key.protocol,
+            address: self.key.address,
+            port: self.key.port,
+            remote: self.key.remote.map(|r| r.to_string()),
+            owner: self.owner.as_ref(),
+            previous: self.previous.as_ref(),
+            at_start: self.at_start,
+        }
+    }
+
+    /// One line for people: `15:03:07  opened  tcp 0.0.0.0:8080  python3 (pid 4242, user root)`,
+    /// with the time as `local_time` renders it (the platform knows the time zone).
+    pub fn line(&self, local_time: impl Fn(i64) -> String) -> String {
+        let what = match self.kind {
+            EventKind::Opened => "opened ",
+            EventKind::Closed => "closed ",
+            EventKind::OwnerChanged => "owner  ",
+        };
+        let port = match self.key.remote {
+            Some(remote) => format!("{} {} -> {}", self.key.protocol, self.key.local(), remote),
+            None => format!("{} {}", self.key.protocol, self.key.local()),
+        };
+        let who = match (self.kind, &self.previous) {
+            (EventKind::OwnerChanged, Some(previous)) => {
+                format!(
+                    "{} -> {}",
+                    describe(&Some(previous.clone())),
+                    describe(&self.owner)
+                )
+            }
+            (EventKind::OwnerChanged, None) => format!("? -> {}", describe(&self.owner)),
+            _ => describe(&self.owner),
+        };
+        let start = if self.at_start {
+            "  (while not watching)"
+        } else {
+            ""
+        };
+        format!("{}  {what} {port:<24} {who}{start}", local_time(self.time_ms))
+    }
+}
+
+/// An event in the order a person reads it: when, what, which port, who.
+#[derive(Serialize)]
+pub struct EventJson<'a> {
+    pub time: String,
+    pub event: EventKind,
+    pub protocol: Protocol,
+    pub address: IpAddr,
+    pub port: u16,
+    pub remote: Option<String>,
+    pub owner: Option<&'a Owner>,
+    pub previous: Option<&'a Owner>,
+    pub at_start: bool,
+}
+
+/// `python3 (pid 4242, user root, unit foo.service)`, or `-` when no owner is visible.
+pub fn describe(owner: &Option<Owner>) -> String {
+    let Some(o) = owner else { return "-".into() };
+    let user = o.user.clone().unwrap_or_else(|| o.uid.to_string());
+    match &o.unit {
+        Some(unit) => format!("{} (pid {}, user {user}, {unit})", o.program, o.pid),
+        None => format!("{} (pid {}, user {user})", o.program, o.pid),
+    }
+}
+
+/// The changes from `old` to `new`, in port order, stamped with `time_ms`.
+///
+/// An owner that disappears while its port stays open is not a change: a dying process drops its
+/// descriptor table a moment before the kernel closes its sockets, and the port is about to close.
+/// The old owner is kept for that port, so that `closed` names it.
+pub fn diff(old: &PortTable, new: &PortTable, time_ms: i64) -> (Vec<Event>, PortTable) {
+    let mut events = Vec::new();
+    let mut next = BTreeMap::new();
+    let event = |kind, key: &PortKey, owner: &Option<Owner>, previous: Option<Owner>| Event {
+        time_ms,
+        kind,
+        key: *key,
+        owner: owner.clone(),
+        previous,
+        at_start: false,
+    };
+    for (key, owner) in &new.ports {
+        let kept = match old.ports.get(key) {
+            None => {
+                events.push(event(EventKind::Opened, key, owner, None));
+                owner.clone()
+            }
+            Some(before) => match (before, owner) {
+                (Some(b), Some(n)) if n.differs_from(b) => {
+                    events.push(event(EventKind::OwnerChanged, key, owner, Some(b.clone())));
+                    owner.clone()
+                }
+                (None, Some(_)) => {
+                    events.push(event(EventKind::OwnerChanged, key, owner, None));
+                    owner.clone()
+                }
+                (Some(_), None) => before.clone(),
+                _ => owner.clone(),
+            },
+        };
+        next.insert(*key, kept);
+    }
+    for (key, owner) in &old.ports {
+        if !new.ports.contains_key(key) {
+            events.push(event(EventKind::Closed, key, owner, None));
+        }
+    }
+    events.sort_by_key(|e| e.key);
+    (events, PortTable { ports: next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn key(port: u16) -> PortKey {
+        PortKey {
+            protocol: Protocol::Tcp,
+            address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port,
+            remote: None,
+        }
+    }
+
+    fn owner(pid: u32, program: &str) -> Option<Owner> {
+        Some(Owner {
+            pid,
+            program: program.into(),
+            exe: None,
+            uid: 0,
+            user: None,
+            unit: None,
+        })
+    }
+
+    fn table(entries: &[(u16, Option<Owner>)]) -> PortTable {
+        PortTable {
+            ports: entries.iter().map(|(p, o)| (key(*p), o.clone())).collect(),
+        }
+    }
+
+    fn kinds(events: &[Event]) -> Vec<(u16, EventKind)> {
+        events.iter().map(|e| (e.key.port, e.kind)).collect()
+    }
+
+    fn socket(state: crate::model::SocketState, port: u16, holders: &[(u32, u32, &str)]) -> Socket {
+        use crate::model::Process;
+        Socket {
+            inode: u64::from(port),
+            holders: holders
+                .iter()
+                .map(|&(pid, ppid, name)| Holder {
+                    process: std::sync::Arc::new(Process::new(pid, ppid, name)),
+                    fds: vec![3],
+                })
+                .collect(),
+            ..Socket::new(
+                Protocol::Tcp,
+                Endpoint::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+                Endpoint::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)), 40000),
+                state,
+            )
+        }
+    }
+
+    #[test]
+    fn a_port_is_owned_by_the_root_of_its_holders() {
+        use crate::model::{SocketSource, SocketState::*};
+        let snapshot = Snapshot {
+            sockets: vec![
+                // SO_REUSEPORT: two sockets, one port; workers forked from the master.
+                socket(Listen, 80, &[(12, 10, "nginx"), (11, 10, "nginx")]),
+                socket(Listen, 80, &[(10, 1, "nginx"), (12, 10, "nginx")]),
+                socket(Established, 80, &[(12, 10, "nginx")]),
+                socket(TimeWait, 81, &[]),
+            ],
+            source: SocketSource::Netlink,
+            unreadable_processes: 0,
+            notes: Vec::new(),
+        };
+        let listeners = PortTable::from_snapshot(&snapshot, false);
+        assert_eq!(listeners.len(), 1);
+        assert_eq!(listeners.ports[&key(80)].as_ref().map(|o| o.pid), Some(10));
+        let all = PortTable::from_snapshot(&snapshot, true);
+        assert_eq!(all.len(), 2, "the connection, not the TIME-WAIT socket");
+    }
+
+    #[test]
+    fn opened_closed_and_owner_changed() {
+        let old = table(&[
+            (22, owner(1, "sshd")),
+            (80, owner(2, "nginx")),
+            (53, owner(3, "dnsmasq")),
+        ]);
+        let new = table(&[
+            (22, owner(1, "sshd")),
+            (80, owner(9, "python3")),
+            (4444, owner(7, "nc")),
+        ]);
+        let (events, next) = diff(&old, &new, 5);
+        assert_eq!(
+            kinds(&events),
+            [
+                (53, EventKind::Closed),
+                (80, EventKind::OwnerChanged),
+                (4444, EventKind::Opened)
+            ]
+        );
+        assert_eq!(events[1].previous, owner(2, "nginx"));
+        assert_eq!(events[0].owner, owner(3, "dnsmasq"));
+        assert_eq!(next, new);
+    }
+
+    #[test]
+    fn an_owner_vanishing_before_close_is_not_a_change() {
+        let old = table(&[(80, owner(2, "nginx"))]);
+        let (events, next) = diff(&old, &table(&[(80, None)]), 1);
+        assert!(events.is_empty());
+        let (events, _) = diff(&next, &table(&[]), 2);
+        assert_eq!(events[0].owner, owner(2, "nginx"));
+    }
+
+    #[test]
+    fn an_owner_appearing_is_reported() {
+        let (events, _) = diff(&table(&[(80, None)]), &table(&[(80, owner(2, "nginx"))]), 1);
+        assert_eq!(kinds(&events), [(80, EventKind::OwnerChanged)]);
+    }
+
+    #[test]
+    fn nothing_changed_means_no_events() {
+        let t = table(&[(22, owner(1, "sshd"))]);
+        assert!(diff(&t, &t, 1).0.is_empty());
+    }
+}

@@ -1,0 +1,145 @@
+//! Audit situations on recorded hosts: each file in tests/hosts/ is a fixture host (see
+//! `portscope_core::fixture`) plus the findings `audit` must report on it, exactly. One runner
+//! plays them all, without root and without starting anything; a new situation is a new file.
+//! The live namespace scenarios (crates/portscope/tests/audit_scenarios) prove the same rules
+//! against the kernel.
+
+use std::path::Path;
+
+use portscope_core::audit::{self, Finding, allow, expected::Expected};
+use portscope_core::fixture::FixturePlatform;
+use portscope_core::knowledge::ServiceNames;
+use portscope_core::platform::{Platform, Query};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scenario {
+    description: String,
+    #[serde(default)]
+    deep: bool,
+    /// An allow-list, as `--allow` would read it.
+    allow: Option<String>,
+    /// A services(5) file that names ports here (the user's `--services`).
+    services: Option<String>,
+    #[serde(default)]
+    silenced: usize,
+    #[serde(default)]
+    expect: Vec<Expect>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    check: String,
+    severity: String,
+    /// The port of the finding's first socket (local, or remote for a connection out), if any.
+    port: Option<u16>,
+    pid: Option<u32>,
+    /// Texts the reason must contain.
+    #[serde(default)]
+    reason: Vec<String>,
+}
+
+impl Expect {
+    fn matches(&self, finding: &Finding) -> bool {
+        let port_ok = self.port.is_none_or(|port| {
+            finding
+                .sockets
+                .iter()
+                .any(|s| s.local.port == port || s.remote.is_some_and(|r| r.port == port))
+        });
+        finding.check.as_str() == self.check
+            && finding.severity.as_str() == self.severity
+            && port_ok
+            && self
+                .pid
+                .is_none_or(|pid| finding.process.as_ref().is_some_and(|p| p.pid == pid))
+            && self.reason.iter().all(|r| finding.reason.contains(r.as_str()))
+    }
+}
+
+fn play(path: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| e.to_string())?;
+    let mut own = toml::Table::new();
+    for key in ["description", "deep", "allow", "services", "silenced", "expect"] {
+        if let Some(value) = table.remove(key) {
+            own.insert(key.into(), value);
+        }
+    }
+    let scenario: Scenario = own.try_into().map_err(|e| format!("scenario: {e}"))?;
+    let host = FixturePlatform::from_table(table).map_err(|e| e.to_string())?;
+    let names = match &scenario.services {
+        Some(text) => ServiceNames::from_files(Some((&"services".into(), text.as_bytes())), None)?,
+        None => ServiceNames::iana(),
+    };
+    let options = audit::Options {
+        deep: scenario.deep,
+        allow: match &scenario.allow {
+            Some(text) => allow::parse(text.as_bytes())?,
+            None => Vec::new(),
+        },
+        names,
+    };
+    let snapshot = host.snapshot(&Query::default()).map_err(|e| e.to_string())?;
+    let expected = Expected::built_in().map_err(|e| e.to_string())?;
+    let report = audit::run(&host, &snapshot, &expected, &options).map_err(|e| e.to_string())?;
+    let show = |f: &Finding| {
+        format!(
+            "  {} {} {:?}: {}",
+            f.severity,
+            f.check.as_str(),
+            f.sockets.first().map(|s| s.local),
+            f.reason
+        )
+    };
+    let mut problems = Vec::new();
+    for expect in &scenario.expect {
+        if !report.findings.iter().any(|f| expect.matches(f)) {
+            problems.push(format!(
+                "missing {} {} {:?} {:?}",
+                expect.severity, expect.check, expect.port, expect.reason
+            ));
+        }
+    }
+    for finding in &report.findings {
+        if !scenario.expect.iter().any(|e| e.matches(finding)) {
+            problems.push(format!("unexpected{}", show(finding)));
+        }
+    }
+    if report.summary.silenced != scenario.silenced {
+        problems.push(format!(
+            "silenced {} findings, expected {}",
+            report.summary.silenced, scenario.silenced
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        let all: Vec<String> = report.findings.iter().map(show).collect();
+        Err(format!(
+            "{}\n{}\nall findings:\n{}",
+            scenario.description,
+            problems.join("\n"),
+            all.join("\n")
+        ))
+    }
+}
+
+#[test]
+fn every_recorded_host() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hosts");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/hosts exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "only {} host files", files.len());
+    let failures: Vec<String> = files
+        .iter()
+        .filter_map(|path| play(path).err().map(|e| format!("{}: {e}", path.display())))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

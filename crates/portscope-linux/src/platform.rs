@@ -1,0 +1,118 @@
+//! [`Linux`]: the [`Platform`] implementation, one method per question, each answered by the
+//! module that knows.
+
+use std::collections::HashMap;
+use std::io;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use portscope_core::error::Result;
+use portscope_core::model::{Family, Protocol, Snapshot, Socket};
+use portscope_core::platform::{
+    ControlError, DestroyError, Identity, PackageDatabase, Pinned, Platform, ProbeResult, Query, SelfInfo,
+};
+use portscope_core::privilege::Privileges;
+
+use crate::{
+    bind_probe, capabilities, exe_file, identity, lineage, packages, pidfd, sock_destroy, sysctl, systemctl,
+    users,
+};
+
+/// The running Linux kernel, read through /proc and netlink.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Linux;
+
+impl Platform for Linux {
+    fn snapshot(&self, query: &Query) -> Result<Snapshot> {
+        crate::snapshot(query)
+    }
+
+    fn identity(&self, pid: u32) -> Option<Identity> {
+        identity::identity(pid)
+    }
+
+    fn is_kernel_thread(&self, pid: u32) -> bool {
+        lineage::is_kernel_thread(pid)
+    }
+
+    fn privileges(&self) -> Privileges {
+        capabilities::current()
+    }
+
+    fn user_names(&self) -> HashMap<u32, String> {
+        users::table()
+    }
+
+    fn ephemeral_ports(&self) -> RangeInclusive<u16> {
+        sysctl::ephemeral_ports()
+    }
+
+    fn self_info(&self) -> SelfInfo {
+        let pid = std::process::id();
+        SelfInfo {
+            pid,
+            ancestors: lineage::ancestors(pid),
+            euid: rustix::process::geteuid().as_raw(),
+            supervisor: lineage::own_supervisor(),
+        }
+    }
+
+    fn file_exists(&self, pid: u32, path: &Path) -> Option<bool> {
+        exe_file::exists(pid, path)
+    }
+
+    fn dir_world_writable(&self, pid: u32, path: &Path) -> Option<bool> {
+        exe_file::dir_world_writable(pid, path)
+    }
+
+    fn name_resolves_to(&self, pid: u32, dir: &Path, name: &str, exe: &Path) -> bool {
+        exe_file::name_resolves_to(pid, dir, name, exe)
+    }
+
+    fn same_root(&self, pid: u32) -> Option<bool> {
+        exe_file::same_root(pid)
+    }
+
+    fn package_database(&self) -> PackageDatabase {
+        packages::detect()
+    }
+
+    fn package_owners(&self, paths: &[PathBuf]) -> io::Result<HashMap<PathBuf, String>> {
+        packages::dpkg_owners(paths)
+    }
+
+    fn bind_probe(&self, protocol: Protocol, family: Family, ports: &[u16]) -> io::Result<ProbeResult> {
+        bind_probe::probe(protocol, family, ports.iter().copied())
+    }
+
+    fn lists_bound_inactive(&self) -> bool {
+        bind_probe::bound_inactive_supported()
+    }
+
+    fn pin(&self, pid: u32) -> Result<Box<dyn Pinned>, ControlError> {
+        match pidfd::ProcessHandle::open(pid) {
+            Ok(handle) => Ok(Box::new(handle)),
+            Err(pidfd::OpenError::Gone) => Err(ControlError::Gone),
+            Err(pidfd::OpenError::Other(err)) => Err(ControlError::Other(err)),
+        }
+    }
+
+    fn can_stop_units(&self) -> bool {
+        systemctl::find().is_some()
+    }
+
+    fn stop_unit(&self, unit: &str, user: Option<&str>) -> Result<(), String> {
+        match systemctl::find() {
+            Some(path) => systemctl::stop(&path, unit, user),
+            None => Err("systemctl is not installed".into()),
+        }
+    }
+
+    fn connections(&self) -> io::Result<Vec<Socket>> {
+        sock_destroy::connections()
+    }
+
+    fn destroy(&self, connection: &Socket) -> Result<(), DestroyError> {
+        sock_destroy::destroy(connection)
+    }
+}

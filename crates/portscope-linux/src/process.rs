@@ -1,0 +1,172 @@
+//! Reading one process's identity from /proc/PID: parsers over bytes, and the reader that feeds them.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use crate::cgroup;
+use portscope_core::model::{Process, Supervisor};
+use portscope_core::platform::ParseError;
+
+/// The fields of /proc/PID/stat that portscope uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatFields {
+    pub comm: String,
+    pub ppid: u32,
+    /// The kernel's per-process flags (PF_* in include/linux/sched.h).
+    pub flags: u64,
+    /// Start time in clock ticks after boot.
+    pub start_ticks: u64,
+}
+
+impl StatFields {
+    /// A kernel thread (PF_KTHREAD): it holds no program that could be stopped.
+    pub fn is_kernel_thread(&self) -> bool {
+        const PF_KTHREAD: u64 = 0x0020_0000;
+        self.flags & PF_KTHREAD != 0
+    }
+}
+
+/// Parses /proc/PID/stat. Hand-written because procfs-core's parser panics on some truncated
+/// input (a line that ends right after the comm's closing parenthesis).
+pub fn parse_stat(bytes: &[u8]) -> Result<StatFields, ParseError> {
+    const WHAT: &str = "/proc/PID/stat";
+    // comm may itself contain spaces and parentheses: it runs from the first '(' to the last ')'.
+    let open = bytes
+        .iter()
+        .position(|&b| b == b'(')
+        .ok_or_else(|| ParseError::malformed(WHAT, "no '('"))?;
+    let close = bytes.iter().rposition(|&b| b == b')').filter(|&c| c > open);
+    let close = close.ok_or_else(|| ParseError::malformed(WHAT, "no ')' after '('"))?;
+    let comm = String::from_utf8_lossy(&bytes[open + 1..close]).into_owned();
+    // Fields after comm, numbered from 3 (state) as in proc(5).
+    let rest: Vec<&[u8]> = bytes[close + 1..]
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty())
+        .collect();
+    let field = |number: usize| -> Result<u64, ParseError> {
+        let raw = rest.get(number - 3).ok_or(ParseError::Truncated {
+            what: WHAT,
+            needed: number,
+            got: rest.len() + 2,
+        })?;
+        std::str::from_utf8(raw)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| ParseError::malformed(WHAT, format!("field {number} is not a number")))
+    };
+    Ok(StatFields {
+        comm,
+        ppid: u32::try_from(field(4)?).map_err(|_| ParseError::malformed(WHAT, "ppid out of range"))?,
+        flags: field(9)?,
+        start_ticks: field(22)?,
+    })
+}
+
+/// The real uid from the `Uid:` line of /proc/PID/status.
+pub fn parse_status_uid(bytes: &[u8]) -> Result<u32, ParseError> {
+    const WHAT: &str = "/proc/PID/status";
+    let line = bytes
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"Uid:"))
+        .ok_or_else(|| ParseError::malformed(WHAT, "no Uid line"))?;
+    let real = line
+        .split(|b| b.is_ascii_whitespace())
+        .find(|field| !field.is_empty())
+        .ok_or_else(|| ParseError::malformed(WHAT, "empty Uid line"))?;
+    std::str::from_utf8(real)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ParseError::malformed(WHAT, "Uid is not a number"))
+}
+
+/// Splits /proc/PID/cmdline (NUL-separated, usually NUL-terminated) into arguments.
+pub fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
+    let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes
+        .split(|&b| b == 0)
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect()
+}
+
+/// Splits the target of /proc/PID/exe into the path and whether the file was deleted.
+pub fn parse_exe_link(target: &[u8]) -> (PathBuf, bool) {
+    const DELETED: &[u8] = b" (deleted)";
+    match target.strip_suffix(DELETED) {
+        Some(path) => (PathBuf::from(OsStr::from_bytes(path)), true),
+        None => (PathBuf::from(OsStr::from_bytes(target)), false),
+    }
+}
+
+/// Converts a start time in ticks after boot to seconds since the Unix epoch.
+pub fn start_time_unix(start_ticks: u64, boot_time_secs: u64, ticks_per_second: u64) -> u64 {
+    boot_time_secs + start_ticks / ticks_per_second.max(1)
+}
+
+/// What the reader needs to know about the system, read once per run.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    pub boot_time_secs: Option<u64>,
+    pub ticks_per_second: u64,
+}
+
+impl Clock {
+    pub fn read() -> Clock {
+        let boot_time_secs = std::fs::read("/proc/stat")
+            .ok()
+            .and_then(|bytes| parse_btime(&bytes));
+        Clock {
+            boot_time_secs,
+            ticks_per_second: rustix::param::clock_ticks_per_second(),
+        }
+    }
+}
+
+/// The `btime` line of /proc/stat: boot time in seconds since the epoch.
+pub fn parse_btime(bytes: &[u8]) -> Option<u64> {
+    let rest = bytes
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"btime "))?;
+    std::str::from_utf8(rest).ok()?.trim().parse().ok()
+}
+
+/// Reads a process's identity. `None` when the process vanished meanwhile (a normal race).
+/// Fields this user may not read (exe of another user's process) are left empty.
+pub fn read(pid: u32, clock: Clock) -> Option<Process> {
+    let dir = format!("/proc/{pid}");
+    let stat = parse_stat(&std::fs::read(format!("{dir}/stat")).ok()?).ok()?;
+    let uid = std::fs::read(format!("{dir}/status"))
+        .ok()
+        .and_then(|b| parse_status_uid(&b).ok())
+        .unwrap_or(u32::MAX);
+    let (exe, exe_deleted) = match std::fs::read_link(format!("{dir}/exe")) {
+        Ok(target) => {
+            let (path, deleted) = parse_exe_link(target.as_os_str().as_bytes());
+            (Some(path), deleted)
+        }
+        Err(_) => (None, false),
+    };
+    let cmdline = std::fs::read(format!("{dir}/cmdline"))
+        .map(|b| parse_cmdline(&b))
+        .unwrap_or_default();
+    let supervisor: Option<Supervisor> = std::fs::read(format!("{dir}/cgroup"))
+        .ok()
+        .and_then(|b| cgroup::supervisor(&b));
+    Some(Process {
+        pid,
+        ppid: stat.ppid,
+        name: stat.comm,
+        exe,
+        exe_deleted,
+        cmdline,
+        uid,
+        user: None,
+        start_time: clock
+            .boot_time_secs
+            .map(|boot| start_time_unix(stat.start_ticks, boot, clock.ticks_per_second)),
+        supervisor,
+    })
+}

@@ -1,0 +1,368 @@
+//! What a scan will probe, decided before the first packet: the ports, the hosts (names resolved),
+//! the size check that refuses an enormous scan without `--force`; and [`Tally`], which turns the
+//! engine's stream of outcomes into per-host results without holding every closed port.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+
+use portscope_core::error::{Error, Result};
+use portscope_core::knowledge::ServiceNames;
+use portscope_core::model::Protocol;
+use portscope_core::scan::{HostResult, Outcome, PortResult, PortState, Reason};
+
+use crate::ports::{self, PortBits};
+use crate::targets::{self, Target};
+
+/// Above this many probes a scan needs `--force`.
+pub const MAX_PROBES: u128 = 1 << 24;
+
+/// A state with more ports than this on one host is summarised, not listed (nmap's rule too).
+pub const LIST_LIMIT: usize = 25;
+
+/// What the user asked for, as text, before anything is parsed.
+#[derive(Clone, Debug, Default)]
+pub struct Request<'a> {
+    pub targets: &'a [String],
+    /// The text of a target list (`-iL`), with the name to blame in errors.
+    pub target_list: Option<(&'a str, String)>,
+    pub exclude: Option<&'a str>,
+    pub ports: Option<&'a str>,
+    pub top_ports: Option<usize>,
+    pub exclude_ports: Option<&'a str>,
+    pub force: bool,
+}
+
+/// A resolver: names in, each name's addresses out (or one error for the whole list).
+pub type Resolver<'r> = &'r dyn Fn(&[String]) -> Result<Vec<Vec<IpAddr>>>;
+
+/// What to scan, fully parsed and resolved.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    targets: Vec<Target>,
+    excludes: Vec<Target>,
+    pub ports: Vec<u16>,
+    pub total_probes: u64,
+    /// The name each resolved address was given as.
+    pub names: HashMap<IpAddr, String>,
+    /// What the user should know about how the request was read.
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// Parses `request`, refuses a scan above [`MAX_PROBES`] unless forced (before any name is
+    /// resolved), then resolves names with `resolve`.
+    pub fn new(request: &Request, resolve: Resolver) -> Result<Plan> {
+        let mut notes = Vec::new();
+        let ports = port_selection(request, &mut notes)?.to_vec();
+        if ports.is_empty() {
+            return Err(Error::Usage("no TCP ports left to scan".into()));
+        }
+        let mut targets = request
+            .targets
+            .iter()
+            .map(|t| targets::parse_target(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some((text, name)) = &request.target_list {
+            targets
+                .extend(targets::parse_target_list(text).map_err(|e| Error::Usage(format!("{name}: {e}")))?);
+        }
+        if targets.is_empty() {
+            return Err(Error::Usage(
+                "no targets given (e.g. portscope scan 198.18.0.2)".into(),
+            ));
+        }
+        let mut excludes = Vec::new();
+        for text in request
+            .exclude
+            .unwrap_or_default()
+            .split(',')
+            .filter(|t| !t.trim().is_empty())
+        {
+            excludes.push(targets::parse_target(text)?);
+        }
+        let hosts: u128 = targets
+            .iter()
+            .map(Target::count)
+            .fold(0u128, u128::saturating_add);
+        let probes = hosts.saturating_mul(ports.len() as u128);
+        if probes > MAX_PROBES && !request.force {
+            return Err(Error::Refused(format!(
+                "this scan is {probes} probes ({hosts} hosts x {} ports), more than 2^24; narrow it or \
+                 pass --force",
+                ports.len()
+            )));
+        }
+        let mut names = HashMap::new();
+        resolve_names(&mut targets, &mut names, Some(&mut notes), resolve)?;
+        resolve_names(&mut excludes, &mut HashMap::new(), None, resolve)?;
+        Ok(Plan {
+            targets,
+            excludes,
+            ports,
+            total_probes: u64::try_from(probes).unwrap_or(u64::MAX),
+            names,
+            notes,
+        })
+    }
+
+    /// Every address to scan, lazily, without the excluded ones and without repeats.
+    pub fn hosts(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        let mut seen = HashSet::new();
+        self.targets
+            .iter()
+            .flat_map(Target::addresses)
+            .filter(|ip| !self.excludes.iter().any(|e| e.contains(*ip)))
+            .filter(move |ip| seen.insert(*ip))
+    }
+}
+
+/// The TCP ports to scan: --ports, --top-ports or the default 1000, minus --exclude-ports.
+fn port_selection(request: &Request, notes: &mut Vec<String>) -> Result<PortBits> {
+    let mut bits = match (request.ports, request.top_ports) {
+        (Some(spec), _) => {
+            let set = ports::parse_ports(spec)?;
+            if !set.udp.is_empty() {
+                if set.tcp.is_empty() {
+                    return Err(Error::Usage(
+                        "no TCP ports given: portscope scan probes TCP only, not U: ports".into(),
+                    ));
+                }
+                notes.push("UDP ports (U:) are not scanned: portscope scan probes TCP only".into());
+            }
+            set.tcp
+        }
+        (None, Some(n)) => ports::top_ports(n)?,
+        (None, None) => ports::top_ports(1000)?,
+    };
+    if let Some(spec) = request.exclude_ports {
+        let exclude = ports::parse_ports(spec)?;
+        for port in exclude.tcp.to_vec() {
+            bits.remove(port);
+        }
+    }
+    Ok(bits)
+}
+
+/// Replaces each host name by its address (IPv4 first, as nmap does), noting the name.
+fn resolve_names(
+    targets: &mut [Target],
+    names: &mut HashMap<IpAddr, String>,
+    mut notes: Option<&mut Vec<String>>,
+    resolve: Resolver,
+) -> Result<()> {
+    let wanted: Vec<String> = targets
+        .iter()
+        .filter_map(|t| match t {
+            Target::Name(n) => Some(n.clone()),
+            _ => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let resolved = resolve(&wanted)?;
+    let mut resolved = wanted.into_iter().zip(resolved);
+    for target in targets.iter_mut() {
+        if !matches!(target, Target::Name(_)) {
+            continue;
+        }
+        let Some((name, addrs)) = resolved.next() else {
+            break;
+        };
+        let chosen = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied();
+        let Some(ip) = chosen else { continue };
+        if let Some(notes) = notes.as_deref_mut()
+            && addrs.len() > 1
+        {
+            notes.push(format!("{name} has {} addresses; scanning {ip}", addrs.len()));
+        }
+        names.insert(ip, name);
+        *target = Target::Addr(ip);
+    }
+    Ok(())
+}
+
+/// A host's results as they come in: open ports always, closed and filtered ones listed while
+/// few and counted always.
+#[derive(Debug, Default)]
+pub struct Tally {
+    open: Vec<(u16, Reason)>,
+    other: BTreeMap<PortState, (usize, Vec<(u16, Reason)>)>,
+    reasons: BTreeMap<(PortState, Reason), usize>,
+}
+
+impl Tally {
+    pub fn record(&mut self, port: u16, outcome: Outcome, keep_all: bool) {
+        if outcome.state == PortState::Open {
+            self.open.push((port, outcome.reason));
+            return;
+        }
+        let entry = self.other.entry(outcome.state).or_default();
+        entry.0 += 1;
+        if keep_all || entry.1.len() <= LIST_LIMIT {
+            entry.1.push((port, outcome.reason));
+        }
+        *self.reasons.entry((outcome.state, outcome.reason)).or_default() += 1;
+    }
+
+    /// The host's result, ports named as `names` names them.
+    pub fn finish(
+        self,
+        ip: IpAddr,
+        name: Option<String>,
+        keep_all: bool,
+        names: &ServiceNames,
+    ) -> HostResult {
+        let mut host = HostResult {
+            address: Some(ip),
+            name,
+            open: self.open.len(),
+            ..HostResult::default()
+        };
+        let entry = |port: u16, state: PortState, reason: Reason| PortResult {
+            port,
+            protocol: "tcp",
+            state,
+            reason,
+            service: names.name(port, Protocol::Tcp).map(str::to_string),
+            banner: None,
+        };
+        host.ports = self
+            .open
+            .iter()
+            .map(|(p, r)| entry(*p, PortState::Open, *r))
+            .collect();
+        for (state, (count, listed)) in self.other {
+            match state {
+                PortState::Closed => host.closed = count,
+                _ => host.filtered = count,
+            }
+            if keep_all || count <= LIST_LIMIT {
+                host.ports
+                    .extend(listed.iter().map(|(p, r)| entry(*p, state, *r)));
+            } else {
+                for ((s, reason), n) in &self.reasons {
+                    if *s == state {
+                        host.hidden_reasons.insert((*s, *reason), *n);
+                    }
+                }
+            }
+        }
+        host.ports.sort_by_key(|p| p.port);
+        host
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_names(names: &[String]) -> Result<Vec<Vec<IpAddr>>> {
+        Err(Error::Usage(format!("unexpected lookup of {names:?}")))
+    }
+
+    fn request<'a>(targets: &'a [String], ports: &'a str) -> Request<'a> {
+        Request {
+            targets,
+            ports: Some(ports),
+            ..Request::default()
+        }
+    }
+
+    #[test]
+    fn hosts_are_expanded_excluded_and_deduplicated() {
+        let targets = vec!["198.18.0.1-4".to_string(), "198.18.0.2".to_string()];
+        let mut req = request(&targets, "22,80");
+        req.exclude = Some("198.18.0.3");
+        let plan = Plan::new(&req, &no_names).unwrap();
+        let hosts: Vec<String> = plan.hosts().map(|h| h.to_string()).collect();
+        assert_eq!(hosts, ["198.18.0.1", "198.18.0.2", "198.18.0.4"]);
+        assert_eq!(plan.ports, [22, 80]);
+        assert_eq!(plan.total_probes, 10);
+    }
+
+    #[test]
+    fn enormous_scans_need_force_and_are_refused_before_resolving() {
+        let targets = vec!["198.18.0.0/8".to_string(), "some.name".to_string()];
+        let req = request(&targets, "1-2");
+        assert!(matches!(Plan::new(&req, &no_names), Err(Error::Refused(_))));
+        // Exactly 2^24 probes is allowed.
+        let one = vec!["198.18.0.0/8".to_string()];
+        assert!(Plan::new(&request(&one, "1"), &no_names).is_ok());
+    }
+
+    #[test]
+    fn names_resolve_ipv4_first_with_a_note() {
+        let targets = vec!["lab".to_string()];
+        let resolve = |names: &[String]| -> Result<Vec<Vec<IpAddr>>> {
+            assert_eq!(names, ["lab"]);
+            Ok(vec![vec![
+                "fd00::2".parse().unwrap(),
+                "198.18.0.2".parse().unwrap(),
+            ]])
+        };
+        let plan = Plan::new(&request(&targets, "80"), &resolve).unwrap();
+        assert_eq!(
+            plan.hosts().collect::<Vec<_>>(),
+            ["198.18.0.2".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(plan.names.values().collect::<Vec<_>>(), ["lab"]);
+        assert_eq!(plan.notes, ["lab has 2 addresses; scanning 198.18.0.2"]);
+    }
+
+    #[test]
+    fn port_choices() {
+        let targets = vec!["198.18.0.2".to_string()];
+        let mut req = request(&targets, "T:22,U:53");
+        let plan = Plan::new(&req, &no_names).unwrap();
+        assert_eq!(plan.ports, [22]);
+        assert_eq!(plan.notes.len(), 1);
+        req.ports = Some("U:53");
+        assert!(matches!(Plan::new(&req, &no_names), Err(Error::Usage(_))));
+        req.ports = Some("80");
+        req.exclude_ports = Some("80");
+        assert!(matches!(Plan::new(&req, &no_names), Err(Error::Usage(_))));
+        let default = Plan::new(
+            &Request {
+                targets: &targets,
+                ..Request::default()
+            },
+            &no_names,
+        )
+        .unwrap();
+        assert_eq!(default.ports.len(), 1000);
+        let empty: Vec<String> = Vec::new();
+        assert!(matches!(
+            Plan::new(&request(&empty, "80"), &no_names),
+            Err(Error::Usage(_))
+        ));
+    }
+
+    #[test]
+    fn a_tally_lists_few_and_counts_many() {
+        let ip: IpAddr = "198.18.0.2".parse().unwrap();
+        let mut tally = Tally::default();
+        let closed = Outcome {
+            state: PortState::Closed,
+            reason: Reason::ConnRefused,
+        };
+        let open = Outcome {
+            state: PortState::Open,
+            reason: Reason::SynAck,
+        };
+        for port in 1..=100 {
+            tally.record(port, if port == 22 { open } else { closed }, false);
+        }
+        let host = tally.finish(ip, None, false, &ServiceNames::iana());
+        assert_eq!((host.open, host.closed), (1, 99));
+        assert_eq!(host.ports.len(), 1, "99 closed ports are summarised, not listed");
+        assert_eq!(host.ports[0].service.as_deref(), Some("ssh"));
+        assert_eq!(host.hidden_reasons.values().sum::<usize>(), 99);
+
+        let mut few = Tally::default();
+        few.record(81, closed, false);
+        let host = few.finish(ip, Some("lab".into()), false, &ServiceNames::iana());
+        assert_eq!(host.ports.len(), 1);
+        assert_eq!(host.name.as_deref(), Some("lab"));
+    }
+}

@@ -1,0 +1,124 @@
+//! `portscope audit`: run the audit checks over the machine's sockets and print each finding
+//! with its severity, socket, process and reason. Exit 1 when a finding reaches `--fail-on`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::audit::{self, Finding, Severity, allow, expected::Expected};
+use crate::error::{Error, ExitCode, Result};
+use crate::files;
+use crate::output::table::{Cell, Table};
+use crate::output::{self, Color, Ui};
+use crate::platform::{Platform, Query};
+use crate::privilege;
+
+use super::lookup::LocalNamesArgs;
+
+#[derive(Args, Debug, Clone)]
+pub struct AuditArgs {
+    /// Exit with code 1 when a finding of this severity or worse is found.
+    #[arg(long, value_name = "SEVERITY", default_value = "alert", value_parser = severity)]
+    pub fail_on: Severity,
+    /// Silence the program and port pairs listed in this TOML file ([[allow]] program, port, check).
+    #[arg(long, value_name = "FILE")]
+    pub allow: Option<PathBuf>,
+    /// Also look for hidden listeners by trying to bind every port (bind only, no traffic; ~2.5 s).
+    #[arg(long)]
+    pub deep: bool,
+    /// Print the report as JSON: findings, summary and notes.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub names: LocalNamesArgs,
+}
+
+/// `--fail-on`: one of the severities, as clap lists them.
+fn severity(text: &str) -> Result<Severity, String> {
+    Severity::parse(text).ok_or_else(|| format!("{text:?} is not a severity (info, warning, alert)"))
+}
+
+pub fn run(args: &AuditArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
+    let allow = match &args.allow {
+        Some(path) => {
+            let bytes = files::read_bounded(path, "allow-list file", files::MAX_INPUT)?;
+            allow::parse(&bytes).map_err(|message| Error::Usage(format!("{}: {message}", path.display())))?
+        }
+        None => Vec::new(),
+    };
+    let expected = Expected::built_in()?;
+    let snapshot = host.snapshot(&Query::default())?;
+    for note in &snapshot.notes {
+        output::note(note);
+    }
+    let options = audit::Options {
+        deep: args.deep,
+        allow,
+        names: args.names.load()?,
+    };
+    let report = audit::run(host, &snapshot, &expected, &options)?;
+
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if args.json {
+        output::json(&mut out, &report)?;
+    } else {
+        if report.findings.is_empty() {
+            writeln!(out, "no findings")?;
+        } else {
+            table(&report.findings).write(&mut out, ui)?;
+        }
+        let s = &report.summary;
+        let silenced = if s.silenced > 0 {
+            format!(", {} silenced by --allow", s.silenced)
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "\n{} alert, {} warning, {} info{silenced}",
+            s.alert, s.warning, s.info
+        )?;
+    }
+    out.flush()?;
+    for note in &report.notes {
+        output::note(note);
+    }
+    if let Some(note) = privilege::hidden_owners_note(snapshot.unreadable_processes, host.privileges()) {
+        output::note(&note);
+    }
+    Ok(match report.worst() {
+        Some(worst) if worst >= args.fail_on => ExitCode::Found,
+        _ => ExitCode::Ok,
+    })
+}
+
+fn table(findings: &[Finding]) -> Table {
+    let mut table = Table::new(vec!["SEVERITY", "CHECK", "SOCKET", "PROCESS", "REASON"]);
+    for finding in findings {
+        let color = match finding.severity {
+            Severity::Alert => Color::Red,
+            Severity::Warning => Color::Yellow,
+            Severity::Info => Color::Dim,
+        };
+        let socket = match finding.sockets.split_first() {
+            Some((first, [])) => first.to_string(),
+            Some((first, rest)) => format!("{first} (+{})", rest.len()),
+            None => "-".into(),
+        };
+        let process = finding
+            .process
+            .as_ref()
+            .map(|p| format!("{}/{}", p.pid, p.name))
+            .unwrap_or_else(|| "-".into());
+        table.push(vec![
+            Cell::painted(finding.severity.as_str(), color),
+            finding.check.as_str().into(),
+            socket.into(),
+            Cell::painted(process, Color::Bold),
+            finding.reason.clone().into(),
+        ]);
+    }
+    table
+}

@@ -1,0 +1,161 @@
+//! `portscope baseline save FILE` / `check FILE`: the listening ports of a known-good machine, and
+//! whether anything new listens now. `check` exits 1 when something listens that the baseline
+//! does not list (or another program holds a listed port), so cron and CI can act on it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+
+use crate::baseline::{Baseline, Difference, Report};
+use crate::error::{Error, ExitCode, Result};
+use crate::output::table::{Cell, Table};
+use crate::output::{self, Color, Ui};
+use crate::platform::{Platform, Query, StateFilter};
+use crate::watch::{PortTable, describe};
+
+#[derive(Args, Debug, Clone)]
+pub struct BaselineArgs {
+    #[command(subcommand)]
+    pub action: BaselineAction,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum BaselineAction {
+    /// Write the listening ports and their programs to FILE (TOML; `-` for stdout).
+    Save { file: PathBuf },
+    /// Compare the listening ports with FILE: print what is new, changed or missing; exit 1 when
+    /// anything new listens.
+    Check {
+        /// A baseline written by `portscope baseline save` (and perhaps edited).
+        file: PathBuf,
+        /// Print the differences as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(args: &BaselineArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
+    match &args.action {
+        BaselineAction::Save { file } => save(file, host),
+        BaselineAction::Check { file, json } => check(file, *json, ui, host),
+    }
+}
+
+/// The listening ports now, and the notes to show the user about how they were seen (printed by
+/// the caller once the command has succeeded, so that a failure stays one line).
+fn listening_now(host: &dyn Platform) -> Result<(PortTable, Vec<String>)> {
+    let snapshot = host.snapshot(&Query {
+        states: StateFilter::Listening,
+        ..Query::default()
+    })?;
+    let mut notes = snapshot.notes.clone();
+    if let Some(note) = crate::privilege::hidden_owners_note(snapshot.unreadable_processes, host.privileges())
+    {
+        notes.push(format!("{note}; their ports are saved without a program"));
+    }
+    Ok((PortTable::from_snapshot(&snapshot, false), notes))
+}
+
+fn save(file: &Path, host: &dyn Platform) -> Result<ExitCode> {
+    let (table, notes) = listening_now(host)?;
+    let baseline = Baseline::from_table(&table);
+    let text = baseline.to_toml();
+    if file.as_os_str() == "-" {
+        std::io::stdout().write_all(text.as_bytes())?;
+        notes.iter().for_each(|note| output::note(note));
+        return Ok(ExitCode::Ok);
+    }
+    // Write then rename, so a baseline that cron reads is never half-written.
+    let tmp = file.with_extension("toml.tmp");
+    let failed = |e: std::io::Error| Error::File {
+        path: file.to_path_buf(),
+        message: format!("cannot write the baseline: {e}"),
+    };
+    std::fs::write(&tmp, text).map_err(failed)?;
+    std::fs::rename(&tmp, file).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        failed(e)
+    })?;
+    notes.iter().for_each(|note| output::note(note));
+    output::note(&format!(
+        "saved {} listening ports to {}",
+        baseline.listeners.len(),
+        file.display()
+    ));
+    Ok(ExitCode::Ok)
+}
+
+fn check(file: &Path, json: bool, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
+    // A baseline that is missing or malformed is bad input (exit 2), like a malformed flag.
+    let text = std::fs::read_to_string(file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Usage(format!(
+            "{}: no such baseline; create it with `portscope baseline save`",
+            file.display()
+        )),
+        _ => Error::File {
+            path: file.to_path_buf(),
+            message: format!("cannot read the baseline: {e}"),
+        },
+    })?;
+    let baseline = Baseline::parse(&text)
+        .map_err(|message| Error::Usage(format!("{}: not a valid baseline: {message}", file.display())))?;
+    let (table_now, notes) = listening_now(host)?;
+    notes.iter().for_each(|note| output::note(note));
+    let report = baseline.check(&table_now);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if json {
+        output::json(&mut out, &report)?;
+    } else if report.new.is_empty() && report.changed.is_empty() && report.missing.is_empty() {
+        writeln!(
+            out,
+            "ok: all {} listening ports match {}",
+            report.matched,
+            file.display()
+        )?;
+    } else {
+        table(&report).write(&mut out, ui)?;
+    }
+    out.flush()?;
+    Ok(if report.failed() {
+        ExitCode::Found
+    } else {
+        ExitCode::Ok
+    })
+}
+
+fn table(report: &Report) -> Table {
+    let mut table = Table::new(vec!["STATUS", "PROTO", "LOCAL", "NOW", "EXPECTED"]);
+    let rows = [
+        ("new", Color::Red, &report.new),
+        ("changed", Color::Red, &report.changed),
+        ("missing", Color::Yellow, &report.missing),
+    ];
+    for (status, color, diffs) in rows {
+        for d in diffs.iter() {
+            table.push(row(status, color, d));
+        }
+    }
+    table
+}
+
+fn row(status: &str, color: Color, d: &Difference) -> Vec<Cell> {
+    let now = if status == "missing" {
+        "not listening".to_string()
+    } else {
+        describe(&d.owner)
+    };
+    let expected = if status == "new" {
+        "-".to_string()
+    } else {
+        d.expected_program.clone().unwrap_or_else(|| "any program".into())
+    };
+    vec![
+        Cell::painted(status, color),
+        d.protocol.as_str().into(),
+        crate::model::Endpoint::new(d.address, d.port).to_string().into(),
+        now.into(),
+        expected.into(),
+    ]
+}

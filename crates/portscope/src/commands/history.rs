@@ -1,0 +1,169 @@
+//! `portscope history`: when each port was opened and closed, and by which program, from the
+//! database that `watch` records.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::error::{Error, ExitCode, Result};
+use portscope_core::time;
+use portscope_history::{self as history, Filter, Span, Store};
+
+use crate::host::local_time;
+use crate::output::table::{Cell, Table};
+use crate::output::{self, Color, Ui};
+use crate::watch::{self, Event};
+
+#[derive(Args, Debug, Clone)]
+pub struct HistoryArgs {
+    /// Only what was open at some time in this window: a duration back from now (2h, 30m, 7d)
+    /// or a moment (2026-11-25 14:00:00, UTC).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only this port.
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Only ports held by a program whose name starts with NAME.
+    #[arg(long, value_name = "NAME")]
+    pub process: Option<String>,
+    /// Show the raw events (opened, closed, owner changed) instead of open/close spans.
+    #[arg(long)]
+    pub events: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// History database [default: $XDG_STATE_HOME/portscope/history.db].
+    #[arg(long, value_name = "PATH", env = "PORTSCOPE_DB")]
+    pub db: Option<PathBuf>,
+}
+
+pub fn run(args: &HistoryArgs, ui: Ui) -> Result<ExitCode> {
+    let since = match &args.since {
+        Some(text) => Some(time::parse_since(text, time::now_ms()).ok_or_else(|| {
+            Error::Usage(format!(
+                "--since {text:?}: give a duration (2h, 30m, 7d) or a moment (2026-11-25 14:00:00)"
+            ))
+        })?),
+        None => None,
+    };
+    let path = match &args.db {
+        Some(path) => path.clone(),
+        None => history::default_path()?,
+    };
+    let store = Store::open(&path)?;
+    let events = store.events(&Filter { port: args.port })?;
+
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if args.events {
+        let events: Vec<&Event> = events
+            .iter()
+            .filter(|e| since.is_none_or(|s| e.time_ms >= s))
+            .filter(|e| process_matches(args, [&e.owner, &e.previous]))
+            .collect();
+        if args.json {
+            output::json(&mut out, &events.iter().map(|e| e.json()).collect::<Vec<_>>())?;
+        } else {
+            for event in &events {
+                writeln!(out, "{}", crate::render::escape(&event.line(local_time::format)))?;
+            }
+        }
+        out.flush()?;
+        return Ok(ExitCode::Ok);
+    }
+
+    let spans: Vec<Span> = history::spans(&events)
+        .into_iter()
+        .filter(|s| since.is_none_or(|since| s.closed_ms.is_none_or(|c| c >= since)))
+        .filter(|s| process_matches(args, [&s.owner, &None]))
+        .collect();
+    if args.json {
+        let rows: Vec<SpanJson> = spans.iter().map(SpanJson::of).collect();
+        output::json(&mut out, &rows)?;
+    } else if spans.is_empty() {
+        out.flush()?;
+        output::note("no port in the history matches");
+    } else {
+        table(&spans).write(&mut out, ui)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::Ok)
+}
+
+fn process_matches(args: &HistoryArgs, owners: [&Option<watch::Owner>; 2]) -> bool {
+    args.process
+        .as_deref()
+        .is_none_or(|name| owners.into_iter().flatten().any(|o| o.matches_name(name)))
+}
+
+/// A span for scripts: times in RFC 3339 UTC, `null` when unknown (opened before the history
+/// begins) or not yet (still open).
+#[derive(Serialize)]
+struct SpanJson<'a> {
+    protocol: crate::model::Protocol,
+    address: std::net::IpAddr,
+    port: u16,
+    remote: Option<String>,
+    owner: Option<&'a watch::Owner>,
+    opened: Option<String>,
+    opened_while_not_watching: bool,
+    closed: Option<String>,
+    closed_while_not_watching: bool,
+    ended_by_owner_change: bool,
+}
+
+impl<'a> SpanJson<'a> {
+    fn of(span: &'a Span) -> SpanJson<'a> {
+        SpanJson {
+            protocol: span.key.protocol,
+            address: span.key.address,
+            port: span.key.port,
+            remote: span.key.remote.map(|r| r.to_string()),
+            owner: span.owner.as_ref(),
+            opened: span.opened_ms.map(time::rfc3339),
+            opened_while_not_watching: span.opened_before,
+            closed: span.closed_ms.map(time::rfc3339),
+            closed_while_not_watching: span.closed_before,
+            ended_by_owner_change: span.ended_by_owner_change,
+        }
+    }
+}
+
+fn table(spans: &[Span]) -> Table {
+    let mut table = Table::new(vec!["PROTO", "LOCAL", "PID/PROGRAM", "USER", "OPENED", "CLOSED"]);
+    for span in spans {
+        let local = match span.key.remote {
+            Some(remote) => format!("{} -> {remote}", span.key.local()),
+            None => span.key.local().to_string(),
+        };
+        let (who, user) = match &span.owner {
+            Some(o) => (
+                format!("{}/{}", o.pid, o.program),
+                o.user.clone().unwrap_or_else(|| o.uid.to_string()),
+            ),
+            None => ("-".to_string(), "-".to_string()),
+        };
+        let opened = match (span.opened_ms, span.opened_before) {
+            (None, _) => "before the history".to_string(),
+            (Some(t), true) => format!("before {}", local_time::format(t)),
+            (Some(t), false) => local_time::format(t),
+        };
+        let closed = match (span.closed_ms, span.closed_before, span.ended_by_owner_change) {
+            (None, ..) => Cell::painted("open", Color::Green),
+            (Some(t), _, true) => format!("{} (new owner)", local_time::format(t)).into(),
+            (Some(t), true, false) => format!("before {}", local_time::format(t)).into(),
+            (Some(t), false, false) => local_time::format(t).into(),
+        };
+        table.push(vec![
+            span.key.protocol.as_str().into(),
+            local.into(),
+            Cell::painted(who, Color::Bold),
+            user.into(),
+            opened.into(),
+            closed,
+        ]);
+    }
+    table
+}

@@ -1,0 +1,244 @@
+//! `portscope list`: every socket on this machine and the processes that hold it.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::lookup::LocalNamesArgs;
+use crate::error::{ExitCode, Result};
+use crate::knowledge::{self, AbuseEntry, ServiceNames, ServiceSides};
+use crate::model::{Family, Protocol, Socket, SocketState};
+use crate::output::table::{Cell, Table};
+use crate::output::{self, Color, Ui};
+use crate::platform::{Platform, Query, StateFilter};
+use crate::privilege;
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ListArgs {
+    /// Show TCP sockets (default: TCP and UDP).
+    #[arg(short = 't', long)]
+    pub tcp: bool,
+    /// Show UDP sockets.
+    #[arg(short = 'u', long)]
+    pub udp: bool,
+    /// Show only listening TCP and unconnected (bound) UDP sockets.
+    #[arg(short = 'l', long, conflicts_with = "established")]
+    pub listening: bool,
+    /// Show only established TCP and connected UDP sockets.
+    #[arg(short = 'e', long)]
+    pub established: bool,
+    /// Show only IPv4 sockets.
+    #[arg(short = '4', long = "ipv4")]
+    pub ipv4: bool,
+    /// Show only IPv6 sockets.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+    /// Show sockets whose local or remote port is PORT (repeatable).
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: Vec<u16>,
+    /// Show sockets held by this process id.
+    #[arg(long, value_name = "PID", allow_negative_numbers = true)]
+    pub pid: Option<u32>,
+    /// Show sockets held by a process whose name or executable name starts with NAME.
+    #[arg(long, value_name = "NAME")]
+    pub process: Option<String>,
+    /// Print a JSON array with every field.
+    #[arg(long, conflicts_with = "json_lines")]
+    pub json: bool,
+    /// Print one JSON object per line.
+    #[arg(long)]
+    pub json_lines: bool,
+    /// Do not resolve service and user names.
+    #[arg(short = 'n', long)]
+    pub numeric: bool,
+    #[command(flatten)]
+    pub names: LocalNamesArgs,
+}
+
+impl ListArgs {
+    /// The part of the filter the kernel applies during the dump.
+    pub fn query(&self) -> Query {
+        let both_protocols = self.tcp == self.udp;
+        let both_families = self.ipv4 == self.ipv6;
+        Query {
+            tcp: both_protocols || self.tcp,
+            udp: both_protocols || self.udp,
+            ipv4: both_families || self.ipv4,
+            ipv6: both_families || self.ipv6,
+            states: if self.listening {
+                StateFilter::Listening
+            } else if self.established {
+                StateFilter::Established
+            } else {
+                StateFilter::All
+            },
+            processes: true,
+        }
+    }
+
+    /// The part of the filter applied after collection.
+    pub fn matches(&self, socket: &Socket) -> bool {
+        let port_ok = self.port.is_empty()
+            || self
+                .port
+                .iter()
+                .any(|&p| socket.local.port == p || socket.remote.port == p);
+        let pid_ok = self
+            .pid
+            .is_none_or(|pid| socket.holders.iter().any(|h| h.process.pid == pid));
+        let name_ok = self.process.as_deref().is_none_or(|name| {
+            socket.holders.iter().any(|h| {
+                let exe_name = h
+                    .process
+                    .exe
+                    .as_ref()
+                    .and_then(|e| e.file_name())
+                    .and_then(|n| n.to_str());
+                h.process.name.starts_with(name) || exe_name.is_some_and(|e| e.starts_with(name))
+            })
+        });
+        port_ok && pid_ok && name_ok
+    }
+}
+
+/// One row of `list --json`: the socket with what portscope knows about its port.
+#[derive(Serialize)]
+struct Entry<'a> {
+    #[serde(flatten)]
+    socket: &'a Socket,
+    service: Option<&'a str>,
+    /// Documented abuse of the socket's service port (see `knowledge::ServiceSides`). A reason
+    /// to look closer, never proof.
+    abuse: Vec<&'static AbuseEntry>,
+}
+
+pub fn run(args: &ListArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
+    let names = if args.numeric {
+        ServiceNames::iana()
+    } else {
+        args.names.load()?
+    };
+    let snapshot = host.snapshot(&args.query())?;
+    for note in &snapshot.notes {
+        output::note(note);
+    }
+    let mut sockets: Vec<&Socket> = snapshot.sockets.iter().filter(|s| args.matches(s)).collect();
+    sockets.sort_by_key(|s| (s.local.port, s.protocol, s.local.address, s.remote));
+
+    let sides = ServiceSides::new(&snapshot.sockets, host.ephemeral_ports());
+    let view = View {
+        names: &names,
+        sides: &sides,
+        numeric: args.numeric,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let entries = sockets.iter().map(|socket| Entry {
+        socket,
+        service: view.service_of(socket),
+        abuse: view.abuse_of(socket),
+    });
+    if args.json {
+        output::json_array(&mut out, entries)?;
+    } else if args.json_lines {
+        output::json_lines(&mut out, entries)?;
+    } else {
+        let users = if args.numeric {
+            HashMap::new()
+        } else {
+            host.user_names()
+        };
+        table(&sockets, &view, &users).write(&mut out, ui)?;
+    }
+    out.flush()?;
+    if !args.json && !args.json_lines && sockets.iter().any(|s| !view.abuse_of(s).is_empty()) {
+        output::note(
+            "! marks a port with documented abuse (`portscope lookup PORT` says which); \
+             a port number alone proves nothing",
+        );
+    }
+    if let Some(note) = privilege::hidden_owners_note(snapshot.unreadable_processes, host.privileges()) {
+        output::note(&note);
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// What a row needs beyond its socket: the names ports go by and which side is the service.
+struct View<'a> {
+    names: &'a ServiceNames,
+    sides: &'a ServiceSides,
+    numeric: bool,
+}
+
+impl<'a> View<'a> {
+    /// The registered service of the socket's service port.
+    fn service_of(&self, socket: &Socket) -> Option<&'a str> {
+        if self.numeric {
+            return None;
+        }
+        self.names.name(self.sides.port(socket), socket.protocol)
+    }
+
+    /// Abuse rows for the socket's service port: a listener on a Metasploit handler's port, or an
+    /// outgoing connection to one, but not a client's temporary port that happens to match a row.
+    fn abuse_of(&self, socket: &Socket) -> Vec<&'static AbuseEntry> {
+        knowledge::abuse(self.sides.port(socket), socket.protocol)
+    }
+}
+
+fn table(sockets: &[&Socket], view: &View, users: &HashMap<u32, String>) -> Table {
+    let numeric = view.numeric;
+    let mut table = Table::new(vec![
+        "PROTO",
+        "LOCAL",
+        "REMOTE",
+        "STATE",
+        "SERVICE",
+        "PID/PROGRAM",
+        "USER",
+    ]);
+    for socket in sockets {
+        let proto = match (socket.protocol, socket.family) {
+            (Protocol::Tcp, Family::Ipv4) => "tcp",
+            (Protocol::Tcp, Family::Ipv6) => "tcp6",
+            (Protocol::Udp, Family::Ipv4) => "udp",
+            (Protocol::Udp, Family::Ipv6) => "udp6",
+        };
+        let remote = if socket.remote.is_unspecified() {
+            "*".to_string()
+        } else {
+            socket.remote.to_string()
+        };
+        let state_color = match socket.state {
+            SocketState::Listen | SocketState::Unconnected => Color::Green,
+            SocketState::Established => Color::Cyan,
+            _ => Color::Dim,
+        };
+        let user = match (numeric, users.get(&socket.uid)) {
+            (false, Some(name)) => name.clone(),
+            _ => socket.uid.to_string(),
+        };
+        table.push(vec![
+            proto.into(),
+            socket.local.to_string().into(),
+            remote.into(),
+            Cell::painted(socket.state.as_str(), state_color),
+            service_cell(socket, view),
+            Cell::painted(output::holders_label(&socket.holders), Color::Bold),
+            user.into(),
+        ]);
+    }
+    table
+}
+
+/// The service name, with `!` and colour when the port has documented abuse.
+fn service_cell(socket: &Socket, view: &View) -> Cell {
+    let name = view.service_of(socket).unwrap_or("-");
+    if view.abuse_of(socket).is_empty() {
+        name.into()
+    } else {
+        Cell::painted(format!("{name} !"), Color::Yellow)
+    }
+}

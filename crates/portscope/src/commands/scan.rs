@@ -1,0 +1,322 @@
+//! `portscope scan`: parse targets and ports, resolve names, run the connect engine, print.
+//!
+//! The work lives in `portscope-scan` and the platform's engine; this module wires the command line to it and decides what is
+//! shown where (table or JSON on stdout, nmap formats to files, progress and notes on stderr).
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use clap::Args;
+
+use portscope_core::scan::{EngineConfig, HostResult, PortState, ScanReport};
+use portscope_scan::plan::{Plan, Request, Tally};
+use portscope_scan::{banner, greppable, ports, resolve, xml};
+
+use super::lookup::LocalNamesArgs;
+use crate::error::{Error, ExitCode, Result};
+use crate::files;
+use crate::host::connect_scan;
+use crate::output::scan as scan_report;
+use crate::output::{Ui, note};
+
+/// Engine threads at most: past a few, the kernel's locks, not the cores, set the pace.
+const MAX_THREADS: usize = 4;
+
+#[derive(Args, Debug, Clone)]
+#[command(after_help = "Examples:\n  portscope scan 198.18.0.2 -p-\n  \
+    portscope scan 198.18.0.1-20 --top-ports 100 -oX scan.xml\n  \
+    portscope scan -iL hosts.txt -p 22,80,443 --json")]
+pub struct ScanArgs {
+    /// Hosts to scan: addresses, CIDR blocks (198.18.0.0/24), octet ranges (198.18.0.1-20,
+    /// 198.18.0-1.*) or host names.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    /// Ports in nmap's syntax: 22,80,1000-2000, -1024, 60000-, - (all), T:/U: prefixes. Default:
+    /// the 1000 most common.
+    #[arg(short = 'p', long, value_name = "PORTS", allow_hyphen_values = true)]
+    pub ports: Option<String>,
+
+    /// Scan the N most commonly open ports (portscope's own ordered list).
+    #[arg(long, value_name = "N", conflicts_with = "ports")]
+    pub top_ports: Option<usize>,
+
+    /// Ports to leave out, same syntax as --ports.
+    #[arg(long, value_name = "PORTS", allow_hyphen_values = true)]
+    pub exclude_ports: Option<String>,
+
+    /// Hosts to leave out: comma-separated addresses, networks, ranges or names.
+    #[arg(long, value_name = "HOSTS")]
+    pub exclude: Option<String>,
+
+    /// Read targets from FILE (white-space separated, # comments; - is stdin). nmap's `-iL FILE`
+    /// works too.
+    #[arg(long = "input-list", value_name = "FILE")]
+    pub input_list: Option<PathBuf>,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Write nmap's greppable format to FILE (- for stdout). nmap's `-oG FILE` works too.
+    #[arg(long = "output-greppable", value_name = "FILE")]
+    pub output_greppable: Option<PathBuf>,
+
+    /// Write nmap-compatible XML to FILE (- for stdout). nmap's `-oX FILE` works too.
+    #[arg(long = "output-xml", value_name = "FILE")]
+    pub output_xml: Option<PathBuf>,
+
+    /// List closed and filtered ports too, however many.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Send at most N probes per second.
+    #[arg(long, value_name = "N")]
+    pub rate: Option<f64>,
+
+    /// Most retries of a port that does not answer (fewer are used while the network loses
+    /// nothing).
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub max_retries: u32,
+
+    /// Most connects in flight at once (also bounded by the open-files limit).
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub max_parallelism: usize,
+
+    /// Shortest wait for an answer, whatever the measured round trip (each retry waits twice as
+    /// long as the try before).
+    #[arg(long, value_name = "TIME", default_value = "10ms", value_parser = humantime::parse_duration)]
+    pub min_rtt_timeout: Duration,
+
+    /// Longest wait for an answer (e.g. 1s).
+    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub max_rtt_timeout: Duration,
+
+    /// Read what each open port says first (or its answer to an HTTP HEAD).
+    #[arg(long)]
+    pub banner: bool,
+
+    /// How long to wait for a banner.
+    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub banner_timeout: Duration,
+
+    /// Scan even above 2^24 probes.
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub names: LocalNamesArgs,
+}
+
+pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
+    let names = args.names.load()?;
+    let list = match &args.input_list {
+        Some(path) => Some((read_input(path)?, path.display().to_string())),
+        None => None,
+    };
+    let request = Request {
+        targets: &args.targets,
+        target_list: list.as_ref().map(|(text, name)| (text.as_str(), name.clone())),
+        exclude: args.exclude.as_deref(),
+        ports: args.ports.as_deref(),
+        top_ports: args.top_ports,
+        exclude_ports: args.exclude_ports.as_deref(),
+        force: args.force,
+    };
+    let (greppable, xml) = output_paths(args)?;
+    let plan = Plan::new(&request, &resolve::resolve_all)?;
+    for line in &plan.notes {
+        note(line);
+    }
+    let started_at = SystemTime::now();
+    let started_str = humantime::format_rfc3339_seconds(started_at).to_string();
+
+    let progress = progress_bar(plan.total_probes);
+    let mut tallies: HashMap<IpAddr, Tally> = HashMap::new();
+    let cfg = EngineConfig {
+        max_retries: args.max_retries,
+        min_timeout: args.min_rtt_timeout,
+        max_timeout: args.max_rtt_timeout.max(args.min_rtt_timeout),
+        max_parallelism: args.max_parallelism.max(1),
+        rate: args.rate,
+        ..EngineConfig::default()
+    };
+    let ports = plan.ports.clone();
+    let probes = plan.hosts().flat_map(move |ip| {
+        ports
+            .clone()
+            .into_iter()
+            .map(move |port| SocketAddr::new(ip, port))
+    });
+    let keep_all = args.all;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_THREADS);
+    let stats = connect_scan::scan_parallel(
+        probes,
+        &cfg,
+        threads,
+        |addr, outcome| {
+            tallies
+                .entry(addr.ip())
+                .or_default()
+                .record(addr.port(), outcome, keep_all)
+        },
+        |n| progress.inc(n),
+    )?;
+    progress.finish_and_clear();
+
+    let mut hosts: Vec<HostResult> = tallies
+        .into_iter()
+        .map(|(ip, tally)| tally.finish(ip, plan.names.get(&ip).cloned(), keep_all, &names))
+        .collect();
+    hosts.sort_by_key(|h| h.address);
+    if args.banner {
+        add_banners(&mut hosts, args.banner_timeout);
+    }
+    let finished_at = SystemTime::now();
+    let report = ScanReport {
+        scanner: "portscope",
+        version: env!("CARGO_PKG_VERSION"),
+        // Arguments may be any bytes; the report shows them lossily rather than failing.
+        args: std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" "),
+        start: epoch(started_at),
+        ports: ports::ranges_label(&plan.ports),
+        port_count: plan.ports.len(),
+        hosts,
+        stats,
+    };
+    let finished_str = humantime::format_rfc3339_seconds(finished_at).to_string();
+    let mut stdout_taken = false;
+    if let Some(path) = &greppable {
+        stdout_taken |= is_stdout(path);
+        write_to(path, |mut out| {
+            greppable::write(&mut out, &report, &started_str, &finished_str)
+        })?;
+    }
+    if let Some(path) = &xml {
+        stdout_taken |= is_stdout(path);
+        let times = xml::Times {
+            start: report.start,
+            start_str: &started_str,
+            end: epoch(finished_at),
+            end_str: &finished_str,
+        };
+        write_to(path, |mut out| xml::write(&mut out, &report, &times))?;
+    }
+    if !stdout_taken {
+        let mut out = std::io::stdout().lock();
+        if args.json {
+            scan_report::write_json(&mut out, &report)?;
+        } else {
+            scan_report::write_table(&mut out, &report, ui)?;
+        }
+        out.flush()?;
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// `--output-greppable`/`--output-xml`, of which only one may take stdout.
+fn output_paths(args: &ScanArgs) -> Result<(Option<PathBuf>, Option<PathBuf>)> {
+    let greppable = args.output_greppable.clone();
+    let xml = args.output_xml.clone();
+    if greppable.as_deref().is_some_and(is_stdout) && xml.as_deref().is_some_and(is_stdout) {
+        return Err(Error::Usage("only one of -oG and -oX can write to stdout".into()));
+    }
+    Ok((greppable, xml))
+}
+
+/// nmap's two-letter options, spelled as portscope's long ones: `-oG`, `-oX` and `-iL` after the
+/// `scan` subcommand. clap has no multi-letter short options, so the command line is rewritten
+/// before it is parsed; every other argument passes through untouched.
+pub fn nmap_style_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut in_scan = false;
+    args.into_iter()
+        .map(|arg| {
+            if !in_scan {
+                in_scan = arg == "scan";
+                return arg;
+            }
+            match arg.to_str() {
+                Some("-oG") => "--output-greppable".into(),
+                Some("-oX") => "--output-xml".into(),
+                Some("-iL") => "--input-list".into(),
+                _ => arg,
+            }
+        })
+        .collect()
+}
+
+fn add_banners(hosts: &mut [HostResult], timeout: Duration) {
+    let mut addrs = Vec::new();
+    for host in hosts.iter() {
+        if let Some(ip) = host.address {
+            for p in host.ports.iter().filter(|p| p.state == PortState::Open) {
+                addrs.push(SocketAddr::new(ip, p.port));
+            }
+        }
+    }
+    let mut banners = banner::grab_all(&addrs, timeout).into_iter();
+    for host in hosts.iter_mut() {
+        for p in host.ports.iter_mut().filter(|p| p.state == PortState::Open) {
+            p.banner = banners.next().flatten();
+        }
+    }
+}
+
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} probes answered ({per_sec}, eta {eta})")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+fn read_input(path: &Path) -> Result<String> {
+    let bytes = if is_stdout(path) {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .map_err(|e| Error::io("reading stdin", e))?;
+        buf
+    } else {
+        // A target list that cannot be read is bad input, like a malformed address.
+        files::read_bounded(path, "target list", files::MAX_INPUT)?
+    };
+    String::from_utf8(bytes).map_err(|_| Error::Usage(format!("{}: not UTF-8 text", path.display())))
+}
+
+fn write_to(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    let fail = |e: std::io::Error| Error::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    if is_stdout(path) {
+        let mut out = std::io::stdout().lock();
+        write(&mut out)?;
+        return out.flush().map_err(Error::from);
+    }
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).map_err(fail)?);
+    write(&mut file).map_err(fail)?;
+    file.flush().map_err(fail)
+}
+
+fn epoch(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

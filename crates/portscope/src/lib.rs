@@ -1,0 +1,16 @@
+//! The `portscope` command line: clap definitions ([`cli`]), one thin module per subcommand
+//! ([`commands`]: arguments → core → render) and the rendering layer for people and scripts
+//! ([`output`]). The work lives in `portscope-core`; the operating system behind
+//! `portscope-core`'s `Platform` trait is chosen once, in [`host`].
+
+pub mod cli;
+pub mod commands;
+pub mod files;
+pub mod host;
+pub mod output;
+
+// The core's modules, under the names the commands use.
+pub use portscope_core::{Error, ExitCode, Result, error};
+pub(crate) use portscope_core::{
+    audit, baseline, close, knowledge, model, platform, privilege, render, watch,
+};
