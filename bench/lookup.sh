@@ -8,7 +8,7 @@ bin=target/release/portscope
 [ -x "$bin" ] || cargo build --release
 command -v hyperfine >/dev/null || { echo "hyperfine is not installed" >&2; exit 1; }
 
-echo "registry rows compiled in: $(grep -vc '^#' data/iana-services.tsv); /etc/services lines: $(grep -vc '^\s*\(#\|$\)' /etc/services || true)"
+echo "registry rows compiled in: $(grep -vc '^#' crates/portscope-core/data/iana-services.tsv); /etc/services lines: $(grep -vc '^\s*\(#\|$\)' /etc/services || true)"
 hyperfine --warmup 5 --runs 200 -N --export-markdown /dev/null \
   "$bin lookup 443/tcp" \
   "$bin lookup ssh" \

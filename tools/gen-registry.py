@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes data/iana-services.tsv, portscope's own compact facts file, from IANA's registry CSV.
+"""Writes crates/portscope-core/data/iana-services.tsv, portscope's own compact facts file, from IANA's registry CSV.
 
 Usage: python3 tools/gen-registry.py [CSV] [-o OUT]
   CSV defaults to ../shared/data/service-names-port-numbers.csv (relative to the repo root); a newer
@@ -43,7 +43,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("csv", nargs="?", default=os.path.join(root, "..", "shared", "data",
                                                                "service-names-port-numbers.csv"))
-    parser.add_argument("-o", "--output", default=os.path.join(root, "data", "iana-services.tsv"))
+    parser.add_argument("-o", "--output", default=os.path.join(root, "crates", "portscope-core", "data", "iana-services.tsv"))
     args = parser.parse_args()
 
     with open(args.csv, newline="", encoding="utf-8") as f:
