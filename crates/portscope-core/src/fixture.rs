@@ -97,8 +97,9 @@ struct HostSpec {
     systemctl: bool,
     #[serde(default)]
     unreadable_processes: usize,
+    /// uid → name; TOML keys are strings, so the uid is written as one (`{ "33" = "www-data" }`).
     #[serde(default)]
-    users: BTreeMap<u32, String>,
+    users: BTreeMap<String, String>,
 }
 
 impl Default for HostSpec {
@@ -308,7 +309,7 @@ impl FixturePlatform {
             user: spec
                 .user
                 .clone()
-                .or_else(|| self.file.host.users.get(&spec.uid).cloned()),
+                .or_else(|| self.file.host.users.get(&spec.uid.to_string()).cloned()),
             start_time: spec.start_time,
             supervisor: spec.supervisor.clone(),
         }
@@ -458,7 +459,11 @@ impl Platform for FixturePlatform {
     }
 
     fn user_names(&self) -> HashMap<u32, String> {
-        self.file.host.users.clone().into_iter().collect()
+        let users = &self.file.host.users;
+        users
+            .iter()
+            .filter_map(|(uid, name)| Some((uid.parse().ok()?, name.clone())))
+            .collect()
     }
 
     fn ephemeral_ports(&self) -> RangeInclusive<u16> {

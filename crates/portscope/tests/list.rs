@@ -9,7 +9,6 @@ use std::process::{Command, Stdio};
 
 use portscope_core::model::{Protocol, Snapshot, Socket, SocketState};
 use portscope_core::platform::Query;
-use portscope_linux::snapshot;
 use serde_json::Value;
 use support::{Guard, portscope, run, wait_until};
 
@@ -95,7 +94,9 @@ fn find(snapshot: &Snapshot, inode: u64) -> Option<&Socket> {
 #[test]
 fn library_finds_own_sockets_with_state_inode_pid_and_exe() {
     let own = open_own_sockets();
-    let snap = snapshot(&Query::default()).expect("snapshot");
+    let snap = portscope::host::platform()
+        .snapshot(&Query::default())
+        .expect("snapshot");
     let me = std::process::id();
     let exe = std::env::current_exe().unwrap();
     for (ino, protocol, local, remote, state) in expectations(&own) {
@@ -132,7 +133,7 @@ fn kernel_side_filters_keep_only_what_was_asked() {
         udp: false,
         ..Query::default()
     };
-    let snap = snapshot(&listening).unwrap();
+    let snap = portscope::host::platform().snapshot(&listening).unwrap();
     assert!(
         snap.sockets
             .iter()
@@ -261,7 +262,7 @@ fn deleted_executable_is_marked_deleted() {
     let pid = child.pid();
     std::fs::remove_file(&exe).unwrap();
     let ino = inode(&listener);
-    let snap = snapshot(&Query::default()).unwrap();
+    let snap = portscope::host::platform().snapshot(&Query::default()).unwrap();
     let socket = find(&snap, ino).expect("listener listed");
     let holder = socket
         .holders
@@ -287,7 +288,7 @@ fn socket_shared_after_fork_lists_both_processes() {
     let me = std::process::id();
     // The child may still be between fork and exec: wait until it shows up as a holder.
     let both = wait_until(5.0, || {
-        let snap = snapshot(&Query::default()).unwrap();
+        let snap = portscope::host::platform().snapshot(&Query::default()).unwrap();
         let pids: Vec<u32> = find(&snap, ino)
             .unwrap()
             .holders

@@ -120,49 +120,64 @@ pub fn run(args: &ListArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     } else {
         args.names.load()?
     };
-    let snapshot = host.snapshot(&args.query())?;
-    for note in &snapshot.notes {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let notes = write(args, ui, host, &names, &mut out)?;
+    out.flush()?;
+    for note in &notes {
         output::note(note);
     }
+    Ok(ExitCode::Ok)
+}
+
+/// Takes the snapshot, filters, and writes the table or JSON to `out`; returns the notes for
+/// stderr. Split from [`run`] so that a recorded host can drive it in tests.
+pub fn write(
+    args: &ListArgs,
+    ui: Ui,
+    host: &dyn Platform,
+    names: &ServiceNames,
+    out: &mut impl Write,
+) -> Result<Vec<String>> {
+    let snapshot = host.snapshot(&args.query())?;
+    let mut notes = snapshot.notes.clone();
     let mut sockets: Vec<&Socket> = snapshot.sockets.iter().filter(|s| args.matches(s)).collect();
     sockets.sort_by_key(|s| (s.local.port, s.protocol, s.local.address, s.remote));
 
     let sides = ServiceSides::new(&snapshot.sockets, host.ephemeral_ports());
     let view = View {
-        names: &names,
+        names,
         sides: &sides,
         numeric: args.numeric,
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let entries = sockets.iter().map(|socket| Entry {
         socket,
         service: view.service_of(socket),
         abuse: view.abuse_of(socket),
     });
     if args.json {
-        output::json_array(&mut out, entries)?;
+        output::json_array(out, entries)?;
     } else if args.json_lines {
-        output::json_lines(&mut out, entries)?;
+        output::json_lines(out, entries)?;
     } else {
         let users = if args.numeric {
             HashMap::new()
         } else {
             host.user_names()
         };
-        table(&sockets, &view, &users).write(&mut out, ui)?;
+        table(&sockets, &view, &users).write(out, ui)?;
     }
-    out.flush()?;
     if !args.json && !args.json_lines && sockets.iter().any(|s| !view.abuse_of(s).is_empty()) {
-        output::note(
+        notes.push(
             "! marks a port with documented abuse (`portscope lookup PORT` says which); \
-             a port number alone proves nothing",
+             a port number alone proves nothing"
+                .into(),
         );
     }
     if let Some(note) = privilege::hidden_owners_note(snapshot.unreadable_processes, host.privileges()) {
-        output::note(&note);
+        notes.push(note);
     }
-    Ok(ExitCode::Ok)
+    Ok(notes)
 }
 
 /// What a row needs beyond its socket: the names ports go by and which side is the service.
@@ -240,5 +255,156 @@ fn service_cell(socket: &Socket, view: &View) -> Cell {
         name.into()
     } else {
         Cell::painted(format!("{name} !"), Color::Yellow)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portscope_core::fixture::FixturePlatform;
+
+    /// A recorded host: a web server and its client, a DNS server, a trojan's port, and a
+    /// process whose name is a terminal attack.
+    const HOST: &str = r#"
+        [host]
+        users = { 0 = "root", 33 = "www-data" }
+        [[process]]
+        pid = 4242
+        name = "nginx"
+        exe = "/usr/sbin/nginx"
+        uid = 33
+        [[process]]
+        pid = 4300
+        name = "curl"
+        exe = "/usr/bin/curl"
+        [[process]]
+        pid = 53
+        name = "dnsmasq"
+        exe = "/usr/sbin/dnsmasq"
+        [[process]]
+        pid = 6666
+        name = "sshd\u001b[2K\rnginx"
+        exe = "/tmp/.x/sshd"
+        [[socket]]
+        local = "0.0.0.0:80"
+        state = "LISTEN"
+        holders = [4242]
+        uid = 33
+        [[socket]]
+        local = "198.18.0.1:80"
+        remote = "198.18.0.2:54094"
+        state = "ESTABLISHED"
+        holders = [4242]
+        uid = 33
+        [[socket]]
+        local = "198.18.0.2:54094"
+        remote = "198.18.0.1:80"
+        state = "ESTABLISHED"
+        holders = [4300]
+        [[socket]]
+        protocol = "udp"
+        local = "[::]:53"
+        state = "UNCONNECTED"
+        holders = [53]
+        [[socket]]
+        local = "0.0.0.0:31337"
+        state = "LISTEN"
+        holders = [6666]
+    "#;
+
+    fn listing(args: &ListArgs) -> (String, Vec<String>) {
+        let host = FixturePlatform::from_toml(HOST).expect("fixture");
+        let mut out = Vec::new();
+        let notes = write(args, Ui { color: false }, &host, &ServiceNames::iana(), &mut out).expect("list");
+        (String::from_utf8(out).expect("UTF-8"), notes)
+    }
+
+    #[test]
+    fn the_whole_table() {
+        let (table, notes) = listing(&ListArgs::default());
+        insta::assert_snapshot!(table);
+        assert_eq!(notes.len(), 1, "the abuse mark is explained once: {notes:?}");
+    }
+
+    #[test]
+    fn filters() {
+        let rows = |args: ListArgs| listing(&args).0.lines().count() - 1;
+        assert_eq!(rows(ListArgs::default()), 5);
+        assert_eq!(
+            rows(ListArgs {
+                listening: true,
+                ..ListArgs::default()
+            }),
+            3
+        );
+        assert_eq!(
+            rows(ListArgs {
+                established: true,
+                ..ListArgs::default()
+            }),
+            2
+        );
+        assert_eq!(
+            rows(ListArgs {
+                udp: true,
+                ..ListArgs::default()
+            }),
+            1
+        );
+        assert_eq!(
+            rows(ListArgs {
+                ipv6: true,
+                ..ListArgs::default()
+            }),
+            1
+        );
+        assert_eq!(
+            rows(ListArgs {
+                port: vec![80],
+                ..ListArgs::default()
+            }),
+            3
+        );
+        assert_eq!(
+            rows(ListArgs {
+                pid: Some(4300),
+                ..ListArgs::default()
+            }),
+            1
+        );
+        assert_eq!(
+            rows(ListArgs {
+                process: Some("ngi".into()),
+                ..ListArgs::default()
+            }),
+            2
+        );
+    }
+
+    #[test]
+    fn a_client_port_is_named_by_its_server() {
+        let (table, _) = listing(&ListArgs {
+            pid: Some(4300),
+            ..ListArgs::default()
+        });
+        assert!(
+            table.contains("http"),
+            "the client's row is named by port 80: {table}"
+        );
+    }
+
+    #[test]
+    fn json_keeps_every_field() {
+        let (json, _) = listing(&ListArgs {
+            json: true,
+            port: vec![31337],
+            ..ListArgs::default()
+        });
+        let value: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+        assert_eq!(
+            value[0]["holders"][0]["name"], "sshd\u{1b}[2K\rnginx",
+            "exact bytes in JSON"
+        );
+        assert!(value[0]["abuse"][0]["family"].as_str().is_some(), "{value}");
     }
 }

@@ -2,13 +2,38 @@
 //! PID next. The test forces the reuse (through /proc/sys/kernel/ns_last_pid) when it can, and
 //! only signals processes it started.
 
-mod support;
-
-use std::process::Command;
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use portscope_linux::pidfd::{CloseSignal, ProcessHandle};
-use support::{Guard, skip_without_root};
+
+/// A child process killed and reaped on drop.
+struct Guard(Child);
+
+impl Guard {
+    fn spawn(cmd: &mut Command) -> Guard {
+        Guard(cmd.spawn().expect("spawn a test process"))
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn skip_without_root(test: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return false;
+    }
+    eprintln!("skipping {test}: needs root");
+    true
+}
 
 /// Starts `sleep 30` with the PID `pid` if the kernel hands it out within a few tries.
 fn respawn_with_pid(pid: u32) -> Option<Guard> {
