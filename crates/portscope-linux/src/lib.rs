@@ -65,7 +65,21 @@ pub fn snapshot(query: &Query) -> Result<Snapshot> {
         }
     };
     let unreadable_processes = match walk {
-        Some(walk) => attach_holders(&mut sockets, walk.map_err(|e| Error::io("/proc", e))?),
+        Some(walk) => {
+            // A walk that could not finish is an error: a socket without an owner would be
+            // reported as hidden or as the kernel's, which would be a lie.
+            let walk = walk.map_err(|e| {
+                let hint = if e.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error()) {
+                    " (the open-files limit is too low; raise it with ulimit -n)"
+                } else {
+                    ""
+                };
+                Error::System(format!(
+                    "cannot read /proc/*/fd to find which process holds each socket: {e}{hint}"
+                ))
+            })?;
+            attach_holders(&mut sockets, walk)
+        }
         None => 0,
     };
     Ok(Snapshot {

@@ -80,6 +80,38 @@ pub fn parse_status_uid(bytes: &[u8]) -> Result<u32, ParseError> {
         .ok_or_else(|| ParseError::malformed(WHAT, "Uid is not a number"))
 }
 
+/// The `NSpid:` line of /proc/PID/status: the process's pid in each pid namespace it is in, from
+/// the outermost (this /proc's) to its own. `None` on kernels before 4.1, which lack the line.
+pub fn parse_status_nspid(bytes: &[u8]) -> Option<Vec<u32>> {
+    let line = bytes
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"NSpid:"))?;
+    let pids: Option<Vec<u32>> = line
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|field| !field.is_empty())
+        .map(|field| std::str::from_utf8(field).ok()?.parse().ok())
+        .collect();
+    pids.filter(|p| !p.is_empty())
+}
+
+/// The process's pid in its own (innermost) pid namespace.
+pub fn namespace_pid(pid: u32) -> Option<u32> {
+    let status = read_bounded(&format!("/proc/{pid}/status"), 64 << 10)?;
+    parse_status_nspid(&status)?.last().copied()
+}
+
+/// Reads at most `max` bytes of a /proc file (a process can make some of them large).
+pub fn read_bounded(path: &str, max: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(max)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    Some(bytes)
+}
+
 /// Splits /proc/PID/cmdline (NUL-separated, usually NUL-terminated) into arguments.
 pub fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
     let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
@@ -92,12 +124,33 @@ pub fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// Splits the target of /proc/PID/exe into the path and whether the file was deleted.
+/// Splits the target of /proc/PID/exe into the path and whether the file was deleted, by the
+/// kernel's " (deleted)" suffix alone. A file may be *named* `x (deleted)`, so the reader
+/// confirms with the file itself ([`exe_link`]); this is the fallback when it cannot.
 pub fn parse_exe_link(target: &[u8]) -> (PathBuf, bool) {
     const DELETED: &[u8] = b" (deleted)";
     match target.strip_suffix(DELETED) {
         Some(path) => (PathBuf::from(OsStr::from_bytes(path)), true),
         None => (PathBuf::from(OsStr::from_bytes(target)), false),
+    }
+}
+
+/// The executable of `pid` and whether it was deleted. The kernel marks a deleted file by adding
+/// " (deleted)" to the link's text, which a file's own name can imitate; the file's link count,
+/// read through /proc/PID/exe itself, settles it: 0 means the file is gone from every directory.
+pub fn exe_link(pid: u32) -> Option<(PathBuf, bool)> {
+    use std::os::unix::fs::MetadataExt;
+    let link = format!("/proc/{pid}/exe");
+    let target = std::fs::read_link(&link).ok()?;
+    let bytes = target.as_os_str().as_bytes();
+    let (stripped, suffixed) = parse_exe_link(bytes);
+    if !suffixed {
+        return Some((stripped, false));
+    }
+    match std::fs::metadata(&link) {
+        Ok(meta) if meta.nlink() > 0 => Some((target, false)),
+        Ok(_) => Some((stripped, true)),
+        Err(_) => Some((stripped, true)),
     }
 }
 
@@ -142,14 +195,12 @@ pub fn read(pid: u32, clock: Clock) -> Option<Process> {
         .ok()
         .and_then(|b| parse_status_uid(&b).ok())
         .unwrap_or(u32::MAX);
-    let (exe, exe_deleted) = match std::fs::read_link(format!("{dir}/exe")) {
-        Ok(target) => {
-            let (path, deleted) = parse_exe_link(target.as_os_str().as_bytes());
-            (Some(path), deleted)
-        }
-        Err(_) => (None, false),
+    let (exe, exe_deleted) = match exe_link(pid) {
+        Some((path, deleted)) => (Some(path), deleted),
+        None => (None, false),
     };
-    let cmdline = std::fs::read(format!("{dir}/cmdline"))
+    // A command line is as long as its owner makes it; what is shown never needs more.
+    let cmdline = read_bounded(&format!("{dir}/cmdline"), 256 << 10)
         .map(|b| parse_cmdline(&b))
         .unwrap_or_default();
     let supervisor: Option<Supervisor> = std::fs::read(format!("{dir}/cgroup"))

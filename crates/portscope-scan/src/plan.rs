@@ -86,14 +86,43 @@ impl Plan {
             .fold(0u128, u128::saturating_add);
         let probes = hosts.saturating_mul(ports.len() as u128);
         if probes > MAX_PROBES && !request.force {
+            // u128 holds 2^128 - 1 at most: an IPv6 /0 saturates, and is said as what it is.
+            let amount = |n: u128| {
+                if n == u128::MAX {
+                    "2^128 or more".to_string()
+                } else {
+                    n.to_string()
+                }
+            };
             return Err(Error::Refused(format!(
-                "this scan is {probes} probes ({hosts} hosts x {} ports), more than 2^24; narrow it or \
+                "this scan is {} probes ({} hosts x {} ports), more than 2^24; narrow it or \
                  pass --force",
+                amount(probes),
+                amount(hosts),
                 ports.len()
             )));
         }
         let mut names = HashMap::new();
+        // Names given on the command line must all resolve (a typo there is a mistake to stop
+        // at); names in a target list are many, and one that does not resolve is skipped with
+        // a note rather than costing the whole list.
+        let mut listed = targets.split_off(request.targets.len());
         resolve_names(&mut targets, &mut names, Some(&mut notes), resolve)?;
+        if resolve_names(&mut listed, &mut names, Some(&mut notes), resolve).is_err() {
+            for target in listed.iter_mut() {
+                let Target::Name(name) = target else { continue };
+                let mut one = [Target::Name(name.clone())];
+                match resolve_names(&mut one, &mut names, Some(&mut notes), resolve) {
+                    Ok(()) => *target = one[0].clone(),
+                    Err(e) => notes.push(format!("skipping {e}")),
+                }
+            }
+            listed.retain(|t| !matches!(t, Target::Name(_)));
+        }
+        targets.extend(listed);
+        if targets.is_empty() {
+            return Err(Error::Usage("no target in the list could be resolved".into()));
+        }
         resolve_names(&mut excludes, &mut HashMap::new(), None, resolve)?;
         Ok(Plan {
             targets,

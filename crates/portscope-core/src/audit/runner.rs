@@ -10,7 +10,7 @@ use crate::platform::Platform;
 
 use super::allow::Rule;
 use super::checks::{self, Out};
-use super::context::Context;
+use super::context::{Context, Ownership, is_system_path};
 use super::expected::Expected;
 use super::finding::{Finding, Severity};
 
@@ -65,8 +65,13 @@ pub fn run(
         checks::hidden_listener::check(&ctx, &mut out)?;
     }
     let before = out.findings.len();
+    let trusted = |process: &crate::model::Process| match ctx.ownership(process) {
+        Ownership::Package(_) => true,
+        Ownership::NoPackage => false,
+        Ownership::Unknown => process.exe.as_deref().is_some_and(is_system_path),
+    };
     out.findings
-        .retain(|finding| !options.allow.iter().any(|rule| rule.silences(finding)));
+        .retain(|finding| !options.allow.iter().any(|rule| rule.silences(finding, &trusted)));
     let silenced = before - out.findings.len();
     out.findings.sort_by(|a, b| {
         let port = |f: &Finding| f.sockets.first().map(|s| (s.local.port, s.protocol));
