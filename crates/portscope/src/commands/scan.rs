@@ -3,17 +3,16 @@
 //! The work lives in `portscope-scan` and the platform's engine; this module wires the command line to it and decides what is
 //! shown where (table or JSON on stdout, nmap formats to files, progress and notes on stderr).
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
 use portscope_core::scan::{EngineConfig, HostResult, PortState, ScanReport};
-use portscope_scan::plan::{Plan, Request, Tally};
+use portscope_scan::plan::{Plan, Request, Tallies};
 use portscope_scan::{banner, greppable, ports, resolve, xml};
 
 use super::lookup::LocalNamesArgs;
@@ -160,7 +159,7 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
     let started_str = humantime::format_rfc3339_seconds(started_at).to_string();
 
     let progress = progress_bar(plan.total_probes);
-    let mut tallies: HashMap<IpAddr, Tally> = HashMap::new();
+    let mut tallies = Tallies::new(plan.ports.len(), args.all);
     let cfg = EngineConfig {
         max_retries: args.max_retries,
         min_timeout: args.min_rtt_timeout,
@@ -176,7 +175,6 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
             .into_iter()
             .map(move |port| SocketAddr::new(ip, port))
     });
-    let keep_all = args.all;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(MAX_THREADS);
@@ -184,21 +182,12 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
         probes,
         &cfg,
         threads,
-        |addr, outcome| {
-            tallies
-                .entry(addr.ip())
-                .or_default()
-                .record(addr.port(), outcome, keep_all)
-        },
+        |addr, outcome| tallies.record(addr, outcome),
         |n| progress.inc(n),
     )?;
     progress.finish_and_clear();
 
-    let mut hosts: Vec<HostResult> = tallies
-        .into_iter()
-        .map(|(ip, tally)| tally.finish(ip, plan.names.get(&ip).cloned(), keep_all, &names))
-        .collect();
-    hosts.sort_by_key(|h| h.address);
+    let (mut hosts, silent_hosts) = tallies.finish(&plan.names, &names);
     if args.banner {
         add_banners(&mut hosts, args.banner_timeout);
     }
@@ -215,6 +204,7 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
         ports: ports::ranges_label(&plan.ports),
         port_count: plan.ports.len(),
         hosts,
+        silent_hosts,
         stats,
     };
     let finished_str = humantime::format_rfc3339_seconds(finished_at).to_string();
