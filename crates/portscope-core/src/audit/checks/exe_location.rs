@@ -48,7 +48,7 @@ pub fn judge(
     if starts(WORLD_WRITABLE) {
         return Some((
             Severity::Warning,
-            "a private directory inside a temporary one every user can write to",
+            "a private directory under a shared temporary directory",
         ));
     }
     if starts(HOMES) {
