@@ -81,6 +81,12 @@ impl Store {
                 message: format!("cannot create the history directory: {e}"),
             })?;
         }
+        if path.is_dir() {
+            return Err(Error::File {
+                path: path.to_path_buf(),
+                message: "is a directory, not a history database".into(),
+            });
+        }
         let shared = guard_shared(path)?;
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
         if shared {
@@ -138,9 +144,13 @@ impl Store {
                 return Err(Error::File {
                     path: path.to_path_buf(),
                     message: if version > known {
-                        format!("written by a newer portscope (schema version {version}; this one knows up to {known})")
+                        format!(
+                            "written by a newer portscope (schema version {version}; this one knows up to {known})"
+                        )
                     } else {
-                        format!("an older history (schema version {version}); run `portscope watch` once to update it")
+                        format!(
+                            "an older history (schema version {version}); run `portscope watch` once to update it"
+                        )
                     },
                 });
             }
@@ -187,8 +197,8 @@ impl Store {
         // is one they could hold to stop root's watcher from recording.
         let db_owner = std::fs::metadata(&self.path).map_err(failed)?.uid();
         let me = rustix::process::geteuid().as_raw();
-        let mut file = safe_path::open_private(&lock_path, 0o600, me, "history lock")
-            .or_else(|e| match e {
+        let mut file =
+            safe_path::open_private(&lock_path, 0o600, me, "history lock").or_else(|e| match e {
                 Error::Refused(_) if db_owner != me => {
                     safe_path::open_private(&lock_path, 0o600, db_owner, "history lock")
                 }
@@ -307,7 +317,9 @@ impl Store {
         let rows = stmt.query_map([], event_from_row).map_err(fail)?;
         let mut table = PortTable::default();
         for row in rows {
-            let Some(event) = self.readable(row) else { continue };
+            let Some(event) = self.readable(row)? else {
+                continue;
+            };
             if event.key.is_listener() || connections {
                 table.ports.insert(event.key, event.owner);
             }
@@ -327,7 +339,10 @@ impl Store {
         let rows = stmt
             .query_map(params![filter.port], event_from_row)
             .map_err(fail)?;
-        let events = rows.filter_map(|row| self.readable(row)).collect();
+        let mut events = Vec::new();
+        for row in rows {
+            events.extend(self.readable(row)?);
+        }
         Ok(events)
     }
 
@@ -359,15 +374,22 @@ impl Store {
         self.skipped.get()
     }
 
-    /// One row's event, or `None` (counted) when the row is damaged: one bad row must not hide
-    /// the rest of the history.
-    fn readable(&self, row: rusqlite::Result<Result<Event, String>>) -> Option<Event> {
+    /// One row's event, or `None` (counted) when the row holds values this version cannot read:
+    /// one bad row must not hide the rest of the history. A damaged file (SQLite's own error)
+    /// is still an error.
+    fn readable(&self, row: rusqlite::Result<Result<Event, String>>) -> Result<Option<Event>> {
         match row {
-            Ok(Ok(event)) => Some(event),
-            _ => {
+            Ok(Ok(event)) => Ok(Some(event)),
+            Ok(Err(_))
+            | Err(
+                rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::InvalidColumnType(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..),
+            ) => {
                 self.skipped.set(self.skipped.get() + 1);
-                None
+                Ok(None)
             }
+            Err(e) => Err(db_error(&self.path, e)),
         }
     }
 
@@ -392,8 +414,8 @@ fn lock_path(path: &Path) -> PathBuf {
 /// directory is shared.
 fn guard_shared(path: &Path) -> Result<bool> {
     use std::os::unix::fs::PermissionsExt;
-    let shared = std::fs::metadata(safe_path::parent_of(path))
-        .is_ok_and(|m| m.permissions().mode() & 0o022 != 0);
+    let shared =
+        std::fs::metadata(safe_path::parent_of(path)).is_ok_and(|m| m.permissions().mode() & 0o022 != 0);
     if !shared {
         return Ok(false);
     }
@@ -545,9 +567,9 @@ fn owner_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<Owner>> {
     let Some(pid) = pid else { return Ok(None) };
     let exe = match row.get::<_, rusqlite::types::Value>(at + 2)? {
         rusqlite::types::Value::Text(text) => Some(PathBuf::from(text)),
-        rusqlite::types::Value::Blob(bytes) => {
-            Some(PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(bytes)))
-        }
+        rusqlite::types::Value::Blob(bytes) => Some(PathBuf::from(
+            <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(bytes),
+        )),
         _ => None,
     };
     Ok(Some(Owner {

@@ -127,7 +127,9 @@ pub fn open_private(path: &Path, mode: u32, owner: u32, what: &str) -> Result<Fi
 pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32, what: &str) -> Result<()> {
     check_shared(path, what)?;
     let dir = parent_of(path);
-    let name = path.file_name().ok_or_else(|| Error::Usage(format!("{}: not a file name", path.display())))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Usage(format!("{}: not a file name", path.display())))?;
     let fail = |message: String| Error::File {
         path: path.to_path_buf(),
         message,
@@ -136,7 +138,9 @@ pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32, what: &str) -> Res
     let mut last = None;
     for attempt in 0..64u64 {
         // Not a secret: O_EXCL is the protection. The name only has to be unlikely to exist.
-        let tag = seed.wrapping_mul(6364136223846793005).wrapping_add(attempt * 1442695040888963407);
+        let tag = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(attempt * 1442695040888963407);
         let mut tmp_name = std::ffi::OsString::from(".");
         tmp_name.push(name);
         tmp_name.push(format!(".{tag:016x}.tmp"));
@@ -181,7 +185,12 @@ mod tests {
         std::os::unix::fs::symlink(&victim, &target).unwrap();
         write_atomically(&target, b"new", 0o644, "baseline").unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
-        assert!(!std::fs::symlink_metadata(&target).unwrap().file_type().is_symlink());
+        assert!(
+            !std::fs::symlink_metadata(&target)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
     }
 

@@ -78,9 +78,15 @@ fn listener(ns: &Netns, exe: &Path, comm: &[u8], port: u16) -> Guard {
          s.bind(('127.0.0.1',{port}));s.listen(8)\nprint({port},flush=True)\ntime.sleep(120)\n"
     );
     let mut cmd = ns.command(exe.to_str().expect("a UTF-8 path for ip netns exec"));
-    cmd.args(["-c", &script]).stdout(Stdio::piped()).stderr(Stdio::null());
+    cmd.args(["-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     let mut guard = Guard::spawn(&mut cmd);
-    assert_eq!(first_line(&mut guard), port.to_string(), "listener on {port} started");
+    assert_eq!(
+        first_line(&mut guard),
+        port.to_string(),
+        "listener on {port} started"
+    );
     guard
 }
 
@@ -196,7 +202,10 @@ fn the_recorder_lock_is_private_and_names_its_live_holder() {
     let mut first = Guard::spawn(&mut first);
     let first_err = line_channel(first.0.stderr.take().unwrap());
     wait_for(&first_err, "recording to");
-    assert_eq!(std::fs::metadata(&lock).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&lock).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     // A dead pid written into the lock file does not fool the second watcher.
     std::fs::write(&lock, "1").unwrap();
     let out = run(portscope_in(&ns)
@@ -250,11 +259,14 @@ fn allow_rules_and_baselines_do_not_trust_a_chosen_name() {
     python_copy(&hostile);
     let _hostile = listener(&ns, &hostile, b"python3", port);
     let allow = dir.join("allow.toml");
-    std::fs::write(&allow, format!("[[allow]]\nprogram = \"python3\"\nport = {port}\n")).unwrap();
-    let out = run(portscope_in(&ns)
-        .args(["audit", "--json", "--allow"])
-        .arg(&allow));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    std::fs::write(
+        &allow,
+        format!("[[allow]]\nprogram = \"python3\"\nport = {port}\n"),
+    )
+    .unwrap();
+    let out = run(portscope_in(&ns).args(["audit", "--json", "--allow"]).arg(&allow));
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
     let checks: Vec<&str> = report["findings"]
         .as_array()
         .unwrap()
@@ -265,7 +277,12 @@ fn allow_rules_and_baselines_do_not_trust_a_chosen_name() {
     assert!(checks.contains(&"exe-location"), "{report}");
     assert!(checks.contains(&"masquerade"), "{report}");
     let out = run(portscope_in(&ns).args(["baseline", "check"]).arg(&baseline));
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("changed"));
 }
 
@@ -278,8 +295,15 @@ fn close_refuses_the_init_of_a_pid_namespace() {
     let script = "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',7412));s.listen(8)\n\
                   print(7412,flush=True)\ntime.sleep(120)\n";
     let mut cmd = ns.command("unshare");
-    cmd.args(["--pid", "--fork", "--kill-child", "/usr/bin/python3", "-c", script])
-        .stdout(Stdio::piped());
+    cmd.args([
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "/usr/bin/python3",
+        "-c",
+        script,
+    ])
+    .stdout(Stdio::piped());
     let mut init = Guard::spawn(&mut cmd);
     assert_eq!(first_line(&mut init), "7412");
     let out = run(portscope_in(&ns).args(["close", "7412", "--yes", "--json"]));
@@ -287,7 +311,11 @@ fn close_refuses_the_init_of_a_pid_namespace() {
     assert!(stderr(&out).contains("pid namespace"), "{}", stderr(&out));
     let out = run(portscope_in(&ns).args(["list", "-p", "7412", "--json"]));
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(list.as_array().map(Vec::len), Some(1), "the listener still runs: {list}");
+    assert_eq!(
+        list.as_array().map(Vec::len),
+        Some(1),
+        "the listener still runs: {list}"
+    );
 }
 
 // --- 6: terminal injection --------------------------------------------------------------------
@@ -333,7 +361,9 @@ fn hostile_names_reach_no_terminal_raw() {
     python_copy(&exe);
     let comm = b"\x1b[31mk\x1b]0;T\x07\nX";
     let _hostile = listener(&ns, &exe, comm, 7413);
-    let line = watch_out.recv_timeout(Duration::from_secs(10)).expect("watch saw it");
+    let line = watch_out
+        .recv_timeout(Duration::from_secs(10))
+        .expect("watch saw it");
     assert_inert("watch", line.as_bytes());
     assert!(line.contains("\\e[31mk"), "{line}");
     let baseline = dir.join("b.toml");
@@ -359,10 +389,7 @@ fn hostile_names_reach_no_terminal_raw() {
         );
     }
     // The confirmation, on a real terminal: answered "n", nothing is signalled.
-    let command = format!(
-        "{} close 7413",
-        env!("CARGO_BIN_EXE_portscope")
-    );
+    let command = format!("{} close 7413", env!("CARGO_BIN_EXE_portscope"));
     let mut script = ns.command("script");
     script
         .args(["-qec", &command, "/dev/null"])
@@ -399,10 +426,21 @@ fn paths_that_are_not_utf8_survive_every_json_output() {
     let db = dir.join("h.db");
     let mut watch = portscope_in(&ns);
     watch
-        .args(["watch", "--json-lines", "--interval", "200ms", "--for", "60s", "--db"])
+        .args([
+            "watch",
+            "--json-lines",
+            "--interval",
+            "200ms",
+            "--for",
+            "60s",
+            "--db",
+        ])
         .arg(&db)
         .arg("--exec")
-        .arg(format!("printf %s \"$PORTSCOPE_EXE\" > {}/exe.txt", dir.path.display()))
+        .arg(format!(
+            "printf %s \"$PORTSCOPE_EXE\" > {}/exe.txt",
+            dir.path.display()
+        ))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut watch = Guard::spawn(&mut watch);
@@ -410,8 +448,14 @@ fn paths_that_are_not_utf8_survive_every_json_output() {
     let watch_err = line_channel(watch.0.stderr.take().unwrap());
     wait_for(&watch_err, "watching");
     let _srv = listener_bytes(&ns, &exe, 7414);
-    let want: Vec<Value> = exe.as_os_str().as_bytes().iter().map(|&b| Value::from(b)).collect();
-    let event: Value = serde_json::from_str(&watch_out.recv_timeout(Duration::from_secs(10)).unwrap()).unwrap();
+    let want: Vec<Value> = exe
+        .as_os_str()
+        .as_bytes()
+        .iter()
+        .map(|&b| Value::from(b))
+        .collect();
+    let event: Value =
+        serde_json::from_str(&watch_out.recv_timeout(Duration::from_secs(10)).unwrap()).unwrap();
     assert_eq!(event["owner"]["exe_bytes"], Value::Array(want), "{event}");
     assert!(support::wait_until(10.0, || dir.join("exe.txt").exists()));
     assert!(support::wait_until(10.0, || {
@@ -444,7 +488,9 @@ fn paths_that_are_not_utf8_survive_every_json_output() {
             assert!(text.contains("exe_bytes"), "{args:?}: {text}");
         }
     }
-    let out = run(portscope_in(&ns).args(["baseline", "check", "--json"]).arg(&baseline));
+    let out = run(portscope_in(&ns)
+        .args(["baseline", "check", "--json"])
+        .arg(&baseline));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // close kills the holder, then reports it as JSON.
     let out = run(portscope_in(&ns).args(["close", "7414", "--yes", "--json"]));
@@ -486,7 +532,10 @@ fn a_file_named_deleted_is_not_deleted_and_a_private_tmp_dir_is_not_shared() {
         .find(|f| f["check"] == "exe-location" && f["process"]["pid"] == srv.pid())
         .unwrap_or_else(|| panic!("{report}"));
     assert!(
-        !location["reason"].as_str().unwrap().contains("every user can write"),
+        !location["reason"]
+            .as_str()
+            .unwrap()
+            .contains("every user can write"),
         "{location}"
     );
 }
@@ -515,7 +564,9 @@ fn every_subcommand_survives_a_full_stdout() {
     let dir = Dir::new(0o755, 0);
     let db = dir.join("h.db");
     let baseline = dir.join("b.toml");
-    run(portscope_in(&ns).args(["watch", "--for", "300ms", "--db"]).arg(&db));
+    run(portscope_in(&ns)
+        .args(["watch", "--for", "300ms", "--db"])
+        .arg(&db));
     run(portscope_in(&ns).args(["baseline", "save"]).arg(&baseline));
     let db = db.to_str().unwrap();
     let baseline = baseline.to_str().unwrap();
@@ -556,7 +607,9 @@ fn history_formats_any_stored_time() {
     let ns = Netns::new("h11y");
     let dir = Dir::new(0o755, 0);
     let db = dir.join("h.db");
-    run(portscope_in(&ns).args(["watch", "--for", "300ms", "--db"]).arg(&db));
+    run(portscope_in(&ns)
+        .args(["watch", "--for", "300ms", "--db"])
+        .arg(&db));
     let conn = rusqlite::Connection::open(&db).unwrap();
     // Year 10000, and a row no version of portscope wrote.
     conn.execute_batch(
@@ -567,7 +620,12 @@ fn history_formats_any_stored_time() {
     )
     .unwrap();
     drop(conn);
-    for args in [vec!["--json"], vec!["--events", "--json"], vec![], vec!["--events"]] {
+    for args in [
+        vec!["--json"],
+        vec!["--events", "--json"],
+        vec![],
+        vec!["--events"],
+    ] {
         let out = run(portscope().arg("history").args(&args).arg("--db").arg(&db));
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains("skipped 1 damaged row"), "{}", stderr(&out));
@@ -584,7 +642,15 @@ fn a_scan_rate_out_of_range_is_a_usage_error() {
         let out = run(portscope().args(["scan", "198.18.0.1", "-p", "1", "--rate", rate]));
         assert_eq!(out.status.code(), Some(2), "--rate {rate}: {}", stderr(&out));
     }
-    let out = run(portscope().args(["scan", "198.18.0.1", "-p", "1", "--banner", "--banner-timeout", "0"]));
+    let out = run(portscope().args([
+        "scan",
+        "198.18.0.1",
+        "-p",
+        "1",
+        "--banner",
+        "--banner-timeout",
+        "0",
+    ]));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
@@ -646,11 +712,19 @@ struct Watcher {
 impl Watcher {
     fn start(ns: &Netns, db: &Path, extra: &[&str]) -> Watcher {
         let mut cmd = portscope_in(ns);
-        cmd.args(["watch", "--json-lines", "--interval", "200ms", "--for", "120s", "--db"])
-            .arg(db)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "watch",
+            "--json-lines",
+            "--interval",
+            "200ms",
+            "--for",
+            "120s",
+            "--db",
+        ])
+        .arg(db)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut guard = Guard::spawn(&mut cmd);
         let out = line_channel(guard.0.stdout.take().unwrap());
         let err = line_channel(guard.0.stderr.take().unwrap());
@@ -681,12 +755,19 @@ impl Watcher {
 
 /// The (event, port) pairs of the history's event log.
 fn history_events(db: &Path) -> Vec<(String, u64)> {
-    let out = run(portscope().args(["history", "--events", "--json", "--db"]).arg(db));
+    let out = run(portscope()
+        .args(["history", "--events", "--json", "--db"])
+        .arg(db));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let events: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     events
         .iter()
-        .map(|e| (e["event"].as_str().unwrap().to_string(), e["port"].as_u64().unwrap()))
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().to_string(),
+                e["port"].as_u64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -739,7 +820,9 @@ struct SmallDisk {
 impl SmallDisk {
     fn new(size: &str) -> SmallDisk {
         let dir = Dir::new(0o755, 0);
-        let out = run(Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"]).arg(&dir.path));
+        let out = run(Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"])
+            .arg(&dir.path));
         assert!(out.status.success(), "mount: {}", stderr(&out));
         SmallDisk { dir }
     }
@@ -747,7 +830,9 @@ impl SmallDisk {
     /// Fills what is left with one file; returns its path.
     fn fill(&self) -> PathBuf {
         let filler = self.dir.join("filler");
-        let _ = run(Command::new("dd").args(["if=/dev/zero", "bs=4096"]).arg(format!("of={}", filler.display())));
+        let _ = run(Command::new("dd")
+            .args(["if=/dev/zero", "bs=4096"])
+            .arg(format!("of={}", filler.display())));
         filler
     }
 }
@@ -785,7 +870,10 @@ fn a_full_disk_pauses_recording_but_not_watching() {
     assert!(status.success(), "{status}");
     let events = history_events(&db);
     for port in 7421..7441u64 {
-        assert!(events.contains(&("opened".into(), port)), "{port} lost: {events:?}");
+        assert!(
+            events.contains(&("opened".into(), port)),
+            "{port} lost: {events:?}"
+        );
     }
 }
 
@@ -799,10 +887,15 @@ fn a_walk_short_of_descriptors_is_an_error_not_missing_owners() {
     assert_eq!(first_line(&mut srv), "7442");
     for args in [vec!["list"], vec!["audit"], vec!["close", "7442", "--dry-run"]] {
         let mut cmd = ns.command("prlimit");
-        cmd.args(["--nofile=4", "--", env!("CARGO_BIN_EXE_portscope")]).args(&args);
+        cmd.args(["--nofile=4", "--", env!("CARGO_BIN_EXE_portscope")])
+            .args(&args);
         let out = run(&mut cmd);
         assert_eq!(out.status.code(), Some(4), "{args:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains("open-files limit"), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("open-files limit"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
         assert!(!String::from_utf8_lossy(&out.stdout).contains("kernel socket"));
     }
 }
@@ -854,7 +947,9 @@ fn an_unresolvable_name_in_a_target_list_is_skipped() {
     let dir = Dir::new(0o755, 0);
     let list = dir.join("targets.txt");
     std::fs::write(&list, "no-such-host.invalid\n127.0.0.1\n").unwrap();
-    let out = run(portscope_in(&ns).args(["scan", "-p", "7443", "--json", "-iL"]).arg(&list));
+    let out = run(portscope_in(&ns)
+        .args(["scan", "-p", "7443", "--json", "-iL"])
+        .arg(&list));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("no-such-host.invalid"), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("7443"));
@@ -880,5 +975,9 @@ fn a_trickled_banner_is_read_whole() {
     assert_eq!(first_line(&mut srv), "7444");
     let out = run(portscope_in(&ns).args(["scan", "127.0.0.1", "-p", "7444", "--banner", "--json"]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("220 trickle ESMTP"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("220 trickle ESMTP"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

@@ -74,9 +74,10 @@ fn program_named(ctx: &Context, process: &crate::model::Process, pattern: &str) 
     }
     let dirs = ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"];
     !pattern.contains('*')
-        && dirs
-            .iter()
-            .any(|dir| ctx.platform.name_resolves_to(process.pid, Path::new(dir), pattern, exe))
+        && dirs.iter().any(|dir| {
+            ctx.platform
+                .name_resolves_to(process.pid, Path::new(dir), pattern, exe)
+        })
 }
 
 pub fn run(

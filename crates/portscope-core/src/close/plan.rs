@@ -372,9 +372,15 @@ mod tests {
             ..tcp_81
         };
         assert!(
-            build(elsewhere, &snapshot, &context(), |_| safety::Facts::default(), true)
-                .sockets
-                .is_empty()
+            build(
+                elsewhere,
+                &snapshot,
+                &context(),
+                |_| safety::Facts::default(),
+                true
+            )
+            .sockets
+            .is_empty()
         );
     }
 }

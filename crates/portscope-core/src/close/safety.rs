@@ -156,9 +156,18 @@ mod tests {
         };
         assert_eq!(check(&process(1, 0), kt(false), &root), Some(Refusal::Init));
         assert_eq!(check(&process(1, 1000), kt(false), &user), Some(Refusal::Init));
-        assert_eq!(check(&process(77, 0), kt(true), &root), Some(Refusal::KernelThread));
-        assert_eq!(check(&process(500, 1000), kt(false), &user), Some(Refusal::Itself));
-        assert_eq!(check(&process(400, 1000), kt(false), &user), Some(Refusal::Ancestor));
+        assert_eq!(
+            check(&process(77, 0), kt(true), &root),
+            Some(Refusal::KernelThread)
+        );
+        assert_eq!(
+            check(&process(500, 1000), kt(false), &user),
+            Some(Refusal::Itself)
+        );
+        assert_eq!(
+            check(&process(400, 1000), kt(false), &user),
+            Some(Refusal::Ancestor)
+        );
         assert_eq!(check(&process(300, 0), kt(false), &root), Some(Refusal::Ancestor));
         assert_eq!(
             check(&process(600, 0), kt(false), &user),

@@ -80,15 +80,20 @@ fn save(file: &Path, host: &dyn Platform) -> Result<ExitCode> {
 
 fn check(file: &Path, json: bool, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     // A baseline that is missing or malformed is bad input (exit 2), like a malformed flag.
-    let bytes = crate::files::read_bounded(file, "baseline", crate::files::MAX_INPUT).map_err(|e| match e {
-        Error::Usage(m) if m.ends_with("no such baseline") => Error::Usage(format!(
-            "{}: no such baseline; create it with `portscope baseline save`",
+    let bytes =
+        crate::files::read_bounded(file, "baseline", crate::files::MAX_INPUT).map_err(|e| match e {
+            Error::Usage(m) if m.ends_with("no such baseline") => Error::Usage(format!(
+                "{}: no such baseline; create it with `portscope baseline save`",
+                file.display()
+            )),
+            other => other,
+        })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Error::Usage(format!(
+            "{}: not a valid baseline: not UTF-8 text",
             file.display()
-        )),
-        other => other,
+        ))
     })?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Error::Usage(format!("{}: not a valid baseline: not UTF-8 text", file.display())))?;
     let baseline = Baseline::parse(&text)
         .map_err(|message| Error::Usage(format!("{}: not a valid baseline: {message}", file.display())))?;
     let (table_now, notes) = listening_now(host)?;

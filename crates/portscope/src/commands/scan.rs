@@ -119,13 +119,16 @@ fn parse_rate(text: &str) -> std::result::Result<f64, String> {
         .parse()
         .map_err(|_| format!("{text:?} is not a number of probes per second"))?;
     if !rate.is_finite() || !(0.01..=10_000_000.0).contains(&rate) {
-        return Err(format!("{text:?} is out of range; the rate is 0.01 to 10000000 probes per second"));
+        return Err(format!(
+            "{text:?} is out of range; the rate is 0.01 to 10000000 probes per second"
+        ));
     }
     Ok(rate)
 }
 
 fn parse_positive_duration(text: &str) -> std::result::Result<Duration, String> {
-    let duration = humantime::parse_duration(text).map_err(|e| format!("{text:?} is not a duration ({e})"))?;
+    let duration =
+        humantime::parse_duration(text).map_err(|e| format!("{text:?} is not a duration ({e})"))?;
     if duration.is_zero() {
         return Err(format!("{text:?} is zero; give a time such as 500ms"));
     }
@@ -212,7 +215,8 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
     let mut failure = None;
     if let Some(sink) = greppable {
         stdout_taken |= sink.is_stdout();
-        if let Err(e) = sink.write(|mut out| greppable::write(&mut out, &report, &started_str, &finished_str)) {
+        if let Err(e) = sink.write(|mut out| greppable::write(&mut out, &report, &started_str, &finished_str))
+        {
             failure.get_or_insert(e);
         }
     }

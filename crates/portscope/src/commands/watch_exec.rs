@@ -101,7 +101,8 @@ pub const QUEUE: usize = 256;
 pub struct Runner {
     sender: Option<std::sync::mpsc::SyncSender<Event>>,
     worker: Option<std::thread::JoinHandle<()>>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Set when watching stops: commands still queued may run until then, no later.
+    stop: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     dropped: u64,
     /// Drops not yet reported to the user.
     unreported: u64,
@@ -109,15 +110,14 @@ pub struct Runner {
 
 impl Runner {
     pub fn start(cmd: String, timeout: std::time::Duration) -> std::io::Result<Runner> {
-        use std::sync::atomic::Ordering;
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Event>(QUEUE);
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = std::sync::Arc::new(std::sync::Mutex::new(None));
         let stopping = stop.clone();
         let worker = std::thread::Builder::new()
             .name("watch-exec".into())
             .spawn(move || {
                 for event in receiver {
-                    if stopping.load(Ordering::Relaxed) {
+                    if past(&stopping) {
                         break;
                     }
                     run_one(&cmd, &event, timeout, &stopping);
@@ -146,10 +146,10 @@ impl Runner {
         std::mem::take(&mut self.unreported)
     }
 
-    /// Stops: the command running now is killed, queued events are not run. Returns the total
-    /// number of events that never ran.
+    /// Stops: what is queued still runs for up to [`GRACE`]; then the command running is killed
+    /// and the rest is not run. Returns how many events were dropped from a full queue.
     pub fn finish(mut self) -> u64 {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        *self.stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now() + GRACE);
         self.sender = None;
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
@@ -158,10 +158,24 @@ impl Runner {
     }
 }
 
-/// Runs the command for one event, killing its whole process group after `timeout` or on stop.
-fn run_one(cmd: &str, event: &Event, timeout: std::time::Duration, stop: &std::sync::atomic::AtomicBool) {
+/// How long commands still queued when watching stops may run.
+pub const GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn past(stop: &std::sync::Mutex<Option<std::time::Instant>>) -> bool {
+    stop.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_some_and(|deadline| std::time::Instant::now() >= deadline)
+}
+
+/// Runs the command for one event, killing its whole process group after `timeout` or once the
+/// stop deadline has passed.
+fn run_one(
+    cmd: &str,
+    event: &Event,
+    timeout: std::time::Duration,
+    stop: &std::sync::Mutex<Option<std::time::Instant>>,
+) {
     use std::os::unix::process::CommandExt;
-    use std::sync::atomic::Ordering;
     let started = std::time::Instant::now();
     let mut child = match command(cmd, event).process_group(0).spawn() {
         Ok(child) => child,
@@ -170,7 +184,12 @@ fn run_one(cmd: &str, event: &Event, timeout: std::time::Duration, stop: &std::s
             return;
         }
     };
-    let what = format!("{} {} port {}", event.kind.as_str(), event.key.protocol, event.key.port);
+    let what = format!(
+        "{} {} port {}",
+        event.kind.as_str(),
+        event.key.protocol,
+        event.key.port
+    );
     loop {
         match child.try_wait() {
             Ok(Some(status)) => {
@@ -185,7 +204,7 @@ fn run_one(cmd: &str, event: &Event, timeout: std::time::Duration, stop: &std::s
                 return;
             }
         }
-        let stopping = stop.load(Ordering::Relaxed);
+        let stopping = past(stop);
         if stopping || started.elapsed() >= timeout {
             crate::host::kill_process_group(child.id());
             let _ = child.kill();
