@@ -5,7 +5,7 @@
 # /usr/bin/time -v.
 #
 # Needs root. Everything runs inside a fresh network namespace whose only route to 198.0.0.0/8
-# points at a dummy interface, and an nftables rule drops every packet to that network at the
+# points at one end of a veth pair that stays inside it, and an nftables rule drops every packet to that network at the
 # output hook: no SYN is ever built past the namespace's firewall, nothing leaves it. Each run is
 # bounded by `timeout`.
 #
@@ -31,8 +31,10 @@ PORTSCOPE=$PWD/target/release/portscope
 
 ip netns add "$NS"
 ip -n "$NS" link set lo up
-ip -n "$NS" link add d0 type dummy
+# A veth pair whose both ends stay in the namespace: a route for the network, and nothing behind it.
+ip -n "$NS" link add d0 type veth peer name d1
 ip -n "$NS" link set d0 up
+ip -n "$NS" link set d1 up
 ip -n "$NS" route add 198.0.0.0/8 dev d0
 ip netns exec "$NS" nft -f - <<'NFT'
 table inet scanmem {

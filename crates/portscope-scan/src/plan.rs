@@ -135,13 +135,32 @@ impl Plan {
     }
 
     /// Every address to scan, lazily, without the excluded ones and without repeats.
+    ///
+    /// Duplicates are dropped without remembering every address: an address of a range target
+    /// is a repeat when an earlier range target contains it or an earlier single address was it;
+    /// only the single addresses (a list's worth) are kept in a set, so a /8 costs nothing.
     pub fn hosts(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        let mut seen = HashSet::new();
-        self.targets
+        let mut singles = HashSet::new();
+        let targets = &self.targets;
+        targets
             .iter()
-            .flat_map(Target::addresses)
-            .filter(|ip| !self.excludes.iter().any(|e| e.contains(*ip)))
-            .filter(move |ip| seen.insert(*ip))
+            .enumerate()
+            .flat_map(|(i, target)| target.addresses().map(move |ip| (i, ip)))
+            .filter(|(_, ip)| !self.excludes.iter().any(|e| e.contains(*ip)))
+            .filter(move |&(i, ip)| {
+                let in_earlier_range = targets[..i]
+                    .iter()
+                    .any(|t| matches!(t, Target::Net(_) | Target::Octets(_)) && t.contains(ip));
+                if in_earlier_range {
+                    return false;
+                }
+                if matches!(targets[i], Target::Addr(_)) {
+                    singles.insert(ip)
+                } else {
+                    !singles.contains(&ip)
+                }
+            })
+            .map(|(_, ip)| ip)
     }
 }
 
@@ -377,6 +396,23 @@ mod tests {
         assert_eq!(hosts, ["198.18.0.1", "198.18.0.2", "198.18.0.4"]);
         assert_eq!(plan.ports, [22, 80]);
         assert_eq!(plan.total_probes, 10);
+        // A single address before a range, overlapping octet ranges, a network inside another.
+        let targets: Vec<String> = ["198.18.0.6", "198.18.0.5-7,6-8", "198.18.0.4/30", "198.18.0.9"]
+            .map(String::from)
+            .to_vec();
+        let plan = Plan::new(&request(&targets, "22"), &no_names).unwrap();
+        let hosts: Vec<String> = plan.hosts().map(|h| h.to_string()).collect();
+        assert_eq!(
+            hosts,
+            [
+                "198.18.0.6",
+                "198.18.0.5",
+                "198.18.0.7",
+                "198.18.0.8",
+                "198.18.0.4",
+                "198.18.0.9"
+            ]
+        );
     }
 
     #[test]
