@@ -25,6 +25,7 @@ pub struct Listener {
     pub program: Option<String>,
     /// The executable expected to hold it, by path: what identifies a program, since a process
     /// can call itself anything. When present it decides; `program` is then only for people.
+    /// Written as `portscope_core::render::path` shows it: bytes that are not UTF-8 as `\xNN`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exe: Option<String>,
 }
@@ -39,7 +40,7 @@ impl Listener {
             return owner
                 .exe
                 .as_deref()
-                .is_some_and(|exe| exe.as_os_str().as_encoded_bytes() == want.as_bytes());
+                .is_some_and(|exe| crate::render::path(exe) == want.as_str());
         }
         let Some(want) = &self.program else { return true };
         let Some(exe) = owner.exe.as_deref() else {
@@ -91,11 +92,12 @@ impl Baseline {
                 protocol: key.protocol,
                 address: key.address,
                 program: owner.as_ref().map(|o| o.program.clone()),
+                // Escaped as people see it (`\xff` for a byte that is not UTF-8, `\\` for a
+                // backslash): TOML holds only text, and the escaping is one-to-one.
                 exe: owner
                     .as_ref()
                     .and_then(|o| o.exe.as_deref())
-                    .and_then(|e| e.to_str())
-                    .map(str::to_string),
+                    .map(|e| crate::render::path(e).into_owned()),
             })
             .collect();
         listeners.sort();
@@ -226,6 +228,41 @@ address = "127.0.0.53"
         assert_eq!(baseline.listeners.len(), 2);
         assert_eq!(baseline.listeners[1].program, None);
         assert_eq!(Baseline::parse(&baseline.to_toml()).unwrap(), baseline);
+    }
+
+    #[test]
+    fn executables_decide_and_survive_any_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let owner = |exe: &[u8], program: &str| Owner {
+            pid: 7,
+            program: program.into(),
+            exe: Some(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(exe))),
+            uid: 0,
+            user: None,
+            unit: None,
+        };
+        let key = PortKey {
+            protocol: Protocol::Tcp,
+            address: "0.0.0.0".parse().unwrap(),
+            port: 22,
+            remote: None,
+        };
+        let mut table = PortTable::default();
+        table.ports.insert(key, Some(owner(b"/opt/\xff\\x/sshd", "sshd")));
+        let saved = Baseline::parse(&Baseline::from_table(&table).to_toml()).unwrap();
+        assert_eq!(saved.check(&table).matched, 1);
+        // The same name from elsewhere is another program.
+        let mut hostile = PortTable::default();
+        hostile.ports.insert(key, Some(owner(b"/tmp/x/sshd", "sshd")));
+        assert_eq!(saved.check(&hostile).changed.len(), 1);
+        // A name alone: the executable's file name, or comm only for a system path.
+        let by_name = Baseline::parse(FILE).unwrap();
+        let mut renamed = PortTable::default();
+        renamed.ports.insert(key, Some(owner(b"/tmp/x/hostile", "sshd")));
+        assert_eq!(by_name.check(&renamed).changed.len(), 1);
+        let mut honest = PortTable::default();
+        honest.ports.insert(key, Some(owner(b"/usr/sbin/sshd", "sshd")));
+        assert_eq!(by_name.check(&honest).changed.len(), 0);
     }
 
     #[test]

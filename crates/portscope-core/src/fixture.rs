@@ -304,6 +304,7 @@ impl FixturePlatform {
             pid: spec.pid,
             ppid: spec.ppid,
             name: spec.name.clone(),
+            name_bytes: None,
             exe: spec.exe.clone(),
             exe_deleted: spec.deleted,
             cmdline: spec.cmdline.clone(),

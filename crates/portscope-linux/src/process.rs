@@ -11,7 +11,10 @@ use portscope_core::platform::ParseError;
 /// The fields of /proc/PID/stat that portscope uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatFields {
+    /// comm, with U+FFFD for bytes that are not UTF-8.
     pub comm: String,
+    /// comm's exact bytes when they are not UTF-8.
+    pub comm_bytes: Option<Vec<u8>>,
     pub ppid: u32,
     /// The kernel's per-process flags (PF_* in include/linux/sched.h).
     pub flags: u64,
@@ -38,7 +41,9 @@ pub fn parse_stat(bytes: &[u8]) -> Result<StatFields, ParseError> {
         .ok_or_else(|| ParseError::malformed(WHAT, "no '('"))?;
     let close = bytes.iter().rposition(|&b| b == b')').filter(|&c| c > open);
     let close = close.ok_or_else(|| ParseError::malformed(WHAT, "no ')' after '('"))?;
-    let comm = String::from_utf8_lossy(&bytes[open + 1..close]).into_owned();
+    let raw = &bytes[open + 1..close];
+    let comm = String::from_utf8_lossy(raw).into_owned();
+    let comm_bytes = std::str::from_utf8(raw).is_err().then(|| raw.to_vec());
     // Fields after comm, numbered from 3 (state) as in proc(5).
     let rest: Vec<&[u8]> = bytes[close + 1..]
         .split(|b| b.is_ascii_whitespace())
@@ -57,6 +62,7 @@ pub fn parse_stat(bytes: &[u8]) -> Result<StatFields, ParseError> {
     };
     Ok(StatFields {
         comm,
+        comm_bytes,
         ppid: u32::try_from(field(4)?).map_err(|_| ParseError::malformed(WHAT, "ppid out of range"))?,
         flags: field(9)?,
         start_ticks: field(22)?,
@@ -210,6 +216,7 @@ pub fn read(pid: u32, clock: Clock) -> Option<Process> {
         pid,
         ppid: stat.ppid,
         name: stat.comm,
+        name_bytes: stat.comm_bytes,
         exe,
         exe_deleted,
         cmdline,

@@ -92,8 +92,10 @@ fn listener(ns: &Netns, exe: &Path, comm: &[u8], port: u16) -> Guard {
 
 /// Like [`listener`] for an executable whose path is not UTF-8: started through `sh -c 'exec "$0"'`.
 fn listener_bytes(ns: &Netns, exe: &Path, port: u16) -> Guard {
+    // Its name is not UTF-8 either.
     let script = format!(
-        "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',{port}));s.listen(8)\n\
+        "import socket,time\nopen('/proc/self/comm','wb').write(bytes([115,255,118]))\n\
+         s=socket.socket()\ns.bind(('127.0.0.1',{port}));s.listen(8)\n\
          print({port},flush=True)\ntime.sleep(120)\n"
     );
     let mut cmd = ns.command("/bin/sh");
@@ -488,6 +490,14 @@ fn paths_that_are_not_utf8_survive_every_json_output() {
             assert!(text.contains("exe_bytes"), "{args:?}: {text}");
         }
     }
+    // A name that is not UTF-8 is kept exactly too.
+    let out = run(portscope_in(&ns).args(["list", "-p", "7414", "--json"]));
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        list[0]["holders"][0]["name_bytes"],
+        serde_json::json!([115, 255, 118]),
+        "{list}"
+    );
     let out = run(portscope_in(&ns)
         .args(["baseline", "check", "--json"])
         .arg(&baseline));

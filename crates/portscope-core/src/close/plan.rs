@@ -258,6 +258,7 @@ mod tests {
             pid,
             ppid: 1,
             name: format!("p{pid}"),
+            name_bytes: None,
             exe: None,
             exe_deleted: false,
             cmdline: Vec::new(),

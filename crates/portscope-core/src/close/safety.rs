@@ -126,6 +126,7 @@ mod tests {
             pid,
             ppid: 1,
             name: "server".into(),
+            name_bytes: None,
             exe: None,
             exe_deleted: false,
             cmdline: Vec::new(),
