@@ -106,6 +106,15 @@ pub fn namespace_pid(pid: u32) -> Option<u32> {
     parse_status_nspid(&status)?.last().copied()
 }
 
+/// Whether an I/O error is this process's own shortage (descriptors, memory) rather than
+/// anything about the file.
+fn is_shortage(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    [Errno::MFILE, Errno::NFILE, Errno::NOMEM]
+        .iter()
+        .any(|errno| e.raw_os_error() == Some(errno.raw_os_error()))
+}
+
 /// Reads at most `max` bytes of a /proc file (a process can make some of them large).
 pub fn read_bounded(path: &str, max: u64) -> Option<Vec<u8>> {
     use std::io::Read;
@@ -194,9 +203,19 @@ pub fn parse_btime(bytes: &[u8]) -> Option<u64> {
 
 /// Reads a process's identity. `None` when the process vanished meanwhile (a normal race).
 /// Fields this user may not read (exe of another user's process) are left empty.
-pub fn read(pid: u32, clock: Clock) -> Option<Process> {
+///
+/// Running out of descriptors or memory is an error, not a vanished process: the caller would
+/// otherwise show its sockets without an owner.
+pub fn read(pid: u32, clock: Clock) -> std::io::Result<Option<Process>> {
     let dir = format!("/proc/{pid}");
-    let stat = parse_stat(&std::fs::read(format!("{dir}/stat")).ok()?).ok()?;
+    let stat = match std::fs::read(format!("{dir}/stat")) {
+        Ok(bytes) => bytes,
+        Err(e) if is_shortage(&e) => return Err(e),
+        Err(_) => return Ok(None),
+    };
+    let Ok(stat) = parse_stat(&stat) else {
+        return Ok(None);
+    };
     let uid = std::fs::read(format!("{dir}/status"))
         .ok()
         .and_then(|b| parse_status_uid(&b).ok())
@@ -212,7 +231,7 @@ pub fn read(pid: u32, clock: Clock) -> Option<Process> {
     let supervisor: Option<Supervisor> = std::fs::read(format!("{dir}/cgroup"))
         .ok()
         .and_then(|b| cgroup::supervisor(&b));
-    Some(Process {
+    Ok(Some(Process {
         pid,
         ppid: stat.ppid,
         name: stat.comm,
@@ -226,5 +245,5 @@ pub fn read(pid: u32, clock: Clock) -> Option<Process> {
             .boot_time_secs
             .map(|boot| start_time_unix(stat.start_ticks, boot, clock.ticks_per_second)),
         supervisor,
-    })
+    }))
 }

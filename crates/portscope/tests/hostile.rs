@@ -908,6 +908,30 @@ fn a_walk_short_of_descriptors_is_an_error_not_missing_owners() {
         );
         assert!(!String::from_utf8_lossy(&out.stdout).contains("kernel socket"));
     }
+    // Whatever the limit, the owner is shown or the run fails: never a listener without one.
+    for limit in 4..=24 {
+        let mut cmd = ns.command("prlimit");
+        cmd.arg(format!("--nofile={limit}")).args([
+            "--",
+            env!("CARGO_BIN_EXE_portscope"),
+            "list",
+            "-p",
+            "7442",
+            "--json",
+        ]);
+        let out = run(&mut cmd);
+        match out.status.code() {
+            Some(0) => {
+                let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+                assert_eq!(
+                    list[0]["holders"][0]["pid"],
+                    srv.pid(),
+                    "--nofile={limit}: {list}"
+                );
+            }
+            code => assert_eq!(code, Some(4), "--nofile={limit}: {}", stderr(&out)),
+        }
+    }
 }
 
 // --- 17: the smaller points ----------------------------------------------------------------------
