@@ -20,12 +20,47 @@ pub struct Listener {
     pub port: u16,
     pub protocol: Protocol,
     pub address: IpAddr,
-    /// The program expected to hold it (its kernel name, `comm`). Absent: any program.
+    /// The program expected to hold it, by name. Absent: any program.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program: Option<String>,
+    /// The executable expected to hold it, by path: what identifies a program, since a process
+    /// can call itself anything. When present it decides; `program` is then only for people.
+    /// Written as `portscope_core::render::path` shows it: bytes that are not UTF-8 as `\xNN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exe: Option<String>,
 }
 
 impl Listener {
+    /// Whether `owner` is the program this listener expects. The executable's path decides
+    /// when the baseline has one; a name alone is matched against the executable's file name, or
+    /// against the process name only for an executable in a system directory, so that a program
+    /// in /tmp that calls itself `python3` is not taken for Python.
+    pub fn admits(&self, owner: &Owner) -> bool {
+        if let Some(want) = &self.exe {
+            return owner
+                .exe
+                .as_deref()
+                .is_some_and(|exe| crate::render::path(exe) == want.as_str());
+        }
+        let Some(want) = &self.program else { return true };
+        let Some(exe) = owner.exe.as_deref() else {
+            // Not readable (another user's process without root): the name is all there is.
+            return &owner.program == want;
+        };
+        let exe_name = exe.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        exe_name.starts_with(want.as_str())
+            || (&owner.program == want && crate::audit::context::is_system_path(exe))
+    }
+
+    /// How a report names what is expected: the program, or the executable.
+    fn expected(&self) -> Option<String> {
+        match (&self.program, &self.exe) {
+            (Some(program), Some(exe)) => Some(format!("{program} ({exe})")),
+            (Some(program), None) => Some(program.clone()),
+            (None, exe) => exe.clone(),
+        }
+    }
+
     fn key(&self) -> (Protocol, IpAddr, u16) {
         (self.protocol, self.address, self.port)
     }
@@ -42,7 +77,7 @@ pub struct Baseline {
 const HEADER: &str = "\
 # portscope baseline: the ports this machine listens on, and the program expected on each.
 # Check the machine against it with `portscope baseline check FILE` (exit 1 when something new
-# listens). Edit freely: remove `program` to accept any program on a port.
+# listens). Edit freely: remove `program` and `exe` to accept any program on a port.
 ";
 
 impl Baseline {
@@ -57,6 +92,12 @@ impl Baseline {
                 protocol: key.protocol,
                 address: key.address,
                 program: owner.as_ref().map(|o| o.program.clone()),
+                // Escaped as people see it (`\xff` for a byte that is not UTF-8, `\\` for a
+                // backslash): TOML holds only text, and the escaping is one-to-one.
+                exe: owner
+                    .as_ref()
+                    .and_then(|o| o.exe.as_deref())
+                    .map(|e| crate::render::path(e).into_owned()),
             })
             .collect();
         listeners.sort();
@@ -95,14 +136,11 @@ impl Baseline {
             match expected.get(&id) {
                 None => report.new.push(Difference::new(key, owner, None)),
                 Some(listener) => {
-                    let program_differs = match (&listener.program, owner) {
-                        (Some(want), Some(owner)) => &owner.program != want,
-                        _ => false,
-                    };
+                    let program_differs = owner.as_ref().is_some_and(|owner| !listener.admits(owner));
                     if program_differs {
                         report
                             .changed
-                            .push(Difference::new(key, owner, listener.program.clone()));
+                            .push(Difference::new(key, owner, listener.expected()));
                     } else {
                         report.matched += 1;
                     }
@@ -116,7 +154,7 @@ impl Baseline {
                     address: listener.address,
                     port: listener.port,
                     owner: None,
-                    expected_program: listener.program.clone(),
+                    expected_program: listener.expected(),
                 });
             }
         }
@@ -190,6 +228,41 @@ address = "127.0.0.53"
         assert_eq!(baseline.listeners.len(), 2);
         assert_eq!(baseline.listeners[1].program, None);
         assert_eq!(Baseline::parse(&baseline.to_toml()).unwrap(), baseline);
+    }
+
+    #[test]
+    fn executables_decide_and_survive_any_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let owner = |exe: &[u8], program: &str| Owner {
+            pid: 7,
+            program: program.into(),
+            exe: Some(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(exe))),
+            uid: 0,
+            user: None,
+            unit: None,
+        };
+        let key = PortKey {
+            protocol: Protocol::Tcp,
+            address: "0.0.0.0".parse().unwrap(),
+            port: 22,
+            remote: None,
+        };
+        let mut table = PortTable::default();
+        table.ports.insert(key, Some(owner(b"/opt/\xff\\x/sshd", "sshd")));
+        let saved = Baseline::parse(&Baseline::from_table(&table).to_toml()).unwrap();
+        assert_eq!(saved.check(&table).matched, 1);
+        // The same name from elsewhere is another program.
+        let mut hostile = PortTable::default();
+        hostile.ports.insert(key, Some(owner(b"/tmp/x/sshd", "sshd")));
+        assert_eq!(saved.check(&hostile).changed.len(), 1);
+        // A name alone: the executable's file name, or comm only for a system path.
+        let by_name = Baseline::parse(FILE).unwrap();
+        let mut renamed = PortTable::default();
+        renamed.ports.insert(key, Some(owner(b"/tmp/x/hostile", "sshd")));
+        assert_eq!(by_name.check(&renamed).changed.len(), 1);
+        let mut honest = PortTable::default();
+        honest.ports.insert(key, Some(owner(b"/usr/sbin/sshd", "sshd")));
+        assert_eq!(by_name.check(&honest).changed.len(), 0);
     }
 
     #[test]

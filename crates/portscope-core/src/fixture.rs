@@ -171,6 +171,9 @@ struct ProcessSpec {
     supervisor: Option<Supervisor>,
     #[serde(default)]
     kernel_thread: bool,
+    /// Its pid in its own pid namespace (1: a container's init); default: not in a namespace.
+    #[serde(default)]
+    namespace_pid: Option<u32>,
     #[serde(default)]
     on_term: OnTerm,
     /// After it exits, a new process (this pid + 1000) listens on the same sockets' ports.
@@ -302,6 +305,7 @@ impl FixturePlatform {
             pid: spec.pid,
             ppid: spec.ppid,
             name: spec.name.clone(),
+            name_bytes: None,
             exe: spec.exe.clone(),
             exe_deleted: spec.deleted,
             cmdline: spec.cmdline.clone(),
@@ -450,6 +454,10 @@ impl Platform for FixturePlatform {
         self.spec(pid).is_some_and(|p| p.kernel_thread)
     }
 
+    fn namespace_pid(&self, pid: u32) -> Option<u32> {
+        self.spec(pid).map(|p| p.namespace_pid.unwrap_or(p.pid))
+    }
+
     fn privileges(&self) -> Privileges {
         let euid = self.file.host.euid;
         match self.file.host.privileges.as_str() {
@@ -485,8 +493,9 @@ impl Platform for FixturePlatform {
     }
 
     fn dir_world_writable(&self, _pid: u32, path: &Path) -> Option<bool> {
+        // Listed: world-writable. Otherwise unknown, so audit falls back to the path's name.
         let dir = path.parent()?;
-        Some(self.file.world_writable.iter().any(|d| d == dir))
+        self.file.world_writable.iter().any(|d| d == dir).then_some(true)
     }
 
     fn name_resolves_to(&self, _pid: u32, dir: &Path, name: &str, exe: &Path) -> bool {

@@ -184,12 +184,20 @@ impl fmt::Display for Supervisor {
 }
 
 /// A running process that holds at least one socket.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// In JSON, `exe` is a string; a name (`name_bytes`) or a path that is not UTF-8 (any bytes are allowed in a Linux path)
+/// shows there with U+FFFD in place of the bad bytes, and its exact bytes follow in `exe_bytes`
+/// (an array of numbers), so no output ever fails on what a process chose to be called.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct Process {
     pub pid: u32,
     pub ppid: u32,
-    /// The kernel's short name (`comm`), at most 15 bytes.
+    /// The kernel's short name (`comm`), at most 15 bytes; U+FFFD stands for bytes that are not
+    /// UTF-8, which `name_bytes` then holds exactly.
     pub name: String,
+    /// The exact bytes of `comm` when they are not UTF-8 (`None` otherwise).
+    #[serde(default)]
+    pub name_bytes: Option<Vec<u8>>,
     /// Target of /proc/PID/exe, without the " (deleted)" suffix. `None` when unreadable
     /// (another user's process without root, or a kernel thread).
     pub exe: Option<PathBuf>,
@@ -202,6 +210,38 @@ pub struct Process {
     /// Start time as seconds since the Unix epoch.
     pub start_time: Option<u64>,
     pub supervisor: Option<Supervisor>,
+}
+
+/// The exact bytes of `path` when they are not UTF-8, for the `*_bytes` twin of a JSON field.
+pub fn non_utf8_bytes(path: &std::path::Path) -> Option<&[u8]> {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    std::str::from_utf8(bytes).is_err().then_some(bytes)
+}
+
+impl Serialize for Process {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let exe_bytes = self.exe.as_deref().and_then(non_utf8_bytes);
+        let extra = usize::from(exe_bytes.is_some()) + usize::from(self.name_bytes.is_some());
+        let mut s = serializer.serialize_struct("Process", 10 + extra)?;
+        s.serialize_field("pid", &self.pid)?;
+        s.serialize_field("ppid", &self.ppid)?;
+        s.serialize_field("name", &self.name)?;
+        if let Some(bytes) = &self.name_bytes {
+            s.serialize_field("name_bytes", bytes)?;
+        }
+        s.serialize_field("exe", &self.exe.as_deref().map(|p| p.to_string_lossy()))?;
+        if let Some(bytes) = exe_bytes {
+            s.serialize_field("exe_bytes", bytes)?;
+        }
+        s.serialize_field("exe_deleted", &self.exe_deleted)?;
+        s.serialize_field("cmdline", &self.cmdline)?;
+        s.serialize_field("uid", &self.uid)?;
+        s.serialize_field("user", &self.user)?;
+        s.serialize_field("start_time", &self.start_time)?;
+        s.serialize_field("supervisor", &self.supervisor)?;
+        s.end()
+    }
 }
 
 /// One process that holds a socket, with the descriptor numbers it holds it under.
@@ -264,6 +304,7 @@ impl Process {
             pid,
             ppid,
             name: name.into(),
+            name_bytes: None,
             exe: None,
             exe_deleted: false,
             cmdline: Vec::new(),

@@ -190,6 +190,9 @@ pub trait Platform: Sync {
     fn identity(&self, pid: u32) -> Option<Identity>;
     /// Whether `pid` is a kernel thread.
     fn is_kernel_thread(&self, pid: u32) -> bool;
+    /// `pid`'s number in the innermost pid namespace it belongs to (the last of Linux's NSpid);
+    /// 1 for a container's init. `None` when unknown.
+    fn namespace_pid(&self, pid: u32) -> Option<u32>;
     /// What this process may do (read every owner, signal any process, destroy sockets).
     fn privileges(&self) -> Privileges;
     /// uid → user name.

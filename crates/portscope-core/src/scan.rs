@@ -164,8 +164,24 @@ pub struct ScanReport {
     pub start: u64,
     pub ports: String,
     pub port_count: usize,
+    /// Hosts where at least one probe got an answer (and, with `--all`, every host).
     pub hosts: Vec<HostResult>,
+    /// Hosts where no probe got any answer: counted, not listed, so that a /8 where nothing
+    /// answers is never held in memory host by host.
+    pub silent_hosts: u64,
     pub stats: ScanStats,
+}
+
+impl ScanReport {
+    /// Every host scanned, listed or silent.
+    pub fn total_hosts(&self) -> u64 {
+        self.hosts.len() as u64 + self.silent_hosts
+    }
+
+    /// Hosts that answered.
+    pub fn hosts_up(&self) -> u64 {
+        self.hosts.iter().filter(|h| h.is_up()).count() as u64
+    }
 }
 
 /// How hard and how patiently to probe.

@@ -1,7 +1,7 @@
 //! Timestamps of events: milliseconds since the Unix epoch inside, local time for people,
 //! RFC 3339 UTC for scripts.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now, in milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -10,10 +10,40 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// `2026-11-25T14:03:07.120Z`.
+/// `2026-11-25T14:03:07.120Z`, for any moment a history can hold: years past 9999 (which RFC
+/// 3339 cannot write) get ISO 8601's expanded form with a sign, `+10000-01-01T00:00:00.000Z`, and
+/// moments before 1970 are written as they are, so no stored value makes a report fail.
 pub fn rfc3339(time_ms: i64) -> String {
-    let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(time_ms).unwrap_or(0));
-    humantime::format_rfc3339_millis(at).to_string()
+    let days = time_ms.div_euclid(86_400_000);
+    let in_day = time_ms.rem_euclid(86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    let (h, m, s, ms) = (
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000,
+    );
+    let year = if (0..=9999).contains(&year) {
+        format!("{year:04}")
+    } else {
+        format!("{year:+05}")
+    };
+    format!("{year}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
+}
+
+/// Year, month and day of a day count since 1970-01-01 in the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`), for every day an `i64` of milliseconds can name.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = (if mp < 10 { mp + 3 } else { mp - 9 }) as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Parses `--since`: a duration back from now (`2h`, `30m`, `1day`) or a moment
@@ -30,6 +60,23 @@ pub fn parse_since(text: &str, now_ms: i64) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn any_stored_time_formats() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_615_387_120), "2026-11-25T14:03:07.120Z");
+        assert_eq!(rfc3339(253_402_300_800_000), "+10000-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999Z");
+        for ms in [i64::MIN, i64::MAX, -62_167_219_200_001] {
+            assert!(rfc3339(ms).ends_with('Z'));
+        }
+        let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(
+            rfc3339(1_700_000_000_123),
+            humantime::format_rfc3339_millis(at).to_string()
+        );
+    }
 
     #[test]
     fn since_accepts_durations_and_moments() {

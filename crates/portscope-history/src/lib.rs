@@ -6,6 +6,7 @@
 //! loss can drop the last few commits. Reading turns the event log into [`Span`]s: when each port
 //! was opened, by whom, and when it closed.
 
+pub mod safe_path;
 pub mod schema;
 pub mod spans;
 
@@ -44,6 +45,8 @@ pub struct Store {
     path: PathBuf,
     /// The recorder's lock, held while this store records (see [`Store::claim_recorder`]).
     recorder_lock: Option<std::fs::File>,
+    /// Rows that could not be read (damaged or written by something else), skipped.
+    skipped: std::cell::Cell<usize>,
 }
 
 /// Whether this process may record to a database.
@@ -62,7 +65,9 @@ pub struct Filter {
 }
 
 impl Store {
-    /// Opens the database for recording, creating it and its directory if needed.
+    /// Opens the database for recording, creating it and its directory if needed. In a
+    /// directory other users can write to, a database, journal or lock name that is a symlink
+    /// or another user's file is refused (see [`safe_path`]).
     pub fn create(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if dir.exists() && !dir.is_dir() {
@@ -76,11 +81,22 @@ impl Store {
                 message: format!("cannot create the history directory: {e}"),
             })?;
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+        if path.is_dir() {
+            return Err(Error::File {
+                path: path.to_path_buf(),
+                message: "is a directory, not a history database".into(),
+            });
+        }
+        let shared = guard_shared(path)?;
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+        if shared {
+            flags |= OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        }
         Store::open_with(path, flags)
     }
 
-    /// Opens an existing database for reading; a missing file is "nothing recorded yet".
+    /// Opens an existing database for reading; a missing file is "nothing recorded yet". The
+    /// connection is read-only: reading the history never creates or changes a file.
     pub fn open(path: &Path) -> Result<Store> {
         if !path.exists() {
             return Err(Error::NotFound(format!(
@@ -88,7 +104,7 @@ impl Store {
                 path.display()
             )));
         }
-        Store::open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        Store::open_with(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
     }
 
     fn open_with(path: &Path, flags: OpenFlags) -> Result<Store> {
@@ -115,6 +131,36 @@ impl Store {
                 message: "is a SQLite database, but not portscope's history".into(),
             });
         }
+        let read_only = flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY);
+        if read_only {
+            let known = schema::MIGRATIONS.len() as i64;
+            if version == 0 {
+                return Err(Error::NotFound(format!(
+                    "{}: no history yet; `portscope watch` records it",
+                    path.display()
+                )));
+            }
+            if version != known {
+                return Err(Error::File {
+                    path: path.to_path_buf(),
+                    message: if version > known {
+                        format!(
+                            "written by a newer portscope (schema version {version}; this one knows up to {known})"
+                        )
+                    } else {
+                        format!(
+                            "an older history (schema version {version}); run `portscope watch` once to update it"
+                        )
+                    },
+                });
+            }
+            return Ok(Store {
+                conn,
+                path: path.to_path_buf(),
+                recorder_lock: None,
+                skipped: Default::default(),
+            });
+        }
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .map_err(fail)?;
@@ -126,6 +172,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             recorder_lock: None,
+            skipped: Default::default(),
         };
         store.migrate(version)?;
         Ok(store)
@@ -136,27 +183,32 @@ impl Store {
     /// `PATH.lock` (SQLite's own locks are per transaction), released when the process exits,
     /// however it exits.
     pub fn claim_recorder(&mut self) -> Result<Claim> {
-        use std::io::{Read, Seek, Write};
-        let mut lock_path = self.path.clone().into_os_string();
-        lock_path.push(".lock");
-        let lock_path = PathBuf::from(lock_path);
+        use std::io::{Seek, Write};
+        use std::os::unix::fs::MetadataExt;
+        if self.recorder_lock.is_some() {
+            return Ok(Claim::Claimed);
+        }
+        let lock_path = lock_path(&self.path);
         let failed = |e: std::io::Error| Error::File {
             path: lock_path.clone(),
             message: format!("cannot lock the history for recording: {e}"),
         };
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
-            .map_err(failed)?;
+        // The lock belongs to whoever owns the database (or to us): a lock another user created
+        // is one they could hold to stop root's watcher from recording.
+        let db_owner = std::fs::metadata(&self.path).map_err(failed)?.uid();
+        let me = rustix::process::geteuid().as_raw();
+        let mut file =
+            safe_path::open_private(&lock_path, 0o600, me, "history lock").or_else(|e| match e {
+                Error::Refused(_) if db_owner != me => {
+                    safe_path::open_private(&lock_path, 0o600, db_owner, "history lock")
+                }
+                other => Err(other),
+            })?;
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(rustix::io::Errno::WOULDBLOCK) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                return Ok(Claim::HeldBy(text.trim().parse().ok()));
+                let meta = file.metadata().map_err(failed)?;
+                return Ok(Claim::HeldBy(lock_holder(meta.dev(), meta.ino())));
             }
             Err(e) => return Err(failed(e.into())),
         }
@@ -165,6 +217,11 @@ impl Store {
         write!(file, "{}", std::process::id()).map_err(failed)?;
         self.recorder_lock = Some(file);
         Ok(Claim::Claimed)
+    }
+
+    /// Whether this store holds the recorder's lock.
+    pub fn is_recorder(&self) -> bool {
+        self.recorder_lock.is_some()
     }
 
     pub fn path(&self) -> &Path {
@@ -260,7 +317,9 @@ impl Store {
         let rows = stmt.query_map([], event_from_row).map_err(fail)?;
         let mut table = PortTable::default();
         for row in rows {
-            let event = row.map_err(fail)?.map_err(|m| self.corrupt(m))?;
+            let Some(event) = self.readable(row)? else {
+                continue;
+            };
             if event.key.is_listener() || connections {
                 table.ports.insert(event.key, event.owner);
             }
@@ -282,7 +341,7 @@ impl Store {
             .map_err(fail)?;
         let mut events = Vec::new();
         for row in rows {
-            events.push(row.map_err(fail)?.map_err(|m| self.corrupt(m))?);
+            events.extend(self.readable(row)?);
         }
         Ok(events)
     }
@@ -310,12 +369,91 @@ impl Store {
         }
     }
 
+    /// How many rows the reads so far skipped because they could not be read.
+    pub fn skipped_rows(&self) -> usize {
+        self.skipped.get()
+    }
+
+    /// One row's event, or `None` (counted) when the row holds values this version cannot read:
+    /// one bad row must not hide the rest of the history. A damaged file (SQLite's own error)
+    /// is still an error.
+    fn readable(&self, row: rusqlite::Result<Result<Event, String>>) -> Result<Option<Event>> {
+        match row {
+            Ok(Ok(event)) => Ok(Some(event)),
+            Ok(Err(_))
+            | Err(
+                rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::InvalidColumnType(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..),
+            ) => {
+                self.skipped.set(self.skipped.get() + 1);
+                Ok(None)
+            }
+            Err(e) => Err(db_error(&self.path, e)),
+        }
+    }
+
     fn corrupt(&self, message: String) -> Error {
         Error::File {
             path: self.path.clone(),
             message,
         }
     }
+}
+
+/// `PATH.lock`, the recorder's lock file.
+fn lock_path(path: &Path) -> PathBuf {
+    let mut lock = path.to_path_buf().into_os_string();
+    lock.push(".lock");
+    PathBuf::from(lock)
+}
+
+/// Checks the database's name and every file SQLite and the lock put beside it when the
+/// directory is shared with other users; in such a directory, also creates them first without
+/// following links, so that no name is left for another user to plant. Returns whether the
+/// directory is shared.
+fn guard_shared(path: &Path) -> Result<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let shared =
+        std::fs::metadata(safe_path::parent_of(path)).is_ok_and(|m| m.permissions().mode() & 0o022 != 0);
+    if !shared {
+        return Ok(false);
+    }
+    let me = rustix::process::geteuid().as_raw();
+    let mut names = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm", "-journal", ".lock"] {
+        let mut name = path.to_path_buf().into_os_string();
+        name.push(suffix);
+        names.push(PathBuf::from(name));
+    }
+    for name in &names {
+        safe_path::check_shared(name, "history database")?;
+    }
+    // The database, its WAL and shared-memory files: created now, so SQLite only ever opens files
+    // that are ours. (The rollback journal is not used in WAL mode.)
+    for name in &names[..3] {
+        safe_path::open_private(name, 0o600, me, "history database")?;
+    }
+    Ok(true)
+}
+
+/// The pid holding a flock on the file with this device and inode, from /proc/locks.
+fn lock_holder(dev: u64, ino: u64) -> Option<u32> {
+    let text = std::fs::read_to_string("/proc/locks").ok()?;
+    let (major, minor) = (rustix::fs::major(dev), rustix::fs::minor(dev));
+    text.lines().find_map(|line| {
+        // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; waiters are marked "->".
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) != Some(&"FLOCK") {
+            return None;
+        }
+        let pid: u32 = fields.get(4)?.parse().ok()?;
+        let mut id = fields.get(5)?.split(':');
+        let maj = u32::from_str_radix(id.next()?, 16).ok()?;
+        let min = u32::from_str_radix(id.next()?, 16).ok()?;
+        let inode: u64 = id.next()?.parse().ok()?;
+        (maj == major && min == minor && inode == ino).then_some(pid)
+    })
 }
 
 fn has_tables(conn: &Connection) -> bool {
@@ -353,7 +491,8 @@ fn db_error(path: &Path, err: rusqlite::Error) -> Error {
 struct OwnerColumns {
     pid: Option<u32>,
     program: Option<String>,
-    exe: Option<String>,
+    /// Text when the path is UTF-8, a blob of its exact bytes otherwise.
+    exe: Option<rusqlite::types::Value>,
     uid: Option<u32>,
     user: Option<String>,
     unit: Option<String>,
@@ -367,7 +506,10 @@ impl OwnerColumns {
             exe: owner
                 .as_ref()
                 .and_then(|o| o.exe.as_ref())
-                .map(|e| e.to_string_lossy().into_owned()),
+                .map(|e| match e.to_str() {
+                    Some(text) => rusqlite::types::Value::Text(text.to_string()),
+                    None => rusqlite::types::Value::Blob(e.as_os_str().as_encoded_bytes().to_vec()),
+                }),
             uid: owner.as_ref().map(|o| o.uid),
             user: owner.as_ref().and_then(|o| o.user.clone()),
             unit: owner.as_ref().and_then(|o| o.unit.clone()),
@@ -423,11 +565,17 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Event, String>> {
 fn owner_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<Owner>> {
     let pid: Option<u32> = row.get(at)?;
     let Some(pid) = pid else { return Ok(None) };
-    let exe: Option<String> = row.get(at + 2)?;
+    let exe = match row.get::<_, rusqlite::types::Value>(at + 2)? {
+        rusqlite::types::Value::Text(text) => Some(PathBuf::from(text)),
+        rusqlite::types::Value::Blob(bytes) => Some(PathBuf::from(
+            <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(bytes),
+        )),
+        _ => None,
+    };
     Ok(Some(Owner {
         pid,
         program: row.get::<_, Option<String>>(at + 1)?.unwrap_or_default(),
-        exe: exe.map(PathBuf::from),
+        exe,
         uid: row.get::<_, Option<u32>>(at + 3)?.unwrap_or(0),
         user: row.get(at + 4)?,
         unit: row.get(at + 5)?,

@@ -597,6 +597,13 @@ impl Engine<'_> {
                 self.slots[slot].fd = None;
                 if probe.attempt + 1 < self.allowed_attempts(probe.addr.ip()) {
                     self.retry.push_back((probe.addr, probe.attempt + 1));
+                } else if probe.attempt >= self.cfg.max_retries {
+                    // Every try was used: no later rise of the limit can give it another, so it
+                    // is settled now rather than kept until the end (a /8 where nothing answers
+                    // would otherwise keep 2^24 of them).
+                    report(probe.addr, filtered(Reason::NoResponse));
+                    self.finished += 1;
+                    self.window.on_answer(self.cap as f64);
                 } else {
                     self.given_up.push((probe.addr, probe.attempt));
                     // A port settled as silent is progress too: a firewall that drops everything

@@ -30,11 +30,31 @@ pub fn exists(pid: u32, path: &Path) -> Option<bool> {
     }
 }
 
-/// Whether the directory holding `path` is writable by every user (mode o+w, sticky or not).
+/// Whether every user can change what runs at `path`: its directory is world-writable (sticky or
+/// not: anyone can drop a file beside it), or a directory above it is world-writable without the
+/// sticky bit (anyone can rename the directory that holds it and put another in its place). A
+/// sticky world-writable ancestor such as /tmp is safe when what lies in it is not writable by
+/// others: only the owner of `/tmp/x` may rename it. Each ancestor's own mode decides, not its
+/// name, so a root-owned 0700 directory under /tmp is not "writable by every user".
 pub fn dir_world_writable(pid: u32, path: &Path) -> Option<bool> {
     let dir = path.parent()?;
     let meta = std::fs::metadata(in_root(pid, dir)).ok()?;
-    Some(meta.is_dir() && meta.permissions().mode() & 0o002 != 0)
+    if !meta.is_dir() {
+        return Some(false);
+    }
+    if meta.permissions().mode() & 0o002 != 0 {
+        return Some(true);
+    }
+    for ancestor in dir.ancestors().skip(1) {
+        let Ok(meta) = std::fs::metadata(in_root(pid, ancestor)) else {
+            return None;
+        };
+        let mode = meta.permissions().mode();
+        if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+            return Some(true);
+        }
+    }
+    Some(false)
 }
 
 /// Whether `dir/name` resolves to the same file as `exe`, inside the process's root: a symlink

@@ -36,6 +36,10 @@ pub struct Walk {
     pub sockets: Vec<(u64, u32, u32)>,
     /// Processes whose fd directory this user may not read.
     pub unreadable: usize,
+    /// Why a process's descriptors could not be read for a reason that is this process's own
+    /// (out of descriptors or memory), not the other's: such a walk is incomplete, and owners
+    /// would be missing without a word.
+    pub failed: Option<Errno>,
 }
 
 /// Walks every process's descriptors and records each one that is a socket. Processes that exit
@@ -77,6 +81,10 @@ pub fn walk() -> std::io::Result<Walk> {
     for part in parts {
         walk.sockets.extend(part.sockets);
         walk.unreadable += part.unreadable;
+        walk.failed = walk.failed.or(part.failed);
+    }
+    if let Some(errno) = walk.failed {
+        return Err(errno.into());
     }
     Ok(walk)
 }
@@ -92,6 +100,10 @@ fn walk_some(proc_fd: &OwnedFd, pids: &[u32], next: &AtomicUsize) -> Walk {
             Err(Errno::ACCESS | Errno::PERM) => {
                 walk.unreadable += 1;
                 continue;
+            }
+            Err(errno @ (Errno::MFILE | Errno::NFILE | Errno::NOMEM)) => {
+                walk.failed = Some(errno);
+                break;
             }
             // ENOENT: the process exited since /proc was listed.
             Err(_) => continue,

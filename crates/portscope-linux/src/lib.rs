@@ -65,7 +65,25 @@ pub fn snapshot(query: &Query) -> Result<Snapshot> {
         }
     };
     let unreadable_processes = match walk {
-        Some(walk) => attach_holders(&mut sockets, walk.map_err(|e| Error::io("/proc", e))?),
+        Some(walk) => {
+            // A walk that could not finish is an error: a socket without an owner would be
+            // reported as hidden or as the kernel's, which would be a lie.
+            let walk = walk.map_err(|e| {
+                let hint = if e.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error()) {
+                    " (the open-files limit is too low; raise it with ulimit -n)"
+                } else {
+                    ""
+                };
+                Error::System(format!(
+                    "cannot read /proc/*/fd to find which process holds each socket: {e}{hint}"
+                ))
+            })?;
+            attach_holders(&mut sockets, walk).map_err(|e| {
+                Error::System(format!(
+                    "cannot read the processes that hold sockets: {e} (the open-files limit may be too low; raise it with ulimit -n)"
+                ))
+            })?
+        }
         None => 0,
     };
     Ok(Snapshot {
@@ -131,7 +149,7 @@ fn read_proc_net(query: &Query) -> Result<Vec<Socket>> {
 }
 
 /// Fills each socket's holders from the fd walk; returns how many processes could not be inspected.
-fn attach_holders(sockets: &mut [Socket], walk: fd_table::Walk) -> usize {
+fn attach_holders(sockets: &mut [Socket], walk: fd_table::Walk) -> std::io::Result<usize> {
     let slots: HashMap<u64, usize> = sockets
         .iter()
         .enumerate()
@@ -144,12 +162,15 @@ fn attach_holders(sockets: &mut [Socket], walk: fd_table::Walk) -> usize {
     for (inode, pid, fd) in walk.sockets {
         // Sockets of other kinds (unix, netlink) or other network namespaces.
         let Some(&slot) = slots.get(&inode) else { continue };
-        let process = processes.entry(pid).or_insert_with(|| {
-            process::read(pid, clock).map(|mut p| {
-                p.user = users.get(&p.uid).cloned();
-                Arc::new(p)
-            })
-        });
+        let process = match processes.entry(pid) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(process::read(pid, clock)?.map(|mut p| {
+                    p.user = users.get(&p.uid).cloned();
+                    Arc::new(p)
+                }))
+            }
+        };
         // A process that exited between the fd walk and now no longer holds anything.
         let Some(process) = process else { continue };
         let holders = &mut sockets[slot].holders;
@@ -170,5 +191,5 @@ fn attach_holders(sockets: &mut [Socket], walk: fd_table::Walk) -> usize {
             }
         }
     }
-    walk.unreadable
+    Ok(walk.unreadable)
 }

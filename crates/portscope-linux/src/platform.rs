@@ -35,6 +35,10 @@ impl Platform for Linux {
         lineage::is_kernel_thread(pid)
     }
 
+    fn namespace_pid(&self, pid: u32) -> Option<u32> {
+        crate::process::namespace_pid(pid)
+    }
+
     fn privileges(&self) -> Privileges {
         capabilities::current()
     }

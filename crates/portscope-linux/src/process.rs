@@ -11,7 +11,10 @@ use portscope_core::platform::ParseError;
 /// The fields of /proc/PID/stat that portscope uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatFields {
+    /// comm, with U+FFFD for bytes that are not UTF-8.
     pub comm: String,
+    /// comm's exact bytes when they are not UTF-8.
+    pub comm_bytes: Option<Vec<u8>>,
     pub ppid: u32,
     /// The kernel's per-process flags (PF_* in include/linux/sched.h).
     pub flags: u64,
@@ -38,7 +41,9 @@ pub fn parse_stat(bytes: &[u8]) -> Result<StatFields, ParseError> {
         .ok_or_else(|| ParseError::malformed(WHAT, "no '('"))?;
     let close = bytes.iter().rposition(|&b| b == b')').filter(|&c| c > open);
     let close = close.ok_or_else(|| ParseError::malformed(WHAT, "no ')' after '('"))?;
-    let comm = String::from_utf8_lossy(&bytes[open + 1..close]).into_owned();
+    let raw = &bytes[open + 1..close];
+    let comm = String::from_utf8_lossy(raw).into_owned();
+    let comm_bytes = std::str::from_utf8(raw).is_err().then(|| raw.to_vec());
     // Fields after comm, numbered from 3 (state) as in proc(5).
     let rest: Vec<&[u8]> = bytes[close + 1..]
         .split(|b| b.is_ascii_whitespace())
@@ -57,6 +62,7 @@ pub fn parse_stat(bytes: &[u8]) -> Result<StatFields, ParseError> {
     };
     Ok(StatFields {
         comm,
+        comm_bytes,
         ppid: u32::try_from(field(4)?).map_err(|_| ParseError::malformed(WHAT, "ppid out of range"))?,
         flags: field(9)?,
         start_ticks: field(22)?,
@@ -80,6 +86,47 @@ pub fn parse_status_uid(bytes: &[u8]) -> Result<u32, ParseError> {
         .ok_or_else(|| ParseError::malformed(WHAT, "Uid is not a number"))
 }
 
+/// The `NSpid:` line of /proc/PID/status: the process's pid in each pid namespace it is in, from
+/// the outermost (this /proc's) to its own. `None` on kernels before 4.1, which lack the line.
+pub fn parse_status_nspid(bytes: &[u8]) -> Option<Vec<u32>> {
+    let line = bytes
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"NSpid:"))?;
+    let pids: Option<Vec<u32>> = line
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|field| !field.is_empty())
+        .map(|field| std::str::from_utf8(field).ok()?.parse().ok())
+        .collect();
+    pids.filter(|p| !p.is_empty())
+}
+
+/// The process's pid in its own (innermost) pid namespace.
+pub fn namespace_pid(pid: u32) -> Option<u32> {
+    let status = read_bounded(&format!("/proc/{pid}/status"), 64 << 10)?;
+    parse_status_nspid(&status)?.last().copied()
+}
+
+/// Whether an I/O error is this process's own shortage (descriptors, memory) rather than
+/// anything about the file.
+fn is_shortage(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    [Errno::MFILE, Errno::NFILE, Errno::NOMEM]
+        .iter()
+        .any(|errno| e.raw_os_error() == Some(errno.raw_os_error()))
+}
+
+/// Reads at most `max` bytes of a /proc file (a process can make some of them large).
+pub fn read_bounded(path: &str, max: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(max)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    Some(bytes)
+}
+
 /// Splits /proc/PID/cmdline (NUL-separated, usually NUL-terminated) into arguments.
 pub fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
     let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
@@ -92,12 +139,33 @@ pub fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// Splits the target of /proc/PID/exe into the path and whether the file was deleted.
+/// Splits the target of /proc/PID/exe into the path and whether the file was deleted, by the
+/// kernel's " (deleted)" suffix alone. A file may be *named* `x (deleted)`, so the reader
+/// confirms with the file itself ([`exe_link`]); this is the fallback when it cannot.
 pub fn parse_exe_link(target: &[u8]) -> (PathBuf, bool) {
     const DELETED: &[u8] = b" (deleted)";
     match target.strip_suffix(DELETED) {
         Some(path) => (PathBuf::from(OsStr::from_bytes(path)), true),
         None => (PathBuf::from(OsStr::from_bytes(target)), false),
+    }
+}
+
+/// The executable of `pid` and whether it was deleted. The kernel marks a deleted file by adding
+/// " (deleted)" to the link's text, which a file's own name can imitate; the file's link count,
+/// read through /proc/PID/exe itself, settles it: 0 means the file is gone from every directory.
+pub fn exe_link(pid: u32) -> Option<(PathBuf, bool)> {
+    use std::os::unix::fs::MetadataExt;
+    let link = format!("/proc/{pid}/exe");
+    let target = std::fs::read_link(&link).ok()?;
+    let bytes = target.as_os_str().as_bytes();
+    let (stripped, suffixed) = parse_exe_link(bytes);
+    if !suffixed {
+        return Some((stripped, false));
+    }
+    match std::fs::metadata(&link) {
+        Ok(meta) if meta.nlink() > 0 => Some((target, false)),
+        Ok(_) => Some((stripped, true)),
+        Err(_) => Some((stripped, true)),
     }
 }
 
@@ -135,30 +203,39 @@ pub fn parse_btime(bytes: &[u8]) -> Option<u64> {
 
 /// Reads a process's identity. `None` when the process vanished meanwhile (a normal race).
 /// Fields this user may not read (exe of another user's process) are left empty.
-pub fn read(pid: u32, clock: Clock) -> Option<Process> {
+///
+/// Running out of descriptors or memory is an error, not a vanished process: the caller would
+/// otherwise show its sockets without an owner.
+pub fn read(pid: u32, clock: Clock) -> std::io::Result<Option<Process>> {
     let dir = format!("/proc/{pid}");
-    let stat = parse_stat(&std::fs::read(format!("{dir}/stat")).ok()?).ok()?;
+    let stat = match std::fs::read(format!("{dir}/stat")) {
+        Ok(bytes) => bytes,
+        Err(e) if is_shortage(&e) => return Err(e),
+        Err(_) => return Ok(None),
+    };
+    let Ok(stat) = parse_stat(&stat) else {
+        return Ok(None);
+    };
     let uid = std::fs::read(format!("{dir}/status"))
         .ok()
         .and_then(|b| parse_status_uid(&b).ok())
         .unwrap_or(u32::MAX);
-    let (exe, exe_deleted) = match std::fs::read_link(format!("{dir}/exe")) {
-        Ok(target) => {
-            let (path, deleted) = parse_exe_link(target.as_os_str().as_bytes());
-            (Some(path), deleted)
-        }
-        Err(_) => (None, false),
+    let (exe, exe_deleted) = match exe_link(pid) {
+        Some((path, deleted)) => (Some(path), deleted),
+        None => (None, false),
     };
-    let cmdline = std::fs::read(format!("{dir}/cmdline"))
+    // A command line is as long as its owner makes it; what is shown never needs more.
+    let cmdline = read_bounded(&format!("{dir}/cmdline"), 256 << 10)
         .map(|b| parse_cmdline(&b))
         .unwrap_or_default();
     let supervisor: Option<Supervisor> = std::fs::read(format!("{dir}/cgroup"))
         .ok()
         .and_then(|b| cgroup::supervisor(&b));
-    Some(Process {
+    Ok(Some(Process {
         pid,
         ppid: stat.ppid,
         name: stat.comm,
+        name_bytes: stat.comm_bytes,
         exe,
         exe_deleted,
         cmdline,
@@ -168,5 +245,5 @@ pub fn read(pid: u32, clock: Clock) -> Option<Process> {
             .boot_time_secs
             .map(|boot| start_time_unix(stat.start_ticks, boot, clock.ticks_per_second)),
         supervisor,
-    })
+    }))
 }

@@ -57,3 +57,11 @@ impl StopSignals {
         }
     }
 }
+
+/// Sends SIGKILL to every process of the process group `pgid` (a `--exec` command that ran too
+/// long, with whatever it started). A group that is already gone is not an error.
+pub fn kill_process_group(pgid: u32) {
+    if let Some(pid) = i32::try_from(pgid).ok().and_then(rustix::process::Pid::from_raw) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}

@@ -27,29 +27,56 @@ pub fn grab_all(addrs: &[SocketAddr], timeout: Duration) -> Vec<Option<String>> 
     out
 }
 
-/// Connects, waits `timeout` for a greeting, otherwise sends `HEAD /` and waits once more.
+/// Connects, waits `timeout` for a greeting, otherwise sends `HEAD /` and waits once more. A
+/// greeting may come a few bytes at a time (`2`, `20`, `220 mail…`): reading goes on until a
+/// line has ended, [`MAX_BANNER`] bytes have come, or the wait is over.
 pub fn grab(addr: SocketAddr, timeout: Duration) -> Option<String> {
+    let timeout = timeout.max(Duration::from_millis(1));
     let mut stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
-    stream.set_read_timeout(Some(timeout)).ok()?;
     stream.set_write_timeout(Some(timeout)).ok()?;
     let mut buf = [0u8; MAX_BANNER];
-    let n = match stream.read(&mut buf) {
-        Ok(n) if n > 0 => n,
-        Ok(_) => return None,
-        Err(_) => {
-            let host = match addr {
-                SocketAddr::V4(a) => a.ip().to_string(),
-                SocketAddr::V6(a) => format!("[{}]", a.ip()),
-            };
-            let head = format!("HEAD / HTTP/1.0\r\nHost: {host}\r\n\r\n");
-            stream.write_all(head.as_bytes()).ok()?;
-            match stream.read(&mut buf) {
-                Ok(n) if n > 0 => n,
-                _ => return None,
-            }
-        }
-    };
+    let mut n = read_line(&mut stream, &mut buf, timeout);
+    if n == 0 {
+        let host = match addr {
+            SocketAddr::V4(a) => a.ip().to_string(),
+            SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        };
+        let head = format!("HEAD / HTTP/1.0\r\nHost: {host}\r\n\r\n");
+        stream.write_all(head.as_bytes()).ok()?;
+        n = read_line(&mut stream, &mut buf, timeout);
+    }
     clean(&buf[..n])
+}
+
+/// Reads into `buf` until a non-blank line has ended, `buf` is full, the peer closes, or
+/// `timeout` has passed; returns how many bytes came.
+fn read_line(stream: &mut TcpStream, buf: &mut [u8], timeout: Duration) -> usize {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut n = 0;
+    while n < buf.len() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match stream.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(got) => {
+                n += got;
+                let text = &buf[..n];
+                let line_ended = text
+                    .split(|&b| b == b'\n')
+                    .rev()
+                    .skip(1)
+                    .any(|line| line.iter().any(|b| !b.is_ascii_whitespace()));
+                if line_ended {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    n
 }
 
 /// The first line of what came back, with anything unprintable replaced: a banner is untrusted

@@ -40,12 +40,12 @@ pub fn write(out: &mut impl Write, report: &ScanReport, started: &str, finished:
         }
         writeln!(out, "{line}")?;
     }
-    let up = report.hosts.iter().filter(|h| h.is_up()).count();
+    let up = report.hosts_up();
+    let total = report.total_hosts();
     writeln!(
         out,
-        "# portscope done at {finished} -- {} IP address{} ({up} host{} up) scanned in {:.2} seconds",
-        report.hosts.len(),
-        if report.hosts.len() == 1 { "" } else { "es" },
+        "# portscope done at {finished} -- {total} IP address{} ({up} host{} up) scanned in {:.2} seconds",
+        if total == 1 { "" } else { "es" },
         if up == 1 { "" } else { "s" },
         report.stats.elapsed.as_secs_f64()
     )

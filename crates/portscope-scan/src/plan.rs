@@ -86,14 +86,43 @@ impl Plan {
             .fold(0u128, u128::saturating_add);
         let probes = hosts.saturating_mul(ports.len() as u128);
         if probes > MAX_PROBES && !request.force {
+            // u128 holds 2^128 - 1 at most: an IPv6 /0 saturates, and is said as what it is.
+            let amount = |n: u128| {
+                if n == u128::MAX {
+                    "2^128 or more".to_string()
+                } else {
+                    n.to_string()
+                }
+            };
             return Err(Error::Refused(format!(
-                "this scan is {probes} probes ({hosts} hosts x {} ports), more than 2^24; narrow it or \
+                "this scan is {} probes ({} hosts x {} ports), more than 2^24; narrow it or \
                  pass --force",
+                amount(probes),
+                amount(hosts),
                 ports.len()
             )));
         }
         let mut names = HashMap::new();
+        // Names given on the command line must all resolve (a typo there is a mistake to stop
+        // at); names in a target list are many, and one that does not resolve is skipped with
+        // a note rather than costing the whole list.
+        let mut listed = targets.split_off(request.targets.len());
         resolve_names(&mut targets, &mut names, Some(&mut notes), resolve)?;
+        if resolve_names(&mut listed, &mut names, Some(&mut notes), resolve).is_err() {
+            for target in listed.iter_mut() {
+                let Target::Name(name) = target else { continue };
+                let mut one = [Target::Name(name.clone())];
+                match resolve_names(&mut one, &mut names, Some(&mut notes), resolve) {
+                    Ok(()) => *target = one[0].clone(),
+                    Err(e) => notes.push(format!("skipping {e}")),
+                }
+            }
+            listed.retain(|t| !matches!(t, Target::Name(_)));
+        }
+        targets.extend(listed);
+        if targets.is_empty() {
+            return Err(Error::Usage("no target in the list could be resolved".into()));
+        }
         resolve_names(&mut excludes, &mut HashMap::new(), None, resolve)?;
         Ok(Plan {
             targets,
@@ -106,13 +135,32 @@ impl Plan {
     }
 
     /// Every address to scan, lazily, without the excluded ones and without repeats.
+    ///
+    /// Duplicates are dropped without remembering every address: an address of a range target
+    /// is a repeat when an earlier range target contains it or an earlier single address was it;
+    /// only the single addresses (a list's worth) are kept in a set, so a /8 costs nothing.
     pub fn hosts(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        let mut seen = HashSet::new();
-        self.targets
+        let mut singles = HashSet::new();
+        let targets = &self.targets;
+        targets
             .iter()
-            .flat_map(Target::addresses)
-            .filter(|ip| !self.excludes.iter().any(|e| e.contains(*ip)))
-            .filter(move |ip| seen.insert(*ip))
+            .enumerate()
+            .flat_map(|(i, target)| target.addresses().map(move |ip| (i, ip)))
+            .filter(|(_, ip)| !self.excludes.iter().any(|e| e.contains(*ip)))
+            .filter(move |&(i, ip)| {
+                let in_earlier_range = targets[..i]
+                    .iter()
+                    .any(|t| matches!(t, Target::Net(_) | Target::Octets(_)) && t.contains(ip));
+                if in_earlier_range {
+                    return false;
+                }
+                if matches!(targets[i], Target::Addr(_)) {
+                    singles.insert(ip)
+                } else {
+                    !singles.contains(&ip)
+                }
+            })
+            .map(|(_, ip)| ip)
     }
 }
 
@@ -180,6 +228,75 @@ fn resolve_names(
         *target = Target::Addr(ip);
     }
     Ok(())
+}
+
+/// Every host's results as they come in, holding state only for hosts that answered. A host
+/// whose probes so far all went unanswered waits in a small buffer until its last port settles;
+/// then it is only counted. Probes go out host by host, so the buffer holds the few hosts in
+/// flight, and a /8 where nothing answers costs a counter, not 2^24 entries.
+#[derive(Debug)]
+pub struct Tallies {
+    answered: HashMap<IpAddr, Tally>,
+    quiet: HashMap<IpAddr, Vec<(u16, Outcome)>>,
+    silent: u64,
+    ports_per_host: usize,
+    keep_all: bool,
+}
+
+impl Tallies {
+    /// `keep_all` (`--all`) keeps every host, answered or not, with every port.
+    pub fn new(ports_per_host: usize, keep_all: bool) -> Tallies {
+        Tallies {
+            answered: HashMap::new(),
+            quiet: HashMap::new(),
+            silent: 0,
+            ports_per_host: ports_per_host.max(1),
+            keep_all,
+        }
+    }
+
+    pub fn record(&mut self, addr: std::net::SocketAddr, outcome: Outcome) {
+        let ip = addr.ip();
+        if let Some(tally) = self.answered.get_mut(&ip) {
+            tally.record(addr.port(), outcome, self.keep_all);
+            return;
+        }
+        let unanswered = outcome.state == PortState::Filtered && outcome.reason == Reason::NoResponse;
+        if unanswered && !self.keep_all {
+            let seen = self.quiet.entry(ip).or_default();
+            seen.push((addr.port(), outcome));
+            if seen.len() >= self.ports_per_host {
+                self.quiet.remove(&ip);
+                self.silent += 1;
+            }
+            return;
+        }
+        let mut tally = Tally::default();
+        for (port, earlier) in self.quiet.remove(&ip).unwrap_or_default() {
+            tally.record(port, earlier, self.keep_all);
+        }
+        tally.record(addr.port(), outcome, self.keep_all);
+        self.answered.insert(ip, tally);
+    }
+
+    /// The hosts that answered (sorted by address) and how many did not.
+    pub fn finish(
+        mut self,
+        names: &HashMap<IpAddr, String>,
+        services: &ServiceNames,
+    ) -> (Vec<HostResult>, u64) {
+        // A host still waiting here had fewer outcomes than ports (never, unless the engine
+        // stopped early): it is silent all the same.
+        self.silent += self.quiet.len() as u64;
+        let keep_all = self.keep_all;
+        let mut hosts: Vec<HostResult> = self
+            .answered
+            .into_iter()
+            .map(|(ip, tally)| tally.finish(ip, names.get(&ip).cloned(), keep_all, services))
+            .collect();
+        hosts.sort_by_key(|h| h.address);
+        (hosts, self.silent)
+    }
 }
 
 /// A host's results as they come in: open ports always, closed and filtered ones listed while
@@ -279,6 +396,23 @@ mod tests {
         assert_eq!(hosts, ["198.18.0.1", "198.18.0.2", "198.18.0.4"]);
         assert_eq!(plan.ports, [22, 80]);
         assert_eq!(plan.total_probes, 10);
+        // A single address before a range, overlapping octet ranges, a network inside another.
+        let targets: Vec<String> = ["198.18.0.6", "198.18.0.5-7,6-8", "198.18.0.4/30", "198.18.0.9"]
+            .map(String::from)
+            .to_vec();
+        let plan = Plan::new(&request(&targets, "22"), &no_names).unwrap();
+        let hosts: Vec<String> = plan.hosts().map(|h| h.to_string()).collect();
+        assert_eq!(
+            hosts,
+            [
+                "198.18.0.6",
+                "198.18.0.5",
+                "198.18.0.7",
+                "198.18.0.8",
+                "198.18.0.4",
+                "198.18.0.9"
+            ]
+        );
     }
 
     #[test]

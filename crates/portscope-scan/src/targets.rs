@@ -32,7 +32,7 @@ impl Target {
             }
             Target::Octets(octets) => octets
                 .iter()
-                .map(|ranges| ranges.iter().map(|(a, b)| u128::from(b - a) + 1).sum::<u128>())
+                .map(|ranges| octet_values(ranges).len() as u128)
                 .product(),
         }
     }
@@ -66,14 +66,19 @@ impl Target {
                 Box::new((first..=last).map(|n| IpAddr::V6(Ipv6Addr::from(n))))
             }
             Target::Octets(octets) => {
-                let values: Vec<Vec<u8>> = octets
-                    .iter()
-                    .map(|ranges| ranges.iter().flat_map(|(a, b)| *a..=*b).collect())
-                    .collect();
+                let values: Vec<Vec<u8>> = octets.iter().map(|ranges| octet_values(ranges)).collect();
                 Box::new(Odometer::new(values))
             }
         }
     }
+}
+
+/// The distinct values of one octet's ranges, ascending (`1-5,3-7` is 1 to 7 once each).
+fn octet_values(ranges: &[(u8, u8)]) -> Vec<u8> {
+    let mut values: Vec<u8> = ranges.iter().flat_map(|(a, b)| *a..=*b).collect();
+    values.sort_unstable();
+    values.dedup();
+    values
 }
 
 /// Walks every combination of four octet value lists, last octet fastest.

@@ -36,8 +36,8 @@ pub fn write(out: &mut impl Write, report: &ScanReport, times: &Times<'_>) -> io
     for host in &report.hosts {
         write_host(out, host, times)?;
     }
-    let up = report.hosts.iter().filter(|h| h.is_up()).count();
-    let total = report.hosts.len();
+    let up = report.hosts_up();
+    let total = report.total_hosts();
     let elapsed = report.stats.elapsed.as_secs_f64();
     writeln!(out, "<runstats>")?;
     writeln!(

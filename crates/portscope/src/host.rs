@@ -4,7 +4,10 @@
 use portscope_core::Platform;
 
 #[cfg(target_os = "linux")]
-pub use portscope_linux::{connect_scan, local_time, stop_signal::StopSignals};
+pub use portscope_linux::{
+    connect_scan, local_time,
+    stop_signal::{StopSignals, kill_process_group},
+};
 
 /// The host portscope runs on.
 #[cfg(target_os = "linux")]

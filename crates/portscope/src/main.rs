@@ -1,6 +1,8 @@
 //! The `portscope` binary: parse the command line, run it, turn any error into one line on stderr
 //! and an exit code.
 
+use std::io::Write;
+
 use clap::Parser;
 use clap::error::ErrorKind;
 
@@ -19,7 +21,11 @@ fn main() -> std::process::ExitCode {
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::Ok,
         Err(err) => {
             // Errors quote file names and process names: escaped like every other line.
-            eprintln!("portscope: {}", portscope_core::render::escape(&err.to_string()));
+            let _ = writeln!(
+                std::io::stderr(),
+                "portscope: {}",
+                portscope_core::render::escape(&err.to_string())
+            );
             err.exit_code()
         }
     };
@@ -42,7 +48,8 @@ fn usage_error(err: clap::Error) -> std::process::ExitCode {
             let text = err.render().to_string();
             let first = text.lines().next().unwrap_or_default();
             let line = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "portscope: {}",
                 if line.is_empty() {
                     rendered.unwrap_or_default()

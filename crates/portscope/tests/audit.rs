@@ -114,6 +114,9 @@ fn deleted_executable_that_listens_is_an_alert() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
+    // A dropped payload's directory: one every user can write to, by its mode (a private 0700
+    // directory under /tmp is not).
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let exe = copied_python(dir.path());
     let (child, port) = spawn_listener(python_from(&exe, &listener_script("127.0.0.1", 0, "")));
     std::fs::remove_file(&exe).expect("delete the running binary");

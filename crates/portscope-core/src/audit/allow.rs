@@ -3,15 +3,21 @@
 //!
 //! ```toml
 //! [[allow]]
-//! program = "python3"   # executable file name or process name; "*" for any, "-" for no process
+//! program = "python3"   # an executable's file name or full path; "*" for any, "-" for no process
 //! port = 8080           # local port of the socket (or the remote port of an outgoing connection)
 //! check = "unexpected-server"   # optional: silence only this check
 //! ```
+//!
+//! A process names itself (comm, argv) but not its executable, so a rule never matches by the
+//! process's name. A path (`/usr/bin/python3.11`, or a prefix ending in `*`) matches the
+//! executable the kernel reports. A bare name matches only an executable of that file name that
+//! a package installed (or, where no package database can be read, one in a system directory):
+//! `/tmp/x/hostile` renamed to `python3` matches neither.
 
 use serde::Deserialize;
 
-use super::context::program_names;
-use super::expected;
+use crate::model::Process;
+
 use super::finding::{CheckId, Finding};
 
 #[derive(Deserialize)]
@@ -64,8 +70,10 @@ pub fn parse(text: &[u8]) -> Result<Vec<Rule>, String> {
 }
 
 impl Rule {
-    /// Whether this rule silences `finding`.
-    pub fn silences(&self, finding: &Finding) -> bool {
+    /// Whether this rule silences `finding`. `names` says whether a bare program name is the
+    /// name of a process's executable, installed by a package: its file name, or a link in a
+    /// system directory to it (`python3` → `python3.11`).
+    pub fn silences(&self, finding: &Finding, names: &dyn Fn(&Process, &str) -> bool) -> bool {
         if self.check.is_some_and(|c| c != finding.check) {
             return false;
         }
@@ -77,9 +85,16 @@ impl Rule {
             (_, "*") => true,
             (None, "-") => true,
             (None, _) => false,
-            (Some(process), pattern) => program_names(process)
-                .iter()
-                .any(|name| expected::matches(pattern, name)),
+            (Some(process), pattern) if pattern.starts_with('/') => {
+                process.exe.as_deref().is_some_and(|exe| {
+                    let exe = exe.as_os_str().as_encoded_bytes();
+                    match pattern.strip_suffix('*') {
+                        Some(prefix) => exe.starts_with(prefix.as_bytes()),
+                        None => exe == pattern.as_bytes(),
+                    }
+                })
+            }
+            (Some(process), pattern) => names(process, pattern),
         };
         port_ok && program_ok
     }

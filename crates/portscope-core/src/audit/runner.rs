@@ -10,7 +10,10 @@ use crate::platform::Platform;
 
 use super::allow::Rule;
 use super::checks::{self, Out};
-use super::context::Context;
+use std::path::Path;
+
+use super::context::{Context, Ownership, exe_name, is_system_path};
+use super::expected;
 use super::expected::Expected;
 use super::finding::{Finding, Severity};
 
@@ -50,6 +53,33 @@ impl Report {
     }
 }
 
+/// Whether `pattern` (an allow rule's bare program name) names `process`'s executable: its file
+/// name, or a link by that name in a system directory, and only for an executable a package
+/// installed (where packages cannot be read: one in a system directory). The process's own name
+/// never counts: any program can call itself `python3`.
+fn program_named(ctx: &Context, process: &crate::model::Process, pattern: &str) -> bool {
+    let Some(exe) = process.exe.as_deref() else {
+        return false;
+    };
+    let trusted = match ctx.ownership(process) {
+        Ownership::Package(_) => true,
+        Ownership::NoPackage => false,
+        Ownership::Unknown => is_system_path(exe),
+    };
+    if !trusted {
+        return false;
+    }
+    if exe_name(process).is_some_and(|name| expected::matches(pattern, name)) {
+        return true;
+    }
+    let dirs = ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"];
+    !pattern.contains('*')
+        && dirs.iter().any(|dir| {
+            ctx.platform
+                .name_resolves_to(process.pid, Path::new(dir), pattern, exe)
+        })
+}
+
 pub fn run(
     platform: &dyn Platform,
     snapshot: &Snapshot,
@@ -65,8 +95,9 @@ pub fn run(
         checks::hidden_listener::check(&ctx, &mut out)?;
     }
     let before = out.findings.len();
+    let names = |process: &crate::model::Process, pattern: &str| program_named(&ctx, process, pattern);
     out.findings
-        .retain(|finding| !options.allow.iter().any(|rule| rule.silences(finding)));
+        .retain(|finding| !options.allow.iter().any(|rule| rule.silences(finding, &names)));
     let silenced = before - out.findings.len();
     out.findings.sort_by(|a, b| {
         let port = |f: &Finding| f.sockets.first().map(|s| (s.local.port, s.protocol));

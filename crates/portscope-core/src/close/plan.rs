@@ -122,13 +122,13 @@ impl Plan {
     }
 }
 
-/// Builds the plan for `spec` from a snapshot. `kernel_thread` answers for a PID; `use_unit`
+/// Builds the plan for `spec` from a snapshot. `facts` answers for a PID; `use_unit`
 /// turns supervised holders' action into a unit stop.
 pub fn build(
     spec: PortSpec,
     snapshot: &Snapshot,
     context: &Context,
-    kernel_thread: impl Fn(u32) -> bool,
+    facts: impl Fn(u32) -> safety::Facts,
     use_unit: bool,
 ) -> Plan {
     let mut sockets = Vec::new();
@@ -159,7 +159,7 @@ pub fn build(
             let advice = supervised_by
                 .as_ref()
                 .map(|s| supervisor::advice(s, process.user.as_deref()));
-            let action = match safety::check(&process, kernel_thread(process.pid), context) {
+            let action = match safety::check(&process, facts(process.pid), context) {
                 Some(refusal) => Action::Refuse(refusal),
                 None => match supervised_by.as_ref().and_then(supervisor::unit) {
                     Some((unit, user_manager)) if use_unit => Action::StopUnit {
@@ -258,6 +258,7 @@ mod tests {
             pid,
             ppid: 1,
             name: format!("p{pid}"),
+            name_bytes: None,
             exe: None,
             exe_deleted: false,
             cmdline: Vec::new(),
@@ -335,7 +336,7 @@ mod tests {
             udp: true,
             address: None,
         };
-        let plan = build(spec, &snapshot, &context(), |_| false, false);
+        let plan = build(spec, &snapshot, &context(), |_| safety::Facts::default(), false);
         assert_eq!(plan.sockets.len(), 3);
         assert_eq!(plan.unowned.len(), 1);
         assert_eq!(plan.targets.len(), 2);
@@ -348,7 +349,7 @@ mod tests {
         // Shares portscope's own unit: not separately supervised.
         assert_eq!(plan.targets[1].supervised_by, None);
 
-        let plan = build(spec, &snapshot, &context(), |_| false, true);
+        let plan = build(spec, &snapshot, &context(), |_| safety::Facts::default(), true);
         assert_eq!(
             plan.targets[0].action,
             Action::StopUnit {
@@ -364,7 +365,7 @@ mod tests {
             udp: false,
             address: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         };
-        let plan = build(tcp_81, &snapshot, &context(), |_| false, true);
+        let plan = build(tcp_81, &snapshot, &context(), |_| safety::Facts::default(), true);
         assert_eq!(plan.targets[0].action, Action::Refuse(Refusal::Ancestor));
         assert_eq!(plan.refusals().count(), 1);
         let elsewhere = PortSpec {
@@ -372,9 +373,15 @@ mod tests {
             ..tcp_81
         };
         assert!(
-            build(elsewhere, &snapshot, &context(), |_| false, true)
-                .sockets
-                .is_empty()
+            build(
+                elsewhere,
+                &snapshot,
+                &context(),
+                |_| safety::Facts::default(),
+                true
+            )
+            .sockets
+            .is_empty()
         );
     }
 }

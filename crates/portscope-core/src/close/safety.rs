@@ -40,8 +40,11 @@ impl Context {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Refusal {
-    /// PID 1: init (or a container's init); killing it takes the system or container down.
+    /// PID 1: init; killing it takes the system down.
     Init,
+    /// PID 1 of its own pid namespace: a container's init (or `unshare --pid --fork`'s child);
+    /// killing it takes every process of the container down with it.
+    NamespaceInit,
     KernelThread,
     Itself,
     /// A parent of portscope: the user's shell, terminal or session.
@@ -55,6 +58,9 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Refusal::Init => f.write_str("it is PID 1 (init); stopping it would bring the system down"),
+            Refusal::NamespaceInit => f.write_str(
+                "it is PID 1 of its own pid namespace (a container's init); stopping it would kill every process in it",
+            ),
             Refusal::KernelThread => f.write_str("it is a kernel thread"),
             Refusal::Itself => f.write_str("it is portscope itself"),
             Refusal::Ancestor => f.write_str(
@@ -69,10 +75,32 @@ impl fmt::Display for Refusal {
     }
 }
 
+/// What the platform says about one process beyond the model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Facts {
+    pub kernel_thread: bool,
+    /// Its pid in its innermost pid namespace (Linux's last NSpid field).
+    pub namespace_pid: Option<u32>,
+}
+
+impl Facts {
+    /// The facts `platform` knows about `pid`.
+    pub fn of(platform: &dyn Platform, pid: u32) -> Facts {
+        Facts {
+            kernel_thread: platform.is_kernel_thread(pid),
+            namespace_pid: platform.namespace_pid(pid),
+        }
+    }
+}
+
 /// The first rule that forbids signalling `process`, if any.
-pub fn check(process: &Process, kernel_thread: bool, context: &Context) -> Option<Refusal> {
+pub fn check(process: &Process, facts: Facts, context: &Context) -> Option<Refusal> {
+    let kernel_thread = facts.kernel_thread;
     if process.pid == 1 {
         return Some(Refusal::Init);
+    }
+    if facts.namespace_pid == Some(1) {
+        return Some(Refusal::NamespaceInit);
     }
     if kernel_thread {
         return Some(Refusal::KernelThread);
@@ -98,6 +126,7 @@ mod tests {
             pid,
             ppid: 1,
             name: "server".into(),
+            name_bytes: None,
             exe: None,
             exe_deleted: false,
             cmdline: Vec::new(),
@@ -122,25 +151,56 @@ mod tests {
     fn every_rule() {
         let user = context(false);
         let root = context(true);
-        assert_eq!(check(&process(1, 0), false, &root), Some(Refusal::Init));
-        assert_eq!(check(&process(1, 1000), false, &user), Some(Refusal::Init));
-        assert_eq!(check(&process(77, 0), true, &root), Some(Refusal::KernelThread));
-        assert_eq!(check(&process(500, 1000), false, &user), Some(Refusal::Itself));
-        assert_eq!(check(&process(400, 1000), false, &user), Some(Refusal::Ancestor));
-        assert_eq!(check(&process(300, 0), false, &root), Some(Refusal::Ancestor));
+        let kt = |k: bool| Facts {
+            kernel_thread: k,
+            namespace_pid: None,
+        };
+        assert_eq!(check(&process(1, 0), kt(false), &root), Some(Refusal::Init));
+        assert_eq!(check(&process(1, 1000), kt(false), &user), Some(Refusal::Init));
         assert_eq!(
-            check(&process(600, 0), false, &user),
+            check(&process(77, 0), kt(true), &root),
+            Some(Refusal::KernelThread)
+        );
+        assert_eq!(
+            check(&process(500, 1000), kt(false), &user),
+            Some(Refusal::Itself)
+        );
+        assert_eq!(
+            check(&process(400, 1000), kt(false), &user),
+            Some(Refusal::Ancestor)
+        );
+        assert_eq!(check(&process(300, 0), kt(false), &root), Some(Refusal::Ancestor));
+        assert_eq!(
+            check(&process(600, 0), kt(false), &user),
             Some(Refusal::OtherUser { uid: 0 })
         );
-        assert_eq!(check(&process(600, 1000), false, &user), None);
-        assert_eq!(check(&process(600, 1000), false, &root), None);
-        assert_eq!(check(&process(600, 0), false, &root), None);
+        assert_eq!(check(&process(600, 1000), kt(false), &user), None);
+        assert_eq!(check(&process(600, 1000), kt(false), &root), None);
+        assert_eq!(check(&process(600, 0), kt(false), &root), None);
+    }
+
+    #[test]
+    fn a_namespace_init_is_refused_whatever_its_global_pid() {
+        let facts = Facts {
+            kernel_thread: false,
+            namespace_pid: Some(1),
+        };
+        assert_eq!(
+            check(&process(4242, 0), facts, &context(true)),
+            Some(Refusal::NamespaceInit)
+        );
+        let inner = Facts {
+            namespace_pid: Some(7),
+            ..facts
+        };
+        assert_eq!(check(&process(4242, 0), inner, &context(true)), None);
     }
 
     #[test]
     fn reasons_are_one_line() {
         for refusal in [
             Refusal::Init,
+            Refusal::NamespaceInit,
             Refusal::KernelThread,
             Refusal::Itself,
             Refusal::Ancestor,

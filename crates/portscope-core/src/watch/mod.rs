@@ -37,8 +37,9 @@ impl PortKey {
     }
 }
 
-/// The program that owns a port.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The program that owns a port. In JSON, an `exe` that is not UTF-8 is shown lossily and given
+/// exactly in `exe_bytes`, as for [`crate::model::Process`].
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct Owner {
     pub pid: u32,
     pub program: String,
@@ -47,6 +48,24 @@ pub struct Owner {
     pub user: Option<String>,
     /// The systemd unit or container that supervises the program.
     pub unit: Option<String>,
+}
+
+impl Serialize for Owner {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let exe_bytes = self.exe.as_deref().and_then(crate::model::non_utf8_bytes);
+        let mut s = serializer.serialize_struct("Owner", 6 + usize::from(exe_bytes.is_some()))?;
+        s.serialize_field("pid", &self.pid)?;
+        s.serialize_field("program", &self.program)?;
+        s.serialize_field("exe", &self.exe.as_deref().map(|p| p.to_string_lossy()))?;
+        if let Some(bytes) = exe_bytes {
+            s.serialize_field("exe_bytes", bytes)?;
+        }
+        s.serialize_field("uid", &self.uid)?;
+        s.serialize_field("user", &self.user)?;
+        s.serialize_field("unit", &self.unit)?;
+        s.end()
+    }
 }
 
 impl Owner {

@@ -66,17 +66,9 @@ fn save(file: &Path, host: &dyn Platform) -> Result<ExitCode> {
         notes.iter().for_each(|note| output::note(note));
         return Ok(ExitCode::Ok);
     }
-    // Write then rename, so a baseline that cron reads is never half-written.
-    let tmp = file.with_extension("toml.tmp");
-    let failed = |e: std::io::Error| Error::File {
-        path: file.to_path_buf(),
-        message: format!("cannot write the baseline: {e}"),
-    };
-    std::fs::write(&tmp, text).map_err(failed)?;
-    std::fs::rename(&tmp, file).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        failed(e)
-    })?;
+    // A new file beside it, then a rename: a baseline that cron reads is never half-written, and
+    // a link another user planted at either name is replaced or refused, never written through.
+    portscope_history::safe_path::write_atomically(file, text.as_bytes(), 0o644, "baseline")?;
     notes.iter().for_each(|note| output::note(note));
     output::note(&format!(
         "saved {} listening ports to {}",
@@ -88,15 +80,19 @@ fn save(file: &Path, host: &dyn Platform) -> Result<ExitCode> {
 
 fn check(file: &Path, json: bool, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     // A baseline that is missing or malformed is bad input (exit 2), like a malformed flag.
-    let text = std::fs::read_to_string(file).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Usage(format!(
-            "{}: no such baseline; create it with `portscope baseline save`",
+    let bytes =
+        crate::files::read_bounded(file, "baseline", crate::files::MAX_INPUT).map_err(|e| match e {
+            Error::Usage(m) if m.ends_with("no such baseline") => Error::Usage(format!(
+                "{}: no such baseline; create it with `portscope baseline save`",
+                file.display()
+            )),
+            other => other,
+        })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Error::Usage(format!(
+            "{}: not a valid baseline: not UTF-8 text",
             file.display()
-        )),
-        _ => Error::File {
-            path: file.to_path_buf(),
-            message: format!("cannot read the baseline: {e}"),
-        },
+        ))
     })?;
     let baseline = Baseline::parse(&text)
         .map_err(|message| Error::Usage(format!("{}: not a valid baseline: {message}", file.display())))?;

@@ -122,8 +122,10 @@ fn confirm(args: &CloseArgs, question: &str) -> Result<()> {
     if args.yes {
         return Ok(());
     }
-    eprint!("{question} [y/N] ");
-    std::io::stderr().flush()?;
+    // The question quotes nothing a process chose, but goes through the renderer all the same.
+    let mut err = std::io::stderr();
+    write!(err, "{} [y/N] ", portscope_core::render::escape(question))?;
+    err.flush()?;
     let mut answer = String::new();
     std::io::stdin()
         .lock()
@@ -160,7 +162,7 @@ fn run_port(args: &CloseArgs, port: u16, ui: Ui, host: &dyn Platform) -> Result<
         spec,
         &snapshot,
         &context,
-        |pid| host.is_kernel_thread(pid),
+        |pid| portscope_core::close::safety::Facts::of(host, pid),
         args.unit,
     );
     let what = spec.describe();
@@ -198,7 +200,7 @@ fn run_port(args: &CloseArgs, port: u16, ui: Ui, host: &dyn Platform) -> Result<
     }
     if args.dry_run {
         if !args.json {
-            println!("dry run: nothing was signalled");
+            writeln!(std::io::stdout(), "dry run: nothing was signalled")?;
         }
         return Ok(ExitCode::Ok);
     }
@@ -426,7 +428,7 @@ fn run_connections(args: &CloseArgs, selector: Selector, ui: Ui, host: &dyn Plat
     if args.dry_run {
         print_connections(args, &planned, ui)?;
         if !args.json {
-            println!("dry run: nothing was cut");
+            writeln!(std::io::stdout(), "dry run: nothing was cut")?;
         }
         return Ok(ExitCode::Ok);
     }
@@ -440,10 +442,11 @@ fn run_connections(args: &CloseArgs, selector: Selector, ui: Ui, host: &dyn Plat
         print_connections(args, &cuts, ui)?;
     } else {
         let destroyed = cuts.iter().filter(|c| c.cut.result == "destroyed").count();
-        println!(
+        writeln!(
+            std::io::stdout(),
             "cut {destroyed} of {} connection(s); the programs holding them keep running",
             cuts.len()
-        );
+        )?;
     }
     Ok(ExitCode::Ok)
 }

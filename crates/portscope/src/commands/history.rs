@@ -23,7 +23,7 @@ pub struct HistoryArgs {
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
     /// Only this port.
-    #[arg(short = 'p', long, value_name = "PORT")]
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
     /// Only ports held by a program whose name starts with NAME.
     #[arg(long, value_name = "NAME")]
@@ -54,6 +54,13 @@ pub fn run(args: &HistoryArgs, ui: Ui) -> Result<ExitCode> {
     };
     let store = Store::open(&path)?;
     let events = store.events(&Filter { port: args.port })?;
+    if store.skipped_rows() > 0 {
+        output::note(&format!(
+            "{}: skipped {} damaged row(s) that could not be read",
+            path.display(),
+            store.skipped_rows()
+        ));
+    }
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -36,7 +36,7 @@ pub struct ListArgs {
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
     /// Show sockets whose local or remote port is PORT (repeatable).
-    #[arg(short = 'p', long, value_name = "PORT")]
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Vec<u16>,
     /// Show sockets held by this process id.
     #[arg(long, value_name = "PID", allow_negative_numbers = true)]

@@ -33,13 +33,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::History(args) => history::run(args, ui),
         Command::Baseline(args) => baseline::run(args, ui, host),
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "portscope", &mut std::io::stdout());
+            // clap_complete panics when its writer fails: render into memory, then write.
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "portscope", &mut script);
+            let mut out = std::io::stdout().lock();
+            std::io::Write::write_all(&mut out, &script)?;
+            std::io::Write::flush(&mut out)?;
             Ok(ExitCode::Ok)
         }
         Command::Man => {
+            let mut page = Vec::new();
             clap_mangen::Man::new(Cli::command())
-                .render(&mut std::io::stdout())
+                .render(&mut page)
                 .map_err(|e| Error::io("writing the man page", e))?;
+            let mut out = std::io::stdout().lock();
+            std::io::Write::write_all(&mut out, &page)?;
+            std::io::Write::flush(&mut out)?;
             Ok(ExitCode::Ok)
         }
     }

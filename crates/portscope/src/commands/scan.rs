@@ -3,17 +3,16 @@
 //! The work lives in `portscope-scan` and the platform's engine; this module wires the command line to it and decides what is
 //! shown where (table or JSON on stdout, nmap formats to files, progress and notes on stderr).
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
 use portscope_core::scan::{EngineConfig, HostResult, PortState, ScanReport};
-use portscope_scan::plan::{Plan, Request, Tally};
+use portscope_scan::plan::{Plan, Request, Tallies};
 use portscope_scan::{banner, greppable, ports, resolve, xml};
 
 use super::lookup::LocalNamesArgs;
@@ -74,8 +73,8 @@ pub struct ScanArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// Send at most N probes per second.
-    #[arg(long, value_name = "N")]
+    /// Send at most N probes per second (0.01 to 10,000,000).
+    #[arg(long, value_name = "N", value_parser = parse_rate)]
     pub rate: Option<f64>,
 
     /// Most retries of a port that does not answer (fewer are used while the network loses
@@ -100,8 +99,8 @@ pub struct ScanArgs {
     #[arg(long)]
     pub banner: bool,
 
-    /// How long to wait for a banner.
-    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = humantime::parse_duration)]
+    /// How long to wait for a banner (more than 0).
+    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = parse_positive_duration)]
     pub banner_timeout: Duration,
 
     /// Scan even above 2^24 probes.
@@ -110,6 +109,30 @@ pub struct ScanArgs {
 
     #[command(flatten)]
     pub names: LocalNamesArgs,
+}
+
+/// `--rate`: a finite number of probes per second in a range the engine can pace (a rate of 0,
+/// NaN or 1e-300 has no interval between probes; 1e-10 would wait centuries for the second).
+fn parse_rate(text: &str) -> std::result::Result<f64, String> {
+    let rate: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of probes per second"))?;
+    if !rate.is_finite() || !(0.01..=10_000_000.0).contains(&rate) {
+        return Err(format!(
+            "{text:?} is out of range; the rate is 0.01 to 10000000 probes per second"
+        ));
+    }
+    Ok(rate)
+}
+
+fn parse_positive_duration(text: &str) -> std::result::Result<Duration, String> {
+    let duration =
+        humantime::parse_duration(text).map_err(|e| format!("{text:?} is not a duration ({e})"))?;
+    if duration.is_zero() {
+        return Err(format!("{text:?} is zero; give a time such as 500ms"));
+    }
+    Ok(duration)
 }
 
 pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
@@ -129,6 +152,9 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
     };
     let (greppable, xml) = output_paths(args)?;
     let plan = Plan::new(&request, &resolve::resolve_all)?;
+    // Before the first probe: a file that cannot be created must not cost a whole scan.
+    let greppable = greppable.map(|path| Sink::open(&path)).transpose()?;
+    let xml = xml.map(|path| Sink::open(&path)).transpose()?;
     for line in &plan.notes {
         note(line);
     }
@@ -136,7 +162,7 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
     let started_str = humantime::format_rfc3339_seconds(started_at).to_string();
 
     let progress = progress_bar(plan.total_probes);
-    let mut tallies: HashMap<IpAddr, Tally> = HashMap::new();
+    let mut tallies = Tallies::new(plan.ports.len(), args.all);
     let cfg = EngineConfig {
         max_retries: args.max_retries,
         min_timeout: args.min_rtt_timeout,
@@ -152,7 +178,6 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
             .into_iter()
             .map(move |port| SocketAddr::new(ip, port))
     });
-    let keep_all = args.all;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(MAX_THREADS);
@@ -160,21 +185,12 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
         probes,
         &cfg,
         threads,
-        |addr, outcome| {
-            tallies
-                .entry(addr.ip())
-                .or_default()
-                .record(addr.port(), outcome, keep_all)
-        },
+        |addr, outcome| tallies.record(addr, outcome),
         |n| progress.inc(n),
     )?;
     progress.finish_and_clear();
 
-    let mut hosts: Vec<HostResult> = tallies
-        .into_iter()
-        .map(|(ip, tally)| tally.finish(ip, plan.names.get(&ip).cloned(), keep_all, &names))
-        .collect();
-    hosts.sort_by_key(|h| h.address);
+    let (mut hosts, silent_hosts) = tallies.finish(&plan.names, &names);
     if args.banner {
         add_banners(&mut hosts, args.banner_timeout);
     }
@@ -191,27 +207,34 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
         ports: ports::ranges_label(&plan.ports),
         port_count: plan.ports.len(),
         hosts,
+        silent_hosts,
         stats,
     };
     let finished_str = humantime::format_rfc3339_seconds(finished_at).to_string();
     let mut stdout_taken = false;
-    if let Some(path) = &greppable {
-        stdout_taken |= is_stdout(path);
-        write_to(path, |mut out| {
-            greppable::write(&mut out, &report, &started_str, &finished_str)
-        })?;
+    let mut failure = None;
+    if let Some(sink) = greppable {
+        stdout_taken |= sink.is_stdout();
+        if let Err(e) = sink.write(|mut out| greppable::write(&mut out, &report, &started_str, &finished_str))
+        {
+            failure.get_or_insert(e);
+        }
     }
-    if let Some(path) = &xml {
-        stdout_taken |= is_stdout(path);
+    if let Some(sink) = xml {
+        stdout_taken |= sink.is_stdout();
         let times = xml::Times {
             start: report.start,
             start_str: &started_str,
             end: epoch(finished_at),
             end_str: &finished_str,
         };
-        write_to(path, |mut out| xml::write(&mut out, &report, &times))?;
+        if let Err(e) = sink.write(|mut out| xml::write(&mut out, &report, &times)) {
+            failure.get_or_insert(e);
+        }
     }
-    if !stdout_taken {
+    // A report file that failed at the end (a full disk) must not lose the scan: the report goes
+    // to stdout as well, and the failure is the exit status.
+    if !stdout_taken || failure.is_some() {
         let mut out = std::io::stdout().lock();
         if args.json {
             scan_report::write_json(&mut out, &report)?;
@@ -220,7 +243,52 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
         }
         out.flush()?;
     }
-    Ok(ExitCode::Ok)
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(ExitCode::Ok),
+    }
+}
+
+/// Where a `-oG`/`-oX` report goes: stdout, or a file created before the scan starts.
+enum Sink {
+    Stdout,
+    File(PathBuf, std::fs::File),
+}
+
+impl Sink {
+    fn open(path: &Path) -> Result<Sink> {
+        if is_stdout(path) {
+            return Ok(Sink::Stdout);
+        }
+        let file = std::fs::File::create(path).map_err(|e| Error::File {
+            path: path.to_path_buf(),
+            message: format!("cannot create the report file: {e}"),
+        })?;
+        Ok(Sink::File(path.to_path_buf(), file))
+    }
+
+    fn is_stdout(&self) -> bool {
+        matches!(self, Sink::Stdout)
+    }
+
+    fn write(self, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+        match self {
+            Sink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                write(&mut out)?;
+                out.flush().map_err(Error::from)
+            }
+            Sink::File(path, file) => {
+                let fail = |e: std::io::Error| Error::File {
+                    path: path.clone(),
+                    message: format!("cannot write the report: {e}"),
+                };
+                let mut out = std::io::BufWriter::new(file);
+                write(&mut out).map_err(fail)?;
+                out.flush().map_err(fail)
+            }
+        }
+    }
 }
 
 /// `--output-greppable`/`--output-xml`, of which only one may take stdout.
@@ -291,29 +359,23 @@ fn is_stdout(path: &Path) -> bool {
 fn read_input(path: &Path) -> Result<String> {
     let bytes = if is_stdout(path) {
         let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
-            .map_err(|e| Error::io("reading stdin", e))?;
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::io::stdin(), files::MAX_INPUT + 1),
+            &mut buf,
+        )
+        .map_err(|e| Error::io("reading stdin", e))?;
+        if buf.len() as u64 > files::MAX_INPUT {
+            return Err(Error::Usage(format!(
+                "the target list on stdin is larger than {} MiB",
+                files::MAX_INPUT >> 20
+            )));
+        }
         buf
     } else {
         // A target list that cannot be read is bad input, like a malformed address.
         files::read_bounded(path, "target list", files::MAX_INPUT)?
     };
     String::from_utf8(bytes).map_err(|_| Error::Usage(format!("{}: not UTF-8 text", path.display())))
-}
-
-fn write_to(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
-    let fail = |e: std::io::Error| Error::File {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    if is_stdout(path) {
-        let mut out = std::io::stdout().lock();
-        write(&mut out)?;
-        return out.flush().map_err(Error::from);
-    }
-    let mut file = std::io::BufWriter::new(std::fs::File::create(path).map_err(fail)?);
-    write(&mut file).map_err(fail)?;
-    file.flush().map_err(fail)
 }
 
 fn epoch(t: SystemTime) -> u64 {

@@ -32,7 +32,9 @@ Watch follows listening ports (TCP LISTEN, bound UDP) by default: what \"a port 
 Every event is recorded in the history database (see `portscope history`) unless --no-history; \
 changes that happened while no watch ran are recorded at start, marked as such.
 
---exec runs `sh -c CMD` once per printed event, in order, with: PORTSCOPE_EVENT (opened, closed, \
+--exec runs `sh -c CMD` once per printed event, in order, off the watch loop (a slow command never \
+delays watching; each runs at most --exec-timeout, and when 256 events wait the newest are dropped \
+from --exec and counted), with: PORTSCOPE_EVENT (opened, closed, \
 owner_changed), PORTSCOPE_TIME, PORTSCOPE_PROTOCOL, PORTSCOPE_ADDRESS, PORTSCOPE_PORT, \
 PORTSCOPE_REMOTE, PORTSCOPE_PID, PORTSCOPE_PROGRAM, PORTSCOPE_EXE, PORTSCOPE_USER, PORTSCOPE_UNIT, \
 PORTSCOPE_PREVIOUS_PID, PORTSCOPE_PREVIOUS_PROGRAM and PORTSCOPE_JSON (the whole event). \
@@ -51,7 +53,7 @@ pub struct WatchArgs {
     #[arg(short = 'u', long)]
     pub udp: bool,
     /// Report only this port (repeatable).
-    #[arg(short = 'p', long, value_name = "PORT")]
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Vec<u16>,
     /// Report only ports whose program (or previous program) name starts with NAME.
     #[arg(long, value_name = "NAME")]
@@ -62,11 +64,14 @@ pub struct WatchArgs {
     /// Run `sh -c CMD` for each reported event, with the event in PORTSCOPE_* variables.
     #[arg(long, value_name = "CMD")]
     pub exec: Option<String>,
+    /// Kill an --exec command (and what it started) that runs longer than this.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub exec_timeout: Duration,
     /// History database [default: $XDG_STATE_HOME/portscope/history.db].
     #[arg(long, value_name = "PATH", env = "PORTSCOPE_DB")]
     pub db: Option<PathBuf>,
-    /// Do not record events in the history database.
-    #[arg(long, conflicts_with = "db")]
+    /// Do not record events in the history database (wins over --db and PORTSCOPE_DB).
+    #[arg(long)]
     pub no_history: bool,
     /// Stop after this long (default: run until Ctrl-C).
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
@@ -107,22 +112,22 @@ impl WatchArgs {
 pub fn run(args: &WatchArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     // Before anything else, so that Ctrl-C during the first snapshot is not lost either.
     let signals = StopSignals::block().map_err(|e| Error::io("blocking Ctrl-C until a clean stop", e))?;
-    let mut store = match (&args.db, args.no_history) {
+    let store = match (&args.db, args.no_history) {
         (_, true) => None,
         (Some(path), false) => Some(Store::create(path)?),
         (None, false) => Some(Store::create(&history::default_path()?)?),
     };
-    if let Some(s) = &mut store
-        && let Claim::HeldBy(pid) = s.claim_recorder()?
+    let mut recorder = store.map(Recorder::new);
+    if let Some(r) = &mut recorder
+        && let Claim::HeldBy(pid) = r.store.claim_recorder()?
     {
         let who = pid.map_or("another portscope watch".to_string(), |p| {
             format!("portscope watch (pid {p})")
         });
         output::note(&format!(
-            "{who} already records to {}; this one only prints (use --db for a history of its own)",
-            s.path().display()
+            "{who} already records to {}; this one only prints, and takes over recording if that one stops (use --db for a history of its own)",
+            r.store.path().display()
         ));
-        store = None;
     }
     let started = Instant::now();
     // Recording needs every port, whatever is printed, so the poller always looks at them all.
@@ -134,8 +139,10 @@ pub fn run(args: &WatchArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     if let Some(note) = crate::privilege::hidden_owners_note(first.unreadable_processes, host.privileges()) {
         output::note(&note);
     }
-    if let Some(store) = &mut store {
-        catch_up(store, &table, args.connections)?;
+    if let Some(r) = &mut recorder
+        && r.store.is_recorder()
+    {
+        catch_up(&mut r.store, &table, args.connections)?;
     }
     output::note(&format!(
         "watching {} {} every {}{}; Ctrl-C to stop",
@@ -146,12 +153,19 @@ pub fn run(args: &WatchArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
             "listening ports"
         },
         humantime::format_duration(args.interval),
-        match &store {
-            Some(store) => format!(", recording to {}", store.path().display()),
-            None => String::new(),
+        match &recorder {
+            Some(r) if r.store.is_recorder() => format!(", recording to {}", r.store.path().display()),
+            _ => String::new(),
         }
     ));
 
+    let mut runner = match &args.exec {
+        Some(cmd) => Some(
+            exec::Runner::start(cmd.clone(), args.exec_timeout)
+                .map_err(|e| Error::io("starting the --exec worker", e))?,
+        ),
+        None => None,
+    };
     let stdout = std::io::stdout();
     loop {
         let mut wait = args.interval;
@@ -165,13 +179,18 @@ pub fn run(args: &WatchArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
         if signals.wait(wait).is_some() {
             break;
         }
+        if let Some(r) = &mut recorder {
+            r.take_over_if_free(&table, args.connections);
+            r.retry();
+        }
         let Some(now) = poller.poll(&table)? else { continue };
         let (events, next) = watch::diff(&table, &now, time::now_ms());
         table = next;
         for event in &events {
-            // Recorded first: an event that was printed is an event that is in the history.
-            if let Some(store) = &mut store {
-                store.record(event)?;
+            // Recorded first: an event that was printed is an event that is in the history (or,
+            // while the disk is full, waiting in memory to be).
+            if let Some(r) = &mut recorder {
+                r.record(event);
             }
             if !args.reports(event) {
                 continue;
@@ -184,12 +203,128 @@ pub fn run(args: &WatchArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
             }
             out.flush()?;
             drop(out);
-            if let Some(cmd) = &args.exec {
-                run_exec(cmd, event)?;
+            if let Some(runner) = &mut runner {
+                runner.submit(event);
+            }
+        }
+        if let Some(runner) = &mut runner {
+            let dropped = runner.take_unreported();
+            if dropped > 0 {
+                output::note(&format!(
+                    "--exec is {} events behind; {dropped} event(s) were not passed to it",
+                    exec::QUEUE
+                ));
             }
         }
     }
+    if let Some(runner) = runner {
+        runner.finish();
+    }
+    if let Some(r) = &mut recorder {
+        r.retry();
+        if !r.pending.is_empty() {
+            output::note(&format!(
+                "{} event(s) could not be recorded to {} before stopping",
+                r.pending.len(),
+                r.store.path().display()
+            ));
+        }
+    }
     Ok(ExitCode::Ok)
+}
+
+/// The history side of a watcher: records when it holds the recorder's lock, takes the lock over
+/// when the recording watcher stops, and keeps events in memory (up to [`PENDING`]) while the
+/// database cannot be written (a full disk), saying so once and retrying every poll.
+struct Recorder {
+    store: Store,
+    pending: std::collections::VecDeque<Event>,
+    lost: u64,
+    paused: bool,
+}
+
+/// Events kept in memory while recording is paused; older ones are dropped (and counted) beyond.
+const PENDING: usize = 100_000;
+
+impl Recorder {
+    fn new(store: Store) -> Recorder {
+        Recorder {
+            store,
+            pending: Default::default(),
+            lost: 0,
+            paused: false,
+        }
+    }
+
+    /// A watcher that only printed becomes the recorder once the lock is free.
+    fn take_over_if_free(&mut self, table: &PortTable, connections: bool) {
+        if self.store.is_recorder() {
+            return;
+        }
+        match self.store.claim_recorder() {
+            Ok(Claim::Claimed) => {
+                output::note(&format!(
+                    "the watcher that recorded to {} stopped; this one records from now on",
+                    self.store.path().display()
+                ));
+                if let Err(e) = catch_up(&mut self.store, table, connections) {
+                    self.pause(&e);
+                }
+            }
+            Ok(Claim::HeldBy(_)) => {}
+            Err(e) => self.pause(&e),
+        }
+    }
+
+    fn record(&mut self, event: &Event) {
+        if !self.store.is_recorder() {
+            return;
+        }
+        if self.pending.is_empty() {
+            match self.store.record(event) {
+                Ok(()) => return,
+                Err(e) => self.pause(&e),
+            }
+        }
+        if self.pending.len() >= PENDING {
+            self.pending.pop_front();
+            self.lost += 1;
+        }
+        self.pending.push_back(event.clone());
+    }
+
+    /// Writes what waits, oldest first, until the database refuses again.
+    fn retry(&mut self) {
+        while let Some(event) = self.pending.front() {
+            if let Err(e) = self.store.record(event) {
+                self.pause(&e);
+                return;
+            }
+            self.pending.pop_front();
+        }
+        if self.paused {
+            self.paused = false;
+            let lost = std::mem::take(&mut self.lost);
+            output::note(&format!(
+                "recording to {} resumed{}",
+                self.store.path().display(),
+                if lost > 0 {
+                    format!("; {lost} event(s) were dropped while it was paused")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+    }
+
+    fn pause(&mut self, error: &Error) {
+        if !self.paused {
+            self.paused = true;
+            output::note(&format!(
+                "recording paused ({error}); events are still printed, kept and written when the database accepts them again"
+            ));
+        }
+    }
 }
 
 /// Records what changed while nothing watched: the history's last known ports against now.
@@ -211,19 +346,4 @@ fn paint(ui: Ui, event: &Event) -> String {
         EventKind::OwnerChanged => output::Color::Yellow,
     };
     ui.paint(color, &line).into_owned()
-}
-
-fn run_exec(cmd: &str, event: &Event) -> Result<()> {
-    let status = exec::command(cmd, event)
-        .status()
-        .map_err(|e| Error::io(format!("running --exec {cmd:?}"), e))?;
-    if !status.success() {
-        output::note(&format!(
-            "--exec command {status} for {} {} port {}",
-            event.kind.as_str(),
-            event.key.protocol,
-            event.key.port
-        ));
-    }
-    Ok(())
 }

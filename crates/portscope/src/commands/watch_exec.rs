@@ -28,8 +28,19 @@ pub const VARIABLES: &[&str] = &[
     "PORTSCOPE_JSON",
 ];
 
-/// Name/value pairs describing `event`; absent values are absent.
-pub fn environment(event: &Event) -> Vec<(&'static str, String)> {
+/// Name/value pairs describing `event`; absent values are absent. Values are OS strings, so an
+/// executable path that is not UTF-8 reaches the command byte for byte.
+pub fn environment(event: &Event) -> Vec<(&'static str, std::ffi::OsString)> {
+    environment_text(event)
+        .into_iter()
+        .map(|(name, value)| match (name, &event.owner) {
+            ("PORTSCOPE_EXE", Some(Owner { exe: Some(exe), .. })) => (name, exe.clone().into_os_string()),
+            _ => (name, value.into()),
+        })
+        .collect()
+}
+
+fn environment_text(event: &Event) -> Vec<(&'static str, String)> {
     let mut env = vec![
         ("PORTSCOPE_EVENT", event.kind.as_str().to_string()),
         ("PORTSCOPE_TIME", time::rfc3339(event.time_ms)),
@@ -78,4 +89,134 @@ pub fn command(cmd: &str, event: &Event) -> Command {
     }
     command.envs(environment(event));
     command
+}
+
+/// How many events may wait for `--exec` before new ones are dropped (and counted).
+pub const QUEUE: usize = 256;
+
+/// Runs `--exec` off the watch loop: one worker thread takes events from a bounded queue and runs
+/// the command for each, in order, each for at most `timeout`. A slow command therefore never
+/// delays a poll, a record or a stop; when the queue is full the event is dropped from `--exec`
+/// only (it is still printed and recorded), and the drops are counted for the user.
+pub struct Runner {
+    sender: Option<std::sync::mpsc::SyncSender<Event>>,
+    worker: Option<std::thread::JoinHandle<()>>,
+    /// Set when watching stops: commands still queued may run until then, no later.
+    stop: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    dropped: u64,
+    /// Drops not yet reported to the user.
+    unreported: u64,
+}
+
+impl Runner {
+    pub fn start(cmd: String, timeout: std::time::Duration) -> std::io::Result<Runner> {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Event>(QUEUE);
+        let stop = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let stopping = stop.clone();
+        let worker = std::thread::Builder::new()
+            .name("watch-exec".into())
+            .spawn(move || {
+                for event in receiver {
+                    if past(&stopping) {
+                        break;
+                    }
+                    run_one(&cmd, &event, timeout, &stopping);
+                }
+            })?;
+        Ok(Runner {
+            sender: Some(sender),
+            worker: Some(worker),
+            stop,
+            dropped: 0,
+            unreported: 0,
+        })
+    }
+
+    /// Queues `event`; a full queue drops it (counted).
+    pub fn submit(&mut self, event: &Event) {
+        let Some(sender) = &self.sender else { return };
+        if sender.try_send(event.clone()).is_err() {
+            self.dropped += 1;
+            self.unreported += 1;
+        }
+    }
+
+    /// Drops since the last call, for a note.
+    pub fn take_unreported(&mut self) -> u64 {
+        std::mem::take(&mut self.unreported)
+    }
+
+    /// Stops: what is queued still runs for up to [`GRACE`]; then the command running is killed
+    /// and the rest is not run. Returns how many events were dropped from a full queue.
+    pub fn finish(mut self) -> u64 {
+        *self.stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now() + GRACE);
+        self.sender = None;
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+        self.dropped
+    }
+}
+
+/// How long commands still queued when watching stops may run.
+pub const GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn past(stop: &std::sync::Mutex<Option<std::time::Instant>>) -> bool {
+    stop.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_some_and(|deadline| std::time::Instant::now() >= deadline)
+}
+
+/// Runs the command for one event, killing its whole process group after `timeout` or once the
+/// stop deadline has passed.
+fn run_one(
+    cmd: &str,
+    event: &Event,
+    timeout: std::time::Duration,
+    stop: &std::sync::Mutex<Option<std::time::Instant>>,
+) {
+    use std::os::unix::process::CommandExt;
+    let started = std::time::Instant::now();
+    let mut child = match command(cmd, event).process_group(0).spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            crate::output::note(&format!("running --exec {cmd:?}: {e}"));
+            return;
+        }
+    };
+    let what = format!(
+        "{} {} port {}",
+        event.kind.as_str(),
+        event.key.protocol,
+        event.key.port
+    );
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                if !status.success() {
+                    crate::output::note(&format!("--exec command {status} for {what}"));
+                }
+                return;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                crate::output::note(&format!("waiting for --exec {cmd:?}: {e}"));
+                return;
+            }
+        }
+        let stopping = past(stop);
+        if stopping || started.elapsed() >= timeout {
+            crate::host::kill_process_group(child.id());
+            let _ = child.kill();
+            let _ = child.wait();
+            if !stopping {
+                crate::output::note(&format!(
+                    "--exec command for {what} still ran after {}; killed it",
+                    humantime::format_duration(timeout)
+                ));
+            }
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

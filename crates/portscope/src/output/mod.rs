@@ -108,7 +108,12 @@ pub fn json_lines<T: Serialize>(out: &mut impl Write, items: impl IntoIterator<I
 /// Prints a note for the user on stderr (never on stdout, which scripts read), escaped: notes
 /// quote file names and process names.
 pub fn note(message: &str) {
-    eprintln!("portscope: note: {}", portscope_core::render::escape(message));
+    // A closed or full stderr loses the note, never the run.
+    let _ = writeln!(
+        io::stderr(),
+        "portscope: note: {}",
+        portscope_core::render::escape(message)
+    );
 }
 
 /// "PID/name" for each holder of a socket, comma-separated; "-" when none is visible.

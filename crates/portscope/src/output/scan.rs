@@ -61,14 +61,14 @@ pub fn write_table(out: &mut impl Write, report: &ScanReport, ui: Ui) -> io::Res
             writeln!(out, "{}", ui.paint(Color::Dim, &line))?;
         }
     }
-    let up = report.hosts.iter().filter(|h| h.is_up()).count();
-    let silent = report.hosts.len() - up;
+    let total = report.total_hosts();
+    let silent = total - report.hosts_up();
     let mut summary = format!(
         "scanned {} port{} on {} host{} in {:.2} s: {} open",
         report.port_count,
         if report.port_count == 1 { "" } else { "s" },
-        report.hosts.len(),
-        if report.hosts.len() == 1 { "" } else { "s" },
+        total,
+        if total == 1 { "" } else { "s" },
         report.stats.elapsed.as_secs_f64(),
         report.hosts.iter().map(|h| h.open).sum::<usize>(),
     );
@@ -125,6 +125,7 @@ mod tests {
             start: 0,
             ports: "1-65535".into(),
             port_count: 65535,
+            silent_hosts: 0,
             hosts: vec![HostResult {
                 address: Some("198.18.0.2".parse().unwrap()),
                 name: Some("web.lab".into()),

@@ -23,7 +23,9 @@ const WORLD_WRITABLE: &[&str] = &[
 const HOMES: &[&str] = &["/home/", "/root/", "/run/user/", "/var/home/"];
 
 /// How suspicious a path is, and why, for a program that listens (`listens`) or only connects.
-/// `None` for the system directories.
+/// `None` for the system directories. `dir_world_writable` is what the file system says about the
+/// path's directories; the well-known shared places (/tmp/, /dev/shm/, …) are judged by name only
+/// when it cannot say, so a private 0700 directory under /tmp is not called world-writable.
 pub fn judge(
     path: &Path,
     dir_world_writable: Option<bool>,
@@ -36,10 +38,17 @@ pub fn judge(
     };
     let bytes = path.as_os_str().as_encoded_bytes();
     let starts = |dirs: &[&str]| dirs.iter().any(|d| bytes.starts_with(d.as_bytes()));
-    if starts(WORLD_WRITABLE) || dir_world_writable == Some(true) {
+    let shared = dir_world_writable.unwrap_or_else(|| starts(WORLD_WRITABLE));
+    if shared {
         return Some((
             Severity::Alert,
             "a directory every user can write to, where dropped payloads land",
+        ));
+    }
+    if starts(WORLD_WRITABLE) {
+        return Some((
+            Severity::Warning,
+            "a private directory under a shared temporary directory",
         ));
     }
     if starts(HOMES) {
@@ -107,5 +116,10 @@ mod tests {
         );
         assert_eq!(outgoing("/usr/lib/.x/srv"), Some(Severity::Info));
         assert_eq!(outgoing("/tmp/x"), Some(Severity::Alert));
+        // What the file system says wins over the name.
+        assert_eq!(
+            judge(Path::new("/tmp/private/srv"), Some(false), true).map(|(s, _)| s),
+            Some(Severity::Warning)
+        );
     }
 }
