@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use portscope_core::error::Result;
 use portscope_core::model::{Family, Protocol, Snapshot, Socket};
 use portscope_core::platform::{
-    ControlError, DestroyError, Identity, PackageDatabase, Pinned, Platform, ProbeResult, Query, SelfInfo,
+    ControlError, DestroyError, Identity, NetnsSelection, PackageDatabase, Pinned, Platform, ProbeResult, Query,
+    SelfInfo,
 };
 use portscope_core::privilege::Privileges;
 
@@ -19,12 +20,22 @@ use crate::{
 };
 
 /// The running Linux kernel, read through /proc and netlink.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Linux;
+#[derive(Clone, Debug, Default)]
+pub struct Linux {
+    /// The namespaces a query that names none covers (every one, unless the user chose).
+    netns: NetnsSelection,
+}
+
+impl Linux {
+    /// The platform, looking at the namespaces `netns` picks unless a query says otherwise.
+    pub fn new(netns: NetnsSelection) -> Linux {
+        Linux { netns }
+    }
+}
 
 impl Platform for Linux {
     fn snapshot(&self, query: &Query) -> Result<Snapshot> {
-        crate::snapshot(query)
+        crate::snapshot_in(query, query.netns.as_ref().unwrap_or(&self.netns))
     }
 
     fn identity(&self, pid: u32) -> Option<Identity> {
@@ -109,7 +120,7 @@ impl Platform for Linux {
     }
 
     fn connections(&self) -> io::Result<Vec<Socket>> {
-        sock_destroy::connections()
+        sock_destroy::connections(&self.netns)
     }
 
     fn destroy(&self, connection: &Socket) -> Result<(), DestroyError> {

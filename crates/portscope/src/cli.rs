@@ -17,8 +17,25 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
+    /// Which network namespaces to look at: `all` (every one on the host), `current` (the one
+    /// portscope runs in, as `ss` sees), or one namespace by name (`ip netns` name, container, or
+    /// `host`), by inode (`net:[INODE]` or the number) or by the PID of a process inside it.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTSCOPE_NETNS",
+        value_name = "all|current|NAME|INODE|PID",
+        default_value = "all",
+        value_parser = parse_netns
+    )]
+    pub netns: portscope_core::platform::NetnsSelection,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+fn parse_netns(text: &str) -> Result<portscope_core::platform::NetnsSelection, String> {
+    text.parse()
 }
 
 #[derive(Subcommand, Debug)]

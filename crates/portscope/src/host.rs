@@ -6,8 +6,8 @@ use portscope_core::Platform;
 #[cfg(target_os = "linux")]
 pub use portscope_linux::{connect_scan, local_time, stop_signal::StopSignals};
 
-/// The host portscope runs on.
+/// The host portscope runs on, looking at the network namespaces `netns` picks.
 #[cfg(target_os = "linux")]
-pub fn platform() -> &'static dyn Platform {
-    &portscope_linux::Linux
+pub fn platform(netns: portscope_core::platform::NetnsSelection) -> Box<dyn Platform> {
+    Box::new(portscope_linux::Linux::new(netns))
 }

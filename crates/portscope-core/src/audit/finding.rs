@@ -56,10 +56,12 @@ pub enum CheckId {
     Unowned,
     HiddenListener,
     Masquerade,
+    PacketSocket,
+    UnaccountedSocket,
 }
 
 impl CheckId {
-    pub const ALL: [CheckId; 10] = [
+    pub const ALL: [CheckId; 12] = [
         CheckId::DeletedExe,
         CheckId::ExeLocation,
         CheckId::Unpackaged,
@@ -70,6 +72,8 @@ impl CheckId {
         CheckId::Unowned,
         CheckId::HiddenListener,
         CheckId::Masquerade,
+        CheckId::PacketSocket,
+        CheckId::UnaccountedSocket,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +88,8 @@ impl CheckId {
             CheckId::Unowned => "unowned",
             CheckId::HiddenListener => "hidden-listener",
             CheckId::Masquerade => "masquerade",
+            CheckId::PacketSocket => "packet-socket",
+            CheckId::UnaccountedSocket => "unaccounted-socket",
         }
     }
 
