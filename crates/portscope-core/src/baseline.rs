@@ -196,7 +196,7 @@ address = "127.0.0.53"
     fn bad_files_name_the_line() {
         let err = Baseline::parse("[[listener]]\nport = \"ssh\"\n").unwrap_err();
         assert!(err.starts_with("line 2:"), "{err}");
-        assert!(Baseline::parse("[[listener]]\nport = 1\nprotocol = \"sctp\"\naddress = \"::\"").is_err());
+        assert!(Baseline::parse("[[listener]]\nport = 1\nprotocol = \"dccp\"\naddress = \"::\"").is_err());
         assert!(Baseline::parse("surprise = 1").is_err());
     }
 }

@@ -19,8 +19,10 @@ const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const AF_PACKET: u8 = 17;
-/// struct packet_diag_msg: family, type, num (EtherType, big-endian), ino, cookie[2].
+/// struct packet_diag_msg: family, type, num (the EtherType, in host order), ino, cookie[2].
 const MSG_LEN: usize = 16;
+/// struct packet_diag_req: family, protocol, pad, ino, show, cookie[2].
+const REQ_LEN: usize = 20;
 
 const PACKET_SHOW_INFO: u32 = 0x1;
 const PACKET_SHOW_FILTER: u32 = 0x20;
@@ -34,8 +36,8 @@ const BPF_MAXINSNS: usize = 4096;
 
 /// The dump request: every packet socket, with its info, owner and filter.
 pub fn dump_request() -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(NLMSG_HDRLEN + 16);
-    let len = (NLMSG_HDRLEN + 16) as u32;
+    let mut bytes = Vec::with_capacity(NLMSG_HDRLEN + REQ_LEN);
+    let len = (NLMSG_HDRLEN + REQ_LEN) as u32;
     bytes.extend_from_slice(&len.to_ne_bytes());
     bytes.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
     let flags = netlink_packet_core::NLM_F_REQUEST | netlink_packet_core::NLM_F_DUMP;
@@ -116,7 +118,8 @@ pub fn parse_record(payload: &[u8]) -> Result<Socket, ParseError> {
             return Err(ParseError::malformed(WHAT, format!("socket type {other}")));
         }
     };
-    let ethertype = u16::from_be_bytes([payload[2], payload[3]]);
+    // The kernel converts the socket's protocol to host order (ntohs) before it reports it.
+    let ethertype = u16::from_ne_bytes([payload[2], payload[3]]);
     let inode = u32_at(payload, 4)?;
     let cookie = u64::from(u32_at(payload, 8)?) | u64::from(u32_at(payload, 12)?) << 32;
     let mut info = PacketInfo {
@@ -244,7 +247,7 @@ mod tests {
     #[test]
     fn request_asks_for_info_and_filter() {
         let bytes = dump_request();
-        assert_eq!(bytes.len(), 32);
+        assert_eq!(bytes.len(), 36);
         assert_eq!(u16::from_ne_bytes([bytes[4], bytes[5]]), 20);
         assert_eq!(bytes[16], AF_PACKET);
         assert_eq!(u32::from_ne_bytes(bytes[24..28].try_into().unwrap()), 0x21);
@@ -252,7 +255,8 @@ mod tests {
 
     #[test]
     fn hidden_filter_and_bad_filters() {
-        let mut record = vec![AF_PACKET, 3, 0x08, 0x00];
+        let mut record = vec![AF_PACKET, 3];
+        record.extend_from_slice(&0x0800u16.to_ne_bytes());
         record.extend_from_slice(&42u32.to_ne_bytes());
         record.extend_from_slice(&[0; 8]);
         record.extend_from_slice(&4u16.to_ne_bytes());
