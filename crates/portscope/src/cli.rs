@@ -17,14 +17,12 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
-    /// Which network namespaces to look at: `all` (every one on the host), `current` (the one
-    /// portscope runs in, as `ss` sees), or one namespace by name (`ip netns` name, container, or
-    /// `host`), by inode (`net:[INODE]` or the number) or by the PID of a process inside it.
+    /// Network namespaces: all, current, or one by name, inode or a PID inside it.
     #[arg(
         long,
         global = true,
         env = "PORTSCOPE_NETNS",
-        value_name = "all|current|NAME|INODE|PID",
+        value_name = "NS",
         default_value = "all",
         value_parser = parse_netns
     )]

@@ -256,7 +256,7 @@ fn write_human(out: &mut impl Write, question: &Question, e: &Explanation, ui: U
     for t in &e.not_inspected {
         writeln!(
             out,
-            "  portscope sees TCP and UDP sockets only; {t} sockets were not inspected."
+            "  portscope sees TCP, UDP and SCTP sockets only; {t} sockets were not inspected."
         )?;
     }
     if e.not_inspected.is_empty() && e.sockets.is_empty() && e.forwards.is_empty() {
