@@ -118,7 +118,7 @@ pub fn snapshot_in(query: &Query, selection: &NetnsSelection) -> Result<Snapshot
         name_containers(&mut snapshot);
     }
     link_forwards(&mut snapshot, &rules);
-    skipped_note(&mut snapshot, &discovery);
+    skipped_note(&mut snapshot);
     Ok(snapshot)
 }
 
@@ -179,18 +179,15 @@ fn add_sockets(snapshot: &mut Snapshot, netns: &Arc<Netns>, mut sockets: Vec<Soc
     snapshot.namespaces.push(Arc::clone(netns));
 }
 
-/// One line for the namespaces that could not be entered, with the most common reason.
-fn skipped_note(snapshot: &mut Snapshot, discovery: &netns::Discovery) {
+/// One line for the namespaces that could not be entered, with the first reason. (Namespaces of
+/// processes this user may not inspect are not counted: the note about hidden owners already
+/// says to run as root, and one line is enough.)
+fn skipped_note(snapshot: &mut Snapshot) {
     let skipped = snapshot.skipped_namespaces.len();
     if skipped > 0 {
         let reason = &snapshot.skipped_namespaces[0].reason;
         snapshot.notes.push(format!(
-            "{skipped} network namespace(s) were skipped ({reason}); run as root to see them"
-        ));
-    } else if discovery.unreadable > 0 && !rustix::process::geteuid().is_root() {
-        snapshot.notes.push(format!(
-            "the network namespace of {} process(es) could not be read; run as root to see every namespace",
-            discovery.unreadable
+            "{skipped} network namespace(s) were skipped ({reason}); their sockets are not listed"
         ));
     }
 }
