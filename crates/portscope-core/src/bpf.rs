@@ -91,7 +91,13 @@ fn text(pc: usize, insn: &Instruction) -> String {
         _ => "?",
     };
     let src_x = code & 0x08 != 0;
-    let operand = || if src_x { "x".to_string() } else { format!("#0x{k:x}") };
+    let operand = || {
+        if src_x {
+            "x".to_string()
+        } else {
+            format!("#0x{k:x}")
+        }
+    };
     match code & 0x07 {
         // LD
         0x00 => match code & 0xe0 {

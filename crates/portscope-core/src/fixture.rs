@@ -39,8 +39,8 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::model::{
-    Endpoint, Family, Holder, Netns, NetnsKind, Process, Protocol, Snapshot, Socket, SocketSource, SocketState,
-    Supervisor,
+    Endpoint, Family, Holder, Netns, NetnsKind, Process, Protocol, Snapshot, Socket, SocketSource,
+    SocketState, Supervisor,
 };
 use crate::platform::{
     CloseSignal, ControlError, DestroyError, Identity, NetnsSelection, PackageDatabase, Pinned, Platform,
@@ -218,10 +218,7 @@ fn fixture_netns(name: Option<&str>) -> Netns {
             kind: NetnsKind::Host,
         },
         Some(name) => Netns {
-            inode: 4_026_532_000
-                + name
-                    .bytes()
-                    .fold(0u64, |h, b| (h * 31 + u64::from(b)) % 100_000),
+            inode: 4_026_532_000 + name.bytes().fold(0u64, |h, b| (h * 31 + u64::from(b)) % 100_000),
             name: Some(name.to_string()),
             kind: NetnsKind::Named,
         },

@@ -83,12 +83,11 @@ pub fn parse_nft_json(bytes: &[u8]) -> Result<Ruleset, ParseError> {
                         }
                         _ => {}
                     }
-                } else if let Some(meta) = left.and_then(|l| l.get("meta")) {
-                    if meta.get("key").and_then(Value::as_str) == Some("l4proto")
-                        && let Some(p) = right.and_then(Value::as_str).and_then(transport)
-                    {
-                        protocol = Some(p);
-                    }
+                } else if let Some(meta) = left.and_then(|l| l.get("meta"))
+                    && meta.get("key").and_then(Value::as_str) == Some("l4proto")
+                    && let Some(p) = right.and_then(Value::as_str).and_then(transport)
+                {
+                    protocol = Some(p);
                 }
             } else if let Some(xt) = expr.get("xt") {
                 if xt.get("name").and_then(Value::as_str) == Some("DNAT") {
@@ -191,7 +190,11 @@ pub fn parse_iptables_save(bytes: &[u8], family: &str) -> Vec<NatRule> {
             continue;
         };
         let listen_addr = value("-d")
-            .and_then(|d| d.strip_suffix("/32").or_else(|| d.strip_suffix("/128")).or(Some(d)))
+            .and_then(|d| {
+                d.strip_suffix("/32")
+                    .or_else(|| d.strip_suffix("/128"))
+                    .or(Some(d))
+            })
             .and_then(|d| d.parse::<IpAddr>().ok())
             .unwrap_or_else(|| unspecified(&addr));
         out.push(NatRule {
@@ -299,8 +302,15 @@ mod tests {
     fn hostile_input_is_refused_or_ignored() {
         assert!(parse_nft_json(b"not json").is_err());
         assert!(parse_nft_json(b"{}").is_err());
-        let odd = br#"{"nftables": [{"rule": {"expr": [{"dnat": {"addr": "x"}}, {"match": 5}]}}, {"rule": 1}]}"#;
+        let odd =
+            br#"{"nftables": [{"rule": {"expr": [{"dnat": {"addr": "x"}}, {"match": 5}]}}, {"rule": 1}]}"#;
         assert_eq!(parse_nft_json(odd).unwrap(), Ruleset::default());
-        assert!(parse_iptables_save(b"-A X -p tcp --dport 99999 -j DNAT --to-destination 1.2.3.4:5\n-A", "ip").is_empty());
+        assert!(
+            parse_iptables_save(
+                b"-A X -p tcp --dport 99999 -j DNAT --to-destination 1.2.3.4:5\n-A",
+                "ip"
+            )
+            .is_empty()
+        );
     }
 }

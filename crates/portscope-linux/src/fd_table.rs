@@ -182,15 +182,15 @@ fn walk_some(proc_fd: &OwnedFd, pids: &[u32], next: &AtomicUsize, big: &std::syn
                 names.push(fd);
             }
         }
-        if names.len() > SPLIT_ABOVE {
-            if let Ok(mut big) = big.lock() {
-                big.push(Big {
-                    pid,
-                    dir: fd_dir,
-                    fds: std::mem::take(&mut names),
-                });
-                continue;
-            }
+        if names.len() > SPLIT_ABOVE
+            && let Ok(mut big) = big.lock()
+        {
+            big.push(Big {
+                pid,
+                dir: fd_dir,
+                fds: std::mem::take(&mut names),
+            });
+            continue;
         }
         let mut denied = false;
         for &fd in &names {

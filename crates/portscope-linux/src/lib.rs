@@ -245,10 +245,7 @@ fn select(
         NetnsSelection::Current => one(by_inode(discovery.own), "of portscope's own".into()),
         NetnsSelection::Inode(inode) => one(by_inode(*inode), format!("net:[{inode}]")),
         NetnsSelection::Name(name) => one(
-            discovery
-                .spaces
-                .iter()
-                .position(|s| s.netns.label() == *name),
+            discovery.spaces.iter().position(|s| s.netns.label() == *name),
             format!("named {name:?}"),
         ),
         NetnsSelection::Pid(pid) => match netns::of_pid(proc_fd, *pid) {
@@ -351,7 +348,9 @@ fn dump_here(query: &Query, proc_net: &str) -> io::Result<Vec<Socket>> {
     for (protocol, family) in wanted_kinds(query) {
         diag.dump(protocol, family, query.states, &mut sockets)?;
     }
-    let ip_families = [Family::Ipv4, Family::Ipv6].into_iter().filter(|f| family_wanted(query, *f));
+    let ip_families = [Family::Ipv4, Family::Ipv6]
+        .into_iter()
+        .filter(|f| family_wanted(query, *f));
     if query.raw {
         for family in ip_families.clone() {
             match diag.dump(Protocol::Raw, family, query.states, &mut sockets) {
@@ -394,7 +393,8 @@ fn read_raw_table(path: &str, query: &Query, out: &mut Vec<Socket>) -> io::Resul
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(err) => return Err(err),
     };
-    let sockets = proc_net::parse(Protocol::Raw, &text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let sockets =
+        proc_net::parse(Protocol::Raw, &text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     out.extend(sockets.into_iter().filter(|s| query.states.admits(s.state)));
     Ok(())
 }
@@ -449,7 +449,12 @@ fn asked_for(query: &Query, name: &str) -> bool {
 /// namespace was not among those found is the way to a namespace nothing else points to: that
 /// namespace is dumped too, and its sockets join the snapshot. When the query covers every kind
 /// of socket, what is still unlisted after that is reported, with why.
-fn cross_view(snapshot: &mut Snapshot, walk: &fd_table::Walk, unmatched: Vec<(u64, u32, u32)>, query: &Query) {
+fn cross_view(
+    snapshot: &mut Snapshot,
+    walk: &fd_table::Walk,
+    unmatched: Vec<(u64, u32, u32)>,
+    query: &Query,
+) {
     let report = query.is_complete();
     let mut seen = HashSet::new();
     let mut candidates = Vec::new();
@@ -502,7 +507,11 @@ fn cross_view(snapshot: &mut Snapshot, walk: &fd_table::Walk, unmatched: Vec<(u6
         return;
     }
     let listed: HashSet<u64> = snapshot.sockets.iter().map(|s| s.inode).collect();
-    let skipped: HashSet<u64> = snapshot.skipped_namespaces.iter().map(|s| s.netns.inode).collect();
+    let skipped: HashSet<u64> = snapshot
+        .skipped_namespaces
+        .iter()
+        .map(|s| s.netns.inode)
+        .collect();
     for (inode, pid, fd, name) in candidates {
         if listed.contains(&inode) {
             continue;

@@ -98,9 +98,7 @@ fn unescape(field: &[u8]) -> Vec<u8> {
             && let Some(octal) = field.get(i + 1..i + 4)
             && octal.iter().all(|b| (b'0'..=b'7').contains(b))
         {
-            let value = octal
-                .iter()
-                .fold(0u32, |v, b| v * 8 + u32::from(b - b'0'));
+            let value = octal.iter().fold(0u32, |v, b| v * 8 + u32::from(b - b'0'));
             if let Ok(byte) = u8::try_from(value) {
                 out.push(byte);
                 i += 4;
@@ -236,7 +234,10 @@ pub fn mount_name(inode: u64) -> Option<String> {
     parse_nsfs_mounts(&text)
         .into_iter()
         .find(|(i, _)| *i == inode)
-        .and_then(|(_, path)| path.file_name().map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned()))
+        .and_then(|(_, path)| {
+            path.file_name()
+                .map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned())
+        })
 }
 
 fn read_limited(path: &Path) -> io::Result<Vec<u8>> {
@@ -255,7 +256,12 @@ pub fn open(space: &Space) -> io::Result<OwnedFd> {
     for handle in &space.handles {
         let fd = match handle {
             Handle::Path(path) => {
-                match openat(CWD, path.as_path(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
+                match openat(
+                    CWD,
+                    path.as_path(),
+                    OFlags::RDONLY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                ) {
                     Ok(fd) => fd,
                     Err(err) => {
                         last = err.into();
@@ -274,10 +280,7 @@ pub fn open(space: &Space) -> io::Result<OwnedFd> {
 
 /// Moves the calling thread (only it) into the namespace `fd` refers to.
 pub fn enter(fd: BorrowedFd<'_>) -> io::Result<()> {
-    Ok(move_into_link_name_space(
-        fd,
-        Some(LinkNameSpaceType::Network),
-    )?)
+    Ok(move_into_link_name_space(fd, Some(LinkNameSpaceType::Network))?)
 }
 
 /// Runs `work` on a new thread inside the namespace `fd` refers to; the caller's thread never moves.

@@ -166,7 +166,7 @@ pub fn parse_record(payload: &[u8]) -> Result<Socket, ParseError> {
 
 /// An array of `struct sock_filter` (u16 code, u8 jt, u8 jf, u32 k).
 pub fn parse_filter(bytes: &[u8]) -> Result<Vec<Instruction>, ParseError> {
-    if bytes.len() % 8 != 0 {
+    if !bytes.len().is_multiple_of(8) {
         return Err(ParseError::malformed(
             WHAT,
             format!("a filter of {} bytes is not whole instructions", bytes.len()),

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use portscope_core::error::{Error, Result};
 use portscope_core::model::{Family, Protocol, Snapshot, Socket, SocketSource};
 use portscope_core::platform::{
-    ControlError, DestroyError, Identity, NetnsSelection, PackageDatabase, Pinned, Platform, ProbeResult, Query,
-    SelfInfo,
+    ControlError, DestroyError, Identity, NetnsSelection, PackageDatabase, Pinned, Platform, ProbeResult,
+    Query, SelfInfo,
 };
 use portscope_core::privilege::Privileges;
 
@@ -44,10 +44,7 @@ impl Linux {
                 netns: NetnsSelection::Inode(inode),
                 pinned: true,
             },
-            None => Linux {
-                netns,
-                pinned: false,
-            },
+            None => Linux { netns, pinned: false },
         }
     }
 }

@@ -9,7 +9,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Guard, Netns, first_line, json_ok, line_channel, nft, portscope, run, skip_without_root, veth_pair};
+use support::{
+    Guard, Netns, first_line, json_ok, line_channel, nft, portscope, run, skip_without_root, veth_pair,
+};
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -97,7 +99,12 @@ fn listeners_in_two_named_namespaces_are_listed_from_the_host_with_a_netns_colum
         assert!(table.contains(&format!("{}/python3", one.pid())), "{table}");
     }
     let out = run(portscope().args(["--netns", "no-such-namespace-12", "list"]));
-    assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -130,7 +137,15 @@ fn anonymous_namespace_listener_is_listed_explained_and_closed_from_the_host() {
         "{text}"
     );
 
-    let out = run(portscope().args(["--netns", &pid.to_string(), "close", &port.to_string(), "--tcp", "--yes", "--json"]));
+    let out = run(portscope().args([
+        "--netns",
+        &pid.to_string(),
+        "close",
+        &port.to_string(),
+        "--tcp",
+        "--yes",
+        "--json",
+    ]));
     let report = json_ok(&out);
     assert_eq!(report["report"]["port_free"], true, "{report}");
     let mut guard = guard;
@@ -147,15 +162,26 @@ fn watch_on_the_host_reports_a_listener_opening_in_another_namespace() {
     let inode = {
         let probe = Guard::spawn(ns.command("sleep").arg("30"));
         // `ip netns exec` has execed sleep once its pid shows the namespace.
-        assert!(support::wait_until(5.0, || std::fs::read_link(format!("/proc/{}/ns/net", probe.pid()))
-            .map(|l| l.to_string_lossy().contains('['))
-            .unwrap_or(false)));
+        assert!(support::wait_until(5.0, || std::fs::read_link(format!(
+            "/proc/{}/ns/net",
+            probe.pid()
+        ))
+        .map(|l| l.to_string_lossy().contains('['))
+        .unwrap_or(false)));
         std::thread::sleep(Duration::from_millis(100));
         netns_inode(probe.pid())
     };
     let mut watch = Guard::spawn(
         portscope()
-            .args(["--netns", &inode.to_string(), "watch", "--json-lines", "--no-history", "--interval", "200ms"])
+            .args([
+                "--netns",
+                &inode.to_string(),
+                "watch",
+                "--json-lines",
+                "--no-history",
+                "--interval",
+                "200ms",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
     );
@@ -249,7 +275,12 @@ fn dnat_forwarded_port_is_linked_to_its_target_listener() {
     let octet = std::process::id() % 250 + 1;
     let edge_addr = format!("198.19.{octet}.1");
     let backend_addr = format!("198.19.{octet}.2");
-    veth_pair(&edge, &[&format!("{edge_addr}/24")], &backend, &[&format!("{backend_addr}/24")]);
+    veth_pair(
+        &edge,
+        &[&format!("{edge_addr}/24")],
+        &backend,
+        &[&format!("{backend_addr}/24")],
+    );
     nft(
         &edge,
         &format!(
@@ -334,8 +365,60 @@ fn a_socket_no_dump_lists_is_reported_and_a_namespace_only_a_socket_keeps_is_fou
         .unwrap_or_else(|| panic!("fd {unbound_fd} of pid {pid} in {unaccounted}"));
     assert_eq!(mine["protocol"], "TCP");
     assert!(
-        mine["reason"].as_str().unwrap().contains("never bound or connected"),
+        mine["reason"]
+            .as_str()
+            .unwrap()
+            .contains("never bound or connected"),
         "{mine}"
     );
     assert_eq!(mine["netns"], netns_inode(pid));
+}
+
+#[test]
+fn without_the_privilege_to_enter_a_namespace_one_line_says_how_many_were_skipped() {
+    if skip_without_root("without_the_privilege_to_enter_a_namespace_one_line_says_how_many_were_skipped") {
+        return;
+    }
+    // nobody makes a user and network namespace of its own (rootless, as podman does) and
+    // listens there; nobody may read that process's namespace link but not enter it (setns needs
+    // CAP_SYS_ADMIN in portscope's own user namespace too).
+    let script = "import socket,time\ns=socket.socket()\ns.bind(('0.0.0.0',0));s.listen(4)\n\
+                  print(s.getsockname()[1],flush=True)\ntime.sleep(120)\n";
+    let mut rootless = Guard::spawn(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args(["unshare", "-rn", PYTHON, "-c", script])
+            .stdout(Stdio::piped()),
+    );
+    let port = first_line(&mut rootless);
+    let out = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_portscope"))
+        .args(["list", "--json", "-t", "-p", &port])
+        .env("NO_COLOR", "1")
+        .env_remove("PORTSCOPE_NETNS"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let skipped: Vec<&str> = stderr.lines().filter(|l| l.contains("skipped")).collect();
+    assert_eq!(skipped.len(), 1, "{stderr}");
+    assert!(
+        skipped[0].contains("network namespace(s) were skipped (entering them needs CAP_SYS_ADMIN)"),
+        "{stderr}"
+    );
+    // What could be seen is still listed; the rootless listener is not among it.
+    let entries: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(
+        !entries
+            .iter()
+            .any(|e| holder_pids(e).contains(&u64::from(rootless.pid()))),
+        "{entries:?}"
+    );
+    // Root sees it.
+    let entries = list_json(&["-t", "-p", &port]);
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["netns"]["kind"] == "anonymous" && e["local"]["port"].to_string() == port),
+        "{entries:?}"
+    );
 }

@@ -275,10 +275,7 @@ fn write_human(out: &mut impl Write, question: &Question, e: &Explanation, ui: U
             format!(" from {}", socket.remote)
         };
         let place = if e.foreign.contains(&socket.inode) {
-            format!(
-                " in network namespace {}",
-                render::escape(&socket.netns.label())
-            )
+            format!(" in network namespace {}", render::escape(&socket.netns.label()))
         } else {
             String::new()
         };
@@ -332,7 +329,11 @@ fn write_human(out: &mut impl Write, question: &Question, e: &Explanation, ui: U
                 format!(
                     "the listener in network namespace {} (PID {})",
                     render::escape(&r.netns.label()),
-                    if pids.is_empty() { "-".into() } else { pids.join(", ") }
+                    if pids.is_empty() {
+                        "-".into()
+                    } else {
+                        pids.join(", ")
+                    }
                 )
             }
             None => "no listener portscope can see".into(),

@@ -283,7 +283,11 @@ fn forwards(args: &ListArgs, snapshot: &Snapshot, ui: Ui) -> Result<ExitCode> {
                 || "- (nothing listens there)".to_string(),
                 |r| {
                     let pids: Vec<String> = r.pids.iter().map(u32::to_string).collect();
-                    let pids = if pids.is_empty() { "-".into() } else { pids.join(",") };
+                    let pids = if pids.is_empty() {
+                        "-".into()
+                    } else {
+                        pids.join(",")
+                    };
                     format!("{} pid {pids}", r.netns.label())
                 },
             );
@@ -363,7 +367,15 @@ fn local_label(socket: &Socket) -> String {
 
 fn table(sockets: &[&Socket], view: &View, users: &HashMap<u32, String>, netns_column: bool) -> Table {
     let numeric = view.numeric;
-    let mut headers = vec!["PROTO", "LOCAL", "REMOTE", "STATE", "SERVICE", "PID/PROGRAM", "USER"];
+    let mut headers = vec![
+        "PROTO",
+        "LOCAL",
+        "REMOTE",
+        "STATE",
+        "SERVICE",
+        "PID/PROGRAM",
+        "USER",
+    ];
     if netns_column {
         headers.insert(0, "NETNS");
     }
