@@ -422,3 +422,47 @@ fn without_the_privilege_to_enter_a_namespace_one_line_says_how_many_were_skippe
         "{entries:?}"
     );
 }
+
+#[test]
+fn close_connection_from_the_host_cuts_it_inside_its_namespace() {
+    if skip_without_root("close_connection_from_the_host_cuts_it_inside_its_namespace") {
+        return;
+    }
+    let ns = Netns::new("n12c");
+    let script = "import socket,time\nl=socket.socket()\nl.bind(('127.0.0.1',0));l.listen(4)\n\
+        c=socket.create_connection(l.getsockname())\na,_=l.accept()\n\
+        print(l.getsockname()[1],c.getsockname()[1],flush=True)\nc.settimeout(60)\n\
+        try:\n    c.recv(1)\n    print('client eof',flush=True)\n\
+        except OSError as e:\n    print('client errno',e.errno,flush=True)\ntime.sleep(120)\n";
+    let mut pair = Guard::spawn(ns.command(PYTHON).args(["-c", script]).stdout(Stdio::piped()));
+    let lines = line_channel(pair.0.stdout.take().expect("stdout"));
+    let first = lines
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the pair's ports");
+    let ports: Vec<&str> = first.split_whitespace().collect();
+    let (local, remote) = (
+        format!("127.0.0.1:{}", ports[1]),
+        format!("127.0.0.1:{}", ports[0]),
+    );
+    // From the host, narrowed to the test's namespace by name: 127.0.0.1 exists in every one.
+    let out = run(portscope().args([
+        "--netns",
+        &ns.name,
+        "close",
+        "--connection",
+        &local,
+        &remote,
+        "--yes",
+    ]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(4) && stderr.contains("CONFIG_INET_DIAG_DESTROY") {
+        eprintln!("skipping: {}", stderr.trim());
+        return;
+    }
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let second = lines
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the client's verdict");
+    assert_eq!(second, format!("client errno {}", libc::ECONNABORTED));
+    assert!(matches!(pair.0.try_wait(), Ok(None)), "the program keeps running");
+}
