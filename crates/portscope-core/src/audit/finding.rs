@@ -130,6 +130,10 @@ impl SocketRef {
 
 impl fmt::Display for SocketRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A packet socket has no address or port to show.
+        if self.protocol == Protocol::Packet {
+            return f.write_str("packet");
+        }
         write!(f, "{} {}", self.protocol, self.local)?;
         match (self.remote, self.state) {
             (Some(remote), _) => write!(f, " -> {remote}"),
