@@ -754,6 +754,59 @@ mod tests {
     }
 
     #[test]
+    fn sockets_carry_their_namespace_and_queries_select_one() {
+        let toml = r#"
+            [[process]]
+            pid = 10
+            name = "web"
+
+            [[process]]
+            pid = 20
+            name = "api"
+
+            [[socket]]
+            local = "0.0.0.0:80"
+            state = "LISTEN"
+            holders = [10]
+
+            [[socket]]
+            local = "0.0.0.0:80"
+            state = "LISTEN"
+            holders = [20]
+            netns = "web-1"
+        "#;
+        let host = FixturePlatform::from_toml(toml).unwrap();
+        let all = host.snapshot(&Query::default()).unwrap();
+        assert_eq!(all.sockets.len(), 2);
+        assert!(all.spans_namespaces());
+        assert_eq!(all.namespaces.len(), 2);
+        let web = all
+            .sockets
+            .iter()
+            .find(|s| s.holders[0].process.pid == 20)
+            .unwrap();
+        assert_eq!(web.netns.label(), "web-1");
+        assert_eq!(web.netns.kind, NetnsKind::Named);
+        assert!(!all.is_own(web));
+        let select = |netns: NetnsSelection| {
+            host.snapshot(&Query {
+                netns: Some(netns),
+                ..Query::default()
+            })
+            .unwrap()
+            .sockets
+            .iter()
+            .map(|s| s.holders[0].process.pid)
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(select(NetnsSelection::Current), [10]);
+        assert_eq!(select(NetnsSelection::Name("web-1".into())), [20]);
+        assert_eq!(select(NetnsSelection::Name("host".into())), [10]);
+        assert_eq!(select(NetnsSelection::Inode(web.netns.inode)), [20]);
+        assert_eq!(select(NetnsSelection::Pid(10)), [10]);
+    }
+
+    #[test]
     fn unknown_holders_and_fields_are_refused() {
         let bad = "[[socket]]\nlocal = \"0.0.0.0:1\"\nstate = \"LISTEN\"\nholders = [7]\n";
         assert!(FixturePlatform::from_toml(bad).is_err());

@@ -355,7 +355,9 @@ fn without_root_lists_sockets_and_says_what_is_missing() {
     assert!(stderr.contains("run as root"), "{stderr}");
     // A rootless namespace of nobody's (another test's, say) adds its own line about namespaces
     // nobody may not enter; the hidden owners are said once.
-    let owners = stderr.lines().filter(|l| !l.contains("network namespace(s) were skipped"));
+    let owners = stderr
+        .lines()
+        .filter(|l| !l.contains("network namespace(s) were skipped"));
     assert_eq!(owners.count(), 1, "{stderr}");
 }
 

@@ -263,6 +263,23 @@ fn packet_socket_with_a_filter_and_raw_icmp_socket_are_listed_with_their_holders
     assert!(table.contains("0.0.0.0:icmp"), "{table}");
     // Plain `list` shows neither: TCP and UDP unless asked.
     assert!(list_json(&["--pid", &pid]).is_empty());
+    // audit always reads them: the filtered packet socket is a warning that quotes the filter.
+    let out = run(portscope().args(["--netns", &ns.name, "audit", "--json"]));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("audit JSON");
+    let finding = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["check"] == "packet-socket" && f["process"]["pid"] == sniffer.pid())
+        .unwrap_or_else(|| panic!("a packet-socket finding in {report}"));
+    assert_eq!(finding["severity"], "warning");
+    assert!(
+        finding["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ldh [12]; jeq #0x800 jt 2 jf 5"),
+        "{finding}"
+    );
 }
 
 #[test]
