@@ -112,10 +112,13 @@ pub fn walk_pids(proc_fd: &OwnedFd, pids: &[u32]) -> Walk {
     if big.is_empty() {
         return walk;
     }
+    // Enough big processes to keep every thread busy: one each, as with small ones (threads
+    // reading one directory contend for it). Fewer: split them in chunks over every thread.
+    let chunk = if big.len() >= threads { usize::MAX } else { CHUNK };
     let chunks: Vec<(usize, usize)> = big
         .iter()
         .enumerate()
-        .flat_map(|(i, b)| (0..b.fds.len()).step_by(CHUNK).map(move |start| (i, start)))
+        .flat_map(|(i, b)| (0..b.fds.len()).step_by(chunk).map(move |start| (i, start)))
         .collect();
     let next = AtomicUsize::new(0);
     let parts: Vec<Vec<(u64, u32, u32)>> = std::thread::scope(|scope| {
@@ -126,7 +129,7 @@ pub fn walk_pids(proc_fd: &OwnedFd, pids: &[u32]) -> Walk {
                     let mut link = [0u8; 64];
                     while let Some(&(i, start)) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let process = &big[i];
-                        let end = (start + CHUNK).min(process.fds.len());
+                        let end = start.saturating_add(chunk).min(process.fds.len());
                         for &fd in &process.fds[start..end] {
                             if let Ok(Some(inode)) = read_socket_link(&process.dir, fd, &mut link) {
                                 out.push((inode, process.pid, fd));
