@@ -431,11 +431,12 @@ fn without_the_privilege_to_enter_a_namespace_one_line_says_how_many_were_skippe
         "{entries:?}"
     );
     // Root sees it.
+    let port_number: u16 = port.parse().expect("a port");
     let entries = list_json(&["-t", "-p", &port]);
     assert!(
         entries
             .iter()
-            .any(|e| e["netns"]["kind"] == "anonymous" && e["local"]["port"].to_string() == port),
+            .any(|e| e["netns"]["kind"] == "anonymous" && e["local"]["port"] == port_number),
         "{entries:?}"
     );
 }
