@@ -3,7 +3,8 @@
 #
 # The connections live in a network namespace this script creates (ps-bench-list-PID), held by
 # a few worker processes it starts there; every tool runs inside that namespace, so the figures
-# cover exactly these sockets (plus nothing else). Everything is removed on exit.
+# cover exactly these sockets (plus nothing else; portscope runs with --netns current, as ss sees
+# one namespace). Everything is removed on exit.
 #
 #   bench/list.sh                 # N = 10000 and 40000
 #   COUNTS="1000" RUNS=5 bench/list.sh
@@ -86,16 +87,16 @@ for n in $COUNTS; do
   start_workers "$n"
   # Count with both tools at the same moment: portscope lists every socket ss lists.
   sockets=$(ip netns exec "$NS" ss -Htan | wc -l)
-  listed=$(ip netns exec "$NS" "$BIN" list --tcp --json-lines | wc -l)
+  listed=$(ip netns exec "$NS" "$BIN" --netns current list --tcp --json-lines | wc -l)
   echo "== $n connections held by $WORKERS processes in $NS: ss -tan lists $sockets TCP sockets, portscope $listed"
   ip netns exec "$NS" hyperfine -N --warmup 2 --runs "$RUNS" --style basic \
     --export-json "$OUT/$n.json" \
-    -n "portscope list --tcp --json" "$BIN list --tcp --json" \
+    -n "portscope list --tcp --json" "$BIN --netns current list --tcp --json" \
     -n "ss -tanp" "ss -tanp" \
     -n "ss -tan" "ss -tan" \
     -n "lsof -nP -iTCP" "lsof -nP -iTCP" >/dev/null
   {
-    echo "portscope list --tcp --json	$(peak_kib "$BIN" list --tcp --json)"
+    echo "portscope list --tcp --json	$(peak_kib "$BIN" --netns current list --tcp --json)"
     echo "ss -tanp	$(peak_kib ss -tanp)"
     echo "ss -tan	$(peak_kib ss -tan)"
     echo "lsof -nP -iTCP	$(peak_kib lsof -nP -iTCP)"

@@ -246,6 +246,7 @@ address = "127.0.0.53"
             address: "0.0.0.0".parse().unwrap(),
             port: 22,
             remote: None,
+            netns: 0,
         };
         let mut table = PortTable::default();
         table.ports.insert(key, Some(owner(b"/opt/\xff\\x/sshd", "sshd")));
@@ -269,7 +270,7 @@ address = "127.0.0.53"
     fn bad_files_name_the_line() {
         let err = Baseline::parse("[[listener]]\nport = \"ssh\"\n").unwrap_err();
         assert!(err.starts_with("line 2:"), "{err}");
-        assert!(Baseline::parse("[[listener]]\nport = 1\nprotocol = \"sctp\"\naddress = \"::\"").is_err());
+        assert!(Baseline::parse("[[listener]]\nport = 1\nprotocol = \"dccp\"\naddress = \"::\"").is_err());
         assert!(Baseline::parse("surprise = 1").is_err());
     }
 }

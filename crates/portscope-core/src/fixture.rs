@@ -39,11 +39,12 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::model::{
-    Endpoint, Family, Holder, Process, Protocol, Snapshot, Socket, SocketSource, SocketState, Supervisor,
+    Endpoint, Family, Holder, Netns, NetnsKind, Process, Protocol, Snapshot, Socket, SocketSource,
+    SocketState, Supervisor,
 };
 use crate::platform::{
-    CloseSignal, ControlError, DestroyError, Identity, PackageDatabase, Pinned, Platform, ProbeResult, Query,
-    SelfInfo,
+    CloseSignal, ControlError, DestroyError, Identity, NetnsSelection, PackageDatabase, Pinned, Platform,
+    ProbeResult, Query, SelfInfo,
 };
 use crate::privilege::Privileges;
 
@@ -206,6 +207,26 @@ struct SocketSpec {
     /// The descriptor numbers each holder has it under (default: one, numbered from 3 up).
     #[serde(default)]
     fds: Vec<u32>,
+    /// The network namespace by name (`host`, the default, or any other name: a named one).
+    #[serde(default)]
+    netns: Option<String>,
+}
+
+/// The namespace a fixture socket lives in: `host` (inode 1) or a named one, whose inode is
+/// stable for the name so that selections by inode can be tested.
+fn fixture_netns(name: Option<&str>) -> Netns {
+    match name {
+        None | Some("host") => Netns {
+            inode: 1,
+            name: None,
+            kind: NetnsKind::Host,
+        },
+        Some(name) => Netns {
+            inode: 4_026_532_000 + name.bytes().fold(0u64, |h, b| (h * 31 + u64::from(b)) % 100_000),
+            name: Some(name.to_string()),
+            kind: NetnsKind::Named,
+        },
+    }
 }
 
 fn tcp() -> Protocol {
@@ -341,6 +362,7 @@ impl FixturePlatform {
             socket.inode = spec.inode.unwrap_or(10_000 + index as u64);
             socket.cookie = spec.cookie.unwrap_or(socket.inode);
             socket.uid = spec.uid;
+            socket.netns = Arc::new(fixture_netns(spec.netns.as_deref()));
             if state.destroyed.contains(&(socket.local, socket.remote)) {
                 continue;
             }
@@ -414,12 +436,23 @@ fn wanted(query: &Query, socket: &Socket) -> bool {
     let protocol_ok = match socket.protocol {
         Protocol::Tcp => query.tcp,
         Protocol::Udp => query.udp,
+        Protocol::Raw => query.raw,
+        Protocol::Packet => query.packet,
+        Protocol::Sctp => query.sctp,
     };
     let family_ok = match socket.family {
         Family::Ipv4 => query.ipv4,
         Family::Ipv6 => query.ipv6,
+        Family::Packet => true,
     };
-    protocol_ok && family_ok && query.states.admits(socket.state)
+    let netns_ok = match query.netns.as_ref().unwrap_or(&NetnsSelection::All) {
+        NetnsSelection::All => true,
+        NetnsSelection::Current => socket.netns.kind == NetnsKind::Host,
+        NetnsSelection::Name(name) => &socket.netns.label() == name,
+        NetnsSelection::Inode(inode) => socket.netns.inode == *inode,
+        NetnsSelection::Pid(pid) => socket.holders.iter().any(|h| h.process.pid == *pid),
+    };
+    protocol_ok && family_ok && netns_ok && query.states.admits(socket.state)
 }
 
 impl Platform for FixturePlatform {
@@ -429,15 +462,22 @@ impl Platform for FixturePlatform {
             .into_iter()
             .filter(|s| wanted(query, s))
             .collect();
+        let sockets: Vec<Socket> = sockets;
+        let mut namespaces: Vec<Arc<Netns>> = Vec::new();
+        for socket in &sockets {
+            if !namespaces.iter().any(|n| n.inode == socket.netns.inode) {
+                namespaces.push(Arc::clone(&socket.netns));
+            }
+        }
         Ok(Snapshot {
-            sockets,
-            source: SocketSource::Netlink,
             unreadable_processes: if query.processes {
                 self.file.host.unreadable_processes
             } else {
                 0
             },
-            notes: Vec::new(),
+            namespaces,
+            own_netns: Some(1),
+            ..Snapshot::of(sockets, SocketSource::Netlink)
         })
     }
 
@@ -725,6 +765,59 @@ mod tests {
         assert!(pin.wait_exit(Duration::ZERO).unwrap());
         assert!(host.snapshot(&Query::default()).unwrap().sockets.is_empty());
         assert!(matches!(host.pin(10), Err(ControlError::Gone)));
+    }
+
+    #[test]
+    fn sockets_carry_their_namespace_and_queries_select_one() {
+        let toml = r#"
+            [[process]]
+            pid = 10
+            name = "web"
+
+            [[process]]
+            pid = 20
+            name = "api"
+
+            [[socket]]
+            local = "0.0.0.0:80"
+            state = "LISTEN"
+            holders = [10]
+
+            [[socket]]
+            local = "0.0.0.0:80"
+            state = "LISTEN"
+            holders = [20]
+            netns = "web-1"
+        "#;
+        let host = FixturePlatform::from_toml(toml).unwrap();
+        let all = host.snapshot(&Query::default()).unwrap();
+        assert_eq!(all.sockets.len(), 2);
+        assert!(all.spans_namespaces());
+        assert_eq!(all.namespaces.len(), 2);
+        let web = all
+            .sockets
+            .iter()
+            .find(|s| s.holders[0].process.pid == 20)
+            .unwrap();
+        assert_eq!(web.netns.label(), "web-1");
+        assert_eq!(web.netns.kind, NetnsKind::Named);
+        assert!(!all.is_own(web));
+        let select = |netns: NetnsSelection| {
+            host.snapshot(&Query {
+                netns: Some(netns),
+                ..Query::default()
+            })
+            .unwrap()
+            .sockets
+            .iter()
+            .map(|s| s.holders[0].process.pid)
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(select(NetnsSelection::Current), [10]);
+        assert_eq!(select(NetnsSelection::Name("web-1".into())), [20]);
+        assert_eq!(select(NetnsSelection::Name("host".into())), [10]);
+        assert_eq!(select(NetnsSelection::Inode(web.netns.inode)), [20]);
+        assert_eq!(select(NetnsSelection::Pid(10)), [10]);
     }
 
     #[test]

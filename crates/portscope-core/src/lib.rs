@@ -16,11 +16,13 @@
 
 pub mod audit;
 pub mod baseline;
+pub mod bpf;
 pub mod close;
 pub mod error;
 pub mod fixture;
 pub mod knowledge;
 pub mod model;
+pub mod nat;
 pub mod platform;
 pub mod privilege;
 pub mod render;

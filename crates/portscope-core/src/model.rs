@@ -16,6 +16,11 @@ use serde::{Deserialize, Serialize};
 pub enum Protocol {
     Tcp,
     Udp,
+    /// A raw IP socket (SOCK_RAW): its local "port" is the IP protocol it receives (1 for ICMP).
+    Raw,
+    /// An AF_PACKET socket: it sees whole frames on an interface, with no port at all.
+    Packet,
+    Sctp,
 }
 
 impl Protocol {
@@ -23,7 +28,16 @@ impl Protocol {
         match self {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
+            Protocol::Raw => "raw",
+            Protocol::Packet => "packet",
+            Protocol::Sctp => "sctp",
         }
+    }
+
+    /// Whether the protocol has ports a peer connects to (TCP, UDP, SCTP), as opposed to raw and
+    /// packet sockets, which receive traffic without one.
+    pub fn has_ports(self) -> bool {
+        matches!(self, Protocol::Tcp | Protocol::Udp | Protocol::Sctp)
     }
 }
 
@@ -39,6 +53,8 @@ impl fmt::Display for Protocol {
 pub enum Family {
     Ipv4,
     Ipv6,
+    /// AF_PACKET: below IP; the socket's endpoints are unspecified.
+    Packet,
 }
 
 impl Family {
@@ -108,6 +124,10 @@ impl SocketState {
             (Protocol::Udp, 7) => Unconnected,
             (Protocol::Udp, 1) => Established,
             (Protocol::Udp, _) => return None,
+            // Raw and packet sockets are "unconnected" unless connect()ed (raw only).
+            (Protocol::Raw | Protocol::Packet, 7) => Unconnected,
+            (Protocol::Raw | Protocol::Packet, 1) => Established,
+            (Protocol::Raw | Protocol::Packet, _) => return None,
             (_, 1) => Established,
             (_, 2) => SynSent,
             (_, 3) => SynRecv,
@@ -274,6 +294,63 @@ pub struct Socket {
     /// Every process holding the socket; several after a fork. Empty when no process holds it
     /// or when the holder is not visible to this user.
     pub holders: Vec<Holder>,
+    /// The network namespace the socket lives in (shared by every socket of that namespace).
+    #[serde(default)]
+    pub netns: Arc<Netns>,
+    /// What only a packet socket has: its frame type, interface and attached filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packet: Option<Box<PacketInfo>>,
+}
+
+/// What kind of network namespace a socket lives in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetnsKind {
+    /// The namespace of PID 1: the machine's own network.
+    #[default]
+    Host,
+    /// Bind-mounted under a name (`ip netns add`, /run/docker/netns/…).
+    Named,
+    /// Named after the container (from the cgroup of a process inside it).
+    Container,
+    /// Reachable only through a process or a socket: `unshare -n`, a sandbox, a leftover.
+    Anonymous,
+}
+
+/// A network namespace: its nsfs inode (what `ls -L -i /proc/PID/ns/net` shows), a name where
+/// one exists, and what kind it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Netns {
+    pub inode: u64,
+    pub name: Option<String>,
+    pub kind: NetnsKind,
+}
+
+impl Netns {
+    /// How a table names it: `host`, the bind mount's or container's name, else `net:[INODE]`.
+    pub fn label(&self) -> String {
+        match (&self.name, self.kind) {
+            (Some(name), _) => name.clone(),
+            (None, NetnsKind::Host) => "host".into(),
+            (None, _) => format!("net:[{}]", self.inode),
+        }
+    }
+}
+
+/// The parts of an AF_PACKET socket that say what it sees.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacketInfo {
+    /// `raw` (whole frames, SOCK_RAW) or `dgram` (link header removed, SOCK_DGRAM).
+    pub kind: String,
+    /// The EtherType it receives (0x0003 = every protocol, ETH_P_ALL).
+    pub ethertype: u16,
+    /// Interface index it is bound to, 0 for every interface.
+    pub interface: u32,
+    /// The attached classic BPF program, decoded; `None` when there is none or it could not be
+    /// read (the kernel shows filters only to CAP_NET_ADMIN).
+    pub filter: Option<Vec<crate::bpf::Decoded>>,
+    /// A filter may be attached, but the kernel did not show it (the reader lacks CAP_NET_ADMIN).
+    pub filter_hidden: bool,
 }
 
 impl Socket {
@@ -293,6 +370,8 @@ impl Socket {
             send_queue: 0,
             interface: 0,
             holders: Vec::new(),
+            netns: Arc::default(),
+            packet: None,
         }
     }
 }
@@ -335,4 +414,96 @@ pub struct Snapshot {
     pub unreadable_processes: usize,
     /// Things the user should know about how this snapshot was taken (a fallback, a limit).
     pub notes: Vec<String>,
+    /// Every network namespace whose sockets were dumped.
+    #[serde(default)]
+    pub namespaces: Vec<Arc<Netns>>,
+    /// The inode of the namespace portscope itself runs in, when known.
+    #[serde(default)]
+    pub own_netns: Option<u64>,
+    /// Namespaces found but not entered (no privilege, or gone), with why.
+    #[serde(default)]
+    pub skipped_namespaces: Vec<SkippedNetns>,
+    /// Sockets some process holds that no dump accounted for: the cross-view check.
+    #[serde(default)]
+    pub unaccounted: Vec<Unaccounted>,
+    /// Ports forwarded by destination NAT, each linked to the listener it reaches.
+    #[serde(default)]
+    pub forwards: Vec<Forward>,
+}
+
+impl Snapshot {
+    /// A snapshot of `sockets` with nothing else to say.
+    pub fn of(sockets: Vec<Socket>, source: SocketSource) -> Snapshot {
+        Snapshot {
+            sockets,
+            source,
+            unreadable_processes: 0,
+            notes: Vec::new(),
+            namespaces: Vec::new(),
+            own_netns: None,
+            skipped_namespaces: Vec::new(),
+            unaccounted: Vec::new(),
+            forwards: Vec::new(),
+        }
+    }
+
+    /// Whether `socket` lives in portscope's own namespace (true when that is unknown).
+    pub fn is_own(&self, socket: &Socket) -> bool {
+        self.own_netns.is_none_or(|own| own == socket.netns.inode)
+    }
+
+    /// Whether the sockets come from more than one network namespace (tables add a NETNS column).
+    pub fn spans_namespaces(&self) -> bool {
+        let mut inodes = self.sockets.iter().map(|s| s.netns.inode);
+        let first = inodes.next();
+        inodes.any(|i| Some(i) != first)
+    }
+}
+
+/// A namespace that was found but whose sockets could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedNetns {
+    pub netns: Netns,
+    pub reason: String,
+}
+
+/// A socket held by a process that no socket dump listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unaccounted {
+    pub inode: u64,
+    /// The kernel's protocol name for it (`TCP`, `UDPv6`, `PING`, `VSOCK`, …).
+    pub protocol: String,
+    pub pid: u32,
+    pub fd: u32,
+    /// The holder's name (`comm`), for display only.
+    pub process: String,
+    /// The namespace the socket lives in, when it could be read.
+    pub netns: Option<u64>,
+    /// Why no dump lists it.
+    pub reason: String,
+}
+
+/// A port forwarded by a destination NAT rule (Docker's, podman's or kube-proxy's `-p`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forward {
+    pub protocol: Protocol,
+    /// What a peer connects to: the rule's destination (unspecified address = any) and port.
+    pub listen: Endpoint,
+    /// Where the kernel sends it.
+    pub target: Endpoint,
+    /// The namespace whose rules do the forwarding.
+    pub netns: Arc<Netns>,
+    /// `nft` table and chain of the rule, e.g. `ip nat DOCKER`.
+    pub rule: String,
+    /// The listener the target reaches, when one is in the snapshot: its namespace and inode.
+    pub reaches: Option<ForwardTarget>,
+}
+
+/// The listening socket a forward reaches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardTarget {
+    pub netns: Arc<Netns>,
+    pub inode: u64,
+    /// The pids holding the listener.
+    pub pids: Vec<u32>,
 }

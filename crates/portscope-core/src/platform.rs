@@ -18,27 +18,141 @@ use crate::privilege::Privileges;
 
 /// Which sockets to collect. The kernel filters by protocol, family and state, so a narrow query
 /// is also a faster one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Query {
     pub tcp: bool,
     pub udp: bool,
+    /// Raw IP sockets (ICMP, raw TCP/UDP, IPPROTO_RAW).
+    pub raw: bool,
+    /// AF_PACKET sockets, with their filters.
+    pub packet: bool,
+    /// SCTP sockets, where the kernel has SCTP.
+    pub sctp: bool,
     pub ipv4: bool,
     pub ipv6: bool,
     pub states: StateFilter,
     /// Map sockets to the processes that hold them (walks /proc/*/fd).
     pub processes: bool,
+    /// Which network namespaces; `None` is the platform's default (every namespace, unless the
+    /// user chose otherwise when the platform was made).
+    pub netns: Option<NetnsSelection>,
+    /// Read destination-NAT rules and link each forwarded port to its listener.
+    pub forwards: bool,
 }
 
 impl Default for Query {
+    /// Everything: every protocol and family, every state, every namespace, with holders.
     fn default() -> Query {
         Query {
             tcp: true,
             udp: true,
+            raw: true,
+            packet: true,
+            sctp: true,
             ipv4: true,
             ipv6: true,
             states: StateFilter::All,
             processes: true,
+            netns: None,
+            forwards: true,
         }
+    }
+}
+
+impl Query {
+    /// TCP and UDP only (what a port means to most commands), in every state and namespace.
+    pub fn ports() -> Query {
+        Query {
+            raw: false,
+            packet: false,
+            sctp: false,
+            forwards: false,
+            ..Query::default()
+        }
+    }
+
+    /// Whether the query covers every socket a process can hold that has an address, so that a
+    /// held socket missing from the dumps means something (the cross-view check).
+    pub fn is_complete(&self) -> bool {
+        self.tcp
+            && self.udp
+            && self.raw
+            && self.packet
+            && self.sctp
+            && self.ipv4
+            && self.ipv6
+            && self.states == StateFilter::All
+            && self.processes
+    }
+}
+
+/// Which network namespaces a snapshot covers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum NetnsSelection {
+    /// Every namespace the platform can find.
+    #[default]
+    All,
+    /// Only the namespace portscope runs in (what `ss` sees).
+    Current,
+    /// The namespace with this name (`ip netns` name, container name, or `host`).
+    Name(String),
+    /// The namespace with this nsfs inode.
+    Inode(u64),
+    /// The namespace process PID is in.
+    Pid(u32),
+}
+
+/// The largest pid Linux hands out (PID_MAX_LIMIT, 2^22); namespace inodes are far above it.
+const PID_MAX_LIMIT: u64 = 1 << 22;
+
+impl std::str::FromStr for NetnsSelection {
+    type Err = String;
+
+    /// `all`, `current`, `net:[INODE]`, a number (a pid up to 2^22, else an inode) or a name.
+    fn from_str(text: &str) -> std::result::Result<NetnsSelection, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("an empty namespace name".into());
+        }
+        if let Some(inode) = text.strip_prefix("net:[").and_then(|t| t.strip_suffix(']')) {
+            return inode
+                .parse()
+                .map(NetnsSelection::Inode)
+                .map_err(|_| format!("`{text}` is not a namespace inode"));
+        }
+        if text.bytes().all(|b| b.is_ascii_digit()) {
+            let number: u64 = text
+                .parse()
+                .map_err(|_| format!("`{text}` is too large for a pid or an inode"))?;
+            return Ok(match u32::try_from(number) {
+                Ok(pid) if number < PID_MAX_LIMIT => NetnsSelection::Pid(pid),
+                _ => NetnsSelection::Inode(number),
+            });
+        }
+        Ok(match text {
+            "all" => NetnsSelection::All,
+            "current" => NetnsSelection::Current,
+            name => NetnsSelection::Name(name.to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NetnsSelection::{self, *};
+
+    #[test]
+    fn netns_selection_parses_every_form() {
+        let parse = |t: &str| t.parse::<NetnsSelection>();
+        assert_eq!(parse("all"), Ok(All));
+        assert_eq!(parse("current"), Ok(Current));
+        assert_eq!(parse("1234"), Ok(Pid(1234)));
+        assert_eq!(parse("4026531840"), Ok(Inode(4026531840)));
+        assert_eq!(parse("net:[4026531840]"), Ok(Inode(4026531840)));
+        assert_eq!(parse("web-1"), Ok(Name("web-1".into())));
+        assert!(parse("").is_err());
+        assert!(parse("net:[x]").is_err());
+        assert!(parse("99999999999999999999999").is_err());
     }
 }
 
@@ -229,8 +343,8 @@ pub trait Platform: Sync {
     fn can_stop_units(&self) -> bool;
     /// Stops a systemd unit (of the user manager of `user`, when given).
     fn stop_unit(&self, unit: &str, user: Option<&str>) -> Result<(), String>;
-    /// Every TCP connection that could be cut, with its kernel cookie.
+    /// Every TCP connection that could be cut, with its kernel cookie and namespace.
     fn connections(&self) -> io::Result<Vec<Socket>>;
-    /// Aborts one TCP connection.
+    /// Aborts one TCP connection, inside the namespace it lives in.
     fn destroy(&self, connection: &Socket) -> Result<(), DestroyError>;
 }

@@ -143,3 +143,27 @@ fn every_recorded_host() {
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+#[test]
+fn a_row_shows_its_worst_finding() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hosts/reverse-shell.toml");
+    let mut table: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for key in ["description", "expect"] {
+        table.remove(key);
+    }
+    let host = FixturePlatform::from_table(table).unwrap();
+    let snapshot = host.snapshot(&Query::default()).unwrap();
+    let options = audit::Options {
+        deep: false,
+        allow: Vec::new(),
+        names: ServiceNames::iana(),
+    };
+    let report = audit::run(&host, &snapshot, &Expected::built_in().unwrap(), &options).unwrap();
+    let verdicts = report.verdicts();
+    // A warning (abuse-port) and an alert (shell-socket) about one connection: the row says alert.
+    assert_eq!(verdicts.len(), 1, "{verdicts:?}");
+    assert_eq!(
+        verdicts.get(&snapshot.sockets[0].inode),
+        Some(&audit::Severity::Alert)
+    );
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use portscope_core::close::connections::{self, Selector};
 use portscope_core::close::execute::{self, Options, Outcome};
 use portscope_core::close::plan::{self, Action, Plan, PortSpec};
-use portscope_core::close::safety::{Context, Refusal};
+use portscope_core::close::safety::{self, Context, Refusal};
 use portscope_core::error::Error;
 use portscope_core::fixture::{self, FixturePlatform};
 use portscope_core::platform::{CloseSignal, Platform, Query};
@@ -48,7 +48,7 @@ fn plan_for(host: &FixturePlatform, spec: PortSpec, use_unit: bool) -> Plan {
         spec,
         &snapshot,
         &Context::of(host),
-        |pid| host.is_kernel_thread(pid),
+        |pid| safety::Facts::of(host, pid),
         use_unit,
     )
 }

@@ -534,6 +534,7 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Event, String>> {
     let protocol = match protocol.as_str() {
         "tcp" => Protocol::Tcp,
         "udp" => Protocol::Udp,
+        "sctp" => Protocol::Sctp,
         other => return Ok(Err(format!("unknown protocol {other:?}"))),
     };
     let Ok(address) = address.parse::<IpAddr>() else {
@@ -555,6 +556,7 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Event, String>> {
             address,
             port: row.get(4)?,
             remote,
+            netns: 0,
         },
         owner: owner_from_row(row, 6)?,
         previous: owner_from_row(row, 12)?,

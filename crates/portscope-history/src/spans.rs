@@ -109,6 +109,7 @@ mod tests {
                 address: "0.0.0.0".parse().unwrap(),
                 port: 8080,
                 remote: None,
+                netns: 0,
             },
             owner: Some(Owner {
                 pid,

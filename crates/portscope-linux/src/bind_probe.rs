@@ -43,8 +43,8 @@ pub fn probe(
             },
         };
         let bound = match family {
-            Family::Ipv4 => bind(&fd, &SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)),
             Family::Ipv6 => bind(&fd, &SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0)),
+            _ => bind(&fd, &SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)),
         };
         match bound {
             Ok(()) => drop(fd),
@@ -71,10 +71,13 @@ fn open(protocol: Protocol, family: Family) -> Result<OwnedFd, Errno> {
     let af = match family {
         Family::Ipv4 => AddressFamily::INET,
         Family::Ipv6 => AddressFamily::INET6,
+        // Only ports can be probed by binding.
+        Family::Packet => return Err(Errno::AFNOSUPPORT),
     };
     let kind = match protocol {
         Protocol::Tcp => SocketType::STREAM,
         Protocol::Udp => SocketType::DGRAM,
+        Protocol::Raw | Protocol::Packet | Protocol::Sctp => return Err(Errno::PROTONOSUPPORT),
     };
     let fd = socket_with(af, kind, SocketFlags::CLOEXEC, None)?;
     if family == Family::Ipv6 {
@@ -104,7 +107,9 @@ pub fn bound_inactive_supported() -> bool {
         udp: false,
         ipv6: false,
         processes: false,
-        ..Query::default()
+        // The probe socket is in this namespace; no other needs a look.
+        netns: Some(portscope_core::platform::NetnsSelection::Current),
+        ..Query::ports()
     };
     crate::snapshot(&query).is_ok_and(|snapshot| {
         snapshot

@@ -42,35 +42,66 @@ pub struct Walk {
     pub failed: Option<Errno>,
 }
 
-/// Walks every process's descriptors and records each one that is a socket. Processes that exit
-/// during the walk are skipped.
-///
-/// The walk costs the kernel about 2 µs per descriptor and dominates `list` on a busy machine, so
-/// it runs on up to four threads that take processes from a shared counter (fd counts differ
-/// wildly between processes, so fixed chunks would leave threads idle). It needs no input from
-/// the socket dump, so the caller can run both at once.
-pub fn walk() -> std::io::Result<Walk> {
-    let proc_fd = openat(
-        CWD,
-        c"/proc",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+/// Every pid in /proc, read through an open /proc.
+pub fn list_pids(proc_fd: &OwnedFd) -> std::io::Result<Vec<u32>> {
     let mut pids = Vec::new();
     let mut buf = vec![MaybeUninit::<u8>::uninit(); 64 * 1024];
-    let mut dir = RawDir::new(&proc_fd, &mut buf);
+    let mut dir = RawDir::new(proc_fd, &mut buf);
     while let Some(entry) = dir.next() {
         if let Some(pid) = parse_pid(entry?.file_name().to_bytes()) {
             pids.push(pid);
         }
     }
+    Ok(pids)
+}
+
+/// Opens /proc for the walk.
+pub fn open_proc() -> std::io::Result<OwnedFd> {
+    Ok(openat(
+        CWD,
+        c"/proc",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
+/// Walks every process's descriptors and records each one that is a socket. Processes that exit
+/// during the walk are skipped.
+pub fn walk() -> std::io::Result<Walk> {
+    let proc_fd = open_proc()?;
+    let pids = list_pids(&proc_fd)?;
+    walk_pids(&proc_fd, &pids)
+}
+
+/// A process with more descriptors than this has them read by every walker thread, in chunks.
+const SPLIT_ABOVE: usize = 2048;
+const CHUNK: usize = 1024;
+
+/// A process whose descriptors were listed but not yet read: too many for one thread.
+struct Big {
+    pid: u32,
+    dir: OwnedFd,
+    fds: Vec<u32>,
+}
+
+/// Walks the descriptors of `pids`.
+///
+/// The walk costs the kernel about 2 µs per descriptor and dominates `list` on a busy machine, so
+/// it runs on up to four threads that take processes from a shared counter (fd counts differ
+/// wildly between processes, so fixed chunks would leave threads idle). A process with thousands
+/// of descriptors (a proxy, a database) is listed by one thread and then read by all of them, in
+/// chunks, so that one process never leaves the other cores idle. It needs no input from the
+/// socket dump, so the caller can run both at once. It fails only when this process ran out of
+/// descriptors or memory: an incomplete walk would leave sockets without their owners.
+pub fn walk_pids(proc_fd: &OwnedFd, pids: &[u32]) -> std::io::Result<Walk> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4);
     let next = AtomicUsize::new(0);
+    let big = std::sync::Mutex::new(Vec::new());
     let parts: Vec<Walk> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
-            .map(|_| scope.spawn(|| walk_some(&proc_fd, &pids, &next)))
+            .map(|_| scope.spawn(|| walk_some(proc_fd, pids, &next, &big)))
             .collect();
         workers
             .into_iter()
@@ -86,14 +117,66 @@ pub fn walk() -> std::io::Result<Walk> {
     if let Some(errno) = walk.failed {
         return Err(errno.into());
     }
+    let big: Vec<Big> = big.into_inner().unwrap_or_default();
+    if big.is_empty() {
+        return Ok(walk);
+    }
+    // Enough big processes to keep every thread busy: one each, as with small ones (threads
+    // reading one directory contend for it). Fewer: split them in chunks over every thread.
+    let chunk = if big.len() >= threads { usize::MAX } else { CHUNK };
+    let chunks: Vec<(usize, usize)> = big
+        .iter()
+        .enumerate()
+        .flat_map(|(i, b)| (0..b.fds.len()).step_by(chunk).map(move |start| (i, start)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let parts: Vec<Vec<(u64, u32, u32)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    let mut link = [0u8; 64];
+                    while let Some(&(i, start)) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let process = &big[i];
+                        let end = start.saturating_add(chunk).min(process.fds.len());
+                        for &fd in &process.fds[start..end] {
+                            if let Ok(Some(inode)) = read_socket_link(&process.dir, fd, &mut link) {
+                                out.push((inode, process.pid, fd));
+                            }
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    for part in parts {
+        walk.sockets.extend(part);
+    }
     Ok(walk)
 }
 
+/// Reads descriptor `fd`'s link under an open fd directory: the socket inode, if it is one.
+fn read_socket_link(dir: &OwnedFd, fd: u32, link: &mut [u8; 64]) -> Result<Option<u64>, Errno> {
+    let mut name = [0u8; 12];
+    let mut cursor = std::io::Cursor::new(&mut name[..]);
+    std::io::Write::write_fmt(&mut cursor, format_args!("{fd}\0")).map_err(|_| Errno::NAMETOOLONG)?;
+    let len = cursor.position() as usize;
+    let name = CStr::from_bytes_with_nul(&name[..len]).map_err(|_| Errno::INVAL)?;
+    let len = readlinkat_raw(dir, name, &mut link[..])?;
+    Ok(parse_socket_link(&link[..len]))
+}
+
 /// One thread's share of the walk: processes taken one at a time from `next`.
-fn walk_some(proc_fd: &OwnedFd, pids: &[u32], next: &AtomicUsize) -> Walk {
+fn walk_some(proc_fd: &OwnedFd, pids: &[u32], next: &AtomicUsize, big: &std::sync::Mutex<Vec<Big>>) -> Walk {
     let mut walk = Walk::default();
     let mut buf = vec![MaybeUninit::<u8>::uninit(); 64 * 1024];
     let mut link = [0u8; 64];
+    let mut names: Vec<u32> = Vec::new();
     while let Some(&pid) = pids.get(next.fetch_add(1, Ordering::Relaxed)) {
         let fd_dir = match open_fd_dir(proc_fd, pid) {
             Ok(fd) => fd,
@@ -108,19 +191,28 @@ fn walk_some(proc_fd: &OwnedFd, pids: &[u32], next: &AtomicUsize) -> Walk {
             // ENOENT: the process exited since /proc was listed.
             Err(_) => continue,
         };
+        names.clear();
         let mut entries = RawDir::new(&fd_dir, &mut buf);
-        let mut denied = false;
         while let Some(Ok(entry)) = entries.next() {
-            let name = entry.file_name();
-            let Some(fd) = parse_pid(name.to_bytes()) else {
-                continue;
-            };
-            match readlinkat_raw(&fd_dir, name, &mut link[..]) {
-                Ok(len) => {
-                    if let Some(inode) = parse_socket_link(&link[..len]) {
-                        walk.sockets.push((inode, pid, fd));
-                    }
-                }
+            if let Some(fd) = parse_pid(entry.file_name().to_bytes()) {
+                names.push(fd);
+            }
+        }
+        if names.len() > SPLIT_ABOVE
+            && let Ok(mut big) = big.lock()
+        {
+            big.push(Big {
+                pid,
+                dir: fd_dir,
+                fds: std::mem::take(&mut names),
+            });
+            continue;
+        }
+        let mut denied = false;
+        for &fd in &names {
+            match read_socket_link(&fd_dir, fd, &mut link) {
+                Ok(Some(inode)) => walk.sockets.push((inode, pid, fd)),
+                Ok(None) => {}
                 // Some processes refuse even root (a security module, or a sandbox's init).
                 Err(Errno::ACCESS | Errno::PERM) => denied = true,
                 // ENOENT: the descriptor was closed since the directory was read.

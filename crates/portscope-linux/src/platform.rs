@@ -6,10 +6,11 @@ use std::io;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
-use portscope_core::error::Result;
-use portscope_core::model::{Family, Protocol, Snapshot, Socket};
+use portscope_core::error::{Error, Result};
+use portscope_core::model::{Family, Protocol, Snapshot, Socket, SocketSource};
 use portscope_core::platform::{
-    ControlError, DestroyError, Identity, PackageDatabase, Pinned, Platform, ProbeResult, Query, SelfInfo,
+    ControlError, DestroyError, Identity, NetnsSelection, PackageDatabase, Pinned, Platform, ProbeResult,
+    Query, SelfInfo,
 };
 use portscope_core::privilege::Privileges;
 
@@ -19,12 +20,44 @@ use crate::{
 };
 
 /// The running Linux kernel, read through /proc and netlink.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Linux;
+#[derive(Clone, Debug, Default)]
+pub struct Linux {
+    /// The namespaces a query that names none covers (every one, unless the user chose).
+    netns: NetnsSelection,
+    /// The namespace was chosen through a process: once both are gone, it has no sockets.
+    pinned: bool,
+}
+
+impl Linux {
+    /// The platform, looking at the namespaces `netns` picks unless a query says otherwise. A
+    /// namespace chosen by a process is pinned now, by inode, so that it stays chosen after the
+    /// process exits (`close` looks again once it has stopped it).
+    pub fn new(netns: NetnsSelection) -> Linux {
+        let pinned = match netns {
+            NetnsSelection::Pid(pid) => crate::fd_table::open_proc()
+                .ok()
+                .and_then(|proc_fd| crate::netns::of_pid(&proc_fd, pid).ok()),
+            _ => None,
+        };
+        match pinned {
+            Some(inode) => Linux {
+                netns: NetnsSelection::Inode(inode),
+                pinned: true,
+            },
+            None => Linux { netns, pinned: false },
+        }
+    }
+}
 
 impl Platform for Linux {
     fn snapshot(&self, query: &Query) -> Result<Snapshot> {
-        crate::snapshot(query)
+        match crate::snapshot_in(query, query.netns.as_ref().unwrap_or(&self.netns)) {
+            // The process that named the namespace exited and took the namespace with it.
+            Err(Error::NotFound(_)) if self.pinned && query.netns.is_none() => {
+                Ok(Snapshot::of(Vec::new(), SocketSource::Netlink))
+            }
+            other => other,
+        }
     }
 
     fn identity(&self, pid: u32) -> Option<Identity> {
@@ -113,7 +146,7 @@ impl Platform for Linux {
     }
 
     fn connections(&self) -> io::Result<Vec<Socket>> {
-        sock_destroy::connections()
+        sock_destroy::connections(&self.netns)
     }
 
     fn destroy(&self, connection: &Socket) -> Result<(), DestroyError> {

@@ -1,5 +1,6 @@
-//! The /proc/net/{tcp,tcp6,udp,udp6} tables: a fallback for when netlink sock_diag is refused
-//! (some containers and hardened kernels). Slower and without kernel-side filtering.
+//! The /proc/net/{tcp,tcp6,udp,udp6,raw,raw6} tables: a fallback for when netlink sock_diag is
+//! refused (some containers and hardened kernels), and the only source of raw sockets on a kernel
+//! built without raw_diag. Slower and without kernel-side filtering.
 
 use std::io::Cursor;
 
@@ -18,7 +19,7 @@ fn system_info() -> ExplicitSystemInfo {
     }
 }
 
-/// Parses the text of one /proc/net/{tcp,tcp6,udp,udp6} file.
+/// Parses the text of one /proc/net/{tcp,tcp6,udp,udp6,raw,raw6} file (raw has udp's columns).
 pub fn parse(protocol: Protocol, text: &[u8]) -> Result<Vec<Socket>, ParseError> {
     let malformed = |e: procfs_core::ProcError| ParseError::malformed("/proc/net table", e.to_string());
     let info = system_info();
@@ -40,7 +41,13 @@ pub fn parse(protocol: Protocol, text: &[u8]) -> Result<Vec<Socket>, ParseError>
                 )
             })
             .collect(),
-        Protocol::Udp => UdpNetEntries::from_buf_read(Cursor::new(text), &info)
+        Protocol::Sctp | Protocol::Packet => {
+            return Err(ParseError::malformed(
+                "/proc/net table",
+                format!("no {protocol} table in this format"),
+            ));
+        }
+        Protocol::Udp | Protocol::Raw => UdpNetEntries::from_buf_read(Cursor::new(text), &info)
             .map_err(malformed)?
             .0
             .into_iter()
@@ -74,6 +81,8 @@ pub fn parse(protocol: Protocol, text: &[u8]) -> Result<Vec<Socket>, ParseError>
                 send_queue: tx,
                 interface: 0,
                 holders: Vec::new(),
+                netns: Default::default(),
+                packet: None,
             })
         })
         .collect()

@@ -247,3 +247,16 @@ pub fn read(pid: u32, clock: Clock) -> std::io::Result<Option<Process>> {
         supervisor,
     }))
 }
+
+/// The short name (`comm`) of `pid`, for display only; `None` when it is gone.
+pub fn read_comm(pid: u32) -> Option<String> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(32);
+    std::fs::File::open(format!("/proc/{pid}/comm"))
+        .ok()?
+        .take(64)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    let name = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    Some(String::from_utf8_lossy(name).into_owned())
+}

@@ -12,10 +12,12 @@ use netlink_packet_sock_diag::constants::IPPROTO_TCP;
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_packet_sock_diag::{SockDiagDestroy, SockDiagMessage};
 
+use std::os::fd::AsFd;
+
+use crate::netns;
 use crate::sock_diag::{SockDiag, family_code, messages, serialize};
-use portscope_core::model::{Family, Protocol, Socket};
-use portscope_core::platform::ParseError;
-use portscope_core::platform::StateFilter;
+use portscope_core::model::Socket;
+use portscope_core::platform::{NetnsSelection, ParseError, Query, StateFilter};
 
 const WHAT: &str = "netlink SOCK_DESTROY reply";
 
@@ -42,18 +44,44 @@ pub fn destroy_request(connection: &Socket) -> Vec<u8> {
     )
 }
 
-/// Every TCP connection with a peer in this network namespace, with its cookie.
-pub fn connections() -> io::Result<Vec<Socket>> {
-    let mut diag = SockDiag::open()?;
-    let mut out = Vec::new();
-    for family in [Family::Ipv4, Family::Ipv6] {
-        diag.dump(Protocol::Tcp, family, StateFilter::Connected, &mut out)?;
-    }
-    Ok(out)
+/// Every TCP connection with a peer in the namespaces `selection` picks, with its cookie and
+/// namespace.
+pub fn connections(selection: &NetnsSelection) -> io::Result<Vec<Socket>> {
+    let query = Query {
+        udp: false,
+        states: StateFilter::Connected,
+        processes: false,
+        ..Query::ports()
+    };
+    crate::snapshot_in(&query, selection)
+        .map(|snapshot| snapshot.sockets)
+        .map_err(|e| io::Error::other(e.to_string()))
 }
 
-/// Destroys one connection, identified by its 4-tuple and cookie.
+/// Destroys one connection, identified by its 4-tuple and cookie, inside the namespace it lives
+/// in (entered on a thread of its own).
 pub fn destroy(connection: &Socket) -> Result<(), DestroyError> {
+    let inode = connection.netns.inode;
+    let own = netns::open_own()
+        .and_then(|fd| netns::inode_of(fd.as_fd()))
+        .map_err(DestroyError::Other)?;
+    if inode == 0 || inode == own {
+        return destroy_here(connection);
+    }
+    let fd = netns::open_by_inode(inode).map_err(|err| match err.kind() {
+        io::ErrorKind::NotFound => DestroyError::Gone,
+        io::ErrorKind::PermissionDenied => DestroyError::Permission,
+        _ => DestroyError::Other(err),
+    })?;
+    netns::run_in(fd.as_fd(), || Ok(destroy_here(connection))).unwrap_or_else(|err| {
+        Err(match err.kind() {
+            io::ErrorKind::PermissionDenied => DestroyError::Permission,
+            _ => DestroyError::Other(err),
+        })
+    })
+}
+
+fn destroy_here(connection: &Socket) -> Result<(), DestroyError> {
     let mut diag = SockDiag::open().map_err(DestroyError::Other)?;
     let reply = diag
         .transact(&destroy_request(connection))
@@ -86,7 +114,7 @@ pub fn parse_ack(buf: &[u8]) -> Result<i32, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portscope_core::model::{Endpoint, SocketState};
+    use portscope_core::model::{Endpoint, Protocol, SocketState};
     use std::net::{IpAddr, Ipv4Addr};
 
     fn connection() -> Socket {

@@ -5,7 +5,9 @@ use std::io;
 
 use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload};
 use netlink_packet_sock_diag::SockDiagMessage;
-use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP};
+use netlink_packet_sock_diag::constants::{
+    AF_INET, AF_INET6, IPPROTO_RAW, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP,
+};
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags};
 use netlink_sys::{Socket as NetlinkSocket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
 
@@ -47,6 +49,22 @@ impl SockDiag {
         self.socket.send(request, 0)?;
         let len = self.socket.recv(&mut &mut self.buffer[..], 0)?;
         Ok(&self.buffer[..len])
+    }
+
+    /// Appends every AF_PACKET socket to `out`.
+    pub fn dump_packet(&mut self, out: &mut Vec<Socket>) -> io::Result<()> {
+        self.socket.send(&crate::packet_diag::dump_request(), 0)?;
+        loop {
+            let len = self.socket.recv(&mut &mut self.buffer[..], 0)?;
+            match crate::packet_diag::parse_reply(&self.buffer[..len], out) {
+                Ok(Progress::Done) => return Ok(()),
+                Ok(Progress::More) => {}
+                Err(ReplyError::Kernel(err)) => return Err(err),
+                Err(ReplyError::Parse(err)) => {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, err));
+                }
+            }
+        }
     }
 
     /// Appends every socket of one protocol and family in the given states to `out`.
@@ -106,18 +124,22 @@ pub fn family_code(family: Family) -> u8 {
     match family {
         Family::Ipv4 => AF_INET,
         Family::Ipv6 => AF_INET6,
+        Family::Packet => netlink_packet_sock_diag::constants::AF_PACKET,
     }
 }
 
 /// Serializes one inet_diag dump request.
 pub fn dump_request(protocol: Protocol, family: Family, states: StateFilter) -> Vec<u8> {
     let socket_id = match family {
-        Family::Ipv4 => SocketId::new_v4(),
         Family::Ipv6 => SocketId::new_v6(),
+        _ => SocketId::new_v4(),
     };
     let proto = match protocol {
         Protocol::Tcp => IPPROTO_TCP,
         Protocol::Udp => IPPROTO_UDP,
+        // raw_diag answers for every raw socket of the family under IPPROTO_RAW.
+        Protocol::Raw | Protocol::Packet => IPPROTO_RAW,
+        Protocol::Sctp => IPPROTO_SCTP,
     };
     serialize(
         NLM_F_REQUEST | NLM_F_DUMP,
@@ -186,6 +208,12 @@ pub fn parse_reply(buf: &[u8], protocol: Protocol, out: &mut Vec<Socket>) -> Res
             NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
                 out.push(socket_from(protocol, &response)?)
             }
+            // A dump the kernel has no handler for (raw_diag, sctp_diag not built) ends at once,
+            // with the error in NLMSG_DONE.
+            NetlinkPayload::Done(done) if done.code < 0 => {
+                let errno = done.code.saturating_abs();
+                return Err(ReplyError::Kernel(io::Error::from_raw_os_error(errno)));
+            }
             NetlinkPayload::Done(_) => return Ok(Progress::Done),
             NetlinkPayload::Error(err) if err.code.is_some() => {
                 // Not `to_io()`: it takes `abs()` of the code, which overflows on i32::MIN.
@@ -221,6 +249,8 @@ fn socket_from(protocol: Protocol, response: &InetResponse) -> Result<Socket, Re
         send_queue: header.send_queue,
         interface: id.interface_id,
         holders: Vec::new(),
+        netns: Default::default(),
+        packet: None,
     })
 }
 
@@ -276,6 +306,19 @@ mod tests {
         assert_eq!(sockets[0].local, Endpoint::new("::1".parse().unwrap(), 5353));
         assert_eq!(sockets[0].state, SocketState::Unconnected);
         assert_eq!(sockets[0].family, Family::Ipv6);
+    }
+
+    /// A raw-socket dump on a kernel without raw_diag: NLMSG_DONE carrying -ENOENT.
+    const RAW4_UNSUPPORTED: &[u8] = include_bytes!("../tests/fixtures/netlink/raw4-dump.bin");
+
+    #[test]
+    fn a_dump_without_a_kernel_handler_is_an_error() {
+        let (result, sockets) = parse(RAW4_UNSUPPORTED, Protocol::Raw);
+        match result {
+            Err(ReplyError::Kernel(err)) => assert_eq!(err.raw_os_error(), Some(libc::ENOENT)),
+            other => panic!("expected ENOENT, got {other:?}"),
+        }
+        assert!(sockets.is_empty());
     }
 
     #[test]

@@ -17,8 +17,23 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
+    /// Network namespaces: all, current, or one by name, inode or a PID inside it.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTSCOPE_NETNS",
+        value_name = "NS",
+        default_value = "all",
+        value_parser = parse_netns
+    )]
+    pub netns: portscope_core::platform::NetnsSelection,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+fn parse_netns(text: &str) -> Result<portscope_core::platform::NetnsSelection, String> {
+    text.parse()
 }
 
 #[derive(Subcommand, Debug)]

@@ -9,8 +9,8 @@ pub use portscope_linux::{
     stop_signal::{StopSignals, kill_process_group},
 };
 
-/// The host portscope runs on.
+/// The host portscope runs on, looking at the network namespaces `netns` picks.
 #[cfg(target_os = "linux")]
-pub fn platform() -> &'static dyn Platform {
-    &portscope_linux::Linux
+pub fn platform(netns: portscope_core::platform::NetnsSelection) -> Box<dyn Platform> {
+    Box::new(portscope_linux::Linux::new(netns))
 }

@@ -100,8 +100,10 @@ fn explains_abuse_and_range_for_a_newcomer() {
         "{text}"
     );
     assert!(text.contains("On this machine now"), "{text}");
+    let (_, text, _) = explain(&["80/dccp"]);
+    assert!(text.contains("dccp sockets were not inspected"), "{text}");
     let (_, text, _) = explain(&["80/sctp"]);
-    assert!(text.contains("sctp sockets were not inspected"), "{text}");
+    assert!(!text.contains("not inspected"), "SCTP sockets are: {text}");
     let (_, text, _) = explain(&["ssh"]);
     assert!(text.starts_with("Port 22 "), "{text}");
 }

@@ -24,6 +24,7 @@ fn event(i: i64, kind: EventKind, port: u16, program: &str) -> Event {
             address: "0.0.0.0".parse().unwrap(),
             port,
             remote: None,
+            netns: 0,
         },
         owner: Some(Owner {
             pid: 1000 + port as u32,

@@ -56,10 +56,12 @@ pub enum CheckId {
     Unowned,
     HiddenListener,
     Masquerade,
+    PacketSocket,
+    UnaccountedSocket,
 }
 
 impl CheckId {
-    pub const ALL: [CheckId; 10] = [
+    pub const ALL: [CheckId; 12] = [
         CheckId::DeletedExe,
         CheckId::ExeLocation,
         CheckId::Unpackaged,
@@ -70,6 +72,8 @@ impl CheckId {
         CheckId::Unowned,
         CheckId::HiddenListener,
         CheckId::Masquerade,
+        CheckId::PacketSocket,
+        CheckId::UnaccountedSocket,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +88,8 @@ impl CheckId {
             CheckId::Unowned => "unowned",
             CheckId::HiddenListener => "hidden-listener",
             CheckId::Masquerade => "masquerade",
+            CheckId::PacketSocket => "packet-socket",
+            CheckId::UnaccountedSocket => "unaccounted-socket",
         }
     }
 
@@ -124,6 +130,10 @@ impl SocketRef {
 
 impl fmt::Display for SocketRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A packet socket has no address or port to show.
+        if self.protocol == Protocol::Packet {
+            return f.write_str("packet");
+        }
         write!(f, "{} {}", self.protocol, self.local)?;
         match (self.remote, self.state) {
             (Some(remote), _) => write!(f, " -> {remote}"),

@@ -51,6 +51,19 @@ impl Report {
     pub fn worst(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).max()
     }
+
+    /// The worst finding about each socket, by inode: the verdict a front end shows on the
+    /// socket's row (`list`, `top`). Sockets no finding names are absent.
+    pub fn verdicts(&self) -> std::collections::HashMap<u64, Severity> {
+        let mut worst = std::collections::HashMap::new();
+        for finding in &self.findings {
+            for socket in &finding.sockets {
+                let verdict = worst.entry(socket.inode).or_insert(finding.severity);
+                *verdict = (*verdict).max(finding.severity);
+            }
+        }
+        worst
+    }
 }
 
 /// Whether `pattern` (an allow rule's bare program name) names `process`'s executable: its file

@@ -33,7 +33,7 @@ impl PortSpec {
             tcp: self.tcp,
             udp: self.udp,
             states: StateFilter::Listening,
-            ..Query::default()
+            ..Query::ports()
         }
     }
 
@@ -41,6 +41,7 @@ impl PortSpec {
         let protocol_ok = match socket.protocol {
             Protocol::Tcp => self.tcp,
             Protocol::Udp => self.udp,
+            Protocol::Raw | Protocol::Packet | Protocol::Sctp => false,
         };
         protocol_ok
             && socket.state.is_listening()
@@ -272,7 +273,7 @@ mod tests {
     fn socket(protocol: Protocol, port: u16, inode: u64, holders: &[Arc<Process>]) -> Socket {
         let state = match protocol {
             Protocol::Tcp => SocketState::Listen,
-            Protocol::Udp => SocketState::Unconnected,
+            _ => SocketState::Unconnected,
         };
         Socket {
             inode,
@@ -329,6 +330,11 @@ mod tests {
             source: SocketSource::Netlink,
             unreadable_processes: 0,
             notes: Vec::new(),
+            namespaces: Vec::new(),
+            own_netns: None,
+            skipped_namespaces: Vec::new(),
+            unaccounted: Vec::new(),
+            forwards: Vec::new(),
         };
         let spec = PortSpec {
             port: 80,

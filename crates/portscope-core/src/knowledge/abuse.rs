@@ -29,6 +29,10 @@ include!(concat!(env!("OUT_DIR"), "/abuse_table.rs"));
 
 /// Documented abuses of a port over a protocol (rows for both protocols included).
 pub fn abuse(port: u16, protocol: Protocol) -> Vec<&'static AbuseEntry> {
+    // A raw socket's "port" is an IP protocol number, a packet socket has none.
+    if !protocol.has_ports() {
+        return Vec::new();
+    }
     ENTRIES
         .iter()
         .filter(|e| e.port == port && e.protocol.is_none_or(|p| p == protocol))

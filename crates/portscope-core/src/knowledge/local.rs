@@ -183,7 +183,7 @@ impl ServiceNames {
 
     /// The name a table shows for a port and protocol.
     pub fn name(&self, port: u16, protocol: Protocol) -> Option<&str> {
-        self.name_for(port, protocol.into())
+        self.name_for(port, Transport::of(protocol)?)
     }
 
     /// [`ServiceNames::name`] for any IANA transport, SCTP and DCCP included.

@@ -215,7 +215,7 @@ pub fn answer(question: &Question, names: &ServiceNames) -> Result<Answer> {
 fn abuse_matches(entry: &AbuseEntry, transport: Option<Transport>) -> bool {
     match (entry.protocol, transport) {
         (None, _) | (_, None) => true,
-        (Some(p), Some(t)) => Transport::from(p) == t,
+        (Some(p), Some(t)) => Transport::of(p) == Some(t),
     }
 }
 

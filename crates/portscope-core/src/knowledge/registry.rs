@@ -46,16 +46,19 @@ impl Transport {
         match self {
             Transport::Tcp => Some(Protocol::Tcp),
             Transport::Udp => Some(Protocol::Udp),
-            Transport::Sctp | Transport::Dccp => None,
+            Transport::Sctp => Some(Protocol::Sctp),
+            Transport::Dccp => None,
         }
     }
-}
 
-impl From<Protocol> for Transport {
-    fn from(protocol: Protocol) -> Transport {
+    /// The IANA transport of a socket protocol; `None` for raw and packet sockets, which have
+    /// no registered ports.
+    pub fn of(protocol: Protocol) -> Option<Transport> {
         match protocol {
-            Protocol::Tcp => Transport::Tcp,
-            Protocol::Udp => Transport::Udp,
+            Protocol::Tcp => Some(Transport::Tcp),
+            Protocol::Udp => Some(Transport::Udp),
+            Protocol::Sctp => Some(Transport::Sctp),
+            Protocol::Raw | Protocol::Packet => None,
         }
     }
 }

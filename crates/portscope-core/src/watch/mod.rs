@@ -25,6 +25,14 @@ pub struct PortKey {
     pub port: u16,
     /// The peer of a connection; `None` for a listening socket.
     pub remote: Option<Endpoint>,
+    /// The network namespace, by inode, when it is not portscope's own (0): the same address and
+    /// port in two containers are two ports.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub netns: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl PortKey {
@@ -109,7 +117,10 @@ impl PortTable {
     pub fn from_snapshot(snapshot: &Snapshot, connections: bool) -> PortTable {
         let mut holders: BTreeMap<PortKey, Vec<&Holder>> = BTreeMap::new();
         for socket in &snapshot.sockets {
-            if let Some(key) = key_of(socket, connections) {
+            if let Some(mut key) = key_of(socket, connections) {
+                if !snapshot.is_own(socket) {
+                    key.netns = socket.netns.inode;
+                }
                 holders.entry(key).or_default().extend(&socket.holders);
             }
         }
@@ -143,6 +154,7 @@ pub fn key_of(socket: &Socket, connections: bool) -> Option<PortKey> {
         address: socket.local.address,
         port: socket.local.port,
         remote,
+        netns: 0,
     })
 }
 
@@ -208,6 +220,7 @@ impl Event {
             address: self.key.address,
             port: self.key.port,
             remote: self.key.remote.map(|r| r.to_string()),
+            netns: (self.key.netns != 0).then_some(self.key.netns),
             owner: self.owner.as_ref(),
             previous: self.previous.as_ref(),
             at_start: self.at_start,
@@ -255,6 +268,9 @@ pub struct EventJson<'a> {
     pub address: IpAddr,
     pub port: u16,
     pub remote: Option<String>,
+    /// The namespace's inode when it is not portscope's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns: Option<u64>,
     pub owner: Option<&'a Owner>,
     pub previous: Option<&'a Owner>,
     pub at_start: bool,
@@ -327,6 +343,7 @@ mod tests {
             address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             port,
             remote: None,
+            netns: 0,
         }
     }
 
@@ -385,6 +402,11 @@ mod tests {
             source: SocketSource::Netlink,
             unreadable_processes: 0,
             notes: Vec::new(),
+            namespaces: Vec::new(),
+            own_netns: None,
+            skipped_namespaces: Vec::new(),
+            unaccounted: Vec::new(),
+            forwards: Vec::new(),
         };
         let listeners = PortTable::from_snapshot(&snapshot, false);
         assert_eq!(listeners.len(), 1);

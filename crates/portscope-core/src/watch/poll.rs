@@ -36,7 +36,7 @@ impl<'p> Poller<'p> {
                 } else {
                     StateFilter::Listening
                 },
-                ..Query::default()
+                ..Query::ports()
             },
             connections,
             inodes: Vec::new(),
@@ -58,7 +58,7 @@ impl<'p> Poller<'p> {
         if self.cheap_polls + 1 < FULL_EVERY {
             let dump = self.platform.snapshot(&Query {
                 processes: false,
-                ..self.query
+                ..self.query.clone()
             })?;
             if self.inodes_of(&dump) == self.inodes && owners_unchanged(self.platform, current) {
                 self.cheap_polls += 1;

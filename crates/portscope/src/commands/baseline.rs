@@ -47,7 +47,7 @@ pub fn run(args: &BaselineArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode>
 fn listening_now(host: &dyn Platform) -> Result<(PortTable, Vec<String>)> {
     let snapshot = host.snapshot(&Query {
         states: StateFilter::Listening,
-        ..Query::default()
+        ..Query::ports()
     })?;
     let mut notes = snapshot.notes.clone();
     if let Some(note) = crate::privilege::hidden_owners_note(snapshot.unreadable_processes, host.privileges())

@@ -394,7 +394,7 @@ fn run_connections(args: &CloseArgs, selector: Selector, ui: Ui, host: &dyn Plat
     // Holder names only for display; the cut itself is by 4-tuple and kernel cookie.
     let snapshot = host.snapshot(&Query {
         udp: false,
-        ..Query::default()
+        ..Query::ports()
     })?;
     let holders: HashMap<u64, (u32, String)> = snapshot
         .sockets

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::error::{Error, ExitCode, Result};
 use crate::knowledge::query::{self, Answer, Question, Target};
 use crate::knowledge::{PortClass, ServiceNames, Transport};
-use crate::model::{Protocol, Socket};
+use crate::model::{Forward, Protocol, Socket};
 use crate::output::{self, Color, Ui};
 use crate::platform::{Platform, Query, StateFilter};
 use crate::{privilege, render};
@@ -40,6 +40,11 @@ struct Explanation<'a> {
     answer: &'a Answer,
     /// Sockets on this machine whose local end is this port (and address, when one was given).
     sockets: Vec<&'a Socket>,
+    /// DNAT rules that forward this port, each with the listener it reaches.
+    forwards: Vec<&'a Forward>,
+    /// Inodes of the sockets that live in another network namespace than portscope's.
+    #[serde(skip)]
+    foreign: Vec<u64>,
     /// Connections from this machine to this port elsewhere.
     outgoing: usize,
     /// Processes whose descriptors could not be read (other users' processes without root).
@@ -81,6 +86,12 @@ pub fn run(args: &ExplainArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> 
             ipv6: true,
             states: StateFilter::All,
             processes: true,
+            forwards: true,
+            ..Query::ports()
+        };
+        let query = Query {
+            sctp: protocols.contains(&Protocol::Sctp),
+            ..query
         };
         Some(host.snapshot(&query)?)
     };
@@ -94,6 +105,17 @@ pub fn run(args: &ExplainArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> 
         .flat_map(|s| &s.sockets)
         .filter(|s| !s.state.is_listening() && s.remote.port == port && s.local.port != port)
         .count();
+    let forwards: Vec<&Forward> = snapshot
+        .iter()
+        .flat_map(|s| &s.forwards)
+        .filter(|f| f.listen.port == port && protocols.contains(&f.protocol))
+        .collect();
+    // A socket in a namespace other than portscope's says which; with one namespace, nothing changes.
+    let foreign: Vec<u64> = snapshot
+        .iter()
+        .flat_map(|s| s.sockets.iter().filter(|x| !s.is_own(x)))
+        .map(|s| s.inode)
+        .collect();
     let unreadable_processes = snapshot.as_ref().map_or(0, |s| s.unreadable_processes);
     for note in snapshot.iter().flat_map(|s| &s.notes) {
         output::note(note);
@@ -103,6 +125,8 @@ pub fn run(args: &ExplainArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> 
         address: question.address,
         answer: &answer,
         sockets,
+        forwards,
+        foreign,
         outgoing,
         unreadable_processes,
         not_inspected,
@@ -232,10 +256,10 @@ fn write_human(out: &mut impl Write, question: &Question, e: &Explanation, ui: U
     for t in &e.not_inspected {
         writeln!(
             out,
-            "  portscope sees TCP and UDP sockets only; {t} sockets were not inspected."
+            "  portscope sees TCP, UDP and SCTP sockets only; {t} sockets were not inspected."
         )?;
     }
-    if e.not_inspected.is_empty() && e.sockets.is_empty() {
+    if e.not_inspected.is_empty() && e.sockets.is_empty() && e.forwards.is_empty() {
         let place = e.address.map(|a| format!(" on {a}")).unwrap_or_default();
         let protos = protos.replace(" and ", " or ");
         writeln!(
@@ -250,7 +274,16 @@ fn write_human(out: &mut impl Write, question: &Question, e: &Explanation, ui: U
         } else {
             format!(" from {}", socket.remote)
         };
-        writeln!(out, "  {} {} {}{peer}", socket.protocol, socket.local, state)?;
+        let place = if e.foreign.contains(&socket.inode) {
+            format!(" in network namespace {}", render::escape(&socket.netns.label()))
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "  {} {} {}{peer}{place}",
+            socket.protocol, socket.local, state
+        )?;
         if socket.holders.is_empty() {
             let why = if socket.inode == 0 {
                 "no process holds it any more (the kernel is finishing the connection)"
@@ -288,6 +321,32 @@ fn write_human(out: &mut impl Write, question: &Question, e: &Explanation, ui: U
                 writeln!(out, "      started by: {sup}")?;
             }
         }
+    }
+    for f in &e.forwards {
+        let reaches = match &f.reaches {
+            Some(r) => {
+                let pids: Vec<String> = r.pids.iter().map(u32::to_string).collect();
+                format!(
+                    "the listener in network namespace {} (PID {})",
+                    render::escape(&r.netns.label()),
+                    if pids.is_empty() {
+                        "-".into()
+                    } else {
+                        pids.join(", ")
+                    }
+                )
+            }
+            None => "no listener portscope can see".into(),
+        };
+        writeln!(
+            out,
+            "  {} {} \u{2192} {} forwarded by DNAT ({} in {}), reaching {reaches}",
+            f.protocol,
+            f.listen,
+            f.target,
+            render::escape(&f.rule),
+            render::escape(&f.netns.label())
+        )?;
     }
     if e.outgoing > 0 {
         writeln!(

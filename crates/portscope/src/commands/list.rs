@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::lookup::LocalNamesArgs;
 use crate::error::{ExitCode, Result};
 use crate::knowledge::{self, AbuseEntry, ServiceNames, ServiceSides};
-use crate::model::{Family, Protocol, Socket, SocketState};
+use crate::model::{Family, Protocol, Snapshot, Socket, SocketState};
 use crate::output::table::{Cell, Table};
 use crate::output::{self, Color, Ui};
 use crate::platform::{Platform, Query, StateFilter};
@@ -23,6 +23,25 @@ pub struct ListArgs {
     /// Show UDP sockets.
     #[arg(short = 'u', long)]
     pub udp: bool,
+    /// Show raw IP sockets (ICMP, raw TCP/UDP, IPPROTO_RAW); the port column is the IP protocol.
+    #[arg(short = 'w', long)]
+    pub raw: bool,
+    /// Show AF_PACKET sockets (sniffers), with the BPF filter each has attached (in --json).
+    #[arg(short = '0', long)]
+    pub packet: bool,
+    /// Show SCTP sockets (where the kernel has SCTP).
+    #[arg(short = 'S', long)]
+    pub sctp: bool,
+    /// Show every kind: TCP, UDP, raw, packet and SCTP.
+    #[arg(short = 'A', long = "all-kinds")]
+    pub all_kinds: bool,
+    /// Show the sockets processes hold that no kernel dump lists (the cross-view check), with why.
+    #[arg(long, conflicts_with_all = ["listening", "established", "port"])]
+    pub unaccounted: bool,
+    /// Show ports forwarded by destination NAT (Docker's, podman's, kube-proxy's `-p`), each with
+    /// the listener it reaches, read from nftables and iptables-nft in every namespace.
+    #[arg(long, conflicts_with = "unaccounted")]
+    pub forwards: bool,
     /// Show only listening TCP and unconnected (bound) UDP sockets.
     #[arg(short = 'l', long, conflicts_with = "established")]
     pub listening: bool,
@@ -60,11 +79,19 @@ pub struct ListArgs {
 impl ListArgs {
     /// The part of the filter the kernel applies during the dump.
     pub fn query(&self) -> Query {
-        let both_protocols = self.tcp == self.udp;
+        if self.unaccounted {
+            // The check needs every kind in every state, or a missing socket means nothing.
+            return Query::default();
+        }
+        // No kind named: TCP and UDP, as before raw, packet and SCTP sockets were listed.
+        let default = !(self.tcp || self.udp || self.raw || self.packet || self.sctp);
         let both_families = self.ipv4 == self.ipv6;
         Query {
-            tcp: both_protocols || self.tcp,
-            udp: both_protocols || self.udp,
+            tcp: default || self.tcp || self.all_kinds,
+            udp: default || self.udp || self.all_kinds,
+            raw: self.raw || self.all_kinds,
+            packet: self.packet || self.all_kinds,
+            sctp: self.sctp || self.all_kinds,
             ipv4: both_families || self.ipv4,
             ipv6: both_families || self.ipv6,
             states: if self.listening {
@@ -75,6 +102,8 @@ impl ListArgs {
                 StateFilter::All
             },
             processes: true,
+            netns: None,
+            forwards: self.forwards,
         }
     }
 
@@ -141,6 +170,14 @@ pub fn write(
 ) -> Result<Vec<String>> {
     let snapshot = host.snapshot(&args.query())?;
     let mut notes = snapshot.notes.clone();
+    if args.unaccounted {
+        unaccounted(args, &snapshot, ui, out)?;
+        return Ok(notes);
+    }
+    if args.forwards {
+        forwards(args, &snapshot, ui, out)?;
+        return Ok(notes);
+    }
     let mut sockets: Vec<&Socket> = snapshot.sockets.iter().filter(|s| args.matches(s)).collect();
     sockets.sort_by_key(|s| (s.local.port, s.protocol, s.local.address, s.remote));
 
@@ -165,7 +202,8 @@ pub fn write(
         } else {
             host.user_names()
         };
-        table(&sockets, &view, &users).write(out, ui)?;
+        let netns_column = spans_namespaces(&sockets);
+        table(&sockets, &view, &users, netns_column).write(out, ui)?;
     }
     if !args.json && !args.json_lines && sockets.iter().any(|s| !view.abuse_of(s).is_empty()) {
         notes.push(
@@ -203,9 +241,144 @@ impl<'a> View<'a> {
     }
 }
 
-fn table(sockets: &[&Socket], view: &View, users: &HashMap<u32, String>) -> Table {
+/// Whether the rows come from more than one network namespace (the table then says which).
+fn spans_namespaces(sockets: &[&Socket]) -> bool {
+    sockets
+        .first()
+        .is_some_and(|first| sockets.iter().any(|s| s.netns.inode != first.netns.inode))
+}
+
+/// `list --unaccounted`: the sockets no dump lists, one row each, with why.
+fn unaccounted(args: &ListArgs, snapshot: &Snapshot, ui: Ui, out: &mut impl Write) -> Result<()> {
+    if args.json {
+        output::json_array(out, snapshot.unaccounted.iter())?;
+    } else if args.json_lines {
+        output::json_lines(out, snapshot.unaccounted.iter())?;
+    } else {
+        let mut table = Table::new(vec!["PID/PROGRAM", "FD", "INODE", "KIND", "NETNS", "WHY"]);
+        for u in &snapshot.unaccounted {
+            table.push(vec![
+                format!("{}/{}", u.pid, u.process).into(),
+                u.fd.to_string().into(),
+                u.inode.to_string().into(),
+                u.protocol.clone().into(),
+                u.netns.map_or("-".into(), |n| format!("net:[{n}]")).into(),
+                u.reason.clone().into(),
+            ]);
+        }
+        if table.is_empty() {
+            writeln!(out, "every socket a process holds is in a kernel dump")?;
+        } else {
+            table.write(out, ui)?;
+        }
+    }
+    Ok(())
+}
+
+/// `list --forwards`: each forwarded port, where it goes, and what listens there.
+fn forwards(args: &ListArgs, snapshot: &Snapshot, ui: Ui, out: &mut impl Write) -> Result<()> {
+    let shown: Vec<_> = snapshot
+        .forwards
+        .iter()
+        .filter(|f| args.port.is_empty() || args.port.contains(&f.listen.port))
+        .collect();
+    if args.json {
+        output::json_array(out, shown.iter())?;
+    } else if args.json_lines {
+        output::json_lines(out, shown.iter())?;
+    } else if shown.is_empty() {
+        writeln!(out, "no port is forwarded by destination NAT")?;
+    } else {
+        let mut table = Table::new(vec!["PROTO", "FORWARD", "RULE", "LISTENER"]);
+        for forward in shown {
+            let holder = forward.reaches.as_ref().map_or_else(
+                || "- (nothing listens there)".to_string(),
+                |r| {
+                    let pids: Vec<String> = r.pids.iter().map(u32::to_string).collect();
+                    let pids = if pids.is_empty() {
+                        "-".into()
+                    } else {
+                        pids.join(",")
+                    };
+                    format!("{} pid {pids}", r.netns.label())
+                },
+            );
+            table.push(vec![
+                forward.protocol.as_str().into(),
+                format!("{} \u{2192} {}", forward.listen, forward.target).into(),
+                format!("{} ({})", forward.rule, forward.netns.label()).into(),
+                holder.into(),
+            ]);
+        }
+        table.write(out, ui)?;
+    }
+    Ok(())
+}
+
+/// The name of the IP protocol a raw socket receives (its "port").
+fn ip_protocol_name(number: u16) -> Option<&'static str> {
+    Some(match number {
+        1 => "icmp",
+        2 => "igmp",
+        6 => "tcp",
+        17 => "udp",
+        47 => "gre",
+        50 => "esp",
+        58 => "ipv6-icmp",
+        89 => "ospf",
+        132 => "sctp",
+        255 => "raw",
+        _ => return None,
+    })
+}
+
+/// A packet socket's EtherType as ss names it.
+fn ethertype_name(ethertype: u16) -> String {
+    match ethertype {
+        0x0003 => "all".into(),
+        0x0800 => "ip".into(),
+        0x0806 => "arp".into(),
+        0x86dd => "ipv6".into(),
+        0x8100 => "802.1q".into(),
+        0x88cc => "lldp".into(),
+        other => format!("0x{other:04x}"),
+    }
+}
+
+fn proto_label(socket: &Socket) -> String {
+    let base = match (socket.protocol, &socket.packet) {
+        (Protocol::Packet, Some(info)) => return format!("p_{}", info.kind),
+        (protocol, _) => protocol.as_str(),
+    };
+    match socket.family {
+        Family::Ipv6 => format!("{base}6"),
+        _ => base.to_string(),
+    }
+}
+
+fn local_label(socket: &Socket) -> String {
+    match (socket.protocol, &socket.packet) {
+        (Protocol::Packet, Some(info)) => {
+            let interface = match info.interface {
+                0 => "*".to_string(),
+                n => format!("if{n}"),
+            };
+            format!("{interface}:{}", ethertype_name(info.ethertype))
+        }
+        (Protocol::Raw, _) => match ip_protocol_name(socket.local.port) {
+            Some(name) => match socket.local.address {
+                std::net::IpAddr::V4(a) => format!("{a}:{name}"),
+                std::net::IpAddr::V6(a) => format!("[{a}]:{name}"),
+            },
+            None => socket.local.to_string(),
+        },
+        _ => socket.local.to_string(),
+    }
+}
+
+fn table(sockets: &[&Socket], view: &View, users: &HashMap<u32, String>, netns_column: bool) -> Table {
     let numeric = view.numeric;
-    let mut table = Table::new(vec![
+    let mut headers = vec![
         "PROTO",
         "LOCAL",
         "REMOTE",
@@ -213,14 +386,13 @@ fn table(sockets: &[&Socket], view: &View, users: &HashMap<u32, String>) -> Tabl
         "SERVICE",
         "PID/PROGRAM",
         "USER",
-    ]);
+    ];
+    if netns_column {
+        headers.insert(0, "NETNS");
+    }
+    let mut table = Table::new(headers);
     for socket in sockets {
-        let proto = match (socket.protocol, socket.family) {
-            (Protocol::Tcp, Family::Ipv4) => "tcp",
-            (Protocol::Tcp, Family::Ipv6) => "tcp6",
-            (Protocol::Udp, Family::Ipv4) => "udp",
-            (Protocol::Udp, Family::Ipv6) => "udp6",
-        };
+        let proto = proto_label(socket);
         let remote = if socket.remote.is_unspecified() {
             "*".to_string()
         } else {
@@ -235,15 +407,19 @@ fn table(sockets: &[&Socket], view: &View, users: &HashMap<u32, String>) -> Tabl
             (false, Some(name)) => name.clone(),
             _ => socket.uid.to_string(),
         };
-        table.push(vec![
+        let mut row: Vec<Cell> = vec![
             proto.into(),
-            socket.local.to_string().into(),
+            local_label(socket).into(),
             remote.into(),
             Cell::painted(socket.state.as_str(), state_color),
             service_cell(socket, view),
             Cell::painted(output::holders_label(&socket.holders), Color::Bold),
             user.into(),
-        ]);
+        ];
+        if netns_column {
+            row.insert(0, socket.netns.label().into());
+        }
+        table.push(row);
     }
     table
 }

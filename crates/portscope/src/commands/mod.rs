@@ -21,7 +21,8 @@ use crate::output::Ui;
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let ui = Ui::new(cli.color);
-    let host = crate::host::platform();
+    let platform = crate::host::platform(cli.netns.clone());
+    let host = platform.as_ref();
     match &cli.command {
         Command::List(args) => list::run(args, ui, host),
         Command::Lookup(args) => lookup::run(args, ui),

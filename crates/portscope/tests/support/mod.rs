@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// The portscope binary built for this test run.
 pub fn portscope() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portscope"));
-    cmd.env("NO_COLOR", "1");
+    cmd.env("NO_COLOR", "1").env_remove("PORTSCOPE_NETNS");
     cmd
 }
 
@@ -74,10 +74,13 @@ impl Netns {
         );
     }
 
-    /// A command that runs inside the namespace (`ip netns exec NAME PROGRAM`).
+    /// A command that runs inside the namespace (`ip netns exec NAME PROGRAM`). A portscope run
+    /// this way looks at this namespace only (`PORTSCOPE_NETNS=current`), so a test's namespace
+    /// is its whole world, whatever other tests run at the same time.
     pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name, program]);
+        cmd.args(["netns", "exec", &self.name, program])
+            .env("PORTSCOPE_NETNS", "current");
         cmd
     }
 }
@@ -184,7 +187,8 @@ pub fn send_signal(pid: u32, signal: i32) {
         .unwrap_or_else(|e| panic!("kill({pid}, {signal:?}) failed: {e}"));
 }
 
-/// The portscope binary, run inside a network namespace.
+/// The portscope binary, run inside a network namespace and looking at that namespace only
+/// (`PORTSCOPE_NETNS=current`), as `ss` would: a test's namespace is its whole world.
 pub fn portscope_in(ns: &Netns) -> Command {
     let mut cmd = ns.command(env!("CARGO_BIN_EXE_portscope"));
     cmd.env("NO_COLOR", "1");

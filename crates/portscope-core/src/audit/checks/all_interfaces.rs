@@ -9,7 +9,11 @@ use super::Out;
 
 pub fn check(ctx: &Context, out: &mut Out) {
     for socket in &ctx.snapshot.sockets {
-        if !socket.state.is_listening() || !socket.local.address.is_unspecified() || socket.local.port == 0 {
+        if !socket.protocol.has_ports()
+            || !socket.state.is_listening()
+            || !socket.local.address.is_unspecified()
+            || socket.local.port == 0
+        {
             continue;
         }
         let who = holder_label(socket);

@@ -34,7 +34,8 @@ fn known_ports(snapshot: &Snapshot, protocol: Protocol) -> HashSet<u16> {
     snapshot
         .sockets
         .iter()
-        .filter(|s| s.protocol == protocol)
+        // bind() probes only the namespace portscope runs in.
+        .filter(|s| s.protocol == protocol && snapshot.is_own(s))
         .map(|s| s.local.port)
         .collect()
 }
@@ -76,7 +77,7 @@ pub fn check(ctx: &Context, out: &mut Out) -> Result<()> {
     for (protocol, family, port) in suspects {
         let address = match family {
             Family::Ipv4 => std::net::IpAddr::from([0, 0, 0, 0]),
-            Family::Ipv6 => std::net::IpAddr::from([0u16; 8]),
+            Family::Ipv6 | Family::Packet => std::net::IpAddr::from([0u16; 8]),
         };
         let (severity, tail) = if lists_bound || protocol == Protocol::Udp {
             (
@@ -131,7 +132,7 @@ fn recheck(
     let fresh = platform.snapshot(&Query {
         states: StateFilter::All,
         processes: false,
-        ..Query::default()
+        ..Query::ports()
     })?;
     let known_tcp = known_ports(&fresh, Protocol::Tcp);
     let known_udp = known_ports(&fresh, Protocol::Udp);
@@ -139,7 +140,7 @@ fn recheck(
     for (protocol, family, port) in suspects {
         let known = match protocol {
             Protocol::Tcp => &known_tcp,
-            Protocol::Udp => &known_udp,
+            _ => &known_udp,
         };
         if known.contains(&port) {
             continue;

@@ -7,7 +7,9 @@ pub mod deleted_exe;
 pub mod exe_location;
 pub mod hidden_listener;
 pub mod masquerade;
+pub mod packet_socket;
 pub mod shell_socket;
+pub mod unaccounted;
 pub mod unexpected_server;
 pub mod unowned;
 pub mod unpackaged;
@@ -36,6 +38,8 @@ pub const PASSIVE: &[Check] = &[
     all_interfaces::check,
     unowned::check,
     masquerade::check,
+    packet_socket::check,
+    unaccounted::check,
 ];
 
 /// A finding about a process as a whole, listing every socket it holds (listeners first).

@@ -7,7 +7,7 @@ use super::Out;
 
 pub fn check(ctx: &Context, out: &mut Out) {
     for socket in &ctx.snapshot.sockets {
-        if !socket.state.is_listening() || socket.holders.is_empty() {
+        if !socket.protocol.has_ports() || !socket.state.is_listening() || socket.holders.is_empty() {
             continue;
         }
         let port = socket.local.port;

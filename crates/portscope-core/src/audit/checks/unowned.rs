@@ -15,7 +15,11 @@ pub fn check(ctx: &Context, out: &mut Out) {
         return;
     }
     for socket in &ctx.snapshot.sockets {
-        if !socket.state.is_listening() || !socket.holders.is_empty() || socket.local.port == 0 {
+        if !socket.protocol.has_ports()
+            || !socket.state.is_listening()
+            || !socket.holders.is_empty()
+            || socket.local.port == 0
+        {
             continue;
         }
         out.findings.push(Finding {
