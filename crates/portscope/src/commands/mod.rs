@@ -5,6 +5,7 @@ pub mod audit;
 pub mod baseline;
 pub mod close;
 pub mod explain;
+pub mod exporter;
 pub mod history;
 pub mod list;
 pub mod lookup;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Watch(args) => watch::run(args, ui, host),
         Command::History(args) => history::run(args, ui),
         Command::Baseline(args) => baseline::run(args, ui, host),
+        Command::Exporter(args) => exporter::run(args, host),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "portscope", &mut std::io::stdout());
             Ok(ExitCode::Ok)
