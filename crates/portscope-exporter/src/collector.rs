@@ -129,3 +129,53 @@ impl Source for Collector {
         Ok(exposition)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portscope_core::fixture::FixturePlatform;
+
+    const HOST: &str = r#"
+[packages]
+"/usr/bin/python3.11" = "python3.11-minimal"
+
+[[process]]
+pid = 53
+name = "python3"
+exe = "/usr/bin/python3.11"
+
+[[socket]]
+local = "127.0.0.1:31337"
+state = "LISTEN"
+holders = [53]
+"#;
+
+    #[test]
+    fn collects_through_the_platform_and_caches() {
+        let platform: &'static FixturePlatform = Box::leak(Box::new(FixturePlatform::from_toml(HOST).unwrap()));
+        let collector = Collector::new(
+            platform,
+            audit::Options::default(),
+            None,
+            Duration::from_secs(60),
+            "test",
+        )
+        .unwrap();
+        let first = collector.scrape().unwrap();
+        let text = &first.classic;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("portscope_listening_socket_info{"))
+            .expect("the listener is exported");
+        let labels = metrics::parse_labels(line).unwrap();
+        assert_eq!(labels["port"], "31337");
+        assert_eq!(labels["process"], "python3");
+        assert_eq!(labels["exe"], "/usr/bin/python3.11");
+        assert!(
+            text.contains("portscope_audit_findings{severity=\"warning\",rule=\"abuse-port\"} 1"),
+            "{text}"
+        );
+        let again = collector.scrape().unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "a second scrape within --cache reuses the first");
+    }
+}

@@ -2,15 +2,15 @@
 //! hand-built snapshots.
 //!
 //! Label values come from processes (names, executables, units) and are hostile input: a
-//! process may name itself `a"b\nc`. They are escaped as OpenMetrics requires (`\\`, `\"`, `\n`);
-//! every other character, control characters included, is legal inside a quoted label value and
-//! is passed through unchanged, so the value Prometheus stores is the name the kernel reported.
+//! process may name itself `a"b\nc`. prometheus-client's encoder escapes them as OpenMetrics
+//! requires (`\\`, `\"`, `\n`); every other character, control characters included, is legal
+//! inside a quoted label value and passes unchanged, so the value Prometheus stores is the name
+//! the kernel reported. The tests below read every hostile value back through [`parse_labels`].
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::AtomicU64;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -62,88 +62,52 @@ pub struct Inputs<'a> {
     pub baseline: Option<&'a baseline::Report>,
 }
 
-/// A label value from the outside world, escaped as OpenMetrics requires when encoded.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct Text(pub String);
-
-impl From<&str> for Text {
-    fn from(s: &str) -> Text {
-        Text(s.to_string())
-    }
-}
-
-impl From<String> for Text {
-    fn from(s: String) -> Text {
-        Text(s)
-    }
-}
-
-impl EncodeLabelValue for Text {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
-        encoder.write_str(&escape_label_value(&self.0))
-    }
-}
-
-/// OpenMetrics' escaping of a label value: backslash, double quote and line feed.
-pub fn escape_label_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// `portscope_listening_socket_info`'s labels: one listening port and the program behind it.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct ListenerLabels {
-    pub proto: Text,
-    pub address: Text,
-    pub port: Text,
-    pub netns: Text,
-    pub process: Text,
-    pub exe: Text,
-    pub user: Text,
-    pub unit: Text,
-    pub container: Text,
-    pub service: Text,
+    pub proto: String,
+    pub address: String,
+    pub port: String,
+    pub netns: String,
+    pub process: String,
+    pub exe: String,
+    pub user: String,
+    pub unit: String,
+    pub container: String,
+    pub service: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SocketLabels {
-    proto: Text,
-    state: Text,
-    netns: Text,
+    proto: String,
+    state: String,
+    netns: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FindingLabels {
-    severity: Text,
-    rule: Text,
+    severity: String,
+    rule: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
-    kind: Text,
+    kind: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DifferenceLabels {
-    status: Text,
-    proto: Text,
-    address: Text,
-    port: Text,
-    process: Text,
-    expected: Text,
+    status: String,
+    proto: String,
+    address: String,
+    port: String,
+    process: String,
+    expected: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
-    version: Text,
+    version: String,
 }
 
 /// One label set per listening port (TCP LISTEN, bound UDP): protocol, address and port, owned by
@@ -621,12 +585,5 @@ mod tests {
         let missing = parse_labels(lines.iter().find(|l| l.contains("\"missing\"")).unwrap()).unwrap();
         assert_eq!((missing["port"].as_str(), missing["expected"].as_str()), ("80", "nginx"));
         assert!(om.contains("portscope_baseline_matched_listeners 1"));
-    }
-
-    #[test]
-    fn escaping_is_exactly_what_openmetrics_asks() {
-        assert_eq!(escape_label_value(r#"a"b\c"#), r#"a\"b\\c"#);
-        assert_eq!(escape_label_value("x\ny"), "x\\ny");
-        assert_eq!(escape_label_value("tab\there\u{7f}"), "tab\there\u{7f}");
     }
 }
