@@ -23,8 +23,9 @@ pub const MIN_CACHE: Duration = Duration::from_secs(1);
 /// One exposition in both formats.
 #[derive(Debug)]
 pub struct Exposition {
-    pub openmetrics: String,
-    pub classic: String,
+    /// Shared, so that a response sends it without a copy.
+    pub openmetrics: Arc<str>,
+    pub classic: Arc<str>,
     /// Processes whose sockets could not be read, for the one note at start.
     pub unreadable_processes: usize,
 }
@@ -83,8 +84,8 @@ impl Collector {
             .platform
             .snapshot(&Query::default())
             .map_err(|e| e.to_string())?;
-        let report = audit::run(self.platform, &snapshot, &self.expected, &self.options)
-            .map_err(|e| e.to_string())?;
+        let report =
+            audit::run(self.platform, &snapshot, &self.expected, &self.options).map_err(|e| e.to_string())?;
         let now = PortTable::from_snapshot(&snapshot, false);
         let baseline = self.baseline.as_ref().map(|b| b.check(&now));
         state.ports = Some(match state.ports.take() {
@@ -107,8 +108,8 @@ impl Collector {
             baseline: baseline.as_ref(),
         });
         Ok(Arc::new(Exposition {
-            openmetrics,
-            classic,
+            openmetrics: openmetrics.into(),
+            classic: classic.into(),
             unreadable_processes: snapshot.unreadable_processes,
         }))
     }
@@ -152,7 +153,8 @@ holders = [53]
 
     #[test]
     fn collects_through_the_platform_and_caches() {
-        let platform: &'static FixturePlatform = Box::leak(Box::new(FixturePlatform::from_toml(HOST).unwrap()));
+        let platform: &'static FixturePlatform =
+            Box::leak(Box::new(FixturePlatform::from_toml(HOST).unwrap()));
         let collector = Collector::new(
             platform,
             audit::Options::default(),
@@ -176,6 +178,9 @@ holders = [53]
             "{text}"
         );
         let again = collector.scrape().unwrap();
-        assert!(Arc::ptr_eq(&first, &again), "a second scrape within --cache reuses the first");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "a second scrape within --cache reuses the first"
+        );
     }
 }

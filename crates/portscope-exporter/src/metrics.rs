@@ -147,10 +147,7 @@ pub fn listeners(snapshot: &Snapshot, names: &ServiceNames, netns: &str) -> Vec<
                     .into(),
                 unit: unit.into(),
                 container: container.into(),
-                service: names
-                    .name(key.port, key.protocol)
-                    .unwrap_or_default()
-                    .into(),
+                service: names.name(key.port, key.protocol).unwrap_or_default().into(),
             }
         })
         .collect()
@@ -253,7 +250,12 @@ pub fn registry(inputs: &Inputs) -> Registry {
                         proto: d.protocol.as_str().into(),
                         address: d.address.to_string().into(),
                         port: d.port.to_string().into(),
-                        process: d.owner.as_ref().map(|o| o.program.clone()).unwrap_or_default().into(),
+                        process: d
+                            .owner
+                            .as_ref()
+                            .map(|o| o.program.clone())
+                            .unwrap_or_default()
+                            .into(),
                         expected: d.expected_program.clone().unwrap_or_default().into(),
                     })
                     .set(1);
@@ -462,7 +464,13 @@ mod tests {
     fn one_series_per_listening_port_owned_by_the_master() {
         let snap = snapshot(vec![
             // SO_REUSEPORT: two sockets on one port, a master (10) and its worker (11).
-            socket(Protocol::Tcp, LOCAL, 8443, SocketState::Listen, vec![holder(11, 10, "nginx")]),
+            socket(
+                Protocol::Tcp,
+                LOCAL,
+                8443,
+                SocketState::Listen,
+                vec![holder(11, 10, "nginx")],
+            ),
             socket(
                 Protocol::Tcp,
                 LOCAL,
@@ -470,8 +478,20 @@ mod tests {
                 SocketState::Listen,
                 vec![holder(10, 1, "nginx"), holder(11, 10, "nginx")],
             ),
-            socket(Protocol::Udp, IpAddr::V6(Ipv6Addr::UNSPECIFIED), 53, SocketState::Unconnected, vec![]),
-            socket(Protocol::Tcp, LOCAL, 40000, SocketState::Established, vec![holder(12, 1, "curl")]),
+            socket(
+                Protocol::Udp,
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                53,
+                SocketState::Unconnected,
+                vec![],
+            ),
+            socket(
+                Protocol::Tcp,
+                LOCAL,
+                40000,
+                SocketState::Established,
+                vec![holder(12, 1, "curl")],
+            ),
         ]);
         let (om, _) = render(&snap, &report(vec![]));
         let lines = samples(&om, "portscope_listening_socket_info");
@@ -496,7 +516,13 @@ mod tests {
     #[test]
     fn sockets_findings_events_and_build_info() {
         let snap = snapshot(vec![
-            socket(Protocol::Tcp, LOCAL, 22, SocketState::Listen, vec![holder(5, 1, "sshd")]),
+            socket(
+                Protocol::Tcp,
+                LOCAL,
+                22,
+                SocketState::Listen,
+                vec![holder(5, 1, "sshd")],
+            ),
             socket(Protocol::Tcp, LOCAL, 41000, SocketState::Established, vec![]),
             socket(Protocol::Tcp, LOCAL, 41001, SocketState::Established, vec![]),
         ]);
@@ -508,7 +534,10 @@ mod tests {
             reason: "gone".into(),
         };
         let (om, classic) = render(&snap, &report(vec![finding]));
-        assert!(om.contains("portscope_sockets{proto=\"tcp\",state=\"ESTAB\",netns=\"4026531840\"} 2"), "{om}");
+        assert!(
+            om.contains("portscope_sockets{proto=\"tcp\",state=\"ESTAB\",netns=\"4026531840\"} 2"),
+            "{om}"
+        );
         assert!(om.contains("portscope_audit_findings{severity=\"alert\",rule=\"deleted-exe\"} 1"));
         assert!(om.contains("portscope_audit_findings{severity=\"info\",rule=\"masquerade\"} 0"));
         assert_eq!(
@@ -528,7 +557,10 @@ mod tests {
         assert!(!classic.contains("# EOF"));
         assert_eq!(
             om.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>(),
-            classic.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>()
+            classic
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>()
         );
     }
 
@@ -557,8 +589,20 @@ mod tests {
     fn baseline_differences() {
         use portscope_core::baseline::Baseline;
         let snap = snapshot(vec![
-            socket(Protocol::Tcp, LOCAL, 22, SocketState::Listen, vec![holder(5, 1, "sshd")]),
-            socket(Protocol::Tcp, LOCAL, 4444, SocketState::Listen, vec![holder(6, 1, "nc")]),
+            socket(
+                Protocol::Tcp,
+                LOCAL,
+                22,
+                SocketState::Listen,
+                vec![holder(5, 1, "sshd")],
+            ),
+            socket(
+                Protocol::Tcp,
+                LOCAL,
+                4444,
+                SocketState::Listen,
+                vec![holder(6, 1, "nc")],
+            ),
         ]);
         let baseline = Baseline::parse(
             "[[listener]]\nport = 22\nprotocol = \"tcp\"\naddress = \"198.18.0.1\"\nprogram = \"sshd\"\n\
@@ -583,7 +627,10 @@ mod tests {
         let new = parse_labels(lines.iter().find(|l| l.contains("\"new\"")).unwrap()).unwrap();
         assert_eq!((new["port"].as_str(), new["process"].as_str()), ("4444", "nc"));
         let missing = parse_labels(lines.iter().find(|l| l.contains("\"missing\"")).unwrap()).unwrap();
-        assert_eq!((missing["port"].as_str(), missing["expected"].as_str()), ("80", "nginx"));
+        assert_eq!(
+            (missing["port"].as_str(), missing["expected"].as_str()),
+            ("80", "nginx")
+        );
         assert!(om.contains("portscope_baseline_matched_listeners 1"));
     }
 }

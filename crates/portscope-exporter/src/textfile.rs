@@ -58,7 +58,10 @@ mod tests {
         assert!(!fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
         write(&dir, "x 2\n").unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "x 2\n");
-        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 2, "no temporary file is left: {names:?}");
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -60,7 +60,9 @@ impl WebConfig {
         }
         for (user, hash) in &config.basic_auth_users {
             if hash.parse::<bcrypt::HashParts>().is_err() {
-                return Err(format!("basic_auth_users: the password of {user:?} is not a bcrypt hash"));
+                return Err(format!(
+                    "basic_auth_users: the password of {user:?} is not a bcrypt hash"
+                ));
             }
         }
         Ok(config)
@@ -79,12 +81,13 @@ impl WebConfig {
         }
         let key = PrivateKeyDer::from_pem_file(&files.key_file)
             .map_err(|e| format!("{}: {e}", files.key_file.display()))?;
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .map_err(|e| format!("{}: {e}", files.key_file.display()))?;
+        let config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .map_err(|e| format!("{}: {e}", files.key_file.display()))?;
         Ok(Some(Tls(Arc::new(config))))
     }
 
@@ -125,14 +128,18 @@ pub struct BasicAuth {
 /// Remembered successful logins, at most.
 const MAX_REMEMBERED: usize = 1024;
 
-
 impl Authorizer for BasicAuth {
     fn allows(&self, authorization: Option<&[u8]>) -> bool {
         let Some((user, password)) = authorization.and_then(credentials) else {
             return false;
         };
         let key = self.hasher.hash_one((&user, &password));
-        if self.verified.lock().unwrap_or_else(|p| p.into_inner()).contains(&key) {
+        if self
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&key)
+        {
             return true;
         }
         // An unknown user is checked against some user's hash anyway, so that a wrong user name
@@ -163,7 +170,9 @@ fn credentials(header: &[u8]) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
     let (user, password) = decoded.split_once(':')?;
     Some((user.to_string(), password.to_string()))
@@ -205,7 +214,11 @@ mod tests {
     #[test]
     fn basic_auth_checks_bcrypt_and_remembers_success() {
         let hash = bcrypt::hash("secret", 4).unwrap();
-        let config = WebConfig::parse(&format!("basic_auth_users:\n  prometheus: '{hash}'\n"), Path::new("w.yml")).unwrap();
+        let config = WebConfig::parse(
+            &format!("basic_auth_users:\n  prometheus: '{hash}'\n"),
+            Path::new("w.yml"),
+        )
+        .unwrap();
         let auth = config.auth().unwrap();
         assert!(!auth.allows(None));
         assert!(!auth.allows(Some(b"Bearer x")));

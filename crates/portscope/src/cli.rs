@@ -5,8 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{
     audit::AuditArgs, baseline::BaselineArgs, close::CloseArgs, explain::ExplainArgs, exporter::ExporterArgs,
-    history::HistoryArgs,
-    list::ListArgs, lookup::LookupArgs, scan::ScanArgs, watch::WatchArgs,
+    history::HistoryArgs, list::ListArgs, lookup::LookupArgs, scan::ScanArgs, watch::WatchArgs,
 };
 use crate::output::ColorChoice;
 

@@ -33,7 +33,14 @@ sys.stdout.buffer.write(body)
 /// namespace's own addresses.
 fn python_in(ns: &Netns) -> Command {
     let mut cmd = ns.command(SYSTEM_PYTHON);
-    for var in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"] {
+    for var in [
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ] {
         cmd.env_remove(var);
     }
     cmd
@@ -167,7 +174,10 @@ fn hostile_process_names_give_valid_exposition() {
     // Quotes, a backslash, a line feed, an escape sequence and braces: 14 bytes, within comm's 15.
     let listener = named_listener(&ns, "a\"b\\c\nd\u{1b}[1m}{x", 8443);
     let hostile = comm(listener.pid());
-    assert!(hostile.contains('\n') && hostile.contains('"'), "the kernel kept {hostile:?}");
+    assert!(
+        hostile.contains('\n') && hostile.contains('"'),
+        "the kernel kept {hostile:?}"
+    );
     let _exporter = Exporter::start(&ns, &[]);
 
     let classic = fetch(&ns, &format!("http://{EXPORTER}/metrics"), None);
@@ -178,7 +188,11 @@ fn hostile_process_names_give_valid_exposition() {
         &format!("http://{EXPORTER}/metrics"),
         Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"),
     );
-    assert!(openmetrics.content_type.starts_with("application/openmetrics-text"));
+    assert!(
+        openmetrics
+            .content_type
+            .starts_with("application/openmetrics-text")
+    );
     assert!(openmetrics.body.ends_with("# EOF\n"));
 
     for text in [&classic.body, &openmetrics.body] {
@@ -188,7 +202,12 @@ fn hostile_process_names_give_valid_exposition() {
             .collect();
         assert_eq!(mine.len(), 1, "{text}");
         assert_eq!(mine[0]["process"], hostile, "the name round-trips exactly");
-        assert_eq!(mine[0]["exe"], std::fs::read_link(format!("/proc/{}/exe", listener.pid())).unwrap().to_string_lossy());
+        assert_eq!(
+            mine[0]["exe"],
+            std::fs::read_link(format!("/proc/{}/exe", listener.pid()))
+                .unwrap()
+                .to_string_lossy()
+        );
         assert_eq!(mine[0]["proto"], "tcp");
         assert_eq!(mine[0]["address"], "127.0.0.1");
         assert!(!mine[0]["netns"].is_empty());
@@ -206,7 +225,9 @@ fn hostile_process_names_give_valid_exposition() {
                 classic.body
             );
         }
-        None => eprintln!("skipping promtool check metrics: promtool is not installed (Debian package prometheus)"),
+        None => eprintln!(
+            "skipping promtool check metrics: promtool is not installed (Debian package prometheus)"
+        ),
     }
 }
 
@@ -304,7 +325,10 @@ fn malformed_and_oversized_requests_leave_it_serving() {
     assert!(report["refused_over_limit"].as_u64().unwrap_or(0) > 0, "{report}");
     assert!(status("ok_after").starts_with("HTTP/1.1 200"), "{report}");
     assert!(exporter.running(), "the exporter died");
-    assert_eq!(fetch(&ns, &format!("http://{EXPORTER}/metrics"), None).status, 200);
+    assert_eq!(
+        fetch(&ns, &format!("http://{EXPORTER}/metrics"), None).status,
+        200
+    );
 }
 
 #[test]
@@ -313,7 +337,10 @@ fn non_loopback_needs_insecure_listen_and_says_so() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("portscope: refusing to serve metrics on 0.0.0.0:9750"), "{stderr}");
+    assert!(
+        stderr.starts_with("portscope: refusing to serve metrics on 0.0.0.0:9750"),
+        "{stderr}"
+    );
     let out = run(support::portscope().args(["exporter", "--cache", "10ms"]));
     assert_eq!(out.status.code(), Some(2));
 
@@ -328,9 +355,9 @@ fn non_loopback_needs_insecure_listen_and_says_so() {
     let mut guard = Guard::spawn(&mut cmd);
     let stderr = line_channel(guard.0.stderr.take().expect("piped stderr"));
     let warned = (0..20).any(|_| {
-        stderr
-            .recv_timeout(Duration::from_secs(30))
-            .is_ok_and(|l| l.contains("--insecure-listen: serving http://198.18.0.1:9750/metrics without TLS"))
+        stderr.recv_timeout(Duration::from_secs(30)).is_ok_and(|l| {
+            l.contains("--insecure-listen: serving http://198.18.0.1:9750/metrics without TLS")
+        })
     });
     assert!(warned, "no warning on start");
     assert_eq!(fetch(&ns, "http://198.18.0.1:9750/health", None).status, 200);
@@ -344,12 +371,23 @@ fn textfile_is_written_for_node_exporter() {
     let ns = Netns::new("exp");
     let _listener = named_listener(&ns, "textfile-test", 8443);
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = run(portscope_in(&ns).args(["exporter", "--once", "--textfile"]).arg(dir.path()));
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(portscope_in(&ns)
+        .args(["exporter", "--once", "--textfile"])
+        .arg(dir.path()));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(dir.path().join("portscope.prom")).expect("the file is there");
     assert!(!text.contains("# EOF"));
     let mine = series(&text, "portscope_listening_socket_info");
-    assert!(mine.iter().any(|l| l["port"] == "8443" && l["process"] == "textfile-test"), "{text}");
+    assert!(
+        mine.iter()
+            .any(|l| l["port"] == "8443" && l["process"] == "textfile-test"),
+        "{text}"
+    );
     let entries = std::fs::read_dir(dir.path()).unwrap().count();
     assert_eq!(entries, 1, "no temporary file is left behind");
     if let Some(promtool) = promtool() {
@@ -379,7 +417,9 @@ fn prometheus_scrapes_the_exporter() {
         .iter()
         .find(|p| Path::new(p).exists())
     else {
-        eprintln!("skipping prometheus_scrapes_the_exporter: prometheus is not installed (Debian package prometheus)");
+        eprintln!(
+            "skipping prometheus_scrapes_the_exporter: prometheus is not installed (Debian package prometheus)"
+        );
         return;
     };
     let ns = Netns::new("exp");
@@ -399,7 +439,10 @@ fn prometheus_scrapes_the_exporter() {
     .expect("write prometheus.yml");
     let mut cmd = ns.command(prometheus);
     cmd.arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
         .args(["--web.listen-address=127.0.0.1:9090", "--log.level=warn"])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -459,14 +502,35 @@ fn web_config_gives_tls_and_basic_auth() {
     if skip_without_root("web_config_gives_tls_and_basic_auth") {
         return;
     }
-    if support::run(Command::new("sh").args(["-c", "command -v openssl"])).status.code() != Some(0) {
-        eprintln!("skipping web_config_gives_tls_and_basic_auth: openssl is not installed (to make a test certificate)");
+    if support::run(Command::new("sh").args(["-c", "command -v openssl"]))
+        .status
+        .code()
+        != Some(0)
+    {
+        eprintln!(
+            "skipping web_config_gives_tls_and_basic_auth: openssl is not installed (to make a test certificate)"
+        );
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let out = run(Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
-        .args(["-days", "1", "-subj", "/CN=portscope-test", "-addext", "subjectAltName=IP:198.18.0.1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .args([
+            "-days",
+            "1",
+            "-subj",
+            "/CN=portscope-test",
+            "-addext",
+            "subjectAltName=IP:198.18.0.1",
+        ])
         .arg("-keyout")
         .arg(dir.path().join("tls.key"))
         .arg("-out")
@@ -499,14 +563,17 @@ fn web_config_gives_tls_and_basic_auth() {
         }
     }
     assert!(
-        lines.iter().any(|l| l.contains("serving https://198.18.0.1:9750/metrics (basic authentication)")),
+        lines
+            .iter()
+            .any(|l| l.contains("serving https://198.18.0.1:9750/metrics (basic authentication)")),
         "{lines:?}"
     );
     assert!(!lines.iter().any(|l| l.contains("insecure")), "{lines:?}");
     let ca = dir.path().join("tls.crt");
     let get = |user: Option<&str>| {
         let mut cmd = python_in(&ns);
-        cmd.args(["-c", TLS_FETCH, "https://198.18.0.1:9750/metrics"]).arg(&ca);
+        cmd.args(["-c", TLS_FETCH, "https://198.18.0.1:9750/metrics"])
+            .arg(&ca);
         if let Some(user) = user {
             cmd.arg(user);
         }

@@ -40,7 +40,11 @@ fn systemd_units_verify() {
     for unit in ["portscope-watch.service", "portscope-exporter.service"] {
         let source = std::fs::read_to_string(repo().join("dist/systemd").join(unit)).expect("read unit");
         assert!(source.contains("ExecStart=/usr/bin/portscope "), "{unit}");
-        for setting in ["NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet="] {
+        for setting in [
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            "CapabilityBoundingSet=",
+        ] {
             assert!(source.contains(setting), "{unit} lacks {setting}");
         }
         // verify checks that ExecStart's program exists: point it at the binary under test.
@@ -91,7 +95,11 @@ fn grafana_dashboard_is_json_with_portscope_queries() {
     assert!(!panels.is_empty());
     for panel in panels {
         let expr = panel["targets"][0]["expr"].as_str().unwrap_or_default();
-        assert!(expr.contains("portscope_"), "panel {} queries {expr:?}", panel["title"]);
+        assert!(
+            expr.contains("portscope_"),
+            "panel {} queries {expr:?}",
+            panel["title"]
+        );
     }
 }
 
@@ -120,7 +128,9 @@ fn kubernetes_daemonset_validates() {
         manifest.to_str().unwrap(),
     ]));
     if text(&out).contains("No module named 'yaml'") {
-        eprintln!("skipping kubernetes_daemonset_validates: neither kubernetes-validate (pip) nor python3-yaml is installed");
+        eprintln!(
+            "skipping kubernetes_daemonset_validates: neither kubernetes-validate (pip) nor python3-yaml is installed"
+        );
         return;
     }
     eprintln!("kubernetes_daemonset_validates: kubernetes-validate is not installed; checked as YAML only");
@@ -132,11 +142,15 @@ fn debian_package_installs_and_runs() {
     let binary = Path::new(env!("CARGO_BIN_EXE_portscope"));
     // Building the package packages the release binary; a debug test run has none to package.
     if binary.parent().and_then(|d| d.file_name()) != Some("release".as_ref()) {
-        eprintln!("skipping debian_package_installs_and_runs: needs the release binary (cargo test --release)");
+        eprintln!(
+            "skipping debian_package_installs_and_runs: needs the release binary (cargo test --release)"
+        );
         return;
     }
     if tool("cargo-deb").is_none() {
-        eprintln!("skipping debian_package_installs_and_runs: cargo-deb is not installed (cargo install cargo-deb)");
+        eprintln!(
+            "skipping debian_package_installs_and_runs: cargo-deb is not installed (cargo install cargo-deb)"
+        );
         return;
     }
     if tool("dpkg").is_none() {
@@ -158,13 +172,22 @@ fn debian_package_installs_and_runs() {
 
     // A clean root with an empty dpkg database; libc comes from the host when the binary runs.
     let root = tempfile::tempdir().expect("temp root");
-    for dir in ["var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers"] {
+    for dir in [
+        "var/lib/dpkg/info",
+        "var/lib/dpkg/updates",
+        "var/lib/dpkg/triggers",
+    ] {
         std::fs::create_dir_all(root.path().join(dir)).unwrap();
     }
     std::fs::write(root.path().join("var/lib/dpkg/status"), "").unwrap();
     let out = run(Command::new("dpkg")
         .arg(format!("--root={}", root.path().display()))
-        .args(["--force-depends", "--force-script-chrootless", "--log=/dev/null", "-i"])
+        .args([
+            "--force-depends",
+            "--force-script-chrootless",
+            "--log=/dev/null",
+            "-i",
+        ])
         .arg(&deb));
     assert!(out.status.success(), "dpkg --root -i:\n{}", text(&out));
 

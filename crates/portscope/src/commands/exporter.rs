@@ -83,7 +83,9 @@ fn parse_interval(text: &str) -> std::result::Result<Duration, String> {
 fn parse_cache(text: &str) -> std::result::Result<Duration, String> {
     let cache = parse_duration(text)?;
     if cache < MIN_CACHE {
-        return Err(format!("{text:?} is too short; collections are reused for at least 1s"));
+        return Err(format!(
+            "{text:?} is too short; collections are reused for at least 1s"
+        ));
     }
     Ok(cache)
 }
@@ -131,29 +133,41 @@ pub fn run(args: &ExporterArgs, host: &'static dyn Platform) -> Result<ExitCode>
         }
         None => None,
     };
-    let collector = Collector::new(host, options, baseline, args.cache, env!("CARGO_PKG_VERSION")).map_err(Error::System)?;
+    // Bound before the first collection, so the exporter's own port is not counted as an event.
+    let listener = match &args.textfile {
+        Some(_) => None,
+        None => Some(
+            TcpListener::bind(args.listen)
+                .map_err(|e| Error::io(format!("listening on {}", args.listen), e))?,
+        ),
+    };
+    let collector = Collector::new(host, options, baseline, args.cache, env!("CARGO_PKG_VERSION"))
+        .map_err(Error::System)?;
     // The first collection before anything is served: a host that cannot be read fails here, once.
     let first = collector.scrape().map_err(Error::System)?;
     if let Some(note) = crate::privilege::hidden_owners_note(first.unreadable_processes, host.privileges()) {
         output::note(&note);
     }
-    match &args.textfile {
-        Some(dir) => textfile_loop(&collector, dir, args),
-        None => serve(collector, args, tls, web.auth(), secured),
+    match (&args.textfile, listener) {
+        (Some(dir), _) => textfile_loop(&collector, dir, args),
+        (None, Some(listener)) => serve(listener, collector, args, tls, web.auth(), secured),
+        (None, None) => unreachable!("a listener is bound whenever there is no --textfile"),
     }
 }
 
 fn serve(
+    listener: TcpListener,
     collector: Collector,
     args: &ExporterArgs,
     tls: Option<Tls>,
     auth: Option<BasicAuth>,
     secured: bool,
 ) -> Result<ExitCode> {
-    let listener =
-        TcpListener::bind(args.listen).map_err(|e| Error::io(format!("listening on {}", args.listen), e))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let mut url = format!("{scheme}://{}/metrics", listener.local_addr().unwrap_or(args.listen));
+    let mut url = format!(
+        "{scheme}://{}/metrics",
+        listener.local_addr().unwrap_or(args.listen)
+    );
     if auth.is_some() {
         url.push_str(" (basic authentication)");
     }
@@ -194,7 +208,10 @@ fn textfile_loop(collector: &Collector, dir: &std::path::Path, args: &ExporterAr
                 if args.once {
                     String::new()
                 } else {
-                    format!("; rewriting it every {}", humantime::format_duration(args.interval))
+                    format!(
+                        "; rewriting it every {}",
+                        humantime::format_duration(args.interval)
+                    )
                 }
             ));
             first = false;

@@ -102,7 +102,9 @@ pub const SERVICE_DB: &str = "/var/lib/portscope/history.db";
 fn no_history(message: String, path: &std::path::Path) -> String {
     let service = std::path::Path::new(SERVICE_DB);
     if path != service && service.exists() {
-        format!("{message}; the portscope-watch service records to {SERVICE_DB}: `portscope history --db {SERVICE_DB}`")
+        format!(
+            "{message}; the portscope-watch service records to {SERVICE_DB}: `portscope history --db {SERVICE_DB}`"
+        )
     } else {
         format!("{message}, or record all the time with `systemctl enable --now portscope-watch.service`")
     }
