@@ -132,21 +132,19 @@ pub fn listeners(snapshot: &Snapshot, names: &ServiceNames, netns: &str) -> Vec<
             };
             ListenerLabels {
                 proto: key.protocol.as_str().into(),
-                address: key.address.to_string().into(),
-                port: key.port.to_string().into(),
+                address: key.address.to_string(),
+                port: key.port.to_string(),
                 netns: netns.into(),
-                process: owner.map(|p| p.name.clone()).unwrap_or_default().into(),
+                process: owner.map(|p| p.name.clone()).unwrap_or_default(),
                 exe: owner
                     .and_then(|p| p.exe.as_ref())
                     .map(|e| e.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-                    .into(),
+                    .unwrap_or_default(),
                 user: owner
                     .map(|p| p.user.clone().unwrap_or_else(|| p.uid.to_string()))
-                    .unwrap_or_default()
-                    .into(),
-                unit: unit.into(),
-                container: container.into(),
+                    .unwrap_or_default(),
+                unit,
+                container,
                 service: names.name(key.port, key.protocol).unwrap_or_default().into(),
             }
         })
@@ -248,15 +246,10 @@ pub fn registry(inputs: &Inputs) -> Registry {
                     .get_or_create(&DifferenceLabels {
                         status: status.into(),
                         proto: d.protocol.as_str().into(),
-                        address: d.address.to_string().into(),
-                        port: d.port.to_string().into(),
-                        process: d
-                            .owner
-                            .as_ref()
-                            .map(|o| o.program.clone())
-                            .unwrap_or_default()
-                            .into(),
-                        expected: d.expected_program.clone().unwrap_or_default().into(),
+                        address: d.address.to_string(),
+                        port: d.port.to_string(),
+                        process: d.owner.as_ref().map(|o| o.program.clone()).unwrap_or_default(),
+                        expected: d.expected_program.clone().unwrap_or_default(),
                     })
                     .set(1);
             }

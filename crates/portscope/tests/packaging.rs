@@ -192,7 +192,7 @@ fn debian_package_installs_and_runs() {
     assert!(out.status.success(), "dpkg --root -i:\n{}", text(&out));
 
     let installed = root.path().join("usr/bin/portscope");
-    let out = run(&mut Command::new(&installed).arg("--version"));
+    let out = run(Command::new(&installed).arg("--version"));
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
