@@ -595,3 +595,39 @@ fn fetch_status_or_error(ns: &Netns, url: &str) -> String {
         .trim()
         .to_string()
 }
+
+/// The value of the sample `portscope_port_events_total{kind="KIND"}` in an exposition.
+fn events(text: &str, kind: &str) -> u64 {
+    let prefix = format!("portscope_port_events_total{{kind=\"{kind}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {kind} events in {text}"))
+}
+
+#[test]
+fn port_events_are_counted_between_collections() {
+    if skip_without_root("port_events_are_counted_between_collections") {
+        return;
+    }
+    let ns = Netns::new("exp");
+    let _exporter = Exporter::start(&ns, &["--cache", "1s"]);
+    let url = format!("http://{EXPORTER}/metrics");
+    let first = fetch(&ns, &url, None).body;
+    assert_eq!(
+        events(&first, "opened"),
+        0,
+        "the exporter's own port is not an event: {first}"
+    );
+    let listener = named_listener(&ns, "eventful", 8443);
+    // Each scrape after the cache has expired is a new collection; at most 20 s, 4 a second.
+    let counted = |kind: &str| {
+        (0..80).any(|_| {
+            std::thread::sleep(Duration::from_millis(250));
+            events(&fetch(&ns, &url, None).body, kind) >= 1
+        })
+    };
+    assert!(counted("opened"), "the new listener was not counted as opened");
+    drop(listener);
+    assert!(counted("closed"), "the closed listener was not counted as closed");
+}
