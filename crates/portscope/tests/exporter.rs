@@ -343,6 +343,24 @@ fn non_loopback_needs_insecure_listen_and_says_so() {
     );
     let out = run(support::portscope().args(["exporter", "--cache", "10ms"]));
     assert_eq!(out.status.code(), Some(2));
+    // A web config that is missing, or asks for what portscope does not do, is one line, exit 2.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let unsupported = dir.path().join("web.yml");
+    std::fs::write(
+        &unsupported,
+        "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  client_ca_file: ca.crt\n",
+    )
+    .unwrap();
+    for (file, needle) in [
+        (dir.path().join("missing.yml"), "no such web config file"),
+        (unsupported, "client_ca_file"),
+    ] {
+        let out = run(support::portscope().args(["exporter", "--web-config"]).arg(&file));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(needle), "{stderr}");
+    }
 
     if skip_without_root("non_loopback_needs_insecure_listen_and_says_so (live part)") {
         return;
