@@ -649,3 +649,42 @@ fn port_events_are_counted_between_collections() {
     drop(listener);
     assert!(counted("closed"), "the closed listener was not counted as closed");
 }
+
+#[test]
+fn the_units_two_capabilities_name_root_owned_listeners() {
+    if skip_without_root("the_units_two_capabilities_name_root_owned_listeners") {
+        return;
+    }
+    // As portscope-exporter.service runs it: another user (nobody, as DynamicUser= would be),
+    // with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH as its only capabilities, ambient. Without
+    // them the listener below shows no program (checked by hand with caps "-all").
+    let ns = Netns::new("exp");
+    let _listener = named_listener(&ns, "rootowned", 8443);
+    let caps = "-all,+sys_ptrace,+dac_read_search";
+    let mut cmd = ns.command("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(format!("--inh-caps={caps}"))
+        .arg(format!("--ambient-caps={caps}"))
+        .arg(format!("--bounding-set={caps}"))
+        .arg(env!("CARGO_BIN_EXE_portscope"))
+        .args(["exporter", "--listen", EXPORTER])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut guard = Guard::spawn(&mut cmd);
+    let stderr = line_channel(guard.0.stderr.take().expect("piped stderr"));
+    let started = (0..10).any(|_| {
+        stderr
+            .recv_timeout(Duration::from_secs(30))
+            .is_ok_and(|l| l.contains("serving http://"))
+    });
+    assert!(started, "the exporter did not start with the unit's capabilities");
+    let text = fetch(&ns, &format!("http://{EXPORTER}/metrics"), None).body;
+    let mine: Vec<_> = series(&text, "portscope_listening_socket_info")
+        .into_iter()
+        .filter(|l| l["port"] == "8443")
+        .collect();
+    assert_eq!(mine.len(), 1, "{text}");
+    assert_eq!(mine[0]["process"], "rootowned", "{text}");
+    assert_eq!(mine[0]["user"], "root");
+    assert!(mine[0]["exe"].contains("python3"), "{text}");
+}
