@@ -134,9 +134,9 @@ pub fn run(args: &ExporterArgs, host: &'static dyn Platform) -> Result<ExitCode>
         None => None,
     };
     // Bound before the first collection, so the exporter's own port is not counted as an event.
-    let listener = match &args.textfile {
-        Some(_) => None,
-        None => Some(
+    let output = match &args.textfile {
+        Some(dir) => Output::Textfile(dir),
+        None => Output::Http(
             TcpListener::bind(args.listen)
                 .map_err(|e| Error::io(format!("listening on {}", args.listen), e))?,
         ),
@@ -148,11 +148,16 @@ pub fn run(args: &ExporterArgs, host: &'static dyn Platform) -> Result<ExitCode>
     if let Some(note) = crate::privilege::hidden_owners_note(first.unreadable_processes, host.privileges()) {
         output::note(&note);
     }
-    match (&args.textfile, listener) {
-        (Some(dir), _) => textfile_loop(&collector, dir, args),
-        (None, Some(listener)) => serve(listener, collector, args, tls, web.auth(), secured),
-        (None, None) => unreachable!("a listener is bound whenever there is no --textfile"),
+    match output {
+        Output::Textfile(dir) => textfile_loop(&collector, dir, args),
+        Output::Http(listener) => serve(listener, collector, args, tls, web.auth(), secured),
     }
+}
+
+/// Where the metrics go.
+enum Output<'a> {
+    Textfile(&'a std::path::Path),
+    Http(TcpListener),
 }
 
 fn serve(
