@@ -315,6 +315,11 @@ pub trait Platform: Sync {
     fn ephemeral_ports(&self) -> RangeInclusive<u16>;
     /// portscope's own pid, ancestry and supervisor.
     fn self_info(&self) -> SelfInfo;
+    /// An identifier of the network namespace whose sockets [`Platform::snapshot`] sees (on
+    /// Linux its inode number), to tell hosts' and containers' sockets apart in metrics.
+    fn network_namespace(&self) -> Option<String> {
+        None
+    }
 
     // --- Host facts that audit weighs ---
 

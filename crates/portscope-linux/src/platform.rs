@@ -94,6 +94,14 @@ impl Platform for Linux {
         }
     }
 
+    fn network_namespace(&self) -> Option<String> {
+        // The link reads `net:[4026531840]`; the number is what `ip netns identify` and
+        // `lsns -t net` show.
+        let link = std::fs::read_link("/proc/self/ns/net").ok()?;
+        let text = link.to_str()?;
+        Some(text.strip_prefix("net:[")?.strip_suffix(']')?.to_string())
+    }
+
     fn file_exists(&self, pid: u32, path: &Path) -> Option<bool> {
         exe_file::exists(pid, path)
     }

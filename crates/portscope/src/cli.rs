@@ -4,8 +4,8 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    audit::AuditArgs, baseline::BaselineArgs, close::CloseArgs, explain::ExplainArgs, history::HistoryArgs,
-    list::ListArgs, lookup::LookupArgs, scan::ScanArgs, watch::WatchArgs,
+    audit::AuditArgs, baseline::BaselineArgs, close::CloseArgs, explain::ExplainArgs, exporter::ExporterArgs,
+    history::HistoryArgs, list::ListArgs, lookup::LookupArgs, scan::ScanArgs, watch::WatchArgs,
 };
 use crate::output::ColorChoice;
 
@@ -56,6 +56,8 @@ pub enum Command {
     History(HistoryArgs),
     /// Save the listening ports as a baseline, or check the machine against one.
     Baseline(BaselineArgs),
+    /// Serve the ports, their programs and the audit as Prometheus metrics.
+    Exporter(ExporterArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]

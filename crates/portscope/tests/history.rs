@@ -222,6 +222,8 @@ fn unwritable_or_missing_paths_are_one_line() {
     // Nothing recorded yet: "not found", not an error of the system.
     let err = one_line_failure(&["history"], &dir.path().join("none.db"), 6);
     assert!(err.contains("no history yet"), "{err}");
+    // It points to the service that records all the time (or to where the service records).
+    assert!(err.contains("portscope-watch"), "{err}");
     // A bad --since is bad input.
     let out = run(portscope()
         .args(["history", "--since", "last tuesday", "--db"])

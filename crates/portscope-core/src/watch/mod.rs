@@ -160,7 +160,7 @@ pub fn key_of(socket: &Socket, connections: bool) -> Option<PortKey> {
 
 /// The holder whose parent does not also hold the port (a server's master process, not its
 /// workers), so that restarting workers is not an owner change; the lowest pid on a tie.
-fn root_holder<'a>(holders: &[&'a Holder]) -> Option<&'a Holder> {
+pub fn root_holder<'a>(holders: &[&'a Holder]) -> Option<&'a Holder> {
     let is_holder = |pid: u32| holders.iter().any(|h| h.process.pid == pid);
     holders
         .iter()

@@ -52,7 +52,10 @@ pub fn run(args: &HistoryArgs, ui: Ui) -> Result<ExitCode> {
         Some(path) => path.clone(),
         None => history::default_path()?,
     };
-    let store = Store::open(&path)?;
+    let store = match Store::open(&path) {
+        Err(Error::NotFound(message)) => return Err(Error::NotFound(no_history(message, &path))),
+        other => other?,
+    };
     let events = store.events(&Filter { port: args.port })?;
     if store.skipped_rows() > 0 {
         output::note(&format!(
@@ -97,6 +100,21 @@ pub fn run(args: &HistoryArgs, ui: Ui) -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::Ok)
+}
+
+/// Where the `portscope-watch` service records (its unit's `StateDirectory`).
+pub const SERVICE_DB: &str = "/var/lib/portscope/history.db";
+
+/// "No history yet", pointing to the service: its database when it records, else how to start it.
+fn no_history(message: String, path: &std::path::Path) -> String {
+    let service = std::path::Path::new(SERVICE_DB);
+    if path != service && service.exists() {
+        format!(
+            "{message}; the portscope-watch service records to {SERVICE_DB}: `portscope history --db {SERVICE_DB}`"
+        )
+    } else {
+        format!("{message}, or record all the time with `systemctl enable --now portscope-watch.service`")
+    }
 }
 
 fn process_matches(args: &HistoryArgs, owners: [&Option<watch::Owner>; 2]) -> bool {

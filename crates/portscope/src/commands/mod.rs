@@ -5,6 +5,7 @@ pub mod audit;
 pub mod baseline;
 pub mod close;
 pub mod explain;
+pub mod exporter;
 pub mod history;
 pub mod list;
 pub mod lookup;
@@ -21,8 +22,9 @@ use crate::output::Ui;
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let ui = Ui::new(cli.color);
-    let platform = crate::host::platform(cli.netns.clone());
-    let host = platform.as_ref();
+    // One platform for the whole run; the exporter's threads share it, so it lives as long as
+    // the process does.
+    let host: &'static dyn portscope_core::Platform = Box::leak(crate::host::platform(cli.netns.clone()));
     match &cli.command {
         Command::List(args) => list::run(args, ui, host),
         Command::Lookup(args) => lookup::run(args, ui),
@@ -33,6 +35,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Watch(args) => watch::run(args, ui, host),
         Command::History(args) => history::run(args, ui),
         Command::Baseline(args) => baseline::run(args, ui, host),
+        Command::Exporter(args) => exporter::run(args, host),
         Command::Completions { shell } => {
             // clap_complete panics when its writer fails: render into memory, then write.
             let mut script = Vec::new();
