@@ -21,7 +21,16 @@ impl Tmux {
             socket: format!("ps-top-{}", std::process::id()),
         };
         let status = tmux
-            .cmd(&["new-session", "-d", "-s", "top", "-x", &width.to_string(), "-y", &height.to_string()])
+            .cmd(&[
+                "new-session",
+                "-d",
+                "-s",
+                "top",
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+            ])
             .arg(command)
             .status()
             .expect("tmux runs");
@@ -53,7 +62,9 @@ impl Tmux {
     }
 
     fn pane(&self, format: &str) -> String {
-        self.run(&["display-message", "-p", "-t", "top", format]).trim().to_string()
+        self.run(&["display-message", "-p", "-t", "top", format])
+            .trim()
+            .to_string()
     }
 
     /// Waits up to `seconds` for the screen to satisfy `check`; the last screen either way.
@@ -74,11 +85,29 @@ impl Drop for Tmux {
 }
 
 fn tmux_missing() -> bool {
-    let found = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
+    let found = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !found {
         eprintln!("skipping: tmux is not installed (.ci/run installs it)");
     }
     !found
+}
+
+#[test]
+fn without_a_terminal_it_says_so() {
+    let out = support::run(support::portscope().arg("top").stdin(Stdio::null()));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("portscope: top is an interactive view and needs a terminal"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    let out = support::run(support::portscope().args(["top", "--interval", "10ms"]));
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
@@ -95,10 +124,16 @@ fn a_listener_appears_is_closed_with_keys_and_goes() {
     let tmux = Tmux::start(&command, 100, 30);
     let (started, screen) = tmux.wait_for(30.0, |s| s.contains("portscope top"));
     assert!(started, "top did not start:\n{screen}");
-    assert!(screen.contains("0 listeners"), "a fresh namespace has no listener:\n{screen}");
+    assert!(
+        screen.contains("0 listeners"),
+        "a fresh namespace has no listener:\n{screen}"
+    );
 
     // A listener opens in the namespace: it shows within 2 s, marked new.
-    let script = "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',18615))\ns.listen(8)\n\
+    // Its name (comm) carries a terminal escape that would clear the screen: shown escaped.
+    let script = "import ctypes,socket,time\n\
+                  ctypes.CDLL(None).prctl(15, b'py\\x1b[2Jevil', 0, 0, 0)\n\
+                  s=socket.socket()\ns.bind(('127.0.0.1',18615))\ns.listen(8)\n\
                   print('ready',flush=True)\ntime.sleep(120)\n";
     let mut listener = Guard::spawn(
         ns.command("/usr/bin/python3")
@@ -108,16 +143,22 @@ fn a_listener_appears_is_closed_with_keys_and_goes() {
     assert_eq!(first_line(&mut listener), "ready");
     let (appeared, screen) = tmux.wait_for(2.0, |s| s.contains("127.0.0.1:18615"));
     assert!(appeared, "the listener did not appear within 2 s:\n{screen}");
-    let row = screen.lines().find(|l| l.contains("127.0.0.1:18615")).unwrap_or_default();
+    let row = screen
+        .lines()
+        .find(|l| l.contains("127.0.0.1:18615"))
+        .unwrap_or_default();
     assert!(row.contains("LISTEN"), "{row}");
-    assert!(screen.contains("/python3"), "its program heads the group:\n{screen}");
+    assert!(
+        screen.contains(&format!("{}/py\\e[2Jevil", listener.pid())),
+        "its program, escaped, heads the group:\n{screen}"
+    );
 
     // Filter to it, select its row, close it: the same plan and confirmation as `close`.
     tmux.keys(&["/", "18615", "Enter", "Down", "c"]);
     let (asked, screen) = tmux.wait_for(10.0, |s| s.contains("which hold tcp port 18615?"));
     assert!(asked, "no confirmation:\n{screen}");
     assert!(
-        screen.contains(&format!("PID {} python3", listener.pid())),
+        screen.contains(&format!("PID {} py\\e[2Jevil", listener.pid())),
         "the plan names the listener's process:\n{screen}"
     );
     tmux.keys(&["y"]);
@@ -129,7 +170,8 @@ fn a_listener_appears_is_closed_with_keys_and_goes() {
     );
     // The row shows closed, then goes.
     let (marked, screen) = tmux.wait_for(5.0, |s| {
-        s.lines().any(|l| l.contains("127.0.0.1:18615") && l.contains("CLOSED"))
+        s.lines()
+            .any(|l| l.contains("127.0.0.1:18615") && l.contains("CLOSED"))
     });
     assert!(marked, "the row was not marked closed:\n{screen}");
     let (gone, screen) = tmux.wait_for(10.0, |s| !s.contains("127.0.0.1:18615"));
