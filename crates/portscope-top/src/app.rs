@@ -115,6 +115,7 @@ impl<'p> App<'p> {
         };
         if self.details.as_ref().is_none_or(|d| d.key != key) {
             self.details = Details::build(self.source.platform(), &self.model, key);
+            self.view.details_scroll = 0;
         }
     }
 
@@ -169,6 +170,13 @@ impl<'p> App<'p> {
             }
             KeyCode::Up | KeyCode::Char('k') => self.view.move_by(-1),
             KeyCode::Down | KeyCode::Char('j') => self.view.move_by(1),
+            KeyCode::PageUp if self.view.details => {
+                self.view.details_scroll = self.view.details_scroll.saturating_sub(5);
+            }
+            KeyCode::PageDown if self.view.details => {
+                let lines = self.details.as_ref().map_or(0, |d| d.items.len() as u16);
+                self.view.details_scroll = (self.view.details_scroll + 5).min(lines);
+            }
             KeyCode::PageUp => self.view.move_by(-10),
             KeyCode::PageDown => self.view.move_by(10),
             KeyCode::Home | KeyCode::Char('g') => self.view.select_first(),

@@ -41,8 +41,28 @@ impl Details {
     pub fn build(platform: &dyn Platform, model: &Model, key: RowKey) -> Option<Details> {
         let row = model.row(&key)?;
         let socket = &row.socket;
-        let mut items = Vec::new();
         let title = title(row);
+        // What to worry about first, then who holds the socket, then what its port means.
+        let mut first = Vec::new();
+        let findings = model.findings(socket.inode);
+        if findings.is_empty() || socket.inode == 0 {
+            first.push(item("audit", "no findings"));
+        } else {
+            for finding in findings {
+                first.push(Item {
+                    label: "audit",
+                    text: format!(
+                        "{} {}: {}",
+                        finding.severity,
+                        finding.check,
+                        render::escape(&finding.reason)
+                    ),
+                    severity: Some(finding.severity),
+                });
+            }
+        }
+        let mut port_items = Vec::new();
+        let mut items = Vec::new();
 
         if socket.protocol.has_ports() {
             // The service side's port, as the SERVICE column names it.
@@ -50,14 +70,14 @@ impl Details {
             let transport = Transport::of(socket.protocol);
             let registered = registry::by_port(port, transport);
             match registered.first() {
-                Some(service) if service.description.is_empty() => items.push(item(
+                Some(service) if service.description.is_empty() => port_items.push(item(
                     "service",
                     format!(
                         "{} ({port}/{}) in the IANA registry",
                         service.name, service.transport
                     ),
                 )),
-                Some(service) => items.push(item(
+                Some(service) => port_items.push(item(
                     "service",
                     format!(
                         "{} ({port}/{}): {}",
@@ -66,7 +86,7 @@ impl Details {
                         render::escape(service.description)
                     ),
                 )),
-                None => items.push(item(
+                None => port_items.push(item(
                     "service",
                     format!("port {port}: no IANA registration for {}", socket.protocol),
                 )),
@@ -74,19 +94,19 @@ impl Details {
             if let Some(local) = &row.service
                 && registered.first().is_none_or(|s| s.name != local.as_str())
             {
-                items.push(item(
+                port_items.push(item(
                     "",
                     format!("named {} on this machine", render::escape(local)),
                 ));
             }
             let class = PortClass::of(port);
-            items.push(item("range", format!("{}: {}", class.as_str(), class.meaning())));
+            port_items.push(item("range", format!("{}: {}", class.as_str(), class.meaning())));
             let abuse = knowledge::abuse(port, socket.protocol);
             if abuse.is_empty() {
-                items.push(item("abuse", "no documented abuse of this port"));
+                port_items.push(item("abuse", "no documented abuse of this port"));
             }
             for entry in abuse {
-                items.push(item(
+                port_items.push(item(
                     "abuse",
                     format!(
                         "{} ({}, {}): {} [source: {}]",
@@ -174,24 +194,13 @@ impl Details {
             }
         }
 
-        let findings = model.findings(socket.inode);
-        if findings.is_empty() || socket.inode == 0 {
-            items.push(item("audit", "no findings"));
-        } else {
-            for finding in findings {
-                items.push(Item {
-                    label: "audit",
-                    text: format!(
-                        "{} {}: {}",
-                        finding.severity,
-                        finding.check,
-                        render::escape(&finding.reason)
-                    ),
-                    severity: Some(finding.severity),
-                });
-            }
-        }
-        Some(Details { key, title, items })
+        first.append(&mut items);
+        first.append(&mut port_items);
+        Some(Details {
+            key,
+            title,
+            items: first,
+        })
     }
 }
 

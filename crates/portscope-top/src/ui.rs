@@ -114,7 +114,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, now: Duration) {
     let theme = Theme { color: app.color };
     let area = frame.area();
     let details_height = if app.view.details && app.details.is_some() {
-        (area.height / 2).max(6)
+        (area.height.saturating_sub(2) * 2 / 3).max(6)
     } else {
         0
     };
@@ -338,8 +338,9 @@ fn draw_details(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
     }
     let block = Block::new()
         .borders(Borders::TOP)
-        .title(format!(" {} (Esc closes) ", details.title));
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+        .title(format!(" {} (PgDn/PgUp scroll, Esc closes) ", details.title));
+    let scroll = app.view.details_scroll.min(lines.len().saturating_sub(1) as u16);
+    frame.render_widget(Paragraph::new(lines).block(block).scroll((scroll, 0)), area);
 }
 
 fn draw_status(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
@@ -415,6 +416,7 @@ fn centred(area: Rect, width: u16, height: u16) -> Rect {
 
 const HELP: &[(&str, &str)] = &[
     ("Up/Down j/k", "move; PgUp/PgDn, Home/End jump"),
+    ("PgUp/PgDn", "with details open: scroll the details"),
     ("Enter", "details of a socket; on a program: fold"),
     ("Space", "fold or unfold the program's group"),
     ("/", "filter by port, program or address"),

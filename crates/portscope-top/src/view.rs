@@ -104,6 +104,8 @@ pub struct View {
     pub help: bool,
     /// The details pane is open on the selected row.
     pub details: bool,
+    /// Lines of the details pane scrolled away (PgDn/PgUp while it is open).
+    pub details_scroll: u16,
     collapsed: HashSet<GroupKey>,
     lines: Vec<Line>,
     selected: usize,
@@ -200,7 +202,7 @@ impl View {
         }
         let mut groups: Vec<(GroupKey, Vec<(&RowKey, &Row)>)> = groups.into_iter().collect();
         for (_, rows) in &mut groups {
-            rows.sort_by_key(|(key, row)| (row.socket.local.port, row.socket.state.is_listening(), **key));
+            rows.sort_by_key(|(key, row)| (row.socket.local.port, !row.socket.state.is_listening(), **key));
         }
         let worst = |rows: &[(&RowKey, &Row)]| rows.iter().filter_map(|(_, r)| r.verdict).max();
         let lowest = |rows: &[(&RowKey, &Row)]| rows.iter().map(|(_, r)| r.socket.local.port).min();
