@@ -40,6 +40,8 @@ pub struct App<'p> {
     pub color: bool,
     pub interval: Duration,
     names: ServiceNames,
+    /// The host's ephemeral port range, read once (it names a connection's service side).
+    ephemeral: std::ops::RangeInclusive<u16>,
     /// Why the last look failed, shown until one succeeds.
     pub error: Option<String>,
     /// Notes the host gave with the first full look (skipped namespaces, hidden owners).
@@ -50,7 +52,9 @@ pub struct App<'p> {
 
 impl<'p> App<'p> {
     pub fn new(source: Source<'p>, names: ServiceNames, interval: Duration, color: bool) -> App<'p> {
+        let ephemeral = source.platform().ephemeral_ports();
         App {
+            ephemeral,
             source,
             model: Model::new(),
             view: View::new(),
@@ -73,12 +77,12 @@ impl<'p> App<'p> {
         match self.source.look() {
             Ok(Look::Cheap(snapshot)) => {
                 self.model
-                    .apply(&snapshot, false, now, &self.names, platform.ephemeral_ports());
+                    .apply(&snapshot, false, now, &self.names, self.ephemeral.clone());
                 self.error = None;
             }
             Ok(Look::Full(snapshot, report)) => {
                 self.model
-                    .apply(&snapshot, true, now, &self.names, platform.ephemeral_ports());
+                    .apply(&snapshot, true, now, &self.names, self.ephemeral.clone());
                 let mut notes = snapshot.notes.clone();
                 if let Some(note) = portscope_core::privilege::hidden_owners_note(
                     snapshot.unreadable_processes,

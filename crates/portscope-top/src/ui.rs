@@ -118,13 +118,26 @@ pub fn draw(frame: &mut Frame, app: &mut App, now: Duration) {
     } else {
         0
     };
-    let [header, table, details, status] = Layout::vertical([
+    let note_height = u16::from(!app.notes.is_empty());
+    let [header, table, details, note, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),
         Constraint::Length(details_height),
+        Constraint::Length(note_height),
         Constraint::Length(1),
     ])
     .areas(area);
+    if let Some(first) = app.notes.first() {
+        let more = match app.notes.len() {
+            1 => String::new(),
+            n => format!(" (+{} more)", n - 1),
+        };
+        let text = format!("note: {}{more}", render::escape(first));
+        frame.render_widget(
+            Paragraph::new(TextLine::styled(text, Style::new().add_modifier(Modifier::DIM))),
+            note,
+        );
+    }
 
     draw_header(frame, app, header, theme);
     draw_table(frame, app, table, theme, now);
@@ -356,8 +369,6 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
             format!("cannot read the sockets: {}", render::escape(err)),
             theme.tone(Tone::Bad),
         )
-    } else if let Some(note) = app.notes.first() {
-        TextLine::raw(render::escape(note).into_owned())
     } else {
         TextLine::raw("? help  / filter  s sort  l listeners  p pause  c close port  x cut  q quit")
     };
@@ -474,4 +485,41 @@ fn draw_confirm(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
             .wrap(Wrap { trim: false }),
         rect,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_cuts_long_words() {
+        assert_eq!(wrap("one two three", 7), vec!["one two", "three"]);
+        assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+        assert_eq!(wrap("", 10), vec![""]);
+        for line in wrap("a/very/long/path/without/spaces and words", 9) {
+            assert!(render::width(&line) <= 9, "{line}");
+        }
+    }
+
+    #[test]
+    fn columns_fit_the_width() {
+        for (width, netns) in [(80, false), (80, true), (100, true), (200, true)] {
+            let c = Columns::fit(width, netns);
+            let used = 2
+                + c.proto
+                + c.local
+                + c.remote
+                + c.state
+                + c.service
+                + c.user
+                + c.netns
+                + c.verdict
+                + 5
+                + usize::from(c.user > 0)
+                + usize::from(c.netns > 0);
+            assert!(used <= width, "{width}: {used}");
+            // An IPv4 address and port fit at 80 columns.
+            assert!(c.local >= "198.18.0.1:40312".len(), "{width}");
+        }
+    }
 }
