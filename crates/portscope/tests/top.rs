@@ -16,9 +16,9 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn start(command: &str, width: u16, height: u16) -> Tmux {
+    fn start(tag: &str, command: &str, width: u16, height: u16) -> Tmux {
         let tmux = Tmux {
-            socket: format!("ps-top-{}", std::process::id()),
+            socket: format!("ps-top-{tag}-{}", std::process::id()),
         };
         let status = tmux
             .cmd(&[
@@ -121,7 +121,7 @@ fn a_listener_appears_is_closed_with_keys_and_goes() {
         ns.name,
         env!("CARGO_BIN_EXE_portscope")
     );
-    let tmux = Tmux::start(&command, 100, 30);
+    let tmux = Tmux::start("close", &command, 100, 30);
     let (started, screen) = tmux.wait_for(30.0, |s| s.contains("portscope top"));
     assert!(started, "top did not start:\n{screen}");
     assert!(
@@ -186,4 +186,64 @@ fn a_listener_appears_is_closed_with_keys_and_goes() {
     );
     assert_eq!(tmux.pane("#{alternate_on}"), "0", "left on the alternate screen");
     assert_eq!(tmux.pane("#{pane_dead_status}"), "0", "exit status");
+}
+
+#[test]
+fn x_cuts_a_connection_and_the_program_keeps_running() {
+    if skip_without_root("top in tmux") || tmux_missing() {
+        return;
+    }
+    let ns = Netns::new("topx");
+    // A server that accepts one connection and reports when the connection breaks, and its client.
+    let script = "import socket,sys,time\ns=socket.socket()\ns.bind(('127.0.0.1',18616))\ns.listen(8)\n\
+                  c=socket.create_connection(('127.0.0.1',18616))\na,_=s.accept()\n\
+                  print('ready',flush=True)\n\
+                  try:\n    a.recv(1)\nexcept OSError as e:\n    print('broken',e.errno,flush=True)\n\
+                  time.sleep(120)\n";
+    let mut server = Guard::spawn(
+        ns.command("/usr/bin/python3")
+            .args(["-c", script])
+            .stdout(Stdio::piped()),
+    );
+    let stdout = support::line_channel(server.0.stdout.take().expect("piped stdout"));
+    assert_eq!(
+        stdout.recv_timeout(std::time::Duration::from_secs(10)).as_deref(),
+        Ok("ready")
+    );
+    let command = format!(
+        "ip netns exec {} env PORTSCOPE_NETNS=current NO_COLOR=1 TERM=xterm-256color {} top -l",
+        ns.name,
+        env!("CARGO_BIN_EXE_portscope")
+    );
+    let tmux = Tmux::start("cut", &command, 100, 30);
+    let (started, screen) = tmux.wait_for(30.0, |s| s.contains("127.0.0.1:18616"));
+    assert!(started, "top did not show the listener:\n{screen}");
+    assert!(!screen.contains("ESTAB"), "-l shows listeners only:\n{screen}");
+    // Every state, filtered to the port: the listener, the accepted side, the client side.
+    tmux.keys(&["l", "/", "18616", "Enter"]);
+    let (all, screen) = tmux.wait_for(5.0, |s| s.matches("ESTAB").count() == 2);
+    assert!(all, "both ends of the connection:\n{screen}");
+    // The server's group comes first (lowest port): its listener, then the accepted connection.
+    tmux.keys(&["Down", "Down", "x"]);
+    let (asked, screen) = tmux.wait_for(10.0, |s| s.contains("Cut 1 connection(s)?"));
+    assert!(asked, "no confirmation:\n{screen}");
+    tmux.keys(&["y"]);
+    let (cut, screen) = tmux.wait_for(10.0, |s| s.contains("cut 1 of 1 connection(s)"));
+    assert!(cut, "no outcome:\n{screen}");
+    let line = stdout
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the server saw its connection break");
+    assert!(line.starts_with("broken"), "{line}");
+    assert!(
+        matches!(server.0.try_wait(), Ok(None)),
+        "the program keeps running"
+    );
+    let (marked, screen) = tmux.wait_for(5.0, |s| s.contains("CLOSED"));
+    assert!(marked, "the cut connection is not marked closed:\n{screen}");
+    tmux.keys(&["q"]);
+    assert!(
+        wait_until(10.0, || tmux.pane("#{pane_dead}") == "1"),
+        "q did not quit"
+    );
+    assert_eq!(tmux.pane("#{alternate_on}"), "0", "left on the alternate screen");
 }
