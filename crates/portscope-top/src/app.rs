@@ -91,7 +91,10 @@ impl<'p> App<'p> {
                     notes.push(note);
                 }
                 match report {
-                    Ok(report) => self.model.set_report(&report),
+                    Ok(report) => {
+                        self.model.set_report(&report);
+                        notes.extend(report.notes.iter().cloned());
+                    }
                     Err(err) => notes.push(format!("audit failed: {err}")),
                 }
                 self.notes = notes;

@@ -397,3 +397,23 @@ fn quit_keys() {
         Flow::Quit
     );
 }
+
+#[test]
+fn tiny_terminals_do_not_break_it() {
+    let platform = host("busy");
+    let mut app = app(&platform, true);
+    select_port(&mut app, 40312);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::PageDown);
+    for (width, height) in [(1, 1), (10, 3), (20, 5), (40, 10), (300, 100)] {
+        draw(&mut app, width, height, Duration::ZERO);
+        press(&mut app, KeyCode::Char('?'));
+        draw(&mut app, width, height, Duration::ZERO);
+        press(&mut app, KeyCode::Char('?'));
+    }
+    select_port(&mut app, 8080);
+    press(&mut app, KeyCode::Char('c'));
+    for (width, height) in [(1, 1), (20, 5)] {
+        draw(&mut app, width, height, Duration::ZERO);
+    }
+}
