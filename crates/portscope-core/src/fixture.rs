@@ -490,6 +490,13 @@ impl Platform for FixturePlatform {
         })
     }
 
+    fn parent(&self, pid: u32) -> Option<u32> {
+        let state = self.lock();
+        self.spec(pid)
+            .filter(|p| self.alive(&state, p.pid) && p.ppid != 0 && p.ppid != p.pid)
+            .map(|p| p.ppid)
+    }
+
     fn is_kernel_thread(&self, pid: u32) -> bool {
         self.spec(pid).is_some_and(|p| p.kernel_thread)
     }

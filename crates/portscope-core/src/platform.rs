@@ -302,6 +302,12 @@ pub trait Platform: Sync {
     fn snapshot(&self, query: &Query) -> Result<Snapshot>;
     /// Who `pid` is now, without a full snapshot; `None` when it no longer exists.
     fn identity(&self, pid: u32) -> Option<Identity>;
+    /// The parent of `pid` now, for the parent chain a live view shows; `None` when unknown or
+    /// gone (platforms that cannot tell keep the default).
+    fn parent(&self, pid: u32) -> Option<u32> {
+        let _ = pid;
+        None
+    }
     /// Whether `pid` is a kernel thread.
     fn is_kernel_thread(&self, pid: u32) -> bool;
     /// `pid`'s number in the innermost pid namespace it belongs to (the last of Linux's NSpid);

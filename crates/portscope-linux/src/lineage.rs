@@ -20,6 +20,12 @@ pub fn own_supervisor() -> Option<portscope_core::model::Supervisor> {
         .and_then(|b| crate::cgroup::supervisor(&b))
 }
 
+/// The parent of `pid` now; `None` when it is gone or has none (PID 1, the top of a PID
+/// namespace).
+pub fn parent(pid: u32) -> Option<u32> {
+    read(pid).map(|stat| stat.ppid).filter(|&p| p != 0 && p != pid)
+}
+
 /// The PIDs above `pid`, parent first, up to and including PID 1 (or the top of this PID
 /// namespace). Bounded, so a corrupt or racing /proc cannot loop forever.
 pub fn ancestors(pid: u32) -> Vec<u32> {

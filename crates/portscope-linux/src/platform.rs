@@ -64,6 +64,10 @@ impl Platform for Linux {
         identity::identity(pid)
     }
 
+    fn parent(&self, pid: u32) -> Option<u32> {
+        lineage::parent(pid)
+    }
+
     fn is_kernel_thread(&self, pid: u32) -> bool {
         lineage::is_kernel_thread(pid)
     }

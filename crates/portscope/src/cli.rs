@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{
     audit::AuditArgs, baseline::BaselineArgs, close::CloseArgs, explain::ExplainArgs, exporter::ExporterArgs,
-    history::HistoryArgs, list::ListArgs, lookup::LookupArgs, scan::ScanArgs, watch::WatchArgs,
+    history::HistoryArgs, list::ListArgs, lookup::LookupArgs, scan::ScanArgs, top::TopArgs, watch::WatchArgs,
 };
 use crate::output::ColorChoice;
 
@@ -50,6 +50,8 @@ pub enum Command {
     Close(CloseArgs),
     /// Scan a host you are allowed to probe for open TCP ports.
     Scan(ScanArgs),
+    /// A live view of the sockets, grouped by program, with verdicts and one-key actions.
+    Top(TopArgs),
     /// Print each port that opens, closes or changes owner, as it happens.
     Watch(WatchArgs),
     /// Show when ports were opened and closed, from the local history.

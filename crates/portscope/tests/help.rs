@@ -20,7 +20,7 @@ fn list_help() {
 fn top_level_help_names_every_command() {
     let text = help(&[]);
     for command in [
-        "list", "lookup", "explain", "audit", "close", "scan", "watch", "history", "baseline",
+        "list", "lookup", "explain", "audit", "close", "scan", "top", "watch", "history", "baseline",
     ] {
         assert!(
             text.contains(&format!("  {command}")),

@@ -10,6 +10,7 @@ pub mod history;
 pub mod list;
 pub mod lookup;
 pub mod scan;
+pub mod top;
 pub mod watch;
 pub mod watch_exec;
 
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(args) => audit::run(args, ui, host),
         Command::Close(args) => close::run(args, ui, host),
         Command::Scan(args) => scan::run(args, ui),
+        Command::Top(args) => top::run(args, ui, host),
         Command::Watch(args) => watch::run(args, ui, host),
         Command::History(args) => history::run(args, ui),
         Command::Baseline(args) => baseline::run(args, ui, host),
