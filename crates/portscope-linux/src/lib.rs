@@ -10,12 +10,14 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod bind_probe;
+pub mod bpf_progs;
 pub mod capabilities;
 pub mod cgroup;
 pub mod connect_scan;
 pub mod cross_view;
 pub mod exe_file;
 pub mod fd_table;
+pub mod host_facts;
 pub mod identity;
 pub mod lineage;
 pub mod local_time;

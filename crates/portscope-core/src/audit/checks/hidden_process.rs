@@ -7,7 +7,7 @@
 //! listing filter does not hide; a thread is dropped. Processes start and end while the probe
 //! runs, so a candidate must be missing from a second listing taken after the probe and still
 //! answer then: a process that started meanwhile is in the second listing, one that ended no
-//! longer answers.
+//! longer answers. A pid whose status cannot be read is asked once more after the read.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -46,6 +46,11 @@ pub fn check(ctx: &Context, out: &mut Out) {
         }
         let group = platform.thread_group(pid);
         if group.is_some_and(|tgid| tgid != pid) {
+            continue;
+        }
+        // /proc/PID/status unreadable: a thread that ended just now, or a process hidden from
+        // lookups too. Only one that still answers afterwards counts.
+        if group.is_none() && !platform.pid_answers(pid) {
             continue;
         }
         let identity = platform.identity(pid);
