@@ -246,6 +246,10 @@ struct SocketSpec {
     /// A filter is attached but the reader may not see it.
     #[serde(default)]
     filter_hidden: bool,
+    /// A view a rootkit hides it from: `netlink` (sock_diag, what `ss` reads) or `proc`
+    /// (/proc/net/*, what `netstat` reads).
+    #[serde(default)]
+    hidden_from: Option<String>,
 }
 
 /// The namespace a fixture socket lives in: `host` (inode 1) or a named one, whose inode is
@@ -478,6 +482,17 @@ impl FixturePlatform {
         out
     }
 
+    /// The inodes of the sockets hidden from one view (`netlink` or `proc`).
+    fn hidden_from(&self, view: &str) -> Vec<u64> {
+        self.file
+            .socket
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.hidden_from.as_deref() == Some(view))
+            .map(|(index, s)| s.inode.unwrap_or(10_000 + index as u64))
+            .collect()
+    }
+
     fn exit(&self, pid: u32) {
         self.lock().exited.insert(pid);
     }
@@ -515,10 +530,11 @@ fn wanted(query: &Query, socket: &Socket) -> bool {
 
 impl Platform for FixturePlatform {
     fn snapshot(&self, query: &Query) -> Result<Snapshot> {
+        let hidden = self.hidden_from("netlink");
         let sockets = self
             .sockets_now(query.processes)
             .into_iter()
-            .filter(|s| wanted(query, s))
+            .filter(|s| wanted(query, s) && !hidden.contains(&s.inode))
             .collect();
         let sockets: Vec<Socket> = sockets;
         let mut namespaces: Vec<Arc<Netns>> = Vec::new();
@@ -698,6 +714,19 @@ impl Platform for FixturePlatform {
 
     fn bpf_programs(&self) -> io::Result<Vec<crate::platform::BpfProgram>> {
         Ok(self.file.bpf.clone())
+    }
+
+    fn proc_net_sockets(&self) -> io::Result<Vec<Socket>> {
+        let hidden = self.hidden_from("proc");
+        Ok(self
+            .sockets_now(false)
+            .into_iter()
+            .filter(|s| {
+                matches!(s.protocol, Protocol::Tcp | Protocol::Udp)
+                    && s.netns.kind == NetnsKind::Host
+                    && !hidden.contains(&s.inode)
+            })
+            .collect())
     }
 
     fn kernel_taint(&self) -> Option<u64> {

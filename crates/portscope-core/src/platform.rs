@@ -397,6 +397,12 @@ pub trait Platform: Sync {
     fn bpf_programs(&self) -> io::Result<Vec<BpfProgram>> {
         Ok(Vec::new())
     }
+    /// The TCP and UDP sockets the text tables of portscope's own network namespace list
+    /// (/proc/net/tcp, tcp6, udp, udp6), the view `netstat` reads: the second view the socket
+    /// cross-check compares with the netlink dump. Holders are not attached.
+    fn proc_net_sockets(&self) -> io::Result<Vec<Socket>> {
+        Ok(Vec::new())
+    }
     /// The kernel's taint mask (/proc/sys/kernel/tainted); `None` when unreadable.
     fn kernel_taint(&self) -> Option<u64> {
         None

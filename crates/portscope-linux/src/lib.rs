@@ -439,6 +439,11 @@ fn read_raw_table(path: &str, query: &Query, out: &mut Vec<Socket>) -> io::Resul
     Ok(())
 }
 
+/// The TCP and UDP sockets /proc/net lists for portscope's own namespace (audit's second view).
+pub fn proc_net_sockets() -> io::Result<Vec<Socket>> {
+    read_proc_net(&Query::ports()).map_err(|e| io::Error::other(e.to_string()))
+}
+
 fn read_proc_net(query: &Query) -> Result<Vec<Socket>> {
     let mut sockets = Vec::new();
     for (protocol, family) in wanted_kinds(query) {

@@ -166,6 +166,10 @@ impl Platform for Linux {
         bpf_progs::programs()
     }
 
+    fn proc_net_sockets(&self) -> io::Result<Vec<Socket>> {
+        crate::proc_net_sockets()
+    }
+
     fn kernel_taint(&self) -> Option<u64> {
         host_facts::kernel_taint()
     }

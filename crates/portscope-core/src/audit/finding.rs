@@ -61,12 +61,13 @@ pub enum CheckId {
     Preload,
     QuietShell,
     HiddenProcess,
+    HiddenSocket,
     EbpfProgram,
     KernelTaint,
 }
 
 impl CheckId {
-    pub const ALL: [CheckId; 17] = [
+    pub const ALL: [CheckId; 18] = [
         CheckId::DeletedExe,
         CheckId::ExeLocation,
         CheckId::Unpackaged,
@@ -82,6 +83,7 @@ impl CheckId {
         CheckId::Preload,
         CheckId::QuietShell,
         CheckId::HiddenProcess,
+        CheckId::HiddenSocket,
         CheckId::EbpfProgram,
         CheckId::KernelTaint,
     ];
@@ -103,6 +105,7 @@ impl CheckId {
             CheckId::Preload => "preload",
             CheckId::QuietShell => "quiet-shell",
             CheckId::HiddenProcess => "hidden-process",
+            CheckId::HiddenSocket => "hidden-socket",
             CheckId::EbpfProgram => "ebpf-program",
             CheckId::KernelTaint => "kernel-taint",
         }

@@ -8,6 +8,7 @@ pub mod ebpf_program;
 pub mod exe_location;
 pub mod hidden_listener;
 pub mod hidden_process;
+pub mod hidden_socket;
 pub mod kernel_taint;
 pub mod masquerade;
 pub mod packet_socket;
@@ -50,7 +51,12 @@ pub const PASSIVE: &[Check] = &[
 ];
 
 /// The `--deep` rules beyond the bind probe: they ask the kernel directly.
-pub const DEEP: &[Check] = &[hidden_process::check, ebpf_program::check, kernel_taint::check];
+pub const DEEP: &[Check] = &[
+    hidden_socket::check,
+    hidden_process::check,
+    ebpf_program::check,
+    kernel_taint::check,
+];
 
 /// A finding about a process as a whole, listing every socket it holds (listeners first).
 pub(crate) fn about_process(
