@@ -58,12 +58,10 @@ impl Expect {
                 .pid
                 .is_none_or(|pid| finding.process.as_ref().is_some_and(|p| p.pid == pid))
             && self.reason.iter().all(|r| finding.reason.contains(r.as_str()))
-            && self.next_step.as_deref().is_none_or(|step| {
-                finding
-                    .next_step
-                    .as_deref()
-                    .is_some_and(|s| s.contains(step))
-            })
+            && self
+                .next_step
+                .as_deref()
+                .is_none_or(|step| finding.next_step.as_deref().is_some_and(|s| s.contains(step)))
     }
 }
 

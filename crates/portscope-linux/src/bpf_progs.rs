@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, AsRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use portscope_core::platform::BpfProgram;
 
@@ -195,10 +195,8 @@ fn holders() -> HashMap<u32, Vec<(u32, String)>> {
                 continue;
             }
             let fd = entry.file_name();
-            let Some(text) = read_bounded(
-                &format!("/proc/{pid}/fdinfo/{}", fd.to_string_lossy()),
-                4096,
-            ) else {
+            let Some(text) = read_bounded(&format!("/proc/{pid}/fdinfo/{}", fd.to_string_lossy()), 4096)
+            else {
                 continue;
             };
             let id = text
@@ -275,7 +273,10 @@ mod tests {
         );
         let syms = b"ffffffff81000000 T __bpf_call_base\nffffffff81000400 T bpf_probe_write_user\n";
         assert_eq!(probe_write_user_imm(syms), Some(0x400));
-        assert_eq!(probe_write_user_imm(b"0000000000000000 T __bpf_call_base\n"), None);
+        assert_eq!(
+            probe_write_user_imm(b"0000000000000000 T __bpf_call_base\n"),
+            None
+        );
         let call = u64::from_ne_bytes([0x85, 0, 0, 0, 0, 4, 0, 0]);
         assert!(calls(&[0, call], 0x400));
         assert!(!calls(&[0], 0x400));

@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 use portscope_core::error::{Error, Result};
 use portscope_core::model::{Family, Process, Protocol, Snapshot, Socket, SocketSource};
 use portscope_core::platform::{
-    BpfProgram, ControlError, DestroyError, Identity, NetnsSelection, PackageDatabase, Pinned, Platform, ProbeResult,
-    Query, SelfInfo,
+    BpfProgram, ControlError, DestroyError, Identity, NetnsSelection, PackageDatabase, Pinned, Platform,
+    ProbeResult, Query, SelfInfo,
 };
 use portscope_core::privilege::Privileges;
 
 use crate::{
-    bind_probe, bpf_progs, capabilities, exe_file, host_facts, identity, lineage, packages, pidfd, sock_destroy, sysctl, systemctl,
-    users,
+    bind_probe, bpf_progs, capabilities, exe_file, host_facts, identity, lineage, packages, pidfd,
+    sock_destroy, sysctl, systemctl, users,
 };
 
 /// The running Linux kernel, read through /proc and netlink.

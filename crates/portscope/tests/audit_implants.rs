@@ -147,7 +147,10 @@ fn packaged_tcpdump_on_loopback_stays_below_alert() {
     );
     let finding = one(&report, dump.pid(), "packet-socket");
     assert_eq!(finding["severity"], "info", "{finding:#}");
-    assert!(text(&finding, "reason").contains("expected to hold one"), "{finding:#}");
+    assert!(
+        text(&finding, "reason").contains("expected to hold one"),
+        "{finding:#}"
+    );
     assert_eq!(report["summary"]["alert"], 0, "{report:#}");
     assert_eq!(report["summary"]["warning"], 0, "{report:#}");
 }
@@ -229,10 +232,14 @@ fn a_network_process_started_with_ld_preload_is_reported() {
         return;
     }
     // A real shared library that no package installed: a copy of zlib (harmless to preload).
-    let zlib = ["/usr/lib/x86_64-linux-gnu/libz.so.1", "/lib/x86_64-linux-gnu/libz.so.1", "/usr/lib64/libz.so.1"]
-        .iter()
-        .find(|p| Path::new(p).exists())
-        .expect("zlib is installed");
+    let zlib = [
+        "/usr/lib/x86_64-linux-gnu/libz.so.1",
+        "/lib/x86_64-linux-gnu/libz.so.1",
+        "/usr/lib64/libz.so.1",
+    ]
+    .iter()
+    .find(|p| Path::new(p).exists())
+    .expect("zlib is installed");
     let dir = tempfile::tempdir().unwrap();
     let library = dir.path().join("libhide.so");
     std::fs::copy(zlib, &library).unwrap();
@@ -253,7 +260,10 @@ fn a_network_process_started_with_ld_preload_is_reported() {
         text(&finding, "reason").contains(&format!("LD_PRELOAD={}", library.display())),
         "{finding:#}"
     );
-    assert!(text(&finding, "next_step").contains("portscope close --pid"), "{finding:#}");
+    assert!(
+        text(&finding, "next_step").contains("portscope close --pid"),
+        "{finding:#}"
+    );
 }
 
 #[test]
@@ -284,7 +294,10 @@ fn a_shell_with_history_off_below_an_implant_is_an_alert() {
     let report = audit_in(&ns, &[]);
     let finding = one(&report, shell, "quiet-shell");
     assert_eq!(finding["severity"], "alert", "{finding:#}");
-    assert!(text(&finding, "reason").contains("HISTFILE=/dev/null"), "{finding:#}");
+    assert!(
+        text(&finding, "reason").contains("HISTFILE=/dev/null"),
+        "{finding:#}"
+    );
     assert!(
         text(&finding, "next_step").contains(&format!("portscope close --pid {}", implant.pid())),
         "{finding:#}"

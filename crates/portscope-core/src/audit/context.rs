@@ -97,7 +97,10 @@ impl<'a> Context<'a> {
         if let Some(package) = owners.get(exe) {
             return Ownership::Package(package.clone());
         }
-        let known = self.processes.iter().any(|v| v.process.exe.as_deref() == Some(exe));
+        let known = self
+            .processes
+            .iter()
+            .any(|v| v.process.exe.as_deref() == Some(exe));
         if known {
             return Ownership::NoPackage;
         }

@@ -55,8 +55,8 @@ impl Expected {
     /// The table shipped with portscope.
     pub fn built_in() -> Result<Expected, ParseError> {
         let mut expected = Expected::parse(BUILT_IN)?;
-        let packet: PacketFile =
-            toml::from_str(PACKET).map_err(|e| ParseError::malformed("expected-packet table", e.message()))?;
+        let packet: PacketFile = toml::from_str(PACKET)
+            .map_err(|e| ParseError::malformed("expected-packet table", e.message()))?;
         expected.packet = packet.programs;
         Ok(expected)
     }

@@ -96,7 +96,14 @@ pub fn run(args: &AuditArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
 }
 
 fn table(findings: &[Finding]) -> Table {
-    let mut table = Table::new(vec!["SEVERITY", "CHECK", "SOCKET", "PROCESS", "REASON", "NEXT STEP"]);
+    let mut table = Table::new(vec![
+        "SEVERITY",
+        "CHECK",
+        "SOCKET",
+        "PROCESS",
+        "REASON",
+        "NEXT STEP",
+    ]);
     for finding in findings {
         let color = match finding.severity {
             Severity::Alert => Color::Red,

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use crate::model::Process;
 use crate::platform::BpfProgram;
 
-use super::super::finding::{CheckId, Finding, Severity};
 use super::super::context::Context;
+use super::super::finding::{CheckId, Finding, Severity};
 use super::Out;
 
 const TRACING: &[&str] = &[
@@ -28,7 +28,15 @@ const TRACING: &[&str] = &[
     "ext",
 ];
 
-const HIDING_HOOKS: &[&str] = &["getdents", "filldir", "tcp4_seq_show", "tcp6_seq_show", "udp4_seq_show", "udp6_seq_show", "seq_show"];
+const HIDING_HOOKS: &[&str] = &[
+    "getdents",
+    "filldir",
+    "tcp4_seq_show",
+    "tcp6_seq_show",
+    "udp4_seq_show",
+    "udp6_seq_show",
+    "seq_show",
+];
 
 /// What makes `program` look like a rootkit's, if anything.
 pub fn suspicious(program: &BpfProgram) -> Option<String> {
@@ -49,8 +57,9 @@ pub fn check(ctx: &Context, out: &mut Out) {
     let programs = match ctx.platform.bpf_programs() {
         Ok(programs) => programs,
         Err(e) => {
-            out.notes
-                .push(format!("eBPF programs were not listed: {e} (listing them needs CAP_SYS_ADMIN)"));
+            out.notes.push(format!(
+                "eBPF programs were not listed: {e} (listing them needs CAP_SYS_ADMIN)"
+            ));
             return;
         }
     };
@@ -81,8 +90,14 @@ pub fn check(ctx: &Context, out: &mut Out) {
             program.kind, program.name, program.id, program.tag
         );
         let (severity, reason) = match bad {
-            Some(why) => (Severity::Alert, format!("{described}, {why}: the way eBPF rootkits hide")),
-            None => (Severity::Info, format!("{described}: it can read kernel and process data")),
+            Some(why) => (
+                Severity::Alert,
+                format!("{described}, {why}: the way eBPF rootkits hide"),
+            ),
+            None => (
+                Severity::Info,
+                format!("{described}: it can read kernel and process data"),
+            ),
         };
         let process = program
             .holders
@@ -94,7 +109,10 @@ pub fn check(ctx: &Context, out: &mut Out) {
             sockets: Vec::new(),
             process,
             reason,
-            next_step: Some(format!("bpftool prog show id {} && bpftool prog dump xlated id {}", program.id, program.id)),
+            next_step: Some(format!(
+                "bpftool prog show id {} && bpftool prog dump xlated id {}",
+                program.id, program.id
+            )),
         });
     }
     if !others.is_empty() {

@@ -15,15 +15,16 @@ use std::sync::Arc;
 use crate::model::Process;
 
 use super::super::advice::keep_executable;
-use super::super::finding::{CheckId, Finding, Severity};
 use super::super::context::Context;
+use super::super::finding::{CheckId, Finding, Severity};
 use super::Out;
 
 pub fn check(ctx: &Context, out: &mut Out) {
     let platform = ctx.platform;
     let max = platform.pid_max();
     let Ok(first) = platform.listed_pids() else {
-        out.notes.push("hidden processes were not looked for: the process listing could not be read".into());
+        out.notes
+            .push("hidden processes were not looked for: the process listing could not be read".into());
         return;
     };
     if max == 0 {

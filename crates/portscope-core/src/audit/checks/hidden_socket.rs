@@ -6,11 +6,11 @@
 //!
 //! Sockets come and go between two reads, so a mismatch counts only when a second pair of reads,
 //! taken after the first, shows it again (by inode). TIME-WAIT and request sockets have no inode
-//! and are left out.
+//! and are left out, and so are TCP sockets bound without listening, which only netlink lists.
 
 use std::collections::HashSet;
 
-use crate::model::{Protocol, Socket};
+use crate::model::{Protocol, Socket, SocketState};
 use crate::platform::{NetnsSelection, Query};
 
 use super::super::context::Context;
@@ -19,12 +19,26 @@ use super::Out;
 
 /// (inodes only netlink lists, inodes only /proc/net lists)
 fn mismatch<'a>(netlink: &'a [Socket], proc_net: &'a [Socket]) -> (Vec<&'a Socket>, Vec<&'a Socket>) {
-    let keep = |s: &&Socket| s.inode != 0 && matches!(s.protocol, Protocol::Tcp | Protocol::Udp);
+    // TCP sockets bound without listening are in the bind table only, which netlink lists
+    // (Linux 6.8+) and /proc/net never did.
+    let keep = |s: &&Socket| {
+        s.inode != 0
+            && matches!(s.protocol, Protocol::Tcp | Protocol::Udp)
+            && !matches!(s.state, SocketState::BoundInactive | SocketState::Close)
+    };
     let in_netlink: HashSet<u64> = netlink.iter().filter(keep).map(|s| s.inode).collect();
     let in_proc: HashSet<u64> = proc_net.iter().filter(keep).map(|s| s.inode).collect();
     (
-        netlink.iter().filter(keep).filter(|s| !in_proc.contains(&s.inode)).collect(),
-        proc_net.iter().filter(keep).filter(|s| !in_netlink.contains(&s.inode)).collect(),
+        netlink
+            .iter()
+            .filter(keep)
+            .filter(|s| !in_proc.contains(&s.inode))
+            .collect(),
+        proc_net
+            .iter()
+            .filter(keep)
+            .filter(|s| !in_netlink.contains(&s.inode))
+            .collect(),
     )
 }
 
@@ -55,7 +69,8 @@ pub fn check(ctx: &Context, out: &mut Out) {
         return;
     }
     // A second look, both views again.
-    let (Ok(netlink_again), Ok(proc_again)) = (platform.snapshot(&own_tcp_udp()), platform.proc_net_sockets())
+    let (Ok(netlink_again), Ok(proc_again)) =
+        (platform.snapshot(&own_tcp_udp()), platform.proc_net_sockets())
     else {
         return;
     };

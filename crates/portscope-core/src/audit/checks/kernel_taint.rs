@@ -63,7 +63,10 @@ pub fn check(ctx: &Context, out: &mut Out) {
 mod tests {
     #[test]
     fn flags() {
-        assert_eq!(super::describe(4096 + 8192), ["O (out-of-tree module)", "E (unsigned module)"]);
+        assert_eq!(
+            super::describe(4096 + 8192),
+            ["O (out-of-tree module)", "E (unsigned module)"]
+        );
         assert!(super::describe(0).is_empty());
     }
 }

@@ -23,13 +23,19 @@ const QUOTED: usize = 4;
 fn suspect_holder(ctx: &Context, process: &Process) -> Option<String> {
     let exe = process.exe.as_deref()?;
     if is_memfd(exe) {
-        return Some(format!("its executable is an anonymous memory file ({})", show(exe)));
+        return Some(format!(
+            "its executable is an anonymous memory file ({})",
+            show(exe)
+        ));
     }
     if process.exe_deleted && ctx.platform.file_exists(process.pid, exe) != Some(true) {
         return Some(format!("its executable {} was deleted", show(exe)));
     }
     if ctx.platform.dir_world_writable(process.pid, exe) == Some(true) {
-        return Some(format!("it runs from {}, a directory every user can write to", show(exe)));
+        return Some(format!(
+            "it runs from {}, a directory every user can write to",
+            show(exe)
+        ));
     }
     if ctx.ownership(process) == Ownership::NoPackage {
         return Some(format!("no package installed its executable {}", show(exe)));
@@ -54,7 +60,9 @@ fn describe(socket: &Socket) -> (Vec<bpf::PayloadCompare>, String) {
         return (Vec::new(), "an AF_PACKET socket".into());
     };
     let PacketInfo {
-        filter, filter_hidden, ..
+        filter,
+        filter_hidden,
+        ..
     } = info;
     match (filter, filter_hidden) {
         (Some(filter), _) => {

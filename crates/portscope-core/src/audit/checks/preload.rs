@@ -45,7 +45,10 @@ pub fn check(ctx: &Context, out: &mut Out) {
             let (severity, why) = if strangers.is_empty() {
                 (Severity::Warning, "every one of them from a package")
             } else {
-                (Severity::Alert, "the way user-space rootkits hide processes, files and sockets")
+                (
+                    Severity::Alert,
+                    "the way user-space rootkits hide processes, files and sockets",
+                )
             };
             let quoted: Vec<String> = libs.iter().map(|l| shell_quote(l)).collect();
             out.findings.push(Finding {

@@ -71,8 +71,14 @@ pub fn check(ctx: &Context, out: &mut Out) {
         };
         let ancestor: &Process = view.process;
         let (severity, why) = match ctx.ownership(ancestor) {
-            Ownership::Package(_) => (Severity::Warning, "a packaged program (an interactive login looks the same)"),
-            _ => (Severity::Alert, "not a packaged program: the way backdoors hand their operator a shell that leaves no history"),
+            Ownership::Package(_) => (
+                Severity::Warning,
+                "a packaged program (an interactive login looks the same)",
+            ),
+            _ => (
+                Severity::Alert,
+                "not a packaged program: the way backdoors hand their operator a shell that leaves no history",
+            ),
         };
         let mut sockets: Vec<SocketRef> = view.sockets.iter().map(|(s, _)| SocketRef::of(s)).collect();
         sockets.dedup();
@@ -89,7 +95,10 @@ pub fn check(ctx: &Context, out: &mut Out) {
             next_step: Some(if severity == Severity::Alert {
                 format!("{} && {}", keep_executable(ancestor.pid), stop(ancestor))
             } else {
-                format!("ps -o pid,ppid,user,lstart,args -p {},{}", shell.pid, ancestor.pid)
+                format!(
+                    "ps -o pid,ppid,user,lstart,args -p {},{}",
+                    shell.pid, ancestor.pid
+                )
             }),
         });
     }
