@@ -65,5 +65,6 @@ for path in sys.argv[1:]:
     print(f"{ours['command']:<70} {ours['mean']*1000:9.1f} ms ± {ours['stddev']*1000:.1f}")
     for theirs in others:
         print(f"{theirs['command']:<70} {theirs['mean']*1000:9.1f} ms ± {theirs['stddev']*1000:.1f}")
-        print(f"{'  ratio portscope / ' + re.sub(r'^ip netns exec \S+ ', '', theirs['command']):<70} {ours['mean']/theirs['mean']:9.2f}x")
+        label = "  ratio portscope / " + re.sub(r"^ip netns exec [^ ]+ ", "", theirs["command"])
+        print(f"{label:<70} {ours['mean']/theirs['mean']:9.2f}x")
 PY
