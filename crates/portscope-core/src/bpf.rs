@@ -173,6 +173,139 @@ fn text(pc: usize, insn: &Instruction) -> String {
     }
 }
 
+/// A comparison of packet payload bytes with a constant: the load and the value compared.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayloadCompare {
+    /// The load, as `tcpdump -d` prints it (`ldh [x + 22]`).
+    pub load: String,
+    pub constant: u32,
+}
+
+impl std::fmt::Display for PayloadCompare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} == 0x{:x}", self.load, self.constant)
+    }
+}
+
+/// What the index register holds, as far as a straight reading of the program can tell.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IndexRegister {
+    Unknown,
+    /// `ldxb 4*([k]&0xf)`: the IPv4 header's length, so `[x + L]` is the transport header.
+    IpHeader,
+    /// Computed from loads (`... add x; tax`): the start of the transport payload, the way a
+    /// program skips a TCP header of variable length.
+    Computed,
+}
+
+/// The comparisons of payload bytes (past the IP and transport headers) with constants in a
+/// filter: what a magic-packet backdoor checks and a capture filter almost never does.
+///
+/// `link_header` is 14 for a SOCK_RAW packet socket on Ethernet (frames start with the link
+/// header) and 0 for SOCK_DGRAM. The reading is straight, not per branch: a load counts as
+/// payload when its offset is past every header it could be — for an absolute offset, past an
+/// IPv6 and a UDP header (`L + 48`); for `[x + k]` after `ldxb 4*(…)`, past a UDP header except
+/// the TCP header's data-offset, flags and window bytes (`L + 12 … L + 15`), which capture
+/// filters do test; for `[x + k]` after a computed index, anything from the index on.
+pub fn payload_compares(program: &[Decoded], link_header: u32) -> Vec<PayloadCompare> {
+    /// What reaches an instruction: the index register, the payload load that set A (its pc),
+    /// and whether A was computed since its load.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    struct State {
+        x: IndexRegister,
+        payload_load: Option<usize>,
+        computed: bool,
+    }
+    /// Paths are merged per instruction; past this many distinct states one is dropped.
+    const MAX_STATES: usize = 16;
+    let l = link_header;
+    let n = program.len();
+    let mut reaching: Vec<Vec<State>> = vec![Vec::new(); n];
+    if let Some(first) = reaching.first_mut() {
+        first.push(State {
+            x: IndexRegister::Unknown,
+            payload_load: None,
+            computed: false,
+        });
+    }
+    let mut found: Vec<PayloadCompare> = Vec::new();
+    // Classic BPF jumps only forward, so one pass in program order sees every path.
+    for pc in 0..n {
+        let insn = &program[pc];
+        let code = insn.code;
+        let k = insn.k;
+        let next = pc + 1;
+        for mut state in std::mem::take(&mut reaching[pc]) {
+            let mut successors: Vec<usize> = vec![next];
+            match code & 0x07 {
+                0x00 => {
+                    state.computed = false;
+                    let payload = match code & 0xe0 {
+                        0x20 => k < SKF_LL_OFF && k >= l + 48,
+                        0x40 => match state.x {
+                            IndexRegister::IpHeader => k >= l + 8 && !(l + 12..=l + 15).contains(&k),
+                            IndexRegister::Computed => k >= l,
+                            IndexRegister::Unknown => false,
+                        },
+                        _ => false,
+                    };
+                    state.payload_load = payload.then_some(pc);
+                }
+                0x01 => {
+                    state.x = if code & 0xe0 == 0xa0 {
+                        IndexRegister::IpHeader
+                    } else {
+                        IndexRegister::Unknown
+                    };
+                }
+                0x04 => state.computed = true,
+                0x05 => {
+                    if code & 0xf0 == 0x00 {
+                        successors = vec![next.saturating_add(k as usize)];
+                    } else {
+                        successors = vec![next + usize::from(insn.jt), next + usize::from(insn.jf)];
+                        if code & 0xf0 == 0x10
+                            && code & 0x08 == 0
+                            && let Some(load) = state.payload_load
+                        {
+                            let compare = PayloadCompare {
+                                load: program[load].text.clone(),
+                                constant: k,
+                            };
+                            if !found.contains(&compare) {
+                                found.push(compare);
+                            }
+                        }
+                    }
+                }
+                0x06 => successors.clear(),
+                0x07 => {
+                    if code & 0xf8 == 0x00 {
+                        state.x = if state.computed {
+                            IndexRegister::Computed
+                        } else {
+                            IndexRegister::Unknown
+                        };
+                    } else {
+                        state.payload_load = None;
+                        state.computed = false;
+                    }
+                }
+                _ => {}
+            }
+            for target in successors {
+                if let Some(slot) = reaching.get_mut(target)
+                    && !slot.contains(&state)
+                    && slot.len() < MAX_STATES
+                {
+                    slot.push(state);
+                }
+            }
+        }
+    }
+    found
+}
+
 fn unknown(code: u16) -> String {
     format!("unknown 0x{code:04x}")
 }
@@ -231,6 +364,83 @@ mod tests {
         for (insn, want) in &cases {
             assert_eq!(text(1, insn), *want, "{insn:?}");
         }
+    }
+
+    /// The filter BPFDoor attaches (Elastic's and Sandfly's write-ups): UDP and ICMP magic at
+    /// `[x + 22]`, TCP magic after a computed TCP header length.
+    pub fn bpfdoor_like() -> Vec<Instruction> {
+        vec![
+            insn(0x28, 0, 0, 12),
+            insn(0x15, 0, 22, 0x800),
+            insn(0x30, 0, 0, 23),
+            insn(0x15, 0, 5, 0x11),
+            insn(0x28, 0, 0, 20),
+            insn(0x45, 18, 0, 0x1fff),
+            insn(0xb1, 0, 0, 14),
+            insn(0x48, 0, 0, 22),
+            insn(0x15, 14, 15, 0x7255),
+            insn(0x15, 0, 14, 0x6),
+            insn(0x28, 0, 0, 20),
+            insn(0x45, 12, 0, 0x1fff),
+            insn(0xb1, 0, 0, 14),
+            insn(0x50, 0, 0, 26),
+            insn(0x54, 0, 0, 0xf0),
+            insn(0x74, 0, 0, 2),
+            insn(0x0c, 0, 0, 0),
+            insn(0x07, 0, 0, 0),
+            insn(0x48, 0, 0, 14),
+            insn(0x15, 3, 4, 0x5293),
+            insn(0x06, 0, 0, 0),
+            insn(0x06, 0, 0, 0),
+            insn(0x06, 0, 0, 0),
+            insn(0x06, 0, 0, 0xffff),
+            insn(0x06, 0, 0, 0),
+        ]
+    }
+
+    #[test]
+    fn payload_compares_find_magic_values_and_spare_capture_filters() {
+        let found = payload_compares(&decode(&bpfdoor_like()), 14);
+        let shown: Vec<String> = found.iter().map(|c| c.to_string()).collect();
+        assert_eq!(shown, ["ldh [x + 22] == 0x7255", "ldh [x + 14] == 0x5293"]);
+        // `tcpdump -dd 'tcp port 22'` and `tcpdump -dd 'tcp[tcpflags] & tcp-syn != 0'`
+        let port = [
+            insn(0x28, 0, 0, 12),
+            insn(0x15, 0, 8, 0x86dd),
+            insn(0x30, 0, 0, 20),
+            insn(0x15, 0, 17, 0x6),
+            insn(0x28, 0, 0, 54),
+            insn(0x15, 14, 0, 0x16),
+            insn(0x28, 0, 0, 56),
+            insn(0x15, 12, 13, 0x16),
+            insn(0x15, 0, 12, 0x800),
+            insn(0x30, 0, 0, 23),
+            insn(0x15, 0, 10, 0x6),
+            insn(0x28, 0, 0, 20),
+            insn(0x45, 8, 0, 0x1fff),
+            insn(0xb1, 0, 0, 14),
+            insn(0x48, 0, 0, 14),
+            insn(0x15, 4, 0, 0x16),
+            insn(0x48, 0, 0, 16),
+            insn(0x15, 2, 3, 0x16),
+            insn(0x06, 0, 0, 0x40000),
+            insn(0x06, 0, 0, 0),
+        ];
+        assert!(payload_compares(&decode(&port), 14).is_empty());
+        let flags = [
+            insn(0x28, 0, 0, 12),
+            insn(0x15, 0, 8, 0x800),
+            insn(0x30, 0, 0, 23),
+            insn(0x15, 0, 6, 0x6),
+            insn(0x28, 0, 0, 20),
+            insn(0x45, 4, 0, 0x1fff),
+            insn(0xb1, 0, 0, 14),
+            insn(0x50, 0, 0, 27),
+            insn(0x45, 0, 1, 0x2),
+            insn(0x06, 0, 0, 0x40000),
+            insn(0x06, 0, 0, 0),
+        ];
+        assert!(payload_compares(&decode(&flags), 14).is_empty());
     }
 
     #[test]

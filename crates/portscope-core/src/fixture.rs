@@ -73,6 +73,12 @@ struct File {
     /// Ports taken in the kernel that no socket table shows (what a rootkit hides).
     #[serde(default)]
     hidden: Vec<HiddenSpec>,
+    /// The contents of /etc/ld.so.preload; absent: no such file.
+    #[serde(default)]
+    preload: Option<String>,
+    /// Loaded eBPF programs.
+    #[serde(default)]
+    bpf: Vec<crate::platform::BpfProgram>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,6 +107,16 @@ struct HostSpec {
     /// uid → name; TOML keys are strings, so the uid is written as one (`{ "33" = "www-data" }`).
     #[serde(default)]
     users: BTreeMap<String, String>,
+    /// The kernel's taint mask.
+    #[serde(default)]
+    taint: Option<u64>,
+    /// pid_max: the hidden-process probe asks every pid below it.
+    #[serde(default = "pid_max")]
+    pid_max: u32,
+}
+
+fn pid_max() -> u32 {
+    32768
 }
 
 impl Default for HostSpec {
@@ -117,6 +133,8 @@ impl Default for HostSpec {
             systemctl: true,
             unreadable_processes: 0,
             users: BTreeMap::new(),
+            taint: None,
+            pid_max: pid_max(),
         }
     }
 }
@@ -180,6 +198,15 @@ struct ProcessSpec {
     /// After it exits, a new process (this pid + 1000) listens on the same sockets' ports.
     #[serde(default)]
     comeback: bool,
+    /// Its environment, `NAME=value` entries.
+    #[serde(default)]
+    environment: Vec<String>,
+    /// Hidden from the process listing (a rootkit's), though it answers when asked by pid.
+    #[serde(default)]
+    hidden: bool,
+    /// Thread ids of its other threads: they answer by pid but are never listed.
+    #[serde(default)]
+    threads: Vec<u32>,
 }
 
 fn one() -> u32 {
@@ -210,6 +237,19 @@ struct SocketSpec {
     /// The network namespace by name (`host`, the default, or any other name: a named one).
     #[serde(default)]
     netns: Option<String>,
+    /// A packet socket's kind (`raw`, the default, or `dgram`).
+    #[serde(default)]
+    packet_kind: Option<String>,
+    /// A packet socket's classic BPF filter, one `[code, jt, jf, k]` per instruction.
+    #[serde(default)]
+    filter: Option<Vec<[u32; 4]>>,
+    /// A filter is attached but the reader may not see it.
+    #[serde(default)]
+    filter_hidden: bool,
+    /// A view a rootkit hides it from: `netlink` (sock_diag, what `ss` reads) or `proc`
+    /// (/proc/net/*, what `netstat` reads).
+    #[serde(default)]
+    hidden_from: Option<String>,
 }
 
 /// The namespace a fixture socket lives in: `host` (inode 1) or a named one, whose inode is
@@ -363,6 +403,28 @@ impl FixturePlatform {
             socket.cookie = spec.cookie.unwrap_or(socket.inode);
             socket.uid = spec.uid;
             socket.netns = Arc::new(fixture_netns(spec.netns.as_deref()));
+            if spec.protocol == Protocol::Packet {
+                socket.family = Family::Packet;
+                let filter = spec.filter.as_ref().map(|program| {
+                    let instructions: Vec<crate::bpf::Instruction> = program
+                        .iter()
+                        .map(|&[code, jt, jf, k]| crate::bpf::Instruction {
+                            code: code as u16,
+                            jt: jt as u8,
+                            jf: jf as u8,
+                            k,
+                        })
+                        .collect();
+                    crate::bpf::decode(&instructions)
+                });
+                socket.packet = Some(Box::new(crate::model::PacketInfo {
+                    kind: spec.packet_kind.clone().unwrap_or_else(|| "raw".into()),
+                    ethertype: 3,
+                    interface: 0,
+                    filter,
+                    filter_hidden: spec.filter_hidden,
+                }));
+            }
             if state.destroyed.contains(&(socket.local, socket.remote)) {
                 continue;
             }
@@ -420,6 +482,17 @@ impl FixturePlatform {
         out
     }
 
+    /// The inodes of the sockets hidden from one view (`netlink` or `proc`).
+    fn hidden_from(&self, view: &str) -> Vec<u64> {
+        self.file
+            .socket
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.hidden_from.as_deref() == Some(view))
+            .map(|(index, s)| s.inode.unwrap_or(10_000 + index as u64))
+            .collect()
+    }
+
     fn exit(&self, pid: u32) {
         self.lock().exited.insert(pid);
     }
@@ -457,10 +530,11 @@ fn wanted(query: &Query, socket: &Socket) -> bool {
 
 impl Platform for FixturePlatform {
     fn snapshot(&self, query: &Query) -> Result<Snapshot> {
+        let hidden = self.hidden_from("netlink");
         let sockets = self
             .sockets_now(query.processes)
             .into_iter()
-            .filter(|s| wanted(query, s))
+            .filter(|s| wanted(query, s) && !hidden.contains(&s.inode))
             .collect();
         let sockets: Vec<Socket> = sockets;
         let mut namespaces: Vec<Arc<Netns>> = Vec::new();
@@ -596,6 +670,74 @@ impl Platform for FixturePlatform {
 
     fn lists_bound_inactive(&self) -> bool {
         self.file.host.lists_bound_inactive
+    }
+
+    fn processes(&self) -> Vec<Process> {
+        let state = self.lock();
+        self.file
+            .process
+            .iter()
+            .filter(|p| self.alive(&state, p.pid))
+            .map(|p| self.process(p))
+            .collect()
+    }
+
+    fn environment(&self, pid: u32) -> Option<Vec<String>> {
+        self.spec(pid).map(|p| p.environment.clone())
+    }
+
+    fn preload_file(&self) -> Option<Vec<u8>> {
+        self.file.preload.as_ref().map(|text| text.as_bytes().to_vec())
+    }
+
+    fn listed_pids(&self) -> io::Result<Vec<u32>> {
+        let state = self.lock();
+        Ok(self
+            .file
+            .process
+            .iter()
+            .filter(|p| self.alive(&state, p.pid) && !p.hidden)
+            .map(|p| p.pid)
+            .collect())
+    }
+
+    fn pid_max(&self) -> u32 {
+        self.file.host.pid_max
+    }
+
+    fn pid_answers(&self, pid: u32) -> bool {
+        self.thread_group(pid).is_some()
+    }
+
+    fn thread_group(&self, pid: u32) -> Option<u32> {
+        let state = self.lock();
+        self.file
+            .process
+            .iter()
+            .filter(|p| self.alive(&state, p.pid))
+            .find(|p| p.pid == pid || p.threads.contains(&pid))
+            .map(|p| p.pid)
+    }
+
+    fn bpf_programs(&self) -> io::Result<Vec<crate::platform::BpfProgram>> {
+        Ok(self.file.bpf.clone())
+    }
+
+    fn proc_net_sockets(&self) -> io::Result<Vec<Socket>> {
+        let hidden = self.hidden_from("proc");
+        Ok(self
+            .sockets_now(false)
+            .into_iter()
+            .filter(|s| {
+                matches!(s.protocol, Protocol::Tcp | Protocol::Udp)
+                    && s.netns.kind == NetnsKind::Host
+                    && !hidden.contains(&s.inode)
+            })
+            .collect())
+    }
+
+    fn kernel_taint(&self) -> Option<u64> {
+        self.file.host.taint
     }
 
     fn pin(&self, pid: u32) -> Result<Box<dyn Pinned>, ControlError> {

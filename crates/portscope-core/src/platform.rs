@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::model::{Family, Protocol, Snapshot, Socket, Supervisor};
+use crate::model::{Family, Process, Protocol, Snapshot, Socket, Supervisor};
 use crate::privilege::Privileges;
 
 /// Which sockets to collect. The kernel filters by protocol, family and state, so a narrow query
@@ -235,6 +235,27 @@ pub struct ProbeResult {
     pub unavailable: bool,
 }
 
+/// A loaded eBPF program, as `bpftool prog show` lists it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct BpfProgram {
+    pub id: u32,
+    /// The program type's name (`kprobe`, `tracepoint`, `tracing`, `socket_filter`, …).
+    pub kind: String,
+    /// The name the loader gave it (at most 15 bytes).
+    pub name: String,
+    /// The kernel's hash of the program (8 bytes, hex), what `bpftool` prints as `tag`.
+    pub tag: String,
+    /// Processes holding a descriptor of it (from /proc/PID/fdinfo), with their names.
+    pub holders: Vec<(u32, String)>,
+    /// Whether its instructions call `bpf_probe_write_user` (writes into user memory: what
+    /// eBPF rootkits use to rewrite syscall results). `None` when the instructions or the
+    /// kernel's symbol addresses could not be read.
+    pub writes_user_memory: Option<bool>,
+    /// What it attaches to, when known (a kernel function or tracepoint name).
+    pub attach: Option<String>,
+}
+
 /// A signal `close` sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CloseSignal {
@@ -350,6 +371,53 @@ pub trait Platform: Sync {
     fn bind_probe(&self, protocol: Protocol, family: Family, ports: &[u16]) -> io::Result<ProbeResult>;
     /// Whether the socket dump lists TCP sockets that are bound but not listening.
     fn lists_bound_inactive(&self) -> bool;
+    /// Every process on the host, socket holder or not (audit's rules about spawned shells);
+    /// the fields a snapshot's processes have, read the same way. Empty when not supported.
+    fn processes(&self) -> Vec<Process> {
+        Vec::new()
+    }
+    /// `pid`'s environment as `NAME=value` entries (bounded, lossy UTF-8); `None` when unreadable.
+    fn environment(&self, _pid: u32) -> Option<Vec<String>> {
+        None
+    }
+    /// The contents of /etc/ld.so.preload (bounded): `None` when the file does not exist.
+    fn preload_file(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    // --- Host facts that `audit --deep` weighs ---
+
+    /// The pids the process listing (/proc) shows, thread-group leaders only.
+    fn listed_pids(&self) -> io::Result<Vec<u32>> {
+        Ok(Vec::new())
+    }
+    /// The largest pid the kernel hands out (exclusive), bounding the hidden-process probe.
+    fn pid_max(&self) -> u32 {
+        0
+    }
+    /// Whether a process or thread with this pid exists, asked without the listing
+    /// (kill(pid, 0) or pidfd_open): what a rootkit that filters /proc cannot easily hide.
+    fn pid_answers(&self, _pid: u32) -> bool {
+        false
+    }
+    /// The thread group (process) `pid` belongs to, read directly by pid; `None` when unreadable.
+    fn thread_group(&self, _pid: u32) -> Option<u32> {
+        None
+    }
+    /// Every loaded eBPF program.
+    fn bpf_programs(&self) -> io::Result<Vec<BpfProgram>> {
+        Ok(Vec::new())
+    }
+    /// The TCP and UDP sockets the text tables of portscope's own network namespace list
+    /// (/proc/net/tcp, tcp6, udp, udp6), the view `netstat` reads: the second view the socket
+    /// cross-check compares with the netlink dump. Holders are not attached.
+    fn proc_net_sockets(&self) -> io::Result<Vec<Socket>> {
+        Ok(Vec::new())
+    }
+    /// The kernel's taint mask (/proc/sys/kernel/tainted); `None` when unreadable.
+    fn kernel_taint(&self) -> Option<u64> {
+        None
+    }
 
     // --- Control ---
 

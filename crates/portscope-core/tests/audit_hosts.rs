@@ -39,6 +39,8 @@ struct Expect {
     /// Texts the reason must contain.
     #[serde(default)]
     reason: Vec<String>,
+    /// Text the next step must contain.
+    next_step: Option<String>,
 }
 
 impl Expect {
@@ -56,6 +58,10 @@ impl Expect {
                 .pid
                 .is_none_or(|pid| finding.process.as_ref().is_some_and(|p| p.pid == pid))
             && self.reason.iter().all(|r| finding.reason.contains(r.as_str()))
+            && self
+                .next_step
+                .as_deref()
+                .is_none_or(|step| finding.next_step.as_deref().is_some_and(|s| s.contains(step)))
     }
 }
 

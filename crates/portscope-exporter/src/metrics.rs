@@ -534,6 +534,7 @@ mod tests {
             check: CheckId::DeletedExe,
             sockets: vec![SocketRef::of(&snap.sockets[0])],
             process: None,
+            next_step: None,
             reason: "gone".into(),
         };
         let (om, classic) = render(&snap, &report(vec![finding]));

@@ -10,12 +10,14 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod bind_probe;
+pub mod bpf_progs;
 pub mod capabilities;
 pub mod cgroup;
 pub mod connect_scan;
 pub mod cross_view;
 pub mod exe_file;
 pub mod fd_table;
+pub mod host_facts;
 pub mod identity;
 pub mod lineage;
 pub mod local_time;
@@ -436,6 +438,11 @@ fn read_raw_table(path: &str, query: &Query, out: &mut Vec<Socket>) -> io::Resul
         proc_net::parse(Protocol::Raw, &text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     out.extend(sockets.into_iter().filter(|s| query.states.admits(s.state)));
     Ok(())
+}
+
+/// The TCP and UDP sockets /proc/net lists for portscope's own namespace (audit's second view).
+pub fn proc_net_sockets() -> io::Result<Vec<Socket>> {
+    read_proc_net(&Query::ports()).map_err(|e| io::Error::other(e.to_string()))
 }
 
 fn read_proc_net(query: &Query) -> Result<Vec<Socket>> {

@@ -7,16 +7,16 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use portscope_core::error::{Error, Result};
-use portscope_core::model::{Family, Protocol, Snapshot, Socket, SocketSource};
+use portscope_core::model::{Family, Process, Protocol, Snapshot, Socket, SocketSource};
 use portscope_core::platform::{
-    ControlError, DestroyError, Identity, NetnsSelection, PackageDatabase, Pinned, Platform, ProbeResult,
-    Query, SelfInfo,
+    BpfProgram, ControlError, DestroyError, Identity, NetnsSelection, PackageDatabase, Pinned, Platform,
+    ProbeResult, Query, SelfInfo,
 };
 use portscope_core::privilege::Privileges;
 
 use crate::{
-    bind_probe, capabilities, exe_file, identity, lineage, packages, pidfd, sock_destroy, sysctl, systemctl,
-    users,
+    bind_probe, bpf_progs, capabilities, exe_file, host_facts, identity, lineage, packages, pidfd,
+    sock_destroy, sysctl, systemctl, users,
 };
 
 /// The running Linux kernel, read through /proc and netlink.
@@ -140,6 +140,46 @@ impl Platform for Linux {
 
     fn lists_bound_inactive(&self) -> bool {
         bind_probe::bound_inactive_supported()
+    }
+
+    fn processes(&self) -> Vec<Process> {
+        host_facts::processes()
+    }
+
+    fn environment(&self, pid: u32) -> Option<Vec<String>> {
+        host_facts::environment(pid)
+    }
+
+    fn preload_file(&self) -> Option<Vec<u8>> {
+        host_facts::preload_file()
+    }
+
+    fn listed_pids(&self) -> io::Result<Vec<u32>> {
+        host_facts::listed_pids()
+    }
+
+    fn pid_max(&self) -> u32 {
+        host_facts::pid_max()
+    }
+
+    fn pid_answers(&self, pid: u32) -> bool {
+        host_facts::pid_answers(pid)
+    }
+
+    fn thread_group(&self, pid: u32) -> Option<u32> {
+        host_facts::thread_group(pid)
+    }
+
+    fn bpf_programs(&self) -> io::Result<Vec<BpfProgram>> {
+        bpf_progs::programs()
+    }
+
+    fn proc_net_sockets(&self) -> io::Result<Vec<Socket>> {
+        crate::proc_net_sockets()
+    }
+
+    fn kernel_taint(&self) -> Option<u64> {
+        host_facts::kernel_taint()
     }
 
     fn pin(&self, pid: u32) -> Result<Box<dyn Pinned>, ControlError> {

@@ -11,7 +11,7 @@ use crate::model::{Process, Snapshot, Socket};
 use crate::platform::{PackageDatabase, Platform};
 use crate::privilege::Privileges;
 
-use super::expected::Expected;
+use super::expected::{self, Expected};
 
 /// A process with every socket it holds and the descriptor numbers it holds each under.
 pub struct ProcessView<'a> {
@@ -94,10 +94,51 @@ impl<'a> Context<'a> {
         if *database != PackageDatabase::Dpkg || self.platform.same_root(process.pid) != Some(true) {
             return Ownership::Unknown;
         }
-        match owners.get(exe) {
-            Some(package) => Ownership::Package(package.clone()),
-            None => Ownership::NoPackage,
+        if let Some(package) = owners.get(exe) {
+            return Ownership::Package(package.clone());
         }
+        let known = self
+            .processes
+            .iter()
+            .any(|v| v.process.exe.as_deref() == Some(exe));
+        if known {
+            return Ownership::NoPackage;
+        }
+        // A process that holds no socket (a spawned shell, a renamed parent): asked alone.
+        match self.platform.package_owners(&[exe.to_path_buf()]) {
+            Ok(found) => match found.into_values().next() {
+                Some(package) => Ownership::Package(package),
+                None => Ownership::NoPackage,
+            },
+            Err(_) => Ownership::Unknown,
+        }
+    }
+
+    /// Whether `pattern` (an allow rule's bare program name) names `process`'s executable: its file
+    /// name, or a link by that name in a system directory, and only for an executable a package
+    /// installed (where packages cannot be read: one in a system directory). The process's own name
+    /// never counts: any program can call itself `python3`.
+    pub fn program_named(&self, process: &Process, pattern: &str) -> bool {
+        let Some(exe) = process.exe.as_deref() else {
+            return false;
+        };
+        let trusted = match self.ownership(process) {
+            Ownership::Package(_) => true,
+            Ownership::NoPackage => false,
+            Ownership::Unknown => is_system_path(exe),
+        };
+        if !trusted {
+            return false;
+        }
+        if exe_name(process).is_some_and(|name| expected::matches(pattern, name)) {
+            return true;
+        }
+        let dirs = ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"];
+        !pattern.contains('*')
+            && dirs.iter().any(|dir| {
+                self.platform
+                    .name_resolves_to(process.pid, Path::new(dir), pattern, exe)
+            })
     }
 
     fn owners(&self) -> &(PackageDatabase, HashMap<PathBuf, String>) {

@@ -11,6 +11,13 @@ use crate::model::Process;
 use crate::platform::ParseError;
 
 const BUILT_IN: &str = include_str!("../../data/expected-servers.toml");
+const PACKET: &str = include_str!("../../data/expected-packet.toml");
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PacketFile {
+    programs: Vec<String>,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,12 +47,23 @@ pub struct Expected {
     any: Vec<String>,
     /// port → (service names, programs)
     ports: HashMap<u16, (Vec<String>, Vec<String>)>,
+    /// Programs expected to hold packet and raw sockets (data/expected-packet.toml).
+    packet: Vec<String>,
 }
 
 impl Expected {
     /// The table shipped with portscope.
     pub fn built_in() -> Result<Expected, ParseError> {
-        Expected::parse(BUILT_IN)
+        let mut expected = Expected::parse(BUILT_IN)?;
+        let packet: PacketFile = toml::from_str(PACKET)
+            .map_err(|e| ParseError::malformed("expected-packet table", e.message()))?;
+        expected.packet = packet.programs;
+        Ok(expected)
+    }
+
+    /// The program names expected to hold packet and raw sockets.
+    pub fn packet_holders(&self) -> &[String] {
+        &self.packet
     }
 
     pub fn parse(text: &str) -> Result<Expected, ParseError> {
@@ -54,6 +72,7 @@ impl Expected {
         let mut expected = Expected {
             any: file.any.map(|a| a.programs).unwrap_or_default(),
             ports: HashMap::new(),
+            packet: Vec::new(),
         };
         for service in file.service {
             for port in service.ports {

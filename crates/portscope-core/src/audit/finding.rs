@@ -58,10 +58,16 @@ pub enum CheckId {
     Masquerade,
     PacketSocket,
     UnaccountedSocket,
+    Preload,
+    QuietShell,
+    HiddenProcess,
+    HiddenSocket,
+    EbpfProgram,
+    KernelTaint,
 }
 
 impl CheckId {
-    pub const ALL: [CheckId; 12] = [
+    pub const ALL: [CheckId; 18] = [
         CheckId::DeletedExe,
         CheckId::ExeLocation,
         CheckId::Unpackaged,
@@ -74,6 +80,12 @@ impl CheckId {
         CheckId::Masquerade,
         CheckId::PacketSocket,
         CheckId::UnaccountedSocket,
+        CheckId::Preload,
+        CheckId::QuietShell,
+        CheckId::HiddenProcess,
+        CheckId::HiddenSocket,
+        CheckId::EbpfProgram,
+        CheckId::KernelTaint,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +102,12 @@ impl CheckId {
             CheckId::Masquerade => "masquerade",
             CheckId::PacketSocket => "packet-socket",
             CheckId::UnaccountedSocket => "unaccounted-socket",
+            CheckId::Preload => "preload",
+            CheckId::QuietShell => "quiet-shell",
+            CheckId::HiddenProcess => "hidden-process",
+            CheckId::HiddenSocket => "hidden-socket",
+            CheckId::EbpfProgram => "ebpf-program",
+            CheckId::KernelTaint => "kernel-taint",
         }
     }
 
@@ -153,6 +171,12 @@ pub struct Finding {
     pub sockets: Vec<SocketRef>,
     /// The process concerned; `None` when no process is visible (unowned or hidden sockets).
     pub process: Option<Arc<Process>>,
-    /// One sentence: what was seen and why it matters.
+    /// One sentence: what was seen and why it matters, naming the evidence (the file, the
+    /// descriptor, the filter's constants, the environment variable).
     pub reason: String,
+    /// What to do next, as a command a shell runs as written (`portscope close --pid 4242`,
+    /// `systemctl stop x.service`, `cp /proc/4242/exe …` to keep a binary for analysis).
+    /// Checks may set it; the runner gives every finding without one the usual step for its
+    /// check (see [`super::advice`]).
+    pub next_step: Option<String>,
 }

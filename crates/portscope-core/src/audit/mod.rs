@@ -7,6 +7,7 @@
 //! port it holds. [`runner`] runs them, applies the allow-list and sorts the result; each module
 //! under [`checks`] is one rule, documented in the README section "How portscope decides".
 
+pub mod advice;
 pub mod allow;
 pub mod checks;
 pub mod context;

@@ -10,10 +10,7 @@ use crate::platform::Platform;
 
 use super::allow::Rule;
 use super::checks::{self, Out};
-use std::path::Path;
-
-use super::context::{Context, Ownership, exe_name, is_system_path};
-use super::expected;
+use super::context::Context;
 use super::expected::Expected;
 use super::finding::{Finding, Severity};
 
@@ -66,33 +63,6 @@ impl Report {
     }
 }
 
-/// Whether `pattern` (an allow rule's bare program name) names `process`'s executable: its file
-/// name, or a link by that name in a system directory, and only for an executable a package
-/// installed (where packages cannot be read: one in a system directory). The process's own name
-/// never counts: any program can call itself `python3`.
-fn program_named(ctx: &Context, process: &crate::model::Process, pattern: &str) -> bool {
-    let Some(exe) = process.exe.as_deref() else {
-        return false;
-    };
-    let trusted = match ctx.ownership(process) {
-        Ownership::Package(_) => true,
-        Ownership::NoPackage => false,
-        Ownership::Unknown => is_system_path(exe),
-    };
-    if !trusted {
-        return false;
-    }
-    if exe_name(process).is_some_and(|name| expected::matches(pattern, name)) {
-        return true;
-    }
-    let dirs = ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"];
-    !pattern.contains('*')
-        && dirs.iter().any(|dir| {
-            ctx.platform
-                .name_resolves_to(process.pid, Path::new(dir), pattern, exe)
-        })
-}
-
 pub fn run(
     platform: &dyn Platform,
     snapshot: &Snapshot,
@@ -106,9 +76,17 @@ pub fn run(
     }
     if options.deep {
         checks::hidden_listener::check(&ctx, &mut out)?;
+        for check in checks::DEEP {
+            check(&ctx, &mut out);
+        }
+    }
+    for finding in &mut out.findings {
+        if finding.next_step.is_none() {
+            finding.next_step = super::advice::next_step(finding);
+        }
     }
     let before = out.findings.len();
-    let names = |process: &crate::model::Process, pattern: &str| program_named(&ctx, process, pattern);
+    let names = |process: &crate::model::Process, pattern: &str| ctx.program_named(process, pattern);
     out.findings
         .retain(|finding| !options.allow.iter().any(|rule| rule.silences(finding, &names)));
     let silenced = before - out.findings.len();

@@ -24,7 +24,8 @@ pub struct AuditArgs {
     /// Silence the program and port pairs listed in this TOML file ([[allow]] program, port, check).
     #[arg(long, value_name = "FILE")]
     pub allow: Option<PathBuf>,
-    /// Also look for hidden listeners by trying to bind every port (bind only, no traffic; ~2.5 s).
+    /// Also look for what a rootkit hides: listeners (bind every port; bind only, no traffic),
+    /// processes (ask every pid with kill(pid, 0)), eBPF programs, and the kernel's taint flags.
     #[arg(long)]
     pub deep: bool,
     /// Print the report as JSON: findings, summary and notes.
@@ -95,7 +96,14 @@ pub fn run(args: &AuditArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
 }
 
 fn table(findings: &[Finding]) -> Table {
-    let mut table = Table::new(vec!["SEVERITY", "CHECK", "SOCKET", "PROCESS", "REASON"]);
+    let mut table = Table::new(vec![
+        "SEVERITY",
+        "CHECK",
+        "SOCKET",
+        "PROCESS",
+        "REASON",
+        "NEXT STEP",
+    ]);
     for finding in findings {
         let color = match finding.severity {
             Severity::Alert => Color::Red,
@@ -118,6 +126,7 @@ fn table(findings: &[Finding]) -> Table {
             socket.into(),
             Cell::painted(process, Color::Bold),
             finding.reason.clone().into(),
+            finding.next_step.clone().unwrap_or_else(|| "-".into()).into(),
         ]);
     }
     table

@@ -37,6 +37,7 @@ pub fn check(ctx: &Context, out: &mut Out) {
             check: CheckId::AbusePort,
             sockets: vec![SocketRef::of(socket)],
             process: socket.holders.first().map(|h| h.process.clone()),
+            next_step: None,
             reason: format!(
                 "{} {direction} {} port {port}, known for {}; any program may use it, so check what this one is",
                 holder_label(socket),

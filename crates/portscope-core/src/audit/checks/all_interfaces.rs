@@ -22,6 +22,7 @@ pub fn check(ctx: &Context, out: &mut Out) {
             check: CheckId::AllInterfaces,
             sockets: vec![SocketRef::of(socket)],
             process: socket.holders.first().map(|h| h.process.clone()),
+            next_step: None,
             reason: format!(
                 "{who} listens on {} {} on every interface, so every network this host is on can reach it",
                 socket.protocol, socket.local

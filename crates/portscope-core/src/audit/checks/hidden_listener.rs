@@ -101,6 +101,7 @@ pub fn check(ctx: &Context, out: &mut Out) -> Result<()> {
                 inode: 0,
             }],
             process: None,
+            next_step: None,
             reason: format!(
                 "{protocol} port {port} is taken in the kernel (binding it fails) but no socket table shows it: {tail}"
             ),

@@ -12,7 +12,7 @@ use std::path::Path;
 use crate::model::Process;
 use crate::platform::Platform;
 
-use super::super::context::{Context, exe_name, is_memfd, label};
+use super::super::context::{Context, Ownership, exe_name, is_memfd, label, show};
 use super::super::finding::{CheckId, Severity};
 use super::shell_socket::{Kind, classify_name};
 use super::{Out, about_process};
@@ -58,7 +58,67 @@ pub fn explained_by_names(comm: &str, exe: &str, cmdline: &[String]) -> bool {
         })
 }
 
-fn explained_by_links(platform: &dyn Platform, process: &Process, exe: &Path) -> bool {
+/// Names of system programs a disguise borrows; `systemd-*` counts as well.
+const SYSTEM_PROGRAMS: &[&str] = &[
+    "sshd",
+    "sshd-session",
+    "dbus-daemon",
+    "dbus-broker",
+    "systemd",
+    "init",
+    "cron",
+    "crond",
+    "atd",
+    "anacron",
+    "rsyslogd",
+    "syslogd",
+    "syslog-ng",
+    "auditd",
+    "udevd",
+    "polkitd",
+    "agetty",
+    "getty",
+    "login",
+    "NetworkManager",
+    "wpa_supplicant",
+    "dhclient",
+    "chronyd",
+    "ntpd",
+    "cupsd",
+    "avahi-daemon",
+    "acpid",
+    "irqbalance",
+    "smartd",
+    "snapd",
+    "containerd",
+    "dockerd",
+    "kubelet",
+    "accounts-daemon",
+    "udisksd",
+    "upowerd",
+    "master",
+    "qmgr",
+    "pickup",
+    "named",
+    "unbound",
+    "dnsmasq",
+    "exim4",
+];
+
+/// Whether `name` claims to be a system program.
+fn claims_system(name: &str) -> bool {
+    name.starts_with("systemd-") || SYSTEM_PROGRAMS.contains(&name)
+}
+
+/// The program an argv[0] names: `/usr/sbin/sshd -D` and `sshd: root@pts/0` both name `sshd`.
+fn argv0_program(cmdline: &[String]) -> Option<&str> {
+    let first = cmdline.first()?;
+    let word = first.split([' ', ':']).next()?;
+    let base = word.rsplit('/').next()?;
+    (!base.is_empty()).then_some(base)
+}
+
+fn explained_by_links(platform: &dyn Platform, process: &Process, exe: &Path, name: &str) -> bool {
     let mut dirs: Vec<&Path> = vec![
         Path::new("/usr/bin"),
         Path::new("/usr/sbin"),
@@ -71,7 +131,7 @@ fn explained_by_links(platform: &dyn Platform, process: &Process, exe: &Path) ->
         dirs.insert(0, parent);
     }
     dirs.iter()
-        .any(|dir| platform.name_resolves_to(process.pid, dir, &process.name, exe))
+        .any(|dir| platform.name_resolves_to(process.pid, dir, name, exe))
 }
 
 pub fn check(ctx: &Context, out: &mut Out) {
@@ -83,40 +143,69 @@ pub fn check(ctx: &Context, out: &mut Out) {
         if is_memfd(exe) || process.name.is_empty() {
             continue;
         }
+        let explains = |name: &str| {
+            explained_by_names(name, exe_file_name, &process.cmdline)
+                || explained_by_links(ctx.platform, process, exe, name)
+        };
         // A command line dressed as a kernel thread ("[kworker/0:1]") is a disguise even when
         // comm is honest: kernel threads have no executable and no command line.
         let argv_disguise = process.cmdline.first().is_some_and(|a| a.starts_with('['));
-        let explained = explained_by_names(&process.name, exe_file_name, &process.cmdline)
-            || explained_by_links(ctx.platform, process, exe);
-        if explained && !argv_disguise {
+        let kernel_like = argv_disguise || looks_like_kernel_thread(&process.name, &process.cmdline);
+        if kernel_like {
+            let reason = format!(
+                "{} presents itself as the kernel thread {:?}, but it runs the user-space executable {}; kernel threads have none",
+                label(process),
+                process
+                    .cmdline
+                    .first()
+                    .filter(|a| a.starts_with('['))
+                    .unwrap_or(&process.name),
+                show(exe)
+            );
+            out.findings
+                .push(about_process(view, CheckId::Masquerade, Severity::Alert, reason));
             continue;
         }
-        let kernel_like = argv_disguise || looks_like_kernel_thread(&process.name, &process.cmdline);
-        let (severity, reason) = if kernel_like {
-            (
-                Severity::Warning,
+        // The names it goes by: comm, and argv[0] when that names another program.
+        let mut claimed: Vec<&str> = vec![process.name.as_str()];
+        if let Some(argv0) = argv0_program(&process.cmdline)
+            && argv0 != process.name
+            && !explained_by_names(argv0, exe_file_name, &process.cmdline)
+            && claims_system(argv0)
+        {
+            claimed.push(argv0);
+        }
+        let system_claim = claimed.iter().copied().find(|name| claims_system(name));
+        if let Some(name) = system_claim {
+            let reason = if !explains(name) {
                 format!(
-                    "{} presents itself as the kernel thread {:?}, but kernel threads have no executable",
+                    "{} calls itself {name:?}, a system program, but runs {}, another file",
                     label(process),
-                    process
-                        .cmdline
-                        .first()
-                        .filter(|a| a.starts_with('['))
-                        .unwrap_or(&process.name)
-                ),
-            )
-        } else {
-            (
-                Severity::Info,
+                    show(exe)
+                )
+            } else if ctx.ownership(process) == Ownership::NoPackage {
                 format!(
-                    "{} calls itself {:?}, a name it gave itself at run time rather than its executable's",
+                    "{} calls itself {name:?}, a system program, but no package installed its executable {}",
                     label(process),
-                    process.name
-                ),
-            )
-        };
+                    show(exe)
+                )
+            } else {
+                continue;
+            };
+            out.findings
+                .push(about_process(view, CheckId::Masquerade, Severity::Alert, reason));
+            continue;
+        }
+        if explains(&process.name) {
+            continue;
+        }
+        let reason = format!(
+            "{} calls itself {:?}, a name it gave itself at run time rather than its executable's",
+            label(process),
+            process.name
+        );
         out.findings
-            .push(about_process(view, CheckId::Masquerade, severity, reason));
+            .push(about_process(view, CheckId::Masquerade, Severity::Info, reason));
     }
 }
 

@@ -4,10 +4,16 @@
 pub mod abuse_port;
 pub mod all_interfaces;
 pub mod deleted_exe;
+pub mod ebpf_program;
 pub mod exe_location;
 pub mod hidden_listener;
+pub mod hidden_process;
+pub mod hidden_socket;
+pub mod kernel_taint;
 pub mod masquerade;
 pub mod packet_socket;
+pub mod preload;
+pub mod quiet_shell;
 pub mod shell_socket;
 pub mod unaccounted;
 pub mod unexpected_server;
@@ -40,6 +46,16 @@ pub const PASSIVE: &[Check] = &[
     masquerade::check,
     packet_socket::check,
     unaccounted::check,
+    preload::check,
+    quiet_shell::check,
+];
+
+/// The `--deep` rules beyond the bind probe: they ask the kernel directly.
+pub const DEEP: &[Check] = &[
+    hidden_socket::check,
+    hidden_process::check,
+    ebpf_program::check,
+    kernel_taint::check,
 ];
 
 /// A finding about a process as a whole, listing every socket it holds (listeners first).
@@ -57,6 +73,7 @@ pub(crate) fn about_process(
         check,
         sockets,
         process: Some(view.process.clone()),
+        next_step: None,
         reason,
     }
 }

@@ -142,6 +142,7 @@ pub fn check(ctx: &Context, out: &mut Out) {
                 check: CheckId::ShellSocket,
                 sockets: vec![SocketRef::of(socket)],
                 process: Some(process.clone()),
+                next_step: None,
                 reason,
             });
         }

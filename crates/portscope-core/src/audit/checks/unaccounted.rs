@@ -19,6 +19,7 @@ pub fn check(ctx: &Context, out: &mut Out) {
             check: CheckId::UnaccountedSocket,
             sockets: Vec::new(),
             process: None,
+            next_step: None,
             reason: format!(
                 "{} (pid {}) holds a {} socket (fd {}, inode {}) that no kernel dump lists: {}",
                 unaccounted.process,

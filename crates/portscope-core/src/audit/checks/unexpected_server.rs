@@ -32,6 +32,7 @@ pub fn check(ctx: &Context, out: &mut Out) {
             check: CheckId::UnexpectedServer,
             sockets: vec![SocketRef::of(socket)],
             process: Some(holder.clone()),
+            next_step: None,
             reason: format!(
                 "{} holds {} port {port} ({service}) but is not a known {} server; any program can take a port",
                 label(holder),

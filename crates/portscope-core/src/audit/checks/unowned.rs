@@ -27,6 +27,7 @@ pub fn check(ctx: &Context, out: &mut Out) {
             check: CheckId::Unowned,
             sockets: vec![SocketRef::of(socket)],
             process: None,
+            next_step: None,
             reason: format!(
                 "no process visible here holds {} {}: a kernel service, a process in another PID namespace, or one hidden from /proc",
                 socket.protocol, socket.local

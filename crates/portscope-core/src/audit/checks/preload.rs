@@ -1,0 +1,128 @@
+//! Libraries forced into programs: a non-empty /etc/ld.so.preload (every program the dynamic
+//! linker starts loads them), and LD_PRELOAD in the environment of a process that holds a socket.
+//!
+//! Preloading is how user-space rootkits (Symbiote, the Azazel and Jynx families) hook `readdir`,
+//! `fopen` and `recvmsg` to hide files, processes and sockets from the very tools that look for
+//! them. Legitimate uses exist (a malloc replacement, libfaketime, a sandbox), so a packaged
+//! library is a warning and anything else an alert.
+
+use std::path::{Path, PathBuf};
+
+use super::super::advice::{keep_executable, shell_quote, stop};
+use super::super::context::{Context, label};
+use super::super::finding::{CheckId, Finding, Severity};
+use super::{Out, about_process};
+
+/// The libraries a preload list names (whitespace or `:` separated; `#` starts a comment).
+pub fn libraries(text: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(text)
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or(""))
+        .flat_map(|line| line.split([' ', '\t', ':']))
+        .filter(|word| !word.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Which of `libraries` no package installed (all of them when packages cannot be read).
+fn unpackaged(ctx: &Context, libraries: &[String]) -> Vec<String> {
+    let paths: Vec<PathBuf> = libraries.iter().map(PathBuf::from).collect();
+    match ctx.platform.package_owners(&paths) {
+        Ok(owners) => libraries
+            .iter()
+            .filter(|lib| !owners.contains_key(Path::new(lib.as_str())))
+            .cloned()
+            .collect(),
+        Err(_) => libraries.to_vec(),
+    }
+}
+
+pub fn check(ctx: &Context, out: &mut Out) {
+    if let Some(text) = ctx.platform.preload_file() {
+        let libs = libraries(&text);
+        if !libs.is_empty() {
+            let strangers = unpackaged(ctx, &libs);
+            let (severity, why) = if strangers.is_empty() {
+                (Severity::Warning, "every one of them from a package")
+            } else {
+                (
+                    Severity::Alert,
+                    "the way user-space rootkits hide processes, files and sockets",
+                )
+            };
+            let quoted: Vec<String> = libs.iter().map(|l| shell_quote(l)).collect();
+            out.findings.push(Finding {
+                severity,
+                check: CheckId::Preload,
+                sockets: Vec::new(),
+                process: None,
+                reason: format!(
+                    "/etc/ld.so.preload loads {} into every program started: {why}",
+                    libs.join(", ")
+                ),
+                next_step: Some(format!(
+                    "cp {} . && dpkg -S {}",
+                    quoted.join(" "),
+                    quoted.join(" ")
+                )),
+            });
+        }
+    }
+    for view in ctx.processes() {
+        let process = view.process;
+        let Some(environment) = ctx.platform.environment(process.pid) else {
+            continue;
+        };
+        let Some(value) = environment
+            .iter()
+            .find_map(|entry| entry.strip_prefix("LD_PRELOAD="))
+        else {
+            continue;
+        };
+        let libs = libraries(value.as_bytes());
+        if libs.is_empty() {
+            continue;
+        }
+        let strangers = unpackaged(ctx, &libs);
+        let severity = if strangers.is_empty() {
+            Severity::Warning
+        } else {
+            Severity::Alert
+        };
+        let reason = format!(
+            "{} holds a network socket and was started with LD_PRELOAD={} in its environment{}",
+            label(process),
+            libs.join(":"),
+            if strangers.is_empty() {
+                " (packaged libraries)"
+            } else {
+                ": a library no package installed is loaded into it"
+            }
+        );
+        let mut finding = about_process(view, CheckId::Preload, severity, reason);
+        let quoted: Vec<String> = libs.iter().map(|l| shell_quote(l)).collect();
+        finding.next_step = Some(if severity == Severity::Alert {
+            format!(
+                "cp {} . && {} && {}",
+                quoted.join(" "),
+                keep_executable(process.pid),
+                stop(process)
+            )
+        } else {
+            format!("dpkg -S {}", quoted.join(" "))
+        });
+        out.findings.push(finding);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn preload_lists() {
+        assert_eq!(
+            super::libraries(b"# comment\n/lib/a.so /lib/b.so\n\n/tmp/c.so:/tmp/d.so # x\n"),
+            ["/lib/a.so", "/lib/b.so", "/tmp/c.so", "/tmp/d.so"]
+        );
+        assert!(super::libraries(b"  \n# only a comment\n").is_empty());
+    }
+}

@@ -1,0 +1,119 @@
+//! The host facts audit's newer rules weigh: every process (not only socket holders), a
+//! process's environment, /etc/ld.so.preload, the kernel's taint mask, and the direct per-pid
+//! questions the hidden-process cross-view asks (kill(pid, 0), /proc/PID/status read by pid).
+//!
+//! Every read is bounded: an environment is as large as its owner makes it.
+
+use std::io;
+
+use portscope_core::model::Process;
+
+use crate::process::{self, Clock, read_bounded};
+
+/// How much of an environment is read: LD_PRELOAD and HISTFILE sit near the start.
+const MAX_ENVIRON: u64 = 256 << 10;
+/// /etc/ld.so.preload is a few lines; more is read only up to this.
+const MAX_PRELOAD: u64 = 64 << 10;
+
+/// Every process /proc lists, read the way a snapshot reads socket holders.
+pub fn processes() -> Vec<Process> {
+    let Ok(proc_fd) = crate::fd_table::open_proc() else {
+        return Vec::new();
+    };
+    let Ok(pids) = crate::fd_table::list_pids(&proc_fd) else {
+        return Vec::new();
+    };
+    let clock = Clock::read();
+    pids.into_iter()
+        .filter_map(|pid| process::read(pid, clock).ok().flatten())
+        .collect()
+}
+
+/// Splits /proc/PID/environ (NUL-separated `NAME=value`) into entries, lossy UTF-8.
+pub fn parse_environ(bytes: &[u8]) -> Vec<String> {
+    bytes
+        .split(|&b| b == 0)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| String::from_utf8_lossy(entry).into_owned())
+        .collect()
+}
+
+pub fn environment(pid: u32) -> Option<Vec<String>> {
+    read_bounded(&format!("/proc/{pid}/environ"), MAX_ENVIRON).map(|b| parse_environ(&b))
+}
+
+/// The contents of /etc/ld.so.preload; `None` when there is no such file or it is unreadable.
+pub fn preload_file() -> Option<Vec<u8>> {
+    read_bounded("/etc/ld.so.preload", MAX_PRELOAD)
+}
+
+/// The pids /proc lists: thread-group leaders.
+pub fn listed_pids() -> io::Result<Vec<u32>> {
+    let proc_fd = crate::fd_table::open_proc()?;
+    crate::fd_table::list_pids(&proc_fd)
+}
+
+fn read_number(path: &str) -> Option<u64> {
+    let bytes = read_bounded(path, 64)?;
+    std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
+}
+
+pub fn pid_max() -> u32 {
+    read_number("/proc/sys/kernel/pid_max")
+        .and_then(|n| u32::try_from(n).ok())
+        // PID_MAX_LIMIT: what the kernel can never exceed.
+        .unwrap_or(1 << 22)
+}
+
+/// Whether a process or thread with `pid` exists: kill(pid, 0) succeeds, or fails only because
+/// this user may not signal it.
+pub fn pid_answers(pid: u32) -> bool {
+    let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
+    }
+}
+
+/// The `Tgid:` line of a /proc/PID/status.
+pub fn parse_tgid(status: &[u8]) -> Option<u32> {
+    let line = status
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"Tgid:"))?;
+    std::str::from_utf8(line).ok()?.trim().parse().ok()
+}
+
+pub fn thread_group(pid: u32) -> Option<u32> {
+    parse_tgid(&read_bounded(&format!("/proc/{pid}/status"), 64 << 10)?)
+}
+
+pub fn kernel_taint() -> Option<u64> {
+    read_number("/proc/sys/kernel/tainted")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsers() {
+        assert_eq!(
+            parse_environ(b"A=1\0LD_PRELOAD=/tmp/x.so\0\0"),
+            ["A=1", "LD_PRELOAD=/tmp/x.so"]
+        );
+        assert_eq!(parse_environ(b"\xffX=\xfe\0"), ["\u{fffd}X=\u{fffd}"]);
+        assert_eq!(parse_tgid(b"Name:\tx\nTgid:\t812\nPid:\t813\n"), Some(812));
+        assert_eq!(parse_tgid(b"Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn this_process_answers_and_is_listed() {
+        let me = std::process::id();
+        assert!(pid_answers(me));
+        assert_eq!(thread_group(me), Some(me));
+        assert!(listed_pids().unwrap().contains(&me));
+        assert!(pid_max() > me);
+    }
+}
