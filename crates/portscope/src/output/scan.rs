@@ -162,7 +162,7 @@ mod tests {
     #[test]
     fn table_snapshot() {
         let mut out = Vec::new();
-        write_table(&mut out, &report(), Ui { color: false }).unwrap();
+        write_table(&mut out, &report(), Ui::plain()).unwrap();
         insta::assert_snapshot!(String::from_utf8(out).unwrap());
     }
 

@@ -2,6 +2,11 @@
 //! so escape codes never break the alignment. Every cell's text passes through
 //! [`render::escape`] when the cell is made: a process name or banner cannot move the cursor,
 //! recolour the terminal or forge a row.
+//!
+//! With a width (the terminal's, or `$COLUMNS`), a table never wraps: the rightmost columns are
+//! cut first, each cell marked with `…` where it was cut, down to a floor that keeps the
+//! column's header readable (a path: 12 columns, cut in the middle); a row never spills onto a
+//! second line.
 
 use std::io::{self, Write};
 
@@ -49,6 +54,11 @@ impl<T: Into<String>> From<T> for Cell {
 pub struct Table {
     headers: Vec<&'static str>,
     rows: Vec<Vec<Cell>>,
+    /// Columns in the order they give up width when the table is too wide; the rest after them,
+    /// right to left.
+    shrink_first: Vec<usize>,
+    /// Columns cut in the middle (paths) rather than at the end.
+    middle_cut: Vec<usize>,
 }
 
 impl Table {
@@ -56,7 +66,28 @@ impl Table {
         Table {
             headers,
             rows: Vec::new(),
+            shrink_first: Vec::new(),
+            middle_cut: Vec::new(),
         }
+    }
+
+    /// Names the columns (by header) that give up width first when the table is too wide, in
+    /// that order; the others follow, rightmost first.
+    pub fn shrink_first(mut self, headers: &[&str]) -> Table {
+        self.shrink_first = headers
+            .iter()
+            .filter_map(|h| self.headers.iter().position(|x| x == h))
+            .collect();
+        self
+    }
+
+    /// Names the columns (by header) cut in the middle, keeping both ends: paths.
+    pub fn middle_cut(mut self, headers: &[&str]) -> Table {
+        self.middle_cut = headers
+            .iter()
+            .filter_map(|h| self.headers.iter().position(|x| x == h))
+            .collect();
+        self
     }
 
     pub fn push(&mut self, row: Vec<Cell>) {
@@ -68,13 +99,43 @@ impl Table {
         self.rows.is_empty()
     }
 
-    pub fn write(&self, out: &mut impl Write, ui: Ui) -> io::Result<()> {
-        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+    /// The width of each column: as wide as its widest cell, then, when the row would be wider
+    /// than `limit`, narrowed from the right (the last column first) until it fits. A column is
+    /// never narrowed below its header or 6 columns.
+    fn widths(&self, limit: Option<usize>) -> Vec<usize> {
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| render::width(h)).collect();
         for row in &self.rows {
             for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.text.chars().count());
+                *width = (*width).max(render::width(&cell.text));
             }
         }
+        let Some(limit) = limit else {
+            return widths;
+        };
+        let gaps = 2 * widths.len().saturating_sub(1);
+        let mut total = widths.iter().sum::<usize>() + gaps;
+        let order = self
+            .shrink_first
+            .iter()
+            .copied()
+            .chain((0..widths.len()).rev().filter(|i| !self.shrink_first.contains(i)));
+        for i in order {
+            if total <= limit {
+                break;
+            }
+            let width = &mut widths[i];
+            // A path keeps enough of both ends to tell /tmp/ from /usr/.
+            let least = if self.middle_cut.contains(&i) { 12 } else { 6 };
+            let floor = render::width(self.headers[i]).max(least).min(*width);
+            let cut = (total - limit).min(*width - floor);
+            *width -= cut;
+            total -= cut;
+        }
+        widths
+    }
+
+    pub fn write(&self, out: &mut impl Write, ui: Ui) -> io::Result<()> {
+        let widths = self.widths(ui.width);
         let last = self.headers.len().saturating_sub(1);
         let header: Vec<Cell> = self
             .headers
@@ -84,13 +145,18 @@ impl Table {
         for row in std::iter::once(&header).chain(&self.rows) {
             let mut line = String::new();
             for (i, cell) in row.iter().enumerate() {
+                let text = if self.middle_cut.contains(&i) {
+                    render::truncate_middle(&cell.text, widths[i])
+                } else {
+                    render::truncate(&cell.text, widths[i])
+                };
                 let painted = match cell.color {
-                    Some(color) => ui.paint(color, &cell.text),
-                    None => cell.text.as_str().into(),
+                    Some(color) => ui.paint(color, &text),
+                    None => text.as_ref().into(),
                 };
                 line.push_str(&painted);
                 if i < last {
-                    let pad = widths[i] - cell.text.chars().count() + 2;
+                    let pad = widths[i] - render::width(&text) + 2;
                     line.extend(std::iter::repeat_n(' ', pad));
                 }
             }
@@ -129,7 +195,7 @@ mod tests {
 
     #[test]
     fn plain_table_is_aligned() {
-        insta::assert_snapshot!(render(Ui { color: false }));
+        insta::assert_snapshot!(render(Ui::plain()));
     }
 
     #[test]
@@ -140,7 +206,7 @@ mod tests {
             Cell::painted("LISTEN", Color::Green),
         ]);
         let mut out = Vec::new();
-        table.write(&mut out, Ui { color: false }).unwrap();
+        table.write(&mut out, Ui::plain()).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 2, "no forged row: {text:?}");
         assert!(text.contains("7/sshd\\e[2K\\rnginx\\nX"), "{text}");
@@ -148,13 +214,39 @@ mod tests {
     }
 
     #[test]
+    fn a_narrow_terminal_cuts_the_right_columns_and_never_wraps() {
+        let mut table = Table::new(vec!["PROTO", "LOCAL", "PID/PROGRAM", "EXE"]);
+        table.push(vec![
+            "tcp6".into(),
+            "[fd00:1234:5678:9abc:def0:1234:5678:9abc]:443".into(),
+            "23400/nginx".into(),
+            "/tmp/.cache/a/very/long/directory/nginx".into(),
+        ]);
+        table.push(vec!["tcp".into(), "0.0.0.0:80".into(), "1/init".into(), "/sbin/init".into()]);
+        for width in [40, 60, 80] {
+            let mut out = Vec::new();
+            table.write(&mut out, Ui { color: false, width: Some(width) }).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(text.lines().count(), 3, "{text}");
+            for line in text.lines() {
+                assert!(render::width(line) <= width, "{width}: {line:?}");
+            }
+        }
+        let mut out = Vec::new();
+        table.write(&mut out, Ui { color: false, width: Some(60) }).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains('…'), "the cut is marked: {text}");
+        assert!(text.contains("tcp6"), "the left columns stay whole: {text}");
+    }
+
+    #[test]
     fn colour_does_not_break_alignment() {
-        let coloured = render(Ui { color: true });
+        let coloured = render(Ui { color: true, width: None });
         assert!(coloured.contains("\x1b[32mLISTEN\x1b[0m"));
         let stripped = coloured
             .replace("\x1b[32m", "")
             .replace("\x1b[1m", "")
             .replace("\x1b[0m", "");
-        assert_eq!(stripped, render(Ui { color: false }));
+        assert_eq!(stripped, render(Ui::plain()));
     }
 }
