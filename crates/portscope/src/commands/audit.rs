@@ -68,6 +68,7 @@ pub fn run(args: &AuditArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
             writeln!(out, "no findings")?;
         } else {
             table(&report.findings).write(&mut out, ui)?;
+            write_close_commands(&mut out, &report.findings)?;
         }
         let s = &report.summary;
         let silenced = if s.silenced > 0 {
@@ -92,6 +93,33 @@ pub fn run(args: &AuditArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
         Some(worst) if worst >= args.fail_on => ExitCode::Found,
         _ => ExitCode::Ok,
     })
+}
+
+/// After the table: for each alert and warning, the exact `portscope close …` that acts on it
+/// (once per command), so that the most serious finding leads somewhere.
+fn write_close_commands(out: &mut impl Write, findings: &[Finding]) -> std::io::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    let mut lines = Vec::new();
+    for finding in findings.iter().filter(|f| f.severity >= Severity::Warning) {
+        let Some(command) = crate::close::target::command_for(finding) else {
+            continue;
+        };
+        if seen.insert(command.clone()) {
+            let who = finding
+                .process
+                .as_ref()
+                .map(|p| format!(" {}/{}", p.pid, p.name))
+                .unwrap_or_default();
+            lines.push(format!("  {command}    # {}{who}", finding.check));
+        }
+    }
+    if !lines.is_empty() {
+        writeln!(out, "\nto close what a finding names (add --dry-run to see the plan first):")?;
+        for line in lines {
+            writeln!(out, "{}", crate::render::escape(&line))?;
+        }
+    }
+    Ok(())
 }
 
 fn table(findings: &[Finding]) -> Table {

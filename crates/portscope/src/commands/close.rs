@@ -16,6 +16,7 @@ use crate::close::connections::{self, Cut, Selector};
 use crate::close::execute::{self, Options, Outcome, Report};
 use crate::close::plan::{self, Action, Plan, PortSpec};
 use crate::close::safety::Context;
+use crate::close::target::{ProcessSpec, Spec};
 use crate::error::{Error, ExitCode, Result};
 use crate::output::table::{Cell, Table};
 use crate::output::{self, Color, Ui};
@@ -25,8 +26,18 @@ use crate::privilege;
 #[derive(Args, Debug, Clone)]
 pub struct CloseArgs {
     /// The port to close: its listening TCP and bound UDP sockets.
-    #[arg(value_name = "PORT", required_unless_present_any = ["connection", "all_from"])]
+    #[arg(value_name = "PORT", required_unless_present_any = ["connection", "all_from", "pid", "process"])]
     pub port: Option<u16>,
+    /// With PORT: cut every TCP connection whose remote port is PORT (a program calling out to a
+    /// listener elsewhere, e.g. a reverse shell to 4444); the program keeps running.
+    #[arg(long, requires = "port", conflicts_with_all = ["address", "udp", "force", "unit", "all_from"])]
+    pub remote: bool,
+    /// Stop the process with this PID and so close every socket it holds, connections included.
+    #[arg(long, value_name = "PID", conflicts_with_all = ["port", "connection", "all_from", "address"])]
+    pub pid: Option<u32>,
+    /// Stop the processes whose executable is named NAME (exactly), closing every socket they hold.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["port", "connection", "all_from", "address"])]
+    pub process: Option<String>,
     /// Only TCP sockets (default: TCP and UDP).
     #[arg(short = 't', long)]
     pub tcp: bool,
@@ -90,6 +101,16 @@ pub fn run(args: &CloseArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
         };
         return run_connections(args, Selector::Exact { local, remote }, ui, host);
     }
+    if let (true, Some(port)) = (args.remote, args.port) {
+        return run_connections(args, Selector::Remote { port }, ui, host);
+    }
+    if args.pid.is_some() || args.process.is_some() {
+        let spec = ProcessSpec {
+            pid: args.pid,
+            name: args.process.clone(),
+        };
+        return run_plan(args, spec.into(), ui, host);
+    }
     if let Some(peers) = args.all_from {
         return run_connections(
             args,
@@ -101,10 +122,17 @@ pub fn run(args: &CloseArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
             host,
         );
     }
-    let port = args
-        .port
-        .ok_or_else(|| Error::Usage("give a PORT, --connection or --all-from".into()))?;
-    run_port(args, port, ui, host)
+    let port = args.port.ok_or_else(|| {
+        Error::Usage("give a PORT, --pid, --process, --connection or --all-from".into())
+    })?;
+    let both = args.tcp == args.udp;
+    let spec = PortSpec {
+        port,
+        tcp: both || args.tcp,
+        udp: both || args.udp,
+        address: args.address,
+    };
+    run_plan(args, spec.into(), ui, host)
 }
 
 /// The check every action passes before it touches anything: a yes on a terminal, or --yes.
@@ -144,14 +172,8 @@ struct PortJson<'a> {
     report: Option<&'a Report>,
 }
 
-fn run_port(args: &CloseArgs, port: u16, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
-    let both = args.tcp == args.udp;
-    let spec = PortSpec {
-        port,
-        tcp: both || args.tcp,
-        udp: both || args.udp,
-        address: args.address,
-    };
+/// `close PORT`, `close --pid`, `close --process`: plan, check, confirm, stop, verify.
+fn run_plan(args: &CloseArgs, spec: Spec, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     let snapshot = host.snapshot(&spec.query())?;
     for note in &snapshot.notes {
         output::note(note);
@@ -159,7 +181,7 @@ fn run_port(args: &CloseArgs, port: u16, ui: Ui, host: &dyn Platform) -> Result<
     let context = Context::of(host);
     let privileges = host.privileges();
     let plan = plan::build(
-        spec,
+        spec.clone(),
         &snapshot,
         &context,
         |pid| portscope_core::close::safety::Facts::of(host, pid),
@@ -207,7 +229,13 @@ fn run_port(args: &CloseArgs, port: u16, ui: Ui, host: &dyn Platform) -> Result<
     let count = plan.targets.len();
     confirm(
         args,
-        &format!("Stop the {count} process(es) above, which hold {what}?"),
+        &match &plan.spec {
+            Spec::Port(_) => format!("Stop the {count} process(es) above, which hold {what}?"),
+            Spec::Process(_) => format!(
+                "Stop the {count} process(es) above, closing the {} socket(s) they hold?",
+                plan.sockets.len()
+            ),
+        },
     )?;
 
     let options = Options {
@@ -347,7 +375,7 @@ fn print_report(args: &CloseArgs, plan: &Plan, report: &Report, ui: Ui) -> Resul
         _ => format!("an unseen process on {}/{}", r.socket.protocol, r.socket.local),
     };
     if report.port_free {
-        writeln!(out, "{}", ui.paint(Color::Green, &format!("{what} is free")))?;
+        writeln!(out, "{}", ui.paint(Color::Green, &plan.spec.freed()))?;
     } else if !report.came_back.is_empty() {
         let who: Vec<String> = report.came_back.iter().map(holder).collect();
         let advice: Vec<&str> = plan.targets.iter().filter_map(|t| t.advice.as_deref()).collect();
