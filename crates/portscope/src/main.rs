@@ -10,7 +10,13 @@ use portscope::cli::Cli;
 use portscope::{Error, ExitCode};
 
 fn main() -> std::process::ExitCode {
-    let args = portscope::commands::scan::nmap_style_args(std::env::args_os());
+    let args = match portscope::commands::scan::nmap_style_args(std::env::args_os()) {
+        Ok(args) => args,
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "portscope: {err}");
+            return std::process::ExitCode::from(err.exit_code() as u8);
+        }
+    };
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
@@ -32,7 +38,9 @@ fn main() -> std::process::ExitCode {
     std::process::ExitCode::from(code as u8)
 }
 
-/// Help and version go out as clap renders them; a usage error becomes one line and exit 2.
+/// Help and version go out as clap renders them. A usage error keeps all of clap's text — the
+/// missing argument names, "did you mean", the valid values, the usage line — with its first line
+/// starting `portscope: `, and exits 2.
 fn usage_error(err: clap::Error) -> std::process::ExitCode {
     match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -44,19 +52,15 @@ fn usage_error(err: clap::Error) -> std::process::ExitCode {
             std::process::ExitCode::from(ExitCode::Usage as u8)
         }
         _ => {
-            let rendered = err.kind().as_str().map(str::to_string);
+            // Rendered without styles: colour codes are for clap's own printer, not for a pipe.
             let text = err.render().to_string();
-            let first = text.lines().next().unwrap_or_default();
-            let line = first.strip_prefix("error: ").unwrap_or(first);
-            let _ = writeln!(
-                std::io::stderr(),
-                "portscope: {}",
-                if line.is_empty() {
-                    rendered.unwrap_or_default()
-                } else {
-                    line.to_string()
-                }
-            );
+            let text = text.strip_prefix("error: ").unwrap_or(&text);
+            let text = if text.trim().is_empty() {
+                err.kind().as_str().unwrap_or("invalid command line")
+            } else {
+                text.trim_end()
+            };
+            let _ = writeln!(std::io::stderr(), "portscope: {text}");
             std::process::ExitCode::from(ExitCode::Usage as u8)
         }
     }

@@ -59,8 +59,9 @@ pub struct ListArgs {
     /// Show only IPv6 sockets.
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
-    /// Show sockets whose local or remote port is PORT (repeatable).
-    #[arg(short = 'p', long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    /// Show sockets whose local or remote port is PORT (repeatable): a number, or a registered
+    /// service name with one port (http, ssh).
+    #[arg(short = 'p', long, value_name = "PORT", value_parser = port_or_service)]
     pub port: Vec<u16>,
     /// Show sockets held by this process id.
     #[arg(long, value_name = "PID", allow_negative_numbers = true)]
@@ -79,6 +80,32 @@ pub struct ListArgs {
     pub numeric: bool,
     #[command(flatten)]
     pub names: LocalNamesArgs,
+}
+
+/// `-p 8080` or `-p http`: a port number 1-65535, or an IANA service name registered on exactly
+/// one port.
+pub fn port_or_service(text: &str) -> std::result::Result<u16, String> {
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return match text.parse::<u16>() {
+            Ok(0) | Err(_) => Err(format!("{text} is not a port: a port is a number from 1 to 65535")),
+            Ok(port) => Ok(port),
+        };
+    }
+    let mut ports: Vec<u16> = portscope_core::knowledge::registry::all()
+        .filter(|s| s.name.eq_ignore_ascii_case(text) && s.start == s.end)
+        .map(|s| s.start)
+        .collect();
+    ports.dedup();
+    match ports.as_slice() {
+        [port] => Ok(*port),
+        [] => Err(format!(
+            "`{text}` is neither a port number (1-65535) nor a registered service name (`portscope lookup NAME` searches)"
+        )),
+        many => Err(format!(
+            "`{text}` is registered on several ports ({}); give the number",
+            many.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+        )),
+    }
 }
 
 impl ListArgs {
@@ -886,6 +913,16 @@ mod tests {
         assert!(line("4300/backup-sync-agent").contains("40 connections to 198.18.0.2:9000"), "{text}");
         assert!(line(":31337").contains("trojan port"), "{text}");
         assert!(text.contains("\n3 listening, 42 connections held by 3 programs"), "{text}");
+    }
+
+    #[test]
+    fn a_port_is_a_number_or_a_service_name() {
+        assert_eq!(port_or_service("8080"), Ok(8080));
+        assert_eq!(port_or_service("http"), Ok(80));
+        assert_eq!(port_or_service("SSH"), Ok(22));
+        assert!(port_or_service("0").unwrap_err().contains("1 to 65535"));
+        assert!(port_or_service("70000").unwrap_err().contains("1 to 65535"));
+        assert!(port_or_service("nosuchservice").unwrap_err().contains("lookup"));
     }
 
     #[test]

@@ -301,25 +301,43 @@ fn output_paths(args: &ScanArgs) -> Result<(Option<PathBuf>, Option<PathBuf>)> {
     Ok((greppable, xml))
 }
 
-/// nmap's two-letter options, spelled as portscope's long ones: `-oG`, `-oX` and `-iL` after the
-/// `scan` subcommand. clap has no multi-letter short options, so the command line is rewritten
-/// before it is parsed; every other argument passes through untouched.
-pub fn nmap_style_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+/// nmap's multi-letter options, spelled as portscope's long ones: `-oG`, `-oX`, `-iL` and `-sV`
+/// (`--banner`) after the `scan` subcommand; `-sT`, `-Pn` and `-n` say what portscope always does
+/// (a connect scan, no ping first, no reverse DNS) and are dropped; the nmap options portscope
+/// has no equivalent for (`-sS`, `-sU`, `-O`, `-A`, `-T0`..`-T5`) are refused with a hint. clap has
+/// no multi-letter short options, so the command line is rewritten before it is parsed; every
+/// other argument passes through untouched.
+pub fn nmap_style_args(args: impl IntoIterator<Item = OsString>) -> Result<Vec<OsString>> {
     let mut in_scan = false;
-    args.into_iter()
-        .map(|arg| {
-            if !in_scan {
-                in_scan = arg == "scan";
-                return arg;
+    let mut out = Vec::new();
+    for arg in args {
+        if !in_scan {
+            in_scan = arg == "scan";
+            out.push(arg);
+            continue;
+        }
+        let refuse = |hint: &str| {
+            Err(Error::Usage(format!(
+                "{} is an nmap option portscope does not have: {hint}",
+                arg.to_string_lossy()
+            )))
+        };
+        match arg.to_str() {
+            Some("-oG") => out.push("--output-greppable".into()),
+            Some("-oX") => out.push("--output-xml".into()),
+            Some("-iL") => out.push("--input-list".into()),
+            Some("-sV") => out.push("--banner".into()),
+            Some("-sT" | "-Pn" | "-n") => {}
+            Some("-sS") => return refuse("portscope scans with full TCP connects (nmap's -sT), which need no root"),
+            Some("-sU") => return refuse("portscope scans TCP only"),
+            Some("-O" | "-A") => return refuse("portscope does not guess operating systems; --banner shows what services say"),
+            Some(t) if t.len() == 3 && t.starts_with("-T") && t.as_bytes()[2].is_ascii_digit() => {
+                return refuse("set the pace with --rate N (probes per second) or --max-parallelism N");
             }
-            match arg.to_str() {
-                Some("-oG") => "--output-greppable".into(),
-                Some("-oX") => "--output-xml".into(),
-                Some("-iL") => "--input-list".into(),
-                _ => arg,
-            }
-        })
-        .collect()
+            _ => out.push(arg),
+        }
+    }
+    Ok(out)
 }
 
 fn add_banners(hosts: &mut [HostResult], timeout: Duration) {
