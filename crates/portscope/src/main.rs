@@ -39,8 +39,8 @@ fn main() -> std::process::ExitCode {
 }
 
 /// Help and version go out as clap renders them. A usage error keeps all of clap's text — the
-/// missing argument names, "did you mean", the valid values, the usage line — with its first line
-/// starting `portscope: `, and exits 2.
+/// missing argument names, "did you mean", the valid values, the usage line — folded into one
+/// line after `portscope: `, and exits 2.
 fn usage_error(err: clap::Error) -> std::process::ExitCode {
     match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -52,16 +52,36 @@ fn usage_error(err: clap::Error) -> std::process::ExitCode {
             std::process::ExitCode::from(ExitCode::Usage as u8)
         }
         _ => {
-            // Rendered without styles: colour codes are for clap's own printer, not for a pipe.
-            let text = err.render().to_string();
-            let text = text.strip_prefix("error: ").unwrap_or(&text);
-            let text = if text.trim().is_empty() {
-                err.kind().as_str().unwrap_or("invalid command line")
+            let line = one_line(&err.render().to_string());
+            let line = if line.is_empty() {
+                err.kind().as_str().unwrap_or("invalid command line").to_string()
             } else {
-                text.trim_end()
+                line
             };
-            let _ = writeln!(std::io::stderr(), "portscope: {text}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "portscope: {}",
+                portscope_core::render::escape(&line)
+            );
             std::process::ExitCode::from(ExitCode::Usage as u8)
         }
     }
+}
+
+/// clap's message on one line: every part kept except the pointer to --help, a part ending in
+/// `:` joined to what it introduces, the others separated by `; `.
+fn one_line(text: &str) -> String {
+    let text = text.strip_prefix("error: ").unwrap_or(text);
+    let mut line = String::new();
+    for part in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+    {
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part);
+    }
+    line
 }

@@ -1,5 +1,5 @@
 //! What a user who mistypes sees: clap's whole message (the missing argument, "did you mean",
-//! the valid values, the usage line) after `portscope: `, and exit 2; nmap's spellings mapped or
+//! the valid values, the usage line) on one line after `portscope: `, and exit 2; nmap's spellings mapped or
 //! refused with a hint.
 
 mod support;
@@ -12,6 +12,7 @@ fn usage_error(args: &[&str]) -> String {
     assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
     assert!(out.stdout.is_empty(), "{args:?}");
     assert!(stderr.starts_with("portscope: "), "{args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(!stderr.contains('\x1b'), "no colour codes in a pipe: {stderr:?}");
     stderr
 }
