@@ -33,7 +33,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Close(args) => close::run(args, ui, host),
         Command::Scan(args) => scan::run(args, ui),
         Command::Watch(args) => watch::run(args, ui, host),
-        Command::History(args) => history::run(args, ui),
+        Command::History(args) => history::run(args, ui, host),
         Command::Baseline(args) => baseline::run(args, ui, host),
         Command::Exporter(args) => exporter::run(args, host),
         Command::Completions { shell } => {
