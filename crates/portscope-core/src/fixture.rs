@@ -210,6 +210,9 @@ struct SocketSpec {
     /// The network namespace by name (`host`, the default, or any other name: a named one).
     #[serde(default)]
     netns: Option<String>,
+    /// An IPv6 socket that also takes IPv4 (IPV6_V6ONLY off).
+    #[serde(default)]
+    dual_stack: bool,
 }
 
 /// The namespace a fixture socket lives in: `host` (inode 1) or a named one, whose inode is
@@ -362,6 +365,7 @@ impl FixturePlatform {
             socket.inode = spec.inode.unwrap_or(10_000 + index as u64);
             socket.cookie = spec.cookie.unwrap_or(socket.inode);
             socket.uid = spec.uid;
+            socket.dual_stack = spec.dual_stack;
             socket.netns = Arc::new(fixture_netns(spec.netns.as_deref()));
             if state.destroyed.contains(&(socket.local, socket.remote)) {
                 continue;

@@ -83,6 +83,7 @@ pub fn parse(protocol: Protocol, text: &[u8]) -> Result<Vec<Socket>, ParseError>
                 holders: Vec::new(),
                 netns: Default::default(),
                 packet: None,
+                dual_stack: false,
             })
         })
         .collect()

@@ -375,3 +375,28 @@ fn completions_and_man_page_come_from_the_cli() {
     let out = run(portscope().arg("man"));
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains(".TH portscope"));
 }
+
+#[test]
+fn a_dual_stack_listener_counts_as_ipv4_and_its_ipv4_clients_print_as_ipv4() {
+    if support::skip_without_root("a_dual_stack_listener_counts_as_ipv4") {
+        return;
+    }
+    let ns = support::Netns::new("ds14");
+    // [::]:7440 with IPV6_V6ONLY off, and an IPv4 client of it, both inside the namespace.
+    let script = "import socket,time\ns=socket.socket(socket.AF_INET6)\n\
+                  s.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,0)\n\
+                  s.bind(('::',7440));s.listen(4)\n\
+                  c=socket.create_connection(('127.0.0.1',7440))\na,_=s.accept()\n\
+                  print(c.getsockname()[1],flush=True)\ntime.sleep(120)\n";
+    let mut child = support::python(Some(&ns), script);
+    let client_port = support::first_line(&mut child);
+    let out = run(support::portscope_in(&ns).args(["list", "-4", "-p", "7440"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(" *:7440 "), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{client_port}")), "{text}");
+    assert!(!text.contains("::ffff:"), "{text}");
+    let out = run(support::portscope_in(&ns).args(["list", "--json", "-l", "-p", "7440"]));
+    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value[0]["dual_stack"], true, "{value}");
+}

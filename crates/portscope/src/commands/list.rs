@@ -128,7 +128,9 @@ impl ListArgs {
         }
         // No kind named: TCP and UDP, as before raw, packet and SCTP sockets were listed.
         let default = !(self.tcp || self.udp || self.raw || self.packet || self.sctp);
-        let both_families = self.ipv4 == self.ipv6;
+        // `-4` also dumps IPv6: a dual-stack `[::]:443` and its IPv4-mapped connections carry
+        // IPv4 (see `matches`).
+        let both_families = self.ipv4 == self.ipv6 || self.ipv4;
         Query {
             tcp: default || self.tcp || self.all_kinds,
             udp: default || self.udp || self.all_kinds,
@@ -171,7 +173,12 @@ impl ListArgs {
                 h.process.name.starts_with(name) || exe_name.is_some_and(|e| e.starts_with(name))
             })
         });
-        port_ok && pid_ok && name_ok
+        let family_ok = match (self.ipv4, self.ipv6) {
+            (true, false) => socket.carries_ipv4(),
+            (false, true) => socket.carries_ipv6(),
+            _ => true,
+        };
+        port_ok && pid_ok && name_ok && family_ok
     }
 }
 
@@ -412,13 +419,15 @@ fn ethertype_name(ethertype: u16) -> String {
     }
 }
 
+/// `tcp`, `udp6`, `p_raw`: an IPv6 socket is marked `6` unless it also carries IPv4 (a
+/// dual-stack listener, shown as `*:PORT`, or an IPv4 client of one).
 fn proto_label(socket: &Socket) -> String {
     let base = match (socket.protocol, &socket.packet) {
         (Protocol::Packet, Some(info)) => return format!("p_{}", info.kind),
         (protocol, _) => protocol.as_str(),
     };
     match socket.family {
-        Family::Ipv6 => format!("{base}6"),
+        Family::Ipv6 if !socket.carries_ipv4() => format!("{base}6"),
         _ => base.to_string(),
     }
 }
@@ -439,7 +448,8 @@ fn local_label(socket: &Socket) -> String {
             },
             None => socket.local.to_string(),
         },
-        _ => socket.local.to_string(),
+        _ if socket.dual_stack && socket.local.address.is_unspecified() => format!("*:{}", socket.local.port),
+        _ => canonical(&socket.local),
     }
 }
 
@@ -846,6 +856,13 @@ mod tests {
             local = "[::]:443"
             state = "LISTEN"
             holders = [23400]
+            dual_stack = true
+            [[socket]]
+            local = "[::ffff:198.18.0.1]:443"
+            remote = "[::ffff:198.18.0.2]:52254"
+            state = "ESTABLISHED"
+            holders = [23400]
+            dual_stack = true
             [[socket]]
             local = "198.18.0.1:52000"
             remote = "198.18.0.2:4444"
@@ -912,7 +929,29 @@ mod tests {
         assert!(line("23406/sh").contains("to 198.18.0.2:4444"), "{text}");
         assert!(line("4300/backup-sync-agent").contains("40 connections to 198.18.0.2:9000"), "{text}");
         assert!(line(":31337").contains("trojan port"), "{text}");
-        assert!(text.contains("\n3 listening, 42 connections held by 3 programs"), "{text}");
+        assert!(text.contains("\n3 listening, 43 connections held by 4 programs"), "{text}");
+    }
+
+    #[test]
+    fn dual_stack_sockets_count_as_ipv4_and_print_as_ipv4() {
+        let host = scene();
+        let v4 = ListArgs {
+            ipv4: true,
+            port: vec![443],
+            ..ListArgs::default()
+        };
+        let (text, _) = listing_at(&host, &v4, Ui::plain());
+        assert!(text.contains(" *:443 "), "{text}");
+        assert!(text.contains("198.18.0.2:52254"), "{text}");
+        assert!(!text.contains("::ffff:"), "{text}");
+        let v6 = ListArgs {
+            ipv6: true,
+            port: vec![443],
+            ..ListArgs::default()
+        };
+        let (text, _) = listing_at(&host, &v6, Ui::plain());
+        assert!(text.contains(" *:443 "), "the listener takes IPv6 too: {text}");
+        assert!(!text.contains("52254"), "an IPv4 client is not IPv6: {text}");
     }
 
     #[test]
