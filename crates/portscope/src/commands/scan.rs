@@ -243,10 +243,40 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
         }
         out.flush()?;
     }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(ExitCode::Ok),
+    if let Some(e) = failure {
+        return Err(e);
     }
+    host_down(&report, &args.targets, args.max_retries)
+}
+
+/// nmap's "Host seems down": a host that neither accepted nor refused a single probe is
+/// unreachable or drops everything, which is not the same as "nothing exposed". When no host
+/// answered, the scan ends with one line and exit 6; when some did, a note names how many did not.
+fn host_down(report: &ScanReport, targets: &[String], retries: u32) -> Result<ExitCode> {
+    let answered = report.hosts.iter().filter(|h| h.open + h.closed > 0).count() as u64;
+    let total = report.total_hosts();
+    let down = total.saturating_sub(answered);
+    if down == 0 {
+        return Ok(ExitCode::Ok);
+    }
+    let tries = report.port_count as u64 * (u64::from(retries) + 1);
+    let hint = "check the address and the route (`ip route get ADDRESS`), or allow slower answers \
+                with --max-rtt-timeout (portscope never pings first: nmap's -Pn changes nothing)";
+    if answered == 0 {
+        let who = if total == 1 {
+            format!("host {} seems down", targets.join(" "))
+        } else {
+            format!("all {total} hosts seem down")
+        };
+        return Err(Error::NotFound(format!(
+            "{who}: up to {tries} probe(s) per host to {} port(s), none accepted or refused; {hint}",
+            report.port_count
+        )));
+    }
+    note(&format!(
+        "{down} of {total} host(s) seem down: no port accepted or refused a probe; {hint}"
+    ));
+    Ok(ExitCode::Ok)
 }
 
 /// Where a `-oG`/`-oX` report goes: stdout, or a file created before the scan starts.
@@ -362,12 +392,89 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
+    let window = std::sync::Mutex::new(RateWindow::default());
     if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} probes answered ({per_sec}, eta {eta})")
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} probes answered ({rate}, eta {eta_now})")
     {
+        let window = std::sync::Arc::new(window);
+        let for_rate = std::sync::Arc::clone(&window);
+        let style = style
+            .with_key("rate", move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                if let Ok(mut window) = for_rate.lock() {
+                    let rate = window.observe(state.elapsed(), state.pos());
+                    let _ = write!(w, "{rate:.0}/s");
+                }
+            })
+            .with_key("eta_now", move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                if let Ok(mut window) = window.lock() {
+                    let rate = window.observe(state.elapsed(), state.pos());
+                    let left = state.len().unwrap_or(0).saturating_sub(state.pos());
+                    let _ = match eta(left, rate) {
+                        Some(eta) => write!(w, "{}", humantime::format_duration(eta)),
+                        None => write!(w, "-"),
+                    };
+                }
+            });
         bar.set_style(style);
     }
     bar
+}
+
+/// The answer rate over the last few seconds: what the ETA should follow, not the slow start (the
+/// first probes of a scan wait out their timeouts before anything answers).
+#[derive(Default)]
+struct RateWindow {
+    samples: std::collections::VecDeque<(Duration, u64)>,
+}
+
+impl RateWindow {
+    const SPAN: Duration = Duration::from_secs(5);
+
+    /// Records (elapsed, answered) and returns answers per second over the window.
+    fn observe(&mut self, elapsed: Duration, pos: u64) -> f64 {
+        if self.samples.back().is_none_or(|&(t, _)| elapsed > t) {
+            self.samples.push_back((elapsed, pos));
+        }
+        while self
+            .samples
+            .front()
+            .is_some_and(|&(t, _)| elapsed.saturating_sub(t) > Self::SPAN)
+            && self.samples.len() > 2
+        {
+            self.samples.pop_front();
+        }
+        match (self.samples.front(), self.samples.back()) {
+            (Some(&(t0, p0)), Some(&(t1, p1))) if t1 > t0 => {
+                p1.saturating_sub(p0) as f64 / (t1 - t0).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+/// The time left at `rate` answers per second, rounded to whole seconds; `None` before any rate.
+fn eta(left: u64, rate: f64) -> Option<Duration> {
+    (rate > 0.0).then(|| Duration::from_secs((left as f64 / rate).ceil() as u64))
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+
+    #[test]
+    fn the_eta_follows_the_recent_rate_not_the_slow_start() {
+        let mut window = RateWindow::default();
+        // One answer in the first 3 s (timeouts), then 1000 answers a second.
+        window.observe(Duration::from_secs(0), 0);
+        window.observe(Duration::from_secs(3), 1);
+        let mut rate = 0.0;
+        for s in 4..=12 {
+            rate = window.observe(Duration::from_secs(s), 1 + (s - 3) * 1000);
+        }
+        assert!((rate - 1000.0).abs() < 1.0, "{rate}");
+        assert_eq!(eta(60_000, rate), Some(Duration::from_secs(60)));
+        assert_eq!(eta(10, 0.0), None);
+    }
 }
 
 fn is_stdout(path: &Path) -> bool {
