@@ -436,6 +436,13 @@ pub enum SocketSource {
     ProcNet,
 }
 
+/// A process named by its pid and (untrusted, for people only) `comm`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessName {
+    pub pid: u32,
+    pub name: String,
+}
+
 /// One look at the machine's sockets.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -443,6 +450,9 @@ pub struct Snapshot {
     pub source: SocketSource,
     /// Processes whose descriptors could not be read (other users' processes without root).
     pub unreadable_processes: usize,
+    /// The first few of them by pid, named, for the note that says who was not seen.
+    #[serde(default)]
+    pub unreadable_owners: Vec<ProcessName>,
     /// Things the user should know about how this snapshot was taken (a fallback, a limit).
     pub notes: Vec<String>,
     /// Every network namespace whose sockets were dumped.
@@ -469,6 +479,7 @@ impl Snapshot {
             sockets,
             source,
             unreadable_processes: 0,
+            unreadable_owners: Vec::new(),
             notes: Vec::new(),
             namespaces: Vec::new(),
             own_netns: None,

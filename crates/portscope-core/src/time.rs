@@ -64,10 +64,13 @@ pub fn parse_since(text: &str, now_ms: i64, utc_offset_ms: i64) -> Option<i64> {
         _ => {}
     }
     let is_date = text.len() == 10
-        && text
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        && text.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     if is_date {
         let at = humantime::parse_rfc3339_weak(&format!("{text} 00:00:00")).ok()?;
         let ms = i64::try_from(at.duration_since(UNIX_EPOCH).ok()?.as_millis()).ok()?;
@@ -123,7 +126,10 @@ mod tests {
         assert_eq!(parse_since("2026-11-25", now, hour), Some(midnight_utc - hour));
         // UTC-5 at 02:00 UTC on the 26th is still the 25th locally.
         let early = midnight_utc + DAY_MS + 2 * hour;
-        assert_eq!(parse_since("today", early, -5 * hour), Some(midnight_utc + 5 * hour));
+        assert_eq!(
+            parse_since("today", early, -5 * hour),
+            Some(midnight_utc + 5 * hour)
+        );
         assert_eq!(parse_since("2026-13-45", now, 0), None);
     }
 

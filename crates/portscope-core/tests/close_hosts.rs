@@ -380,7 +380,9 @@ fn process_plan(host: &FixturePlatform, pid: Option<u32>, name: Option<&str>) ->
         pid,
         name: name.map(str::to_string),
     };
-    let snapshot = host.snapshot(&Spec::from(spec.clone()).query()).expect("snapshot");
+    let snapshot = host
+        .snapshot(&Spec::from(spec.clone()).query())
+        .expect("snapshot");
     plan::build(
         spec,
         &snapshot,
@@ -429,7 +431,11 @@ fn close_process_takes_an_exact_executable_name_with_every_socket() {
 
 #[test]
 fn close_pid_refuses_portscopes_own_session() {
-    let host = host(&SHELL.replace("pid = 23406", "pid = 400").replace("holders = [23406]", "holders = [400]"));
+    let host = host(
+        &SHELL
+            .replace("pid = 23406", "pid = 400")
+            .replace("holders = [23406]", "holders = [400]"),
+    );
     let plan = process_plan(&host, Some(400), None);
     let err = preflight(&host, &plan).unwrap_err();
     assert!(matches!(err, Error::Refused(_)), "{err}");

@@ -164,7 +164,10 @@ fn a_same_named_binary_from_another_path_fails_the_check() {
     let out = baseline(&ns, &["save"], &file);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let saved = std::fs::read_to_string(&file).unwrap();
-    assert!(saved.contains(&format!("exe = \"{}\"", python.display())), "{saved}");
+    assert!(
+        saved.contains(&format!("exe = \"{}\"", python.display())),
+        "{saved}"
+    );
     drop(real);
 
     // The same file name, copied to /tmp-like place: same `comm`, another executable.

@@ -335,12 +335,16 @@ fn caller(ns: &Netns, port: u16) -> (Guard, u16) {
          os.write(2,(str(s.getsockname()[1])+'\\n').encode())\ntime.sleep(120)\n"
     );
     let mut cmd = ns.command("python3");
-    cmd.args(["-c", &script]).stderr(Stdio::piped()).stdout(Stdio::null());
+    cmd.args(["-c", &script])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
     let mut guard = Guard::spawn(&mut cmd);
     use std::io::BufRead;
     let stderr = guard.0.stderr.take().expect("stderr piped");
     let mut line = String::new();
-    std::io::BufReader::new(stderr).read_line(&mut line).expect("caller printed its port");
+    std::io::BufReader::new(stderr)
+        .read_line(&mut line)
+        .expect("caller printed its port");
     (guard, line.trim().parse().expect("a port"))
 }
 
@@ -363,7 +367,12 @@ fn close_pid_stops_a_process_that_only_holds_a_connection() {
     let audit = String::from_utf8_lossy(&out.stdout);
     assert!(audit.contains(&format!("portscope close --pid {pid}")), "{audit}");
     let out = run(portscope_in(&ns).args(["close", "--pid", &pid, "--yes", "--json"]));
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(report["report"]["targets"][0]["pid"], shell.pid());
     assert_eq!(report["report"]["port_free"], true, "{report}");

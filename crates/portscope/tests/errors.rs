@@ -20,7 +20,10 @@ fn usage_error(args: &[&str]) -> String {
 #[test]
 fn clap_keeps_its_useful_part() {
     let text = usage_error(&["explain"]);
-    assert!(text.contains("<PORT>") && text.contains("Usage: portscope explain"), "{text}");
+    assert!(
+        text.contains("<PORT>") && text.contains("Usage: portscope explain"),
+        "{text}"
+    );
     let text = usage_error(&["lsit"]);
     assert!(text.contains("'list'"), "did you mean: {text}");
     let text = usage_error(&["list", "--listen"]);
@@ -28,7 +31,10 @@ fn clap_keeps_its_useful_part() {
     let text = usage_error(&["audit", "--fail-on", "bad"]);
     assert!(text.contains("alert"), "the valid values: {text}");
     let text = usage_error(&["list", "-p", "nosuchservice"]);
-    assert!(text.contains("nosuchservice") && text.contains("1-65535"), "{text}");
+    assert!(
+        text.contains("nosuchservice") && text.contains("1-65535"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -316,10 +316,7 @@ fn an_open_port_whose_process_died_is_marked_and_since_takes_days() {
     let mut child = Command::new("true").spawn().expect("true");
     let dead = child.id();
     child.wait().expect("reaped");
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
     {
         let mut store = Store::create(&db).expect("create");
         let mut opened = event(now, EventKind::Opened, 31337, "python3");
@@ -355,7 +352,11 @@ fn an_open_port_whose_process_died_is_marked_and_since_takes_days() {
 
     for since in ["yesterday", "today", "1h"] {
         let out = run(portscope().args(["history", "--since", since, "--db", db]));
-        assert!(out.status.success(), "{since}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{since}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains(":31337"), "{since}");
     }
     let out = run(portscope().args(["history", "--events", "--since", "2999-01-01", "--db", db]));

@@ -360,6 +360,8 @@ fn without_root_lists_sockets_and_says_what_is_missing() {
     );
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("run as root"), "{stderr}");
+    // The note names who hid their sockets: root's processes, pid 1 first.
+    assert!(stderr.contains("pid 1 ("), "{stderr}");
     // A rootless namespace of nobody's (another test's, say) adds its own line about namespaces
     // nobody may not enter; the hidden owners are said once.
     let owners = stderr

@@ -336,6 +336,7 @@ mod tests {
             ],
             source: SocketSource::Netlink,
             unreadable_processes: 0,
+            unreadable_owners: Vec::new(),
             notes: Vec::new(),
             namespaces: Vec::new(),
             own_netns: None,

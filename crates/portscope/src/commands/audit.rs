@@ -86,7 +86,11 @@ pub fn run(args: &AuditArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     for note in &report.notes {
         output::note(note);
     }
-    if let Some(note) = privilege::hidden_owners_note(snapshot.unreadable_processes, host.privileges()) {
+    if let Some(note) = privilege::hidden_owners_note_naming(
+        snapshot.unreadable_processes,
+        &snapshot.unreadable_owners,
+        host.privileges(),
+    ) {
         output::note(&note);
     }
     Ok(match report.worst() {
@@ -114,7 +118,10 @@ fn write_close_commands(out: &mut impl Write, findings: &[Finding]) -> std::io::
         }
     }
     if !lines.is_empty() {
-        writeln!(out, "\nto close what a finding names (add --dry-run to see the plan first):")?;
+        writeln!(
+            out,
+            "\nto close what a finding names (add --dry-run to see the plan first):"
+        )?;
         for line in lines {
             writeln!(out, "{}", crate::render::escape(&line))?;
         }

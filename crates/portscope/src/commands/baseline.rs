@@ -50,8 +50,11 @@ fn listening_now(host: &dyn Platform) -> Result<(PortTable, Vec<String>)> {
         ..Query::ports()
     })?;
     let mut notes = snapshot.notes.clone();
-    if let Some(note) = crate::privilege::hidden_owners_note(snapshot.unreadable_processes, host.privileges())
-    {
+    if let Some(note) = crate::privilege::hidden_owners_note_naming(
+        snapshot.unreadable_processes,
+        &snapshot.unreadable_owners,
+        host.privileges(),
+    ) {
         notes.push(format!("{note}; their ports are saved without a program"));
     }
     Ok((PortTable::from_snapshot(&snapshot, false), notes))

@@ -122,9 +122,9 @@ pub fn run(args: &CloseArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
             host,
         );
     }
-    let port = args.port.ok_or_else(|| {
-        Error::Usage("give a PORT, --pid, --process, --connection or --all-from".into())
-    })?;
+    let port = args
+        .port
+        .ok_or_else(|| Error::Usage("give a PORT, --pid, --process, --connection or --all-from".into()))?;
     let both = args.tcp == args.udp;
     let spec = PortSpec {
         port,
@@ -197,8 +197,12 @@ fn run_plan(args: &CloseArgs, spec: Spec, ui: Ui, host: &dyn Platform) -> Result
         host.can_stop_units(),
     )?;
     may_proceed(args)?;
-    if let Some(note) = privilege::hidden_owners_note(snapshot.unreadable_processes, privileges)
-        .filter(|_| !plan.unowned.is_empty() && !privileges.read_all)
+    if let Some(note) = privilege::hidden_owners_note_naming(
+        snapshot.unreadable_processes,
+        &snapshot.unreadable_owners,
+        privileges,
+    )
+    .filter(|_| !plan.unowned.is_empty() && !privileges.read_all)
     {
         output::note(&note);
     }

@@ -119,6 +119,10 @@ pub fn run(args: &ExplainArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> 
         .map(|s| s.inode)
         .collect();
     let unreadable_processes = snapshot.as_ref().map_or(0, |s| s.unreadable_processes);
+    let unreadable_owners = snapshot
+        .as_ref()
+        .map(|s| s.unreadable_owners.clone())
+        .unwrap_or_default();
     for note in snapshot.iter().flat_map(|s| &s.notes) {
         output::note(note);
     }
@@ -145,7 +149,9 @@ pub fn run(args: &ExplainArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> 
         write_human(&mut out, &question, &explanation, ui)?;
     }
     out.flush()?;
-    if let Some(note) = privilege::hidden_owners_note(unreadable_processes, privileges) {
+    if let Some(note) =
+        privilege::hidden_owners_note_naming(unreadable_processes, &unreadable_owners, privileges)
+    {
         output::note(&note);
     }
     Ok(ExitCode::Ok)

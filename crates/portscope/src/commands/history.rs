@@ -42,16 +42,18 @@ pub struct HistoryArgs {
 
 pub fn run(args: &HistoryArgs, ui: Ui, host: &dyn crate::platform::Platform) -> Result<ExitCode> {
     let since = match &args.since {
-        Some(text) => Some({
-            let now = time::now_ms();
-            time::parse_since(text, now, local_time::utc_offset_ms(now))
-        }
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "--since {text:?}: give today, yesterday, a day (2026-11-25), a duration (2h, 30m, 7d) \
+        Some(text) => Some(
+            {
+                let now = time::now_ms();
+                time::parse_since(text, now, local_time::utc_offset_ms(now))
+            }
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "--since {text:?}: give today, yesterday, a day (2026-11-25), a duration (2h, 30m, 7d) \
                  or a moment (2026-11-25 14:00:00)"
-            ))
-        })?),
+                ))
+            })?,
+        ),
         None => None,
     };
     let path = match &args.db {
@@ -101,9 +103,9 @@ pub fn run(args: &HistoryArgs, ui: Ui, host: &dyn crate::platform::Platform) -> 
         .iter()
         .map(|s| {
             s.closed_ms.is_none()
-                && s.owner.as_ref().is_some_and(|o| {
-                    matches!(host.pin(o.pid), Err(crate::platform::ControlError::Gone))
-                })
+                && s.owner
+                    .as_ref()
+                    .is_some_and(|o| matches!(host.pin(o.pid), Err(crate::platform::ControlError::Gone)))
         })
         .collect();
     if args.json {

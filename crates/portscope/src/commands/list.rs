@@ -7,9 +7,9 @@ use clap::Args;
 use serde::Serialize;
 
 use super::lookup::LocalNamesArgs;
+use crate::audit::{self, Severity, expected::Expected};
 use crate::error::{ExitCode, Result};
 use crate::knowledge::{self, AbuseEntry, ServiceNames, ServiceSides};
-use crate::audit::{self, Severity, expected::Expected};
 use crate::model::{Family, Protocol, Snapshot, Socket, SocketState};
 use crate::output::table::{Cell, Table};
 use crate::output::{self, Color, Ui};
@@ -87,7 +87,9 @@ pub struct ListArgs {
 pub fn port_or_service(text: &str) -> std::result::Result<u16, String> {
     if text.bytes().all(|b| b.is_ascii_digit()) {
         return match text.parse::<u16>() {
-            Ok(0) | Err(_) => Err(format!("{text} is not a port: a port is a number from 1 to 65535")),
+            Ok(0) | Err(_) => Err(format!(
+                "{text} is not a port: a port is a number from 1 to 65535"
+            )),
             Ok(port) => Ok(port),
         };
     }
@@ -113,11 +115,7 @@ impl ListArgs {
     /// (a port, a process, connections) is asking to see them; otherwise the listeners come first
     /// and connections are summarised per program.
     pub fn every_row(&self) -> bool {
-        self.all
-            || self.established
-            || !self.port.is_empty()
-            || self.pid.is_some()
-            || self.process.is_some()
+        self.all || self.established || !self.port.is_empty() || self.pid.is_some() || self.process.is_some()
     }
 
     /// The part of the filter the kernel applies during the dump.
@@ -276,7 +274,11 @@ pub fn write(
                 }
                 rows.programs(&programs).write(out, ui)?;
             }
-            writeln!(out, "\n{}", summary(&listeners, &connections, &programs, &verdicts))?;
+            writeln!(
+                out,
+                "\n{}",
+                summary(&listeners, &connections, &programs, &verdicts)
+            )?;
         }
         if sockets.iter().any(|s| !view.abuse_of(s).is_empty()) {
             notes.push(
@@ -286,7 +288,11 @@ pub fn write(
             );
         }
     }
-    if let Some(note) = privilege::hidden_owners_note(snapshot.unreadable_processes, host.privileges()) {
+    if let Some(note) = privilege::hidden_owners_note_naming(
+        snapshot.unreadable_processes,
+        &snapshot.unreadable_owners,
+        host.privileges(),
+    ) {
         notes.push(note);
     }
     Ok(notes)
@@ -514,10 +520,11 @@ fn by_program<'a>(connections: &[&'a Socket]) -> Vec<Program<'a>> {
         groups[i].sockets.push(socket);
     }
     groups.sort_by(|a, b| {
-        b.sockets
-            .len()
-            .cmp(&a.sockets.len())
-            .then(a.holder.map(|h| h.process.pid).cmp(&b.holder.map(|h| h.process.pid)))
+        b.sockets.len().cmp(&a.sockets.len()).then(
+            a.holder
+                .map(|h| h.process.pid)
+                .cmp(&b.holder.map(|h| h.process.pid)),
+        )
     });
     groups
 }
@@ -530,7 +537,11 @@ fn describe_connections(program: &Program, sides: &ServiceSides) -> String {
     for socket in &program.sockets {
         let incoming = sides.accepted_here(socket);
         let peer = if incoming {
-            format!("from {} to :{}", socket.remote.address.to_canonical(), socket.local.port)
+            format!(
+                "from {} to :{}",
+                socket.remote.address.to_canonical(),
+                socket.local.port
+            )
         } else {
             format!("to {}", canonical(&socket.remote))
         };
@@ -542,13 +553,17 @@ fn describe_connections(program: &Program, sides: &ServiceSides) -> String {
     peers.sort_by(|a, b| b.1.cmp(&a.1));
     let count = program.sockets.len();
     let noun = if count == 1 { "connection" } else { "connections" };
-    let shown: Vec<String> = peers.iter().take(2).map(|(p, n)| {
-        if peers.len() == 1 {
-            p.clone()
-        } else {
-            format!("{n} {p}")
-        }
-    }).collect();
+    let shown: Vec<String> = peers
+        .iter()
+        .take(2)
+        .map(|(p, n)| {
+            if peers.len() == 1 {
+                p.clone()
+            } else {
+                format!("{n} {p}")
+            }
+        })
+        .collect();
     let more = match peers.len().saturating_sub(2) {
         0 => String::new(),
         n => format!(" and {n} more peers"),
@@ -569,7 +584,12 @@ fn canonical(endpoint: &crate::model::Endpoint) -> String {
 }
 
 /// The last lines of the default view: what was counted, and what the verdicts add up to.
-fn summary(listeners: &[&Socket], connections: &[&Socket], programs: &[Program], verdicts: &HashMap<u64, Severity>) -> String {
+fn summary(
+    listeners: &[&Socket],
+    connections: &[&Socket],
+    programs: &[Program],
+    verdicts: &HashMap<u64, Severity>,
+) -> String {
     let worst = |severity: Severity| {
         listeners
             .iter()
@@ -621,7 +641,15 @@ impl Rows<'_> {
     /// terminal narrower than 120 columns (here and in [`Rows::every_socket`]) the USER column
     /// gives way to the executable and the addresses.
     fn listeners(&self, sockets: &[&Socket]) -> Table {
-        let mut headers = vec!["VERDICT", "PROTO", "LOCAL", "SERVICE", "PID/PROGRAM", "USER", "EXE"];
+        let mut headers = vec![
+            "VERDICT",
+            "PROTO",
+            "LOCAL",
+            "SERVICE",
+            "PID/PROGRAM",
+            "USER",
+            "EXE",
+        ];
         let with_user = self.width.is_none_or(|w| w >= 120);
         if !with_user {
             headers.retain(|h| *h != "USER");
@@ -672,7 +700,11 @@ impl Rows<'_> {
                 verdict_cell(worst),
                 Cell::painted(label, Color::Bold),
                 describe_connections(program, self.view.sides).into(),
-                program.sockets.first().map_or("-".into(), |s| exe_label(s)).into(),
+                program
+                    .sockets
+                    .first()
+                    .map_or("-".into(), |s| exe_label(s))
+                    .into(),
             ]);
         }
         table
@@ -927,9 +959,15 @@ mod tests {
         assert!(line("/tmp/.cache/nginx").starts_with("ALERT"), "{text}");
         assert!(line("23406/sh").starts_with("ALERT"), "{text}");
         assert!(line("23406/sh").contains("to 198.18.0.2:4444"), "{text}");
-        assert!(line("4300/backup-sync-agent").contains("40 connections to 198.18.0.2:9000"), "{text}");
+        assert!(
+            line("4300/backup-sync-agent").contains("40 connections to 198.18.0.2:9000"),
+            "{text}"
+        );
         assert!(line(":31337").contains("trojan port"), "{text}");
-        assert!(text.contains("\n3 listening, 43 connections held by 4 programs"), "{text}");
+        assert!(
+            text.contains("\n3 listening, 43 connections held by 4 programs"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -966,9 +1004,7 @@ mod tests {
 
     #[test]
     fn filters() {
-        let rows = |args: ListArgs| {
-            listing(&ListArgs { all: true, ..args }).0.lines().count() - 1
-        };
+        let rows = |args: ListArgs| listing(&ListArgs { all: true, ..args }).0.lines().count() - 1;
         assert_eq!(rows(ListArgs::default()), 5);
         assert_eq!(
             rows(ListArgs {

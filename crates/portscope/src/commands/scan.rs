@@ -358,9 +358,13 @@ pub fn nmap_style_args(args: impl IntoIterator<Item = OsString>) -> Result<Vec<O
             Some("-iL") => out.push("--input-list".into()),
             Some("-sV") => out.push("--banner".into()),
             Some("-sT" | "-Pn" | "-n") => {}
-            Some("-sS") => return refuse("portscope scans with full TCP connects (nmap's -sT), which need no root"),
+            Some("-sS") => {
+                return refuse("portscope scans with full TCP connects (nmap's -sT), which need no root");
+            }
             Some("-sU") => return refuse("portscope scans TCP only"),
-            Some("-O" | "-A") => return refuse("portscope does not guess operating systems; --banner shows what services say"),
+            Some("-O" | "-A") => {
+                return refuse("portscope does not guess operating systems; --banner shows what services say");
+            }
             Some(t) if t.len() == 3 && t.starts_with("-T") && t.as_bytes()[2].is_ascii_digit() => {
                 return refuse("set the pace with --rate N (probes per second) or --max-parallelism N");
             }
@@ -393,28 +397,34 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
     let window = std::sync::Mutex::new(RateWindow::default());
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} probes answered ({rate}, eta {eta_now})")
-    {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} probes answered ({rate}, eta {eta_now})",
+    ) {
         let window = std::sync::Arc::new(window);
         let for_rate = std::sync::Arc::clone(&window);
         let style = style
-            .with_key("rate", move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                if let Ok(mut window) = for_rate.lock() {
-                    let rate = window.observe(state.elapsed(), state.pos());
-                    let _ = write!(w, "{rate:.0}/s");
-                }
-            })
-            .with_key("eta_now", move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                if let Ok(mut window) = window.lock() {
-                    let rate = window.observe(state.elapsed(), state.pos());
-                    let left = state.len().unwrap_or(0).saturating_sub(state.pos());
-                    let _ = match eta(left, rate) {
-                        Some(eta) => write!(w, "{}", humantime::format_duration(eta)),
-                        None => write!(w, "-"),
-                    };
-                }
-            });
+            .with_key(
+                "rate",
+                move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    if let Ok(mut window) = for_rate.lock() {
+                        let rate = window.observe(state.elapsed(), state.pos());
+                        let _ = write!(w, "{rate:.0}/s");
+                    }
+                },
+            )
+            .with_key(
+                "eta_now",
+                move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    if let Ok(mut window) = window.lock() {
+                        let rate = window.observe(state.elapsed(), state.pos());
+                        let left = state.len().unwrap_or(0).saturating_sub(state.pos());
+                        let _ = match eta(left, rate) {
+                            Some(eta) => write!(w, "{}", humantime::format_duration(eta)),
+                            None => write!(w, "-"),
+                        };
+                    }
+                },
+            );
         bar.set_style(style);
     }
     bar

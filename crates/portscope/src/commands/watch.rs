@@ -136,7 +136,11 @@ pub fn run(args: &WatchArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     for note in &first.notes {
         output::note(note);
     }
-    if let Some(note) = crate::privilege::hidden_owners_note(first.unreadable_processes, host.privileges()) {
+    if let Some(note) = crate::privilege::hidden_owners_note_naming(
+        first.unreadable_processes,
+        &first.unreadable_owners,
+        host.privileges(),
+    ) {
         output::note(&note);
     }
     if let Some(r) = &mut recorder

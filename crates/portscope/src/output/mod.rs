@@ -35,7 +35,9 @@ impl Ui {
             ColorChoice::Never => false,
             ColorChoice::Auto => !no_color && io::stdout().is_terminal(),
         };
-        let columns = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok());
+        let columns = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<usize>().ok());
         let terminal = || {
             terminal_size::terminal_size_of(io::stdout())
                 .map(|(terminal_size::Width(w), _)| usize::from(w))

@@ -222,10 +222,23 @@ mod tests {
             "23400/nginx".into(),
             "/tmp/.cache/a/very/long/directory/nginx".into(),
         ]);
-        table.push(vec!["tcp".into(), "0.0.0.0:80".into(), "1/init".into(), "/sbin/init".into()]);
+        table.push(vec![
+            "tcp".into(),
+            "0.0.0.0:80".into(),
+            "1/init".into(),
+            "/sbin/init".into(),
+        ]);
         for width in [40, 60, 80] {
             let mut out = Vec::new();
-            table.write(&mut out, Ui { color: false, width: Some(width) }).unwrap();
+            table
+                .write(
+                    &mut out,
+                    Ui {
+                        color: false,
+                        width: Some(width),
+                    },
+                )
+                .unwrap();
             let text = String::from_utf8(out).unwrap();
             assert_eq!(text.lines().count(), 3, "{text}");
             for line in text.lines() {
@@ -233,7 +246,15 @@ mod tests {
             }
         }
         let mut out = Vec::new();
-        table.write(&mut out, Ui { color: false, width: Some(60) }).unwrap();
+        table
+            .write(
+                &mut out,
+                Ui {
+                    color: false,
+                    width: Some(60),
+                },
+            )
+            .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains('…'), "the cut is marked: {text}");
         assert!(text.contains("tcp6"), "the left columns stay whole: {text}");
@@ -241,7 +262,10 @@ mod tests {
 
     #[test]
     fn colour_does_not_break_alignment() {
-        let coloured = render(Ui { color: true, width: None });
+        let coloured = render(Ui {
+            color: true,
+            width: None,
+        });
         assert!(coloured.contains("\x1b[32mLISTEN\x1b[0m"));
         let stripped = coloured
             .replace("\x1b[32m", "")

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// The portscope binary built for this test run.
 pub fn portscope() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portscope"));
-    cmd.env("NO_COLOR", "1").env_remove("PORTSCOPE_NETNS").env_remove("COLUMNS");
+    cmd.env("NO_COLOR", "1")
+        .env_remove("PORTSCOPE_NETNS")
+        .env_remove("COLUMNS");
     cmd
 }
 
