@@ -17,6 +17,10 @@ use crate::privilege;
 use super::lookup::LocalNamesArgs;
 
 #[derive(Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  sudo portscope audit            every finding, with the exact `portscope close ...` for each
+  portscope audit --fail-on warning && echo clean
+  portscope audit --allow allow.toml --json")]
 pub struct AuditArgs {
     /// Exit with code 1 when a finding of this severity or worse is found.
     #[arg(long, value_name = "SEVERITY", default_value = "alert", value_parser = severity)]

@@ -15,6 +15,9 @@ use crate::platform::{Platform, Query, StateFilter};
 use crate::watch::{PortTable, describe};
 
 #[derive(Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  sudo portscope baseline save /etc/portscope/baseline.toml
+  sudo portscope baseline check /etc/portscope/baseline.toml   exit 1 when something changed")]
 pub struct BaselineArgs {
     #[command(subcommand)]
     pub action: BaselineAction,

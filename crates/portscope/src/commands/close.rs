@@ -24,6 +24,13 @@ use crate::platform::{Platform, Query};
 use crate::privilege;
 
 #[derive(Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  sudo portscope close 8080 --dry-run      who holds port 8080 and what would be done
+  sudo portscope close 8080                stop its holders (asks first), then verify it is free
+  sudo portscope close --pid 23406         stop one process audit named, closing all its sockets
+  sudo portscope close --process nginx     stop every process whose executable is named nginx
+  sudo portscope close 4444 --remote       cut every connection to port 4444 elsewhere
+  sudo portscope close --connection 198.18.0.1:22 198.18.0.9:51000")]
 pub struct CloseArgs {
     /// The port to close: its listening TCP and bound UDP sockets.
     #[arg(value_name = "PORT", required_unless_present_any = ["connection", "all_from", "pid", "process"])]

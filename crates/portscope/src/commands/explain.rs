@@ -19,6 +19,11 @@ use crate::{privilege, render};
 use super::lookup::{LocalNamesArgs, write_abuse};
 
 #[derive(Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  portscope explain 31337         who uses it here now, then what the port is and its history
+  portscope explain 4444          also names the programs connected to 4444 elsewhere
+  portscope explain 127.0.0.1:8080
+  portscope explain 53/udp --json")]
 pub struct ExplainArgs {
     /// A port (31337), PORT/PROTOCOL (80/tcp), ADDRESS:PORT (127.0.0.1:8080, [::1]:8080) or a
     /// service name that has one port (ssh).

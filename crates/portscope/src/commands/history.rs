@@ -17,6 +17,12 @@ use crate::output::{self, Color, Ui};
 use crate::watch::{self, Event};
 
 #[derive(Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  portscope history --since yesterday      what was open since yesterday's midnight
+  portscope history --since 2h -p 22
+  portscope history --events --since today --json
+Recording needs a running `portscope watch`; keep one with
+  sudo systemctl enable --now portscope-watch.service")]
 pub struct HistoryArgs {
     /// Only what was open at some time in this window: today, yesterday (from local midnight), a
     /// day (2026-11-25), a duration back from now (2h, 30m, 7d) or a moment (2026-11-25

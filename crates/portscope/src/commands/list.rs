@@ -17,6 +17,13 @@ use crate::platform::{Platform, Query, StateFilter};
 use crate::privilege;
 
 #[derive(Args, Debug, Clone, Default)]
+#[command(after_help = "Examples:
+  portscope list                 what listens here, and one line per program for its connections
+  portscope list --all           every socket on its own row
+  portscope list -l -4           only listeners that take IPv4 (dual-stack [::] included)
+  portscope list -p http         sockets on port 80, either side
+  portscope list --pid 4242      the sockets of one process
+  portscope list --json | jq '.[] | select(.state == \"LISTEN\")'")]
 pub struct ListArgs {
     /// Show TCP sockets (default: TCP and UDP).
     #[arg(short = 't', long)]
