@@ -25,11 +25,11 @@ use crate::watch::poll::Poller;
 use crate::watch::{self, Event, EventKind, PortTable};
 
 #[derive(Args, Debug, Clone)]
-#[command(after_help = "Examples:
+#[command(after_long_help = "Examples:
   sudo portscope watch                     print each port that opens, closes or changes owner
   sudo portscope watch --connections --exec 'notify-send \"$PORTSCOPE_PROGRAM\"'
-  sudo systemctl enable --now portscope-watch.service    keep recording for `history`")]
-#[command(after_long_help = "\
+  sudo systemctl enable --now portscope-watch.service    keep recording for `history`
+
 Watch follows listening ports (TCP LISTEN, bound UDP) by default: what \"a port opened\" means. \
 --connections adds established connections, keyed by their peer too.
 
