@@ -59,8 +59,10 @@ pub enum Command {
     /// Serve the ports, their programs and the audit as Prometheus metrics.
     Exporter(ExporterArgs),
     /// Print a shell completion script.
-    #[command(after_help = "Examples:\n  portscope completions bash > /etc/bash_completion.d/portscope\n  \
-                            portscope completions zsh > ~/.zfunc/_portscope")]
+    #[command(
+        after_help = "Examples:\n  portscope completions bash > /etc/bash_completion.d/portscope\n  \
+                            portscope completions zsh > ~/.zfunc/_portscope"
+    )]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,

@@ -557,7 +557,7 @@ fn describe_connections(program: &Program, sides: &ServiceSides) -> String {
             None => peers.push((peer, 1)),
         }
     }
-    peers.sort_by(|a, b| b.1.cmp(&a.1));
+    peers.sort_by_key(|p| std::cmp::Reverse(p.1));
     let count = program.sockets.len();
     let noun = if count == 1 { "connection" } else { "connections" };
     let shown: Vec<String> = peers

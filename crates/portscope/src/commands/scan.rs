@@ -363,7 +363,9 @@ pub fn nmap_style_args(args: impl IntoIterator<Item = OsString>) -> Result<Vec<O
             }
             Some("-sU") => return refuse("portscope scans TCP only"),
             Some("-O" | "-A") => {
-                return refuse("portscope does not guess operating systems; --banner shows what services say");
+                return refuse(
+                    "portscope does not guess operating systems; --banner shows what services say",
+                );
             }
             Some(t) if t.len() == 3 && t.starts_with("-T") && t.as_bytes()[2].is_ascii_digit() => {
                 return refuse("set the pace with --rate N (probes per second) or --max-parallelism N");
@@ -467,26 +469,6 @@ fn eta(left: u64, rate: f64) -> Option<Duration> {
     (rate > 0.0).then(|| Duration::from_secs((left as f64 / rate).ceil() as u64))
 }
 
-#[cfg(test)]
-mod progress_tests {
-    use super::*;
-
-    #[test]
-    fn the_eta_follows_the_recent_rate_not_the_slow_start() {
-        let mut window = RateWindow::default();
-        // One answer in the first 3 s (timeouts), then 1000 answers a second.
-        window.observe(Duration::from_secs(0), 0);
-        window.observe(Duration::from_secs(3), 1);
-        let mut rate = 0.0;
-        for s in 4..=12 {
-            rate = window.observe(Duration::from_secs(s), 1 + (s - 3) * 1000);
-        }
-        assert!((rate - 1000.0).abs() < 1.0, "{rate}");
-        assert_eq!(eta(60_000, rate), Some(Duration::from_secs(60)));
-        assert_eq!(eta(10, 0.0), None);
-    }
-}
-
 fn is_stdout(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
@@ -516,4 +498,24 @@ fn read_input(path: &Path) -> Result<String> {
 fn epoch(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+
+    #[test]
+    fn the_eta_follows_the_recent_rate_not_the_slow_start() {
+        let mut window = RateWindow::default();
+        // One answer in the first 3 s (timeouts), then 1000 answers a second.
+        window.observe(Duration::from_secs(0), 0);
+        window.observe(Duration::from_secs(3), 1);
+        let mut rate = 0.0;
+        for s in 4..=12 {
+            rate = window.observe(Duration::from_secs(s), 1 + (s - 3) * 1000);
+        }
+        assert!((rate - 1000.0).abs() < 1.0, "{rate}");
+        assert_eq!(eta(60_000, rate), Some(Duration::from_secs(60)));
+        assert_eq!(eta(10, 0.0), None);
+    }
 }
