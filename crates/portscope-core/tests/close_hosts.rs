@@ -342,6 +342,12 @@ name = "sh"
 exe = "/usr/bin/dash"
 
 [[process]]
+pid = 23407
+ppid = 23406
+name = "sleep"
+exe = "/usr/bin/sleep"
+
+[[process]]
 pid = 23400
 name = "nginx"
 exe = "/tmp/.cache/nginx"
@@ -355,7 +361,7 @@ exe = "/usr/sbin/sshd"
 local = "198.18.0.1:52000"
 remote = "198.18.0.2:4444"
 state = "ESTABLISHED"
-holders = [23406]
+holders = [23406, 23407]
 fds = [0, 1, 2]
 
 [[socket]]
@@ -397,18 +403,31 @@ fn close_pid_stops_a_shell_that_only_holds_a_connection() {
     let host = host(SHELL);
     let plan = process_plan(&host, Some(23406), None);
     assert_eq!(plan.sockets.len(), 1, "the shell's connection");
-    assert_eq!(plan.targets.len(), 1);
-    assert_eq!(plan.targets[0].process.pid, 23406);
+    let pids: Vec<u32> = plan.targets.iter().map(|t| t.process.pid).collect();
+    assert_eq!(
+        pids,
+        [23406, 23407],
+        "the shell and the child it handed the socket to"
+    );
     preflight(&host, &plan).expect("allowed");
     let report = run(&host, &plan, false);
-    assert_eq!(report.targets[0].outcome, Outcome::Exited);
+    assert!(
+        report.targets.iter().all(|t| t.outcome == Outcome::Exited),
+        "{report:?}"
+    );
     assert!(report.port_free, "its socket is gone: {report:?}");
     assert_eq!(
         host.actions(),
-        [fixture::Action::Signal {
-            pid: 23406,
-            signal: CloseSignal::Term
-        }]
+        [
+            fixture::Action::Signal {
+                pid: 23406,
+                signal: CloseSignal::Term
+            },
+            fixture::Action::Signal {
+                pid: 23407,
+                signal: CloseSignal::Term
+            }
+        ]
     );
 }
 
@@ -434,7 +453,7 @@ fn close_pid_refuses_portscopes_own_session() {
     let host = host(
         &SHELL
             .replace("pid = 23406", "pid = 400")
-            .replace("holders = [23406]", "holders = [400]"),
+            .replace("holders = [23406, 23407]", "holders = [400]"),
     );
     let plan = process_plan(&host, Some(400), None);
     let err = preflight(&host, &plan).unwrap_err();

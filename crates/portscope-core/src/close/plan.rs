@@ -135,6 +135,7 @@ pub fn build(
     use_unit: bool,
 ) -> Plan {
     let spec = spec.into();
+    let chosen = chosen_pids(&spec, snapshot);
     let mut sockets = Vec::new();
     let mut unowned = Vec::new();
     let mut by_pid: BTreeMap<u32, (Arc<Process>, Vec<u64>)> = BTreeMap::new();
@@ -148,7 +149,11 @@ pub fn build(
             unowned.push(entry.clone());
         }
         sockets.push(entry);
-        for holder in socket.holders.iter().filter(|h| spec.stops(&h.process)) {
+        let stops = |process: &Process| match &spec {
+            Spec::Port(_) => true,
+            Spec::Process(_) => chosen.contains(&process.pid),
+        };
+        for holder in socket.holders.iter().filter(|h| stops(&h.process)) {
             by_pid
                 .entry(holder.process.pid)
                 .or_insert_with(|| (Arc::clone(&holder.process), Vec::new()))
@@ -187,6 +192,37 @@ pub fn build(
         sockets,
         targets,
         unowned,
+    }
+}
+
+/// For a process plan: the chosen processes, and the children (and their children) that hold a
+/// socket one of them holds too — what a shell hands to the command it runs (`sh -c 'sleep 600'`
+/// leaves `sleep` holding the shell's connection); stopping only the shell would leave it open.
+fn chosen_pids(spec: &Spec, snapshot: &Snapshot) -> std::collections::BTreeSet<u32> {
+    let mut chosen = std::collections::BTreeSet::new();
+    let Spec::Process(_) = spec else {
+        return chosen;
+    };
+    let matching: Vec<&Socket> = snapshot.sockets.iter().filter(|s| spec.matches(s)).collect();
+    for socket in &matching {
+        for holder in &socket.holders {
+            if spec.stops(&holder.process) {
+                chosen.insert(holder.process.pid);
+            }
+        }
+    }
+    loop {
+        let before = chosen.len();
+        for socket in &matching {
+            for holder in &socket.holders {
+                if chosen.contains(&holder.process.ppid) {
+                    chosen.insert(holder.process.pid);
+                }
+            }
+        }
+        if chosen.len() == before {
+            return chosen;
+        }
     }
 }
 

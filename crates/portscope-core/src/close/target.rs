@@ -2,8 +2,8 @@
 //! the one command that acts on each audit finding.
 //!
 //! A port plan ([`PortSpec`]) selects the listeners on a port; a process plan ([`ProcessSpec`])
-//! selects every socket the chosen processes hold, connections included, and signals only those
-//! processes (a forked sibling sharing a socket is left alone). Both go through the same safety
+//! selects every socket the chosen processes hold, connections included, and signals those
+//! processes and the children they handed a socket to (a shell's `sleep`), but no other holder. Both go through the same safety
 //! checks, confirmation and verification in [`super::plan`] and [`super::execute`].
 
 use std::net::SocketAddr;

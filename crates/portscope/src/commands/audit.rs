@@ -134,7 +134,8 @@ fn write_close_commands(out: &mut impl Write, findings: &[Finding]) -> std::io::
 }
 
 fn table(findings: &[Finding]) -> Table {
-    let mut table = Table::new(vec!["SEVERITY", "CHECK", "SOCKET", "PROCESS", "REASON"]);
+    // The reason, a sentence, goes under its row: cut to a column it would say nothing.
+    let mut table = Table::new(vec!["SEVERITY", "CHECK", "SOCKET", "PROCESS"]).shrink_first(&["SOCKET"]);
     for finding in findings {
         let color = match finding.severity {
             Severity::Alert => Color::Red,
@@ -151,13 +152,15 @@ fn table(findings: &[Finding]) -> Table {
             .as_ref()
             .map(|p| format!("{}/{}", p.pid, p.name))
             .unwrap_or_else(|| "-".into());
-        table.push(vec![
-            Cell::painted(finding.severity.as_str(), color),
-            finding.check.as_str().into(),
-            socket.into(),
-            Cell::painted(process, Color::Bold),
-            finding.reason.clone().into(),
-        ]);
+        table.push_with_detail(
+            vec![
+                Cell::painted(finding.severity.as_str(), color),
+                finding.check.as_str().into(),
+                socket.into(),
+                Cell::painted(process, Color::Bold),
+            ],
+            &finding.reason,
+        );
     }
     table
 }

@@ -404,7 +404,27 @@ fn print_report(args: &CloseArgs, plan: &Plan, report: &Report, ui: Ui) -> Resul
         writeln!(
             out,
             "{}",
-            ui.paint(Color::Red, &format!("{what} is still open: {}", who.join(", ")))
+            ui.paint(
+                Color::Red,
+                &match &plan.spec {
+                    Spec::Port(_) => format!("{what} is still open: {}", who.join(", ")),
+                    Spec::Process(_) => {
+                        let pids: Vec<String> = report
+                            .still_open
+                            .iter()
+                            .filter_map(|r| r.pid.map(|p| p.to_string()))
+                            .collect();
+                        let next = match pids.first() {
+                            Some(pid) => format!("; stop it with `portscope close --pid {pid}`"),
+                            None => String::new(),
+                        };
+                        format!(
+                            "a socket of {what} is still open, held by another process: {}{next}",
+                            who.join(", ")
+                        )
+                    }
+                }
+            )
         )?;
     }
     Ok(())

@@ -605,13 +605,14 @@ fn summary(
             .count()
     };
     let (alerts, warnings) = (worst(Severity::Alert), worst(Severity::Warning));
+    let held_by = programs.iter().filter(|p| p.holder.is_some()).count();
     let mut line = format!(
         "{} listening, {} connection{} held by {} program{}",
         listeners.len(),
         connections.len(),
         if connections.len() == 1 { "" } else { "s" },
-        programs.len(),
-        if programs.len() == 1 { "" } else { "s" },
+        held_by,
+        if held_by == 1 { "" } else { "s" },
     );
     line.push_str("; `list --all` shows each");
     if alerts + warnings > 0 {
@@ -699,10 +700,13 @@ impl Rows<'_> {
                 .iter()
                 .filter_map(|s| self.verdicts.get(&s.inode).copied())
                 .max();
-            let label = program.holder.map_or_else(
-                || "- (no visible process)".to_string(),
-                |h| format!("{}/{}", h.process.pid, h.process.name),
-            );
+            // inode 0: the kernel is finishing connections no descriptor holds any more.
+            let closing = program.sockets.iter().all(|s| s.inode == 0);
+            let label = match program.holder {
+                Some(h) => format!("{}/{}", h.process.pid, h.process.name),
+                None if closing => "- (closing, no process)".to_string(),
+                None => "- (no visible process)".to_string(),
+            };
             table.push(vec![
                 verdict_cell(worst),
                 Cell::painted(label, Color::Bold),

@@ -59,6 +59,9 @@ pub struct Table {
     shrink_first: Vec<usize>,
     /// Columns cut in the middle (paths) rather than at the end.
     middle_cut: Vec<usize>,
+    /// A sentence under a row (an audit finding's reason), by row index: never cut, but folded
+    /// at word boundaries to the width and indented, so it reads as part of its row.
+    details: Vec<(usize, String)>,
 }
 
 impl Table {
@@ -68,7 +71,15 @@ impl Table {
             rows: Vec::new(),
             shrink_first: Vec::new(),
             middle_cut: Vec::new(),
+            details: Vec::new(),
         }
+    }
+
+    /// Adds a row with a sentence printed under it (escaped like every cell).
+    pub fn push_with_detail(&mut self, row: Vec<Cell>, detail: &str) {
+        self.push(row);
+        let detail = escaped(detail.to_string());
+        self.details.push((self.rows.len() - 1, detail));
     }
 
     /// Names the columns (by header) that give up width first when the table is too wide, in
@@ -142,7 +153,7 @@ impl Table {
             .iter()
             .map(|h| Cell::painted(*h, Color::Bold))
             .collect();
-        for row in std::iter::once(&header).chain(&self.rows) {
+        for (index, row) in std::iter::once(&header).chain(&self.rows).enumerate() {
             let mut line = String::new();
             for (i, cell) in row.iter().enumerate() {
                 let text = if self.middle_cut.contains(&i) {
@@ -161,9 +172,52 @@ impl Table {
                 }
             }
             writeln!(out, "{}", line.trim_end())?;
+            let detail = index
+                .checked_sub(1)
+                .and_then(|row| self.details.iter().find(|(r, _)| *r == row));
+            if let Some((_, detail)) = detail {
+                for folded in fold(detail, ui.width.map(|w| w.saturating_sub(DETAIL_INDENT.len()))) {
+                    writeln!(out, "{DETAIL_INDENT}{folded}")?;
+                }
+            }
         }
         Ok(())
     }
+}
+
+const DETAIL_INDENT: &str = "    ";
+
+/// `text` in lines of at most `width` columns, broken between words (a word longer than a line
+/// is cut into pieces); one line when there is no width.
+fn fold(text: &str, width: Option<usize>) -> Vec<String> {
+    let Some(width) = width.filter(|w| *w >= 20) else {
+        return vec![text.to_string()];
+    };
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let mut word: String = word.to_string();
+        while render::width(&word) > width {
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+            }
+            let head: String = word.chars().take(width).collect();
+            word = word.chars().skip(width).collect();
+            lines.push(head);
+        }
+        let needed = render::width(&line) + usize::from(!line.is_empty()) + render::width(&word);
+        if needed > width && !line.is_empty() {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -258,6 +312,31 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains('…'), "the cut is marked: {text}");
         assert!(text.contains("tcp6"), "the left columns stay whole: {text}");
+    }
+
+    #[test]
+    fn a_detail_is_folded_under_its_row_and_never_cut() {
+        let mut table = Table::new(vec!["SEVERITY", "PROCESS"]);
+        let reason = "dash (pid 42) has a TCP socket as its standard input and output: the shape of \
+                      a reverse or bind shell\x1b[2K";
+        table.push_with_detail(vec!["alert".into(), "42/sh".into()], reason);
+        table.push(vec!["info".into(), "1/init".into()]);
+        let mut out = Vec::new();
+        table.write(&mut out, Ui::fixed(40)).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for line in text.lines() {
+            assert!(render::width(line) <= 40, "{line:?}");
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].starts_with("alert"), "{text}");
+        assert!(lines[2].starts_with("    dash (pid 42)"), "{text}");
+        assert!(lines.last().unwrap().starts_with("info"), "{text}");
+        let folded: String = lines[2..lines.len() - 1]
+            .iter()
+            .map(|l| l.trim())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(folded, reason.replace('\x1b', "\\e"), "every word kept, escaped");
     }
 
     #[test]
