@@ -307,6 +307,11 @@ pub trait Platform: Sync {
     /// `pid`'s number in the innermost pid namespace it belongs to (the last of Linux's NSpid);
     /// 1 for a container's init. `None` when unknown.
     fn namespace_pid(&self, pid: u32) -> Option<u32>;
+    /// The process holding an exclusive flock on the file with this device and inode, when the
+    /// system says (the history's recorder lock). `None` when unknown.
+    fn lock_holder(&self, _dev: u64, _ino: u64) -> Option<u32> {
+        None
+    }
     /// What this process may do (read every owner, signal any process, destroy sockets).
     fn privileges(&self) -> Privileges;
     /// uid → user name.

@@ -54,8 +54,9 @@ pub struct Store {
 pub enum Claim {
     /// This process is the database's recorder until it exits.
     Claimed,
-    /// Another process records to it (its pid, when it could be read).
-    HeldBy(Option<u32>),
+    /// Another process records to it; the lock file's device and inode, so that the platform
+    /// can say which process holds the lock (`Platform::lock_holder`).
+    HeldBy { dev: u64, ino: u64 },
 }
 
 /// Which events to read back.
@@ -208,7 +209,10 @@ impl Store {
             Ok(()) => {}
             Err(rustix::io::Errno::WOULDBLOCK) => {
                 let meta = file.metadata().map_err(failed)?;
-                return Ok(Claim::HeldBy(lock_holder(meta.dev(), meta.ino())));
+                return Ok(Claim::HeldBy {
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                });
             }
             Err(e) => return Err(failed(e.into())),
         }
@@ -435,25 +439,6 @@ fn guard_shared(path: &Path) -> Result<bool> {
         safe_path::open_private(name, 0o600, me, "history database")?;
     }
     Ok(true)
-}
-
-/// The pid holding a flock on the file with this device and inode, from /proc/locks.
-fn lock_holder(dev: u64, ino: u64) -> Option<u32> {
-    let text = std::fs::read_to_string("/proc/locks").ok()?;
-    let (major, minor) = (rustix::fs::major(dev), rustix::fs::minor(dev));
-    text.lines().find_map(|line| {
-        // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; waiters are marked "->".
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.get(1) != Some(&"FLOCK") {
-            return None;
-        }
-        let pid: u32 = fields.get(4)?.parse().ok()?;
-        let mut id = fields.get(5)?.split(':');
-        let maj = u32::from_str_radix(id.next()?, 16).ok()?;
-        let min = u32::from_str_radix(id.next()?, 16).ok()?;
-        let inode: u64 = id.next()?.parse().ok()?;
-        (maj == major && min == minor && inode == ino).then_some(pid)
-    })
 }
 
 fn has_tables(conn: &Connection) -> bool {

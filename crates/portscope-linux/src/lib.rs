@@ -19,6 +19,7 @@ pub mod fd_table;
 pub mod identity;
 pub mod lineage;
 pub mod local_time;
+pub mod locks;
 pub mod nat;
 pub mod netns;
 pub mod packages;

@@ -72,6 +72,10 @@ impl Platform for Linux {
         crate::process::namespace_pid(pid)
     }
 
+    fn lock_holder(&self, dev: u64, ino: u64) -> Option<u32> {
+        crate::locks::flock_holder(dev, ino)
+    }
+
     fn privileges(&self) -> Privileges {
         capabilities::current()
     }

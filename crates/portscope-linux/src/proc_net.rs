@@ -23,23 +23,26 @@ fn system_info() -> ExplicitSystemInfo {
 pub fn parse(protocol: Protocol, text: &[u8]) -> Result<Vec<Socket>, ParseError> {
     let malformed = |e: procfs_core::ProcError| ParseError::malformed("/proc/net table", e.to_string());
     let info = system_info();
-    // (local, remote, kernel state, rx queue, tx queue, uid, inode)
+    // (local, remote, kernel state, rx queue, tx queue, uid, inode), from either entry type.
+    macro_rules! row {
+        ($e:expr) => {
+            (
+                $e.local_address,
+                $e.remote_address,
+                $e.state.to_u8(),
+                $e.rx_queue,
+                $e.tx_queue,
+                $e.uid,
+                $e.inode,
+            )
+        };
+    }
     let rows: Vec<_> = match protocol {
         Protocol::Tcp => TcpNetEntries::from_buf_read(Cursor::new(text), &info)
             .map_err(malformed)?
             .0
             .into_iter()
-            .map(|e| {
-                (
-                    e.local_address,
-                    e.remote_address,
-                    e.state.to_u8(),
-                    e.rx_queue,
-                    e.tx_queue,
-                    e.uid,
-                    e.inode,
-                )
-            })
+            .map(|e| row!(e))
             .collect(),
         Protocol::Sctp | Protocol::Packet => {
             return Err(ParseError::malformed(
@@ -51,17 +54,7 @@ pub fn parse(protocol: Protocol, text: &[u8]) -> Result<Vec<Socket>, ParseError>
             .map_err(malformed)?
             .0
             .into_iter()
-            .map(|e| {
-                (
-                    e.local_address,
-                    e.remote_address,
-                    e.state.to_u8(),
-                    e.rx_queue,
-                    e.tx_queue,
-                    e.uid,
-                    e.inode,
-                )
-            })
+            .map(|e| row!(e))
             .collect(),
     };
     rows.into_iter()

@@ -363,23 +363,15 @@ mod tests {
             }),
         );
         let parent = process(800, None);
-        let snapshot = Snapshot {
-            sockets: vec![
+        let snapshot = Snapshot::of(
+            vec![
                 socket(Protocol::Tcp, 80, 1, &[Arc::clone(&nginx), Arc::clone(&worker)]),
                 socket(Protocol::Udp, 80, 2, &[Arc::clone(&nginx)]),
                 socket(Protocol::Tcp, 81, 3, &[Arc::clone(&parent)]),
                 socket(Protocol::Tcp, 80, 4, &[]),
             ],
-            source: SocketSource::Netlink,
-            unreadable_processes: 0,
-            unreadable_owners: Vec::new(),
-            notes: Vec::new(),
-            namespaces: Vec::new(),
-            own_netns: None,
-            skipped_namespaces: Vec::new(),
-            unaccounted: Vec::new(),
-            forwards: Vec::new(),
-        };
+            SocketSource::Netlink,
+        );
         let spec = PortSpec {
             port: 80,
             tcp: true,

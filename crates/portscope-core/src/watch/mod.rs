@@ -391,24 +391,16 @@ mod tests {
     #[test]
     fn a_port_is_owned_by_the_root_of_its_holders() {
         use crate::model::{SocketSource, SocketState::*};
-        let snapshot = Snapshot {
-            sockets: vec![
+        let snapshot = Snapshot::of(
+            vec![
                 // SO_REUSEPORT: two sockets, one port; workers forked from the master.
                 socket(Listen, 80, &[(12, 10, "nginx"), (11, 10, "nginx")]),
                 socket(Listen, 80, &[(10, 1, "nginx"), (12, 10, "nginx")]),
                 socket(Established, 80, &[(12, 10, "nginx")]),
                 socket(TimeWait, 81, &[]),
             ],
-            source: SocketSource::Netlink,
-            unreadable_processes: 0,
-            unreadable_owners: Vec::new(),
-            notes: Vec::new(),
-            namespaces: Vec::new(),
-            own_netns: None,
-            skipped_namespaces: Vec::new(),
-            unaccounted: Vec::new(),
-            forwards: Vec::new(),
-        };
+            SocketSource::Netlink,
+        );
         let listeners = PortTable::from_snapshot(&snapshot, false);
         assert_eq!(listeners.len(), 1);
         assert_eq!(listeners.ports[&key(80)].as_ref().map(|o| o.pid), Some(10));

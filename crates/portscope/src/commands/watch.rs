@@ -123,8 +123,9 @@ pub fn run(args: &WatchArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     };
     let mut recorder = store.map(Recorder::new);
     if let Some(r) = &mut recorder
-        && let Claim::HeldBy(pid) = r.store.claim_recorder()?
+        && let Claim::HeldBy { dev, ino } = r.store.claim_recorder()?
     {
+        let pid = host.lock_holder(dev, ino);
         let who = pid.map_or("another portscope watch".to_string(), |p| {
             format!("portscope watch (pid {p})")
         });
@@ -279,7 +280,7 @@ impl Recorder {
                     self.pause(&e);
                 }
             }
-            Ok(Claim::HeldBy(_)) => {}
+            Ok(Claim::HeldBy { .. }) => {}
             Err(e) => self.pause(&e),
         }
     }
