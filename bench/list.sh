@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Times `portscope list` against ss and lsof on N loopback TCP connections.
+# Times `portscope list` against ss and lsof on N loopback TCP connections: `--json` (the model),
+# the default table (listeners, one line per program, the audit's verdicts) and `--all`.
 #
 # The connections live in a network namespace this script creates (ps-bench-list-PID), held by
 # a few worker processes it starts there; every tool runs inside that namespace, so the figures
@@ -92,11 +93,15 @@ for n in $COUNTS; do
   ip netns exec "$NS" hyperfine -N --warmup 2 --runs "$RUNS" --style basic \
     --export-json "$OUT/$n.json" \
     -n "portscope list --tcp --json" "$BIN --netns current list --tcp --json" \
+    -n "portscope list --tcp" "$BIN --netns current list --tcp" \
+    -n "portscope list --tcp --all" "$BIN --netns current list --tcp --all" \
     -n "ss -tanp" "ss -tanp" \
     -n "ss -tan" "ss -tan" \
     -n "lsof -nP -iTCP" "lsof -nP -iTCP" >/dev/null
   {
     echo "portscope list --tcp --json	$(peak_kib "$BIN" --netns current list --tcp --json)"
+    echo "portscope list --tcp	$(peak_kib "$BIN" --netns current list --tcp)"
+    echo "portscope list --tcp --all	$(peak_kib "$BIN" --netns current list --tcp --all)"
     echo "ss -tanp	$(peak_kib ss -tanp)"
     echo "ss -tan	$(peak_kib ss -tan)"
     echo "lsof -nP -iTCP	$(peak_kib lsof -nP -iTCP)"

@@ -250,6 +250,9 @@ struct SocketSpec {
     /// (/proc/net/*, what `netstat` reads).
     #[serde(default)]
     hidden_from: Option<String>,
+    /// An IPv6 socket that also takes IPv4 (IPV6_V6ONLY off).
+    #[serde(default)]
+    dual_stack: bool,
 }
 
 /// The namespace a fixture socket lives in: `host` (inode 1) or a named one, whose inode is
@@ -402,6 +405,7 @@ impl FixturePlatform {
             socket.inode = spec.inode.unwrap_or(10_000 + index as u64);
             socket.cookie = spec.cookie.unwrap_or(socket.inode);
             socket.uid = spec.uid;
+            socket.dual_stack = spec.dual_stack;
             socket.netns = Arc::new(fixture_netns(spec.netns.as_deref()));
             if spec.protocol == Protocol::Packet {
                 socket.family = Family::Packet;

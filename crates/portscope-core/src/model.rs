@@ -300,6 +300,11 @@ pub struct Socket {
     /// What only a packet socket has: its frame type, interface and attached filter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packet: Option<Box<PacketInfo>>,
+    /// An IPv6 socket that also takes IPv4 (IPV6_V6ONLY off): `[::]:443` listens on IPv4's
+    /// 0.0.0.0:443 too, and its IPv4 peers appear as `::ffff:a.b.c.d`. False when unknown (the
+    /// /proc fallback cannot tell).
+    #[serde(default)]
+    pub dual_stack: bool,
 }
 
 /// What kind of network namespace a socket lives in.
@@ -372,8 +377,34 @@ impl Socket {
             holders: Vec::new(),
             netns: Arc::default(),
             packet: None,
+            dual_stack: false,
         }
     }
+
+    /// Whether the socket carries IPv4 traffic: an IPv4 socket, a dual-stack IPv6 listener, or
+    /// an IPv6 socket whose addresses are IPv4-mapped (an IPv4 client of a dual-stack server).
+    pub fn carries_ipv4(&self) -> bool {
+        match self.family {
+            Family::Ipv4 => true,
+            Family::Ipv6 => {
+                (self.dual_stack && self.local.address.is_unspecified())
+                    || is_mapped(self.local.address)
+                    || is_mapped(self.remote.address)
+            }
+            Family::Packet => false,
+        }
+    }
+
+    /// Whether the socket carries IPv6 traffic: any IPv6 socket but one whose addresses are
+    /// IPv4-mapped.
+    pub fn carries_ipv6(&self) -> bool {
+        self.family == Family::Ipv6 && !is_mapped(self.local.address) && !is_mapped(self.remote.address)
+    }
+}
+
+/// `::ffff:a.b.c.d`.
+fn is_mapped(address: std::net::IpAddr) -> bool {
+    matches!(address, std::net::IpAddr::V6(a) if a.to_ipv4_mapped().is_some())
 }
 
 impl Process {
@@ -405,6 +436,13 @@ pub enum SocketSource {
     ProcNet,
 }
 
+/// A process named by its pid and (untrusted, for people only) `comm`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessName {
+    pub pid: u32,
+    pub name: String,
+}
+
 /// One look at the machine's sockets.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -412,6 +450,9 @@ pub struct Snapshot {
     pub source: SocketSource,
     /// Processes whose descriptors could not be read (other users' processes without root).
     pub unreadable_processes: usize,
+    /// The first few of them by pid, named, for the note that says who was not seen.
+    #[serde(default)]
+    pub unreadable_owners: Vec<ProcessName>,
     /// Things the user should know about how this snapshot was taken (a fallback, a limit).
     pub notes: Vec<String>,
     /// Every network namespace whose sockets were dumped.
@@ -438,6 +479,7 @@ impl Snapshot {
             sockets,
             source,
             unreadable_processes: 0,
+            unreadable_owners: Vec::new(),
             notes: Vec::new(),
             namespaces: Vec::new(),
             own_netns: None,

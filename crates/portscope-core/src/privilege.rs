@@ -45,20 +45,61 @@ pub const KILL: &str = "CAP_KILL";
 /// The capability that lets a process destroy sockets.
 pub const NET_ADMIN: &str = "CAP_NET_ADMIN";
 
+/// How many of the processes that hid their descriptors a note names.
+pub const NAMED_IN_NOTE: usize = 3;
+
 /// The one line to print when some owners were hidden, if any were.
 pub fn hidden_owners_note(unreadable_processes: usize, privileges: Privileges) -> Option<String> {
+    hidden_owners_note_naming(unreadable_processes, &[], privileges)
+}
+
+/// [`hidden_owners_note`], naming the first processes (`pid 812 (sshd)`) so the user knows whose
+/// sockets show no owner.
+pub fn hidden_owners_note_naming(
+    unreadable_processes: usize,
+    named: &[crate::model::ProcessName],
+    privileges: Privileges,
+) -> Option<String> {
     if unreadable_processes == 0 {
         return None;
     }
+    let mut who: Vec<String> = named
+        .iter()
+        .take(NAMED_IN_NOTE)
+        .map(|p| format!("pid {} ({})", p.pid, crate::render::escape(&p.name)))
+        .collect();
+    let rest = unreadable_processes.saturating_sub(who.len());
+    if !who.is_empty() && rest > 0 {
+        who.push(format!("{rest} more"));
+    }
+    let subject = if who.is_empty() {
+        match unreadable_processes {
+            1 => "1 process".to_string(),
+            n => format!("{n} processes"),
+        }
+    } else {
+        who.join(", ")
+    };
+    let one = unreadable_processes == 1;
     Some(if privileges.read_all {
+        let (verb, its) = if one {
+            ("refuses", "its")
+        } else {
+            ("refuse", "their")
+        };
         format!(
-            "{unreadable_processes} processes refused to show their descriptors even with {READ_ALL} \
-             (a security module or a sandbox); their sockets show no owner"
+            "{subject} {verb} to show {its} descriptors even with {READ_ALL} (a security module or a \
+             sandbox); {its} sockets show no owner"
         )
     } else {
+        let (verb, whose) = if one {
+            ("belongs to another user", "its")
+        } else {
+            ("belong to other users", "their")
+        };
         format!(
-            "{unreadable_processes} processes belong to other users and their sockets show no owner; \
-             run as root (or grant {READ_ALL}) to see every owner"
+            "{subject} {verb}, so {whose} sockets show no owner; run as root (or grant {READ_ALL}) to \
+             see every owner"
         )
     })
 }
@@ -73,6 +114,29 @@ mod tests {
         let user = hidden_owners_note(3, Privileges::none(1000)).unwrap();
         assert!(user.contains("CAP_SYS_PTRACE") && user.starts_with("3 processes"));
         let root = hidden_owners_note(1, Privileges::full(0)).unwrap();
-        assert!(root.contains("even with"));
+        assert!(
+            root.contains("even with") && root.starts_with("1 process refuses"),
+            "{root}"
+        );
+        let named = [
+            crate::model::ProcessName {
+                pid: 812,
+                name: "sshd".into(),
+            },
+            crate::model::ProcessName {
+                pid: 9,
+                name: "x\x1b[2K".into(),
+            },
+        ];
+        let root = hidden_owners_note_naming(1, &named[..1], Privileges::full(0)).unwrap();
+        assert!(
+            root.starts_with("pid 812 (sshd) refuses to show its descriptors"),
+            "{root}"
+        );
+        let user = hidden_owners_note_naming(5, &named, Privileges::none(1000)).unwrap();
+        assert!(
+            user.starts_with("pid 812 (sshd), pid 9 (x\\e[2K), 3 more belong to other users"),
+            "{user}"
+        );
     }
 }

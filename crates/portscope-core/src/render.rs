@@ -93,6 +93,25 @@ pub fn truncate(text: &str, max: usize) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `text` cut to at most `max` columns by taking out its middle, with `…` where the cut is: for
+/// paths, whose start (`/tmp/`) and end (the file name) both matter.
+pub fn truncate_middle(text: &str, max: usize) -> Cow<'_, str> {
+    let len = width(text);
+    if len <= max {
+        return Cow::Borrowed(text);
+    }
+    if max < 3 {
+        return truncate(text, max);
+    }
+    let keep = max - 1;
+    let head = keep.div_ceil(2);
+    let tail = keep - head;
+    let mut out: String = text.chars().take(head).collect();
+    out.push('…');
+    out.extend(text.chars().skip(len - tail));
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +156,8 @@ mod tests {
         assert_eq!(truncate("/usr/sbin/nginx", 20), "/usr/sbin/nginx");
         assert_eq!(truncate("/usr/sbin/nginx", 8), "/usr/sb…");
         assert_eq!(width(&truncate("ααααα", 3)), 3);
+        assert_eq!(truncate_middle("/tmp/.cache/nginx", 12), "/tmp/.…nginx");
+        assert_eq!(truncate_middle("/usr/sbin/nginx", 20), "/usr/sbin/nginx");
+        assert_eq!(width(&truncate_middle("/a/very/long/path/to/nginx", 9)), 9);
     }
 }

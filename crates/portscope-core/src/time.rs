@@ -46,13 +46,40 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Parses `--since`: a duration back from now (`2h`, `30m`, `1day`) or a moment
-/// (`2026-11-25 14:00:00`, `2026-11-25T14:00:00Z`, read as UTC).
-pub fn parse_since(text: &str, now_ms: i64) -> Option<i64> {
-    if let Ok(ago) = humantime::parse_duration(text.trim()) {
+const DAY_MS: i64 = 86_400_000;
+
+/// Parses `--since`: `today` or `yesterday` (from local midnight), a day (`2026-11-25`, from its
+/// local midnight), a duration back from now (`2h`, `30m`, `1day`) or a moment
+/// (`2026-11-25 14:00:00`, `2026-11-25T14:00:00Z`, read as UTC). `utc_offset_ms` is the local
+/// time zone's offset from UTC now (the platform knows it; the core does not).
+pub fn parse_since(text: &str, now_ms: i64, utc_offset_ms: i64) -> Option<i64> {
+    let text = text.trim();
+    let local_midnight = |utc_ms: i64| {
+        let local = utc_ms.saturating_add(utc_offset_ms);
+        local - local.rem_euclid(DAY_MS) - utc_offset_ms
+    };
+    match text.to_ascii_lowercase().as_str() {
+        "today" => return Some(local_midnight(now_ms)),
+        "yesterday" => return Some(local_midnight(now_ms) - DAY_MS),
+        _ => {}
+    }
+    let is_date = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if is_date {
+        let at = humantime::parse_rfc3339_weak(&format!("{text} 00:00:00")).ok()?;
+        let ms = i64::try_from(at.duration_since(UNIX_EPOCH).ok()?.as_millis()).ok()?;
+        return Some(ms - utc_offset_ms);
+    }
+    if let Ok(ago) = humantime::parse_duration(text) {
         return Some(now_ms.saturating_sub(i64::try_from(ago.as_millis()).unwrap_or(i64::MAX)));
     }
-    let at = humantime::parse_rfc3339_weak(text.trim()).ok()?;
+    let at = humantime::parse_rfc3339_weak(text).ok()?;
     let ms = at.duration_since(UNIX_EPOCH).ok()?.as_millis();
     i64::try_from(ms).ok()
 }
@@ -80,9 +107,30 @@ mod tests {
 
     #[test]
     fn since_accepts_durations_and_moments() {
-        assert_eq!(parse_since("2h", 10_000_000), Some(10_000_000 - 7_200_000));
-        assert_eq!(parse_since("1970-01-01 00:00:10", 0), Some(10_000));
-        assert_eq!(parse_since("yesterday-ish", 0), None);
+        assert_eq!(parse_since("2h", 10_000_000, 0), Some(10_000_000 - 7_200_000));
+        assert_eq!(parse_since("1970-01-01 00:00:10", 0, 0), Some(10_000));
+        assert_eq!(parse_since("yesterday-ish", 0, 0), None);
+    }
+
+    #[test]
+    fn since_accepts_today_yesterday_and_days_in_local_time() {
+        // 2026-11-25T14:03:07.120Z
+        let now = 1_795_615_387_120;
+        let midnight_utc = 1_795_564_800_000; // 2026-11-25T00:00:00Z
+        assert_eq!(parse_since("today", now, 0), Some(midnight_utc));
+        assert_eq!(parse_since("Yesterday", now, 0), Some(midnight_utc - DAY_MS));
+        assert_eq!(parse_since("2026-11-25", now, 0), Some(midnight_utc));
+        // UTC+1: local midnight is 23:00 UTC the day before.
+        let hour = 3_600_000;
+        assert_eq!(parse_since("today", now, hour), Some(midnight_utc - hour));
+        assert_eq!(parse_since("2026-11-25", now, hour), Some(midnight_utc - hour));
+        // UTC-5 at 02:00 UTC on the 26th is still the 25th locally.
+        let early = midnight_utc + DAY_MS + 2 * hour;
+        assert_eq!(
+            parse_since("today", early, -5 * hour),
+            Some(midnight_utc + 5 * hour)
+        );
+        assert_eq!(parse_since("2026-13-45", now, 0), None);
     }
 
     #[test]

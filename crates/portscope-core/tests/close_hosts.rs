@@ -9,6 +9,7 @@ use portscope_core::close::connections::{self, Selector};
 use portscope_core::close::execute::{self, Options, Outcome};
 use portscope_core::close::plan::{self, Action, Plan, PortSpec};
 use portscope_core::close::safety::{self, Context, Refusal};
+use portscope_core::close::target::{self, ProcessSpec, Spec};
 use portscope_core::error::Error;
 use portscope_core::fixture::{self, FixturePlatform};
 use portscope_core::platform::{CloseSignal, Platform, Query};
@@ -325,5 +326,178 @@ fn connections_are_chosen_and_cut_by_four_tuple() {
     assert!(
         matches!(&err, Error::Permission { hint, .. } if hint.contains("CAP_NET_ADMIN")),
         "{err}"
+    );
+}
+
+/// The issue's reverse shell: `sh` on a connection out to port 4444, with a copied `nginx` from
+/// /tmp listening, and a real sshd whose name a prefix would also catch.
+const SHELL: &str = r#"
+[host]
+self_pid = 500
+ancestors = [400, 1]
+
+[[process]]
+pid = 23406
+name = "sh"
+exe = "/usr/bin/dash"
+
+[[process]]
+pid = 23407
+ppid = 23406
+name = "sleep"
+exe = "/usr/bin/sleep"
+
+[[process]]
+pid = 23400
+name = "nginx"
+exe = "/tmp/.cache/nginx"
+
+[[process]]
+pid = 700
+name = "sshd"
+exe = "/usr/sbin/sshd"
+
+[[socket]]
+local = "198.18.0.1:52000"
+remote = "198.18.0.2:4444"
+state = "ESTABLISHED"
+holders = [23406, 23407]
+fds = [0, 1, 2]
+
+[[socket]]
+local = "[::]:443"
+state = "LISTEN"
+holders = [23400]
+
+[[socket]]
+local = "198.18.0.1:443"
+remote = "198.18.0.2:50000"
+state = "ESTABLISHED"
+holders = [23400]
+
+[[socket]]
+local = "0.0.0.0:22"
+state = "LISTEN"
+holders = [700]
+"#;
+
+fn process_plan(host: &FixturePlatform, pid: Option<u32>, name: Option<&str>) -> Plan {
+    let spec = ProcessSpec {
+        pid,
+        name: name.map(str::to_string),
+    };
+    let snapshot = host
+        .snapshot(&Spec::from(spec.clone()).query())
+        .expect("snapshot");
+    plan::build(
+        spec,
+        &snapshot,
+        &Context::of(host),
+        |pid| safety::Facts::of(host, pid),
+        false,
+    )
+}
+
+#[test]
+fn close_pid_stops_a_shell_that_only_holds_a_connection() {
+    let host = host(SHELL);
+    let plan = process_plan(&host, Some(23406), None);
+    assert_eq!(plan.sockets.len(), 1, "the shell's connection");
+    let pids: Vec<u32> = plan.targets.iter().map(|t| t.process.pid).collect();
+    assert_eq!(
+        pids,
+        [23406, 23407],
+        "the shell and the child it handed the socket to"
+    );
+    preflight(&host, &plan).expect("allowed");
+    let report = run(&host, &plan, false);
+    assert!(
+        report.targets.iter().all(|t| t.outcome == Outcome::Exited),
+        "{report:?}"
+    );
+    assert!(report.port_free, "its socket is gone: {report:?}");
+    assert_eq!(
+        host.actions(),
+        [
+            fixture::Action::Signal {
+                pid: 23406,
+                signal: CloseSignal::Term
+            },
+            fixture::Action::Signal {
+                pid: 23407,
+                signal: CloseSignal::Term
+            }
+        ]
+    );
+}
+
+#[test]
+fn close_process_takes_an_exact_executable_name_with_every_socket() {
+    let host = host(SHELL);
+    let plan = process_plan(&host, None, Some("nginx"));
+    assert_eq!(plan.sockets.len(), 2, "listener and connection");
+    assert_eq!(plan.targets.len(), 1);
+    assert!(
+        process_plan(&host, None, Some("ssh")).sockets.is_empty(),
+        "a prefix never selects sshd"
+    );
+    let err = preflight(&host, &process_plan(&host, None, Some("ssh"))).unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err}");
+    assert!(err.to_string().contains("processes named ssh"), "{err}");
+    let err = preflight(&host, &process_plan(&host, Some(999), None)).unwrap_err();
+    assert!(err.to_string().contains("process 999 holds no"), "{err}");
+}
+
+#[test]
+fn close_pid_refuses_portscopes_own_session() {
+    let host = host(
+        &SHELL
+            .replace("pid = 23406", "pid = 400")
+            .replace("holders = [23406, 23407]", "holders = [400]"),
+    );
+    let plan = process_plan(&host, Some(400), None);
+    let err = preflight(&host, &plan).unwrap_err();
+    assert!(matches!(err, Error::Refused(_)), "{err}");
+    assert!(err.to_string().contains("PID 400 (sh)"), "{err}");
+    assert!(host.actions().is_empty());
+}
+
+#[test]
+fn every_finding_names_the_close_command_that_acts_on_it() {
+    use portscope_core::audit::{self, expected::Expected};
+    let host = host(SHELL);
+    let snapshot = host.snapshot(&Query::default()).expect("snapshot");
+    let report = audit::run(
+        &host,
+        &snapshot,
+        &Expected::built_in().expect("expected"),
+        &audit::Options::default(),
+    )
+    .expect("audit");
+    let shell = report
+        .findings
+        .iter()
+        .find(|f| f.process.as_ref().is_some_and(|p| p.pid == 23406))
+        .expect("the shell is a finding");
+    assert_eq!(
+        target::command_for(shell).as_deref(),
+        Some("portscope close --pid 23406")
+    );
+    for finding in &report.findings {
+        assert!(target::command_for(finding).is_some(), "{finding:?}");
+    }
+}
+
+#[test]
+fn connections_to_a_remote_port_are_chosen() {
+    let host = host(SHELL);
+    let chosen = connections::select(&host, &Selector::Remote { port: 4444 }).expect("select");
+    assert_eq!(chosen.len(), 1);
+    assert_eq!(chosen[0].remote.port, 4444);
+    assert!(
+        connections::select(&host, &Selector::Remote { port: 22 })
+            .expect("select")
+            .is_empty(),
+        "a local port is not a remote one"
     );
 }

@@ -36,6 +36,8 @@ pub struct Walk {
     pub sockets: Vec<(u64, u32, u32)>,
     /// Processes whose fd directory this user may not read.
     pub unreadable: usize,
+    /// The first few of them, to name in the note.
+    pub unreadable_pids: Vec<u32>,
     /// Why a process's descriptors could not be read for a reason that is this process's own
     /// (out of descriptors or memory), not the other's: such a walk is incomplete, and owners
     /// would be missing without a word.
@@ -112,6 +114,7 @@ pub fn walk_pids(proc_fd: &OwnedFd, pids: &[u32]) -> std::io::Result<Walk> {
     for part in parts {
         walk.sockets.extend(part.sockets);
         walk.unreadable += part.unreadable;
+        walk.unreadable_pids.extend(part.unreadable_pids);
         walk.failed = walk.failed.or(part.failed);
     }
     if let Some(errno) = walk.failed {
@@ -182,6 +185,7 @@ fn walk_some(proc_fd: &OwnedFd, pids: &[u32], next: &AtomicUsize, big: &std::syn
             Ok(fd) => fd,
             Err(Errno::ACCESS | Errno::PERM) => {
                 walk.unreadable += 1;
+                walk.unreadable_pids.push(pid);
                 continue;
             }
             Err(errno @ (Errno::MFILE | Errno::NFILE | Errno::NOMEM)) => {
@@ -220,6 +224,9 @@ fn walk_some(proc_fd: &OwnedFd, pids: &[u32], next: &AtomicUsize, big: &std::syn
             }
         }
         walk.unreadable += usize::from(denied);
+        if denied {
+            walk.unreadable_pids.push(pid);
+        }
     }
     walk
 }

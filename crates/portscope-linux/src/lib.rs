@@ -130,6 +130,16 @@ pub fn snapshot_in(query: &Query, selection: &NetnsSelection) -> Result<Snapshot
         };
         let unmatched = attach_holders(&mut snapshot.sockets, &walk).map_err(holders_error)?;
         snapshot.unreadable_processes = walk.unreadable;
+        let mut pids = walk.unreadable_pids.clone();
+        pids.sort_unstable();
+        snapshot.unreadable_owners = pids
+            .into_iter()
+            .take(portscope_core::privilege::NAMED_IN_NOTE)
+            .map(|pid| portscope_core::model::ProcessName {
+                pid,
+                name: process::read_comm(pid).unwrap_or_else(|| "?".into()),
+            })
+            .collect();
         if *selection == NetnsSelection::All && query.states == StateFilter::All {
             cross_view(&mut snapshot, &walk, unmatched, query).map_err(holders_error)?;
         }

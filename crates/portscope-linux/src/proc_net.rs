@@ -76,6 +76,7 @@ pub fn parse(protocol: Protocol, text: &[u8]) -> Result<Vec<Socket>, ParseError>
                 holders: Vec::new(),
                 netns: Default::default(),
                 packet: None,
+                dual_stack: false,
             })
         })
         .collect()

@@ -236,6 +236,12 @@ fn socket_from(protocol: Protocol, response: &InetResponse) -> Result<Socket, Re
         ))
     })?;
     let local = Endpoint::new(id.source_address, id.source_port);
+    // The kernel reports IPV6_V6ONLY for every IPv6 socket, unasked.
+    let dual_stack = response
+        .nlas
+        .iter()
+        .any(|nla| matches!(nla, netlink_packet_sock_diag::inet::nlas::Nla::SkV6Only(false)))
+        && id.source_address.is_ipv6();
     Ok(Socket {
         protocol,
         family: Family::of(&local.address),
@@ -251,6 +257,7 @@ fn socket_from(protocol: Protocol, response: &InetResponse) -> Result<Socket, Re
         holders: Vec::new(),
         netns: Default::default(),
         packet: None,
+        dual_stack,
     })
 }
 

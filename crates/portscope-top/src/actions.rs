@@ -158,7 +158,7 @@ pub fn prepare_cut(platform: &dyn Platform, row: &Row) -> Result<Pending, String
 pub fn carry_out(platform: &dyn Platform, pending: &Pending) -> (String, bool) {
     match pending {
         Pending::Close { plan, netns } => {
-            let spec = plan.spec;
+            let spec = &plan.spec;
             let options = execute::Options {
                 force: false,
                 timeout: TIMEOUT,

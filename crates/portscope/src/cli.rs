@@ -61,10 +61,15 @@ pub enum Command {
     /// Serve the ports, their programs and the audit as Prometheus metrics.
     Exporter(ExporterArgs),
     /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  portscope completions bash > /etc/bash_completion.d/portscope\n  \
+                            portscope completions zsh > ~/.zfunc/_portscope"
+    )]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Print the man page (roff) to stdout.
+    #[command(after_help = "Examples:\n  portscope man | man -l -")]
     Man,
 }

@@ -10,7 +10,13 @@ use portscope::cli::Cli;
 use portscope::{Error, ExitCode};
 
 fn main() -> std::process::ExitCode {
-    let args = portscope::commands::scan::nmap_style_args(std::env::args_os());
+    let args = match portscope::commands::scan::nmap_style_args(std::env::args_os()) {
+        Ok(args) => args,
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "portscope: {err}");
+            return std::process::ExitCode::from(err.exit_code() as u8);
+        }
+    };
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
@@ -32,7 +38,9 @@ fn main() -> std::process::ExitCode {
     std::process::ExitCode::from(code as u8)
 }
 
-/// Help and version go out as clap renders them; a usage error becomes one line and exit 2.
+/// Help and version go out as clap renders them. A usage error keeps all of clap's text — the
+/// missing argument names, "did you mean", the valid values, the usage line — folded into one
+/// line after `portscope: `, and exits 2.
 fn usage_error(err: clap::Error) -> std::process::ExitCode {
     match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -44,20 +52,36 @@ fn usage_error(err: clap::Error) -> std::process::ExitCode {
             std::process::ExitCode::from(ExitCode::Usage as u8)
         }
         _ => {
-            let rendered = err.kind().as_str().map(str::to_string);
-            let text = err.render().to_string();
-            let first = text.lines().next().unwrap_or_default();
-            let line = first.strip_prefix("error: ").unwrap_or(first);
+            let line = one_line(&err.render().to_string());
+            let line = if line.is_empty() {
+                err.kind().as_str().unwrap_or("invalid command line").to_string()
+            } else {
+                line
+            };
             let _ = writeln!(
                 std::io::stderr(),
                 "portscope: {}",
-                if line.is_empty() {
-                    rendered.unwrap_or_default()
-                } else {
-                    line.to_string()
-                }
+                portscope_core::render::escape(&line)
             );
             std::process::ExitCode::from(ExitCode::Usage as u8)
         }
     }
+}
+
+/// clap's message on one line: every part kept except the pointer to --help, a part ending in
+/// `:` joined to what it introduces, the others separated by `; `.
+fn one_line(text: &str) -> String {
+    let text = text.strip_prefix("error: ").unwrap_or(text);
+    let mut line = String::new();
+    for part in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+    {
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part);
+    }
+    line
 }

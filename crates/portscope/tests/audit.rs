@@ -381,8 +381,10 @@ fn human_output_has_a_row_per_finding_and_a_summary() {
     let mut cmd = ns.command(env!("CARGO_BIN_EXE_portscope"));
     let out = run(cmd.env("NO_COLOR", "1").arg("audit"));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
+    // Each finding's reason is on the lines under its row, indented.
+    let lines: Vec<&str> = stdout.lines().filter(|l| !l.starts_with("    ")).collect();
     assert!(lines[0].starts_with("SEVERITY  CHECK"), "{stdout}");
+    assert!(stdout.contains("\n    "), "{stdout}");
     assert!(
         lines[1].starts_with("warning   abuse-port      tcp 0.0.0.0:31337"),
         "{stdout}"

@@ -142,3 +142,50 @@ fn bad_baselines_are_one_line_and_exit_2() {
     assert_eq!(out.status.code(), Some(4));
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
 }
+
+#[test]
+fn a_same_named_binary_from_another_path_fails_the_check() {
+    if skip_without_root("a_same_named_binary_from_another_path_fails_the_check") {
+        return;
+    }
+    let ns = Netns::new("w14b");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("baseline.toml");
+    let script = "import socket,time\ns=socket.socket()\n\
+                  s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+                  s.bind(('127.0.0.1',7204));s.listen(4)\nprint('up',flush=True)\ntime.sleep(120)\n";
+    let python = std::fs::canonicalize("/usr/bin/python3").unwrap();
+    let mut real = support::Guard::spawn(
+        ns.command(python.to_str().unwrap())
+            .args(["-c", script])
+            .stdout(std::process::Stdio::piped()),
+    );
+    assert_eq!(first_line(&mut real), "up");
+    let out = baseline(&ns, &["save"], &file);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        saved.contains(&format!("exe = \"{}\"", python.display())),
+        "{saved}"
+    );
+    drop(real);
+
+    // The same file name, copied to /tmp-like place: same `comm`, another executable.
+    let copy = dir.path().join(python.file_name().unwrap());
+    std::fs::copy(&python, &copy).unwrap();
+    let mut fake = support::Guard::spawn(
+        ns.command(copy.to_str().unwrap())
+            .args(["-c", script])
+            .stdout(std::process::Stdio::piped()),
+    );
+    assert_eq!(first_line(&mut fake), "up");
+    let out = baseline(&ns, &["check"], &file);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("changed") && l.contains(":7204")),
+        "{stdout}"
+    );
+}

@@ -325,3 +325,62 @@ fn asks_on_a_terminal_and_acts_only_on_yes() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(child.0.wait().expect("reaped").signal(), Some(libc::SIGTERM));
 }
+
+/// A client inside `ns` connected to `port` on 127.0.0.1 and holding the connection on its
+/// standard input and output, as a reverse shell does; prints its local port.
+fn caller(ns: &Netns, port: u16) -> (Guard, u16) {
+    let script = format!(
+        "import socket,os,time\ns=socket.create_connection(('127.0.0.1',{port}))\n\
+         os.dup2(s.fileno(),0);os.dup2(s.fileno(),1)\n\
+         os.write(2,(str(s.getsockname()[1])+'\\n').encode())\ntime.sleep(120)\n"
+    );
+    let mut cmd = ns.command("python3");
+    cmd.args(["-c", &script])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    let mut guard = Guard::spawn(&mut cmd);
+    use std::io::BufRead;
+    let stderr = guard.0.stderr.take().expect("stderr piped");
+    let mut line = String::new();
+    std::io::BufReader::new(stderr)
+        .read_line(&mut line)
+        .expect("caller printed its port");
+    (guard, line.trim().parse().expect("a port"))
+}
+
+#[test]
+fn close_pid_stops_a_process_that_only_holds_a_connection() {
+    if skip_without_root("close_pid_stops_a_process_that_only_holds_a_connection") {
+        return;
+    }
+    let ns = Netns::new("closepid");
+    let (mut server, port) = listener(&ns, "");
+    let (mut shell, _) = caller(&ns, port);
+    let pid = shell.pid().to_string();
+    // `close` on the remote port has nothing listening here to stop, but names the connection.
+    let out = run(portscope_in(&ns).args(["close", &port.to_string(), "--remote", "--dry-run"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(plan.contains(&format!("{pid}/python3")), "{plan}");
+    // The audit names the exact command, and it works.
+    let out = run(portscope_in(&ns).args(["audit", "--fail-on", "info"]));
+    let audit = String::from_utf8_lossy(&out.stdout);
+    assert!(audit.contains(&format!("portscope close --pid {pid}")), "{audit}");
+    let out = run(portscope_in(&ns).args(["close", "--pid", &pid, "--yes", "--json"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["report"]["targets"][0]["pid"], shell.pid());
+    assert_eq!(report["report"]["port_free"], true, "{report}");
+    let status = shell.0.wait().expect("reaped");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGTERM));
+    assert!(still_running(&mut server), "only the chosen process is stopped");
+    let out = run(portscope_in(&ns).args(["close", "--pid", &pid, "--yes"]));
+    assert_eq!(out.status.code(), Some(6), "a gone process is not found");
+    stderr_line(&out);
+}

@@ -6,7 +6,9 @@ mod support;
 use std::net::{TcpListener, UdpSocket};
 
 use serde_json::Value;
-use support::{Netns, first_line, portscope, python_listener, run, skip_without_root};
+use support::{
+    Guard, Netns, first_line, portscope, portscope_in, python_listener, run, skip_without_root, veth_pair,
+};
 
 fn explain(args: &[&str]) -> (i32, String, String) {
     let out = run(portscope()
@@ -147,7 +149,7 @@ fn list_marks_abused_ports_inside_a_namespace() {
         .args(["list", "-l", "-p", "31337"])
         .env("NO_COLOR", "1"));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("eldim !"), "{text}");
+    assert!(text.contains("eldim \u{b7} ") && text.contains(" port"), "{text}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("proves nothing"));
 
     // Inside the namespace, explain names the holder too.
@@ -158,5 +160,46 @@ fn list_marks_abused_ports_inside_a_namespace() {
     assert!(
         text.contains(&format!("held by PID {} python3", child.pid())),
         "{text}"
+    );
+}
+
+#[test]
+fn a_port_only_connected_to_names_the_process_and_comes_first() {
+    if skip_without_root("a_port_only_connected_to_names_the_process_and_comes_first") {
+        return;
+    }
+    // A "reverse shell": a process in `here` holding a connection to 4444 in `there`.
+    let here = Netns::new("exh");
+    let there = Netns::new("ext");
+    veth_pair(&here, &["198.18.14.1/24"], &there, &["198.18.14.2/24"]);
+    let mut server = python_listener(Some(&there), "tcp", "198.18.14.2", 4444);
+    assert_eq!(first_line(&mut server), "4444");
+    let script = "import socket,os,time\ns=socket.create_connection(('198.18.14.2',4444))\n\
+                  os.dup2(s.fileno(),0)\nprint('up',flush=True)\ntime.sleep(120)\n";
+    let mut cmd = here.command("python3");
+    cmd.args(["-c", script]).stdout(std::process::Stdio::piped());
+    let mut shell = Guard::spawn(&mut cmd);
+    assert_eq!(first_line(&mut shell), "up");
+
+    let out = run(portscope_in(&here).args(["--netns", "current", "explain", "4444"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("held by PID {} python3", shell.pid())),
+        "{text}"
+    );
+    assert!(text.contains("198.18.14.2:4444"), "{text}");
+    assert!(text.contains("portscope close 4444 --remote"), "{text}");
+    let now = text.find("On this machine now").expect("now section");
+    let range = text.find("Range:").expect("range");
+    assert!(now < range, "what is here comes first: {text}");
+
+    let out = run(portscope_in(&here).args(["--netns", "current", "explain", "4444", "--json"]));
+    let value: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(value["outgoing"], 1, "{value}");
+    assert_eq!(
+        value["outgoing_sockets"][0]["holders"][0]["pid"],
+        shell.pid(),
+        "{value}"
     );
 }

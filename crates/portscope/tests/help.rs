@@ -28,3 +28,28 @@ fn top_level_help_names_every_command() {
         );
     }
 }
+
+#[test]
+fn every_command_has_examples() {
+    for command in [
+        "list",
+        "lookup",
+        "explain",
+        "audit",
+        "close",
+        "scan",
+        "watch",
+        "history",
+        "baseline",
+        "exporter",
+        "completions",
+        "man",
+    ] {
+        let text = help(&[command]);
+        assert!(
+            text.contains(&format!("Examples:\n  portscope {command}"))
+                || text.contains(&format!("Examples:\n  sudo portscope {command}")),
+            "{command} --help has no examples:\n{text}"
+        );
+    }
+}

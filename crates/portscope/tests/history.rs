@@ -307,3 +307,62 @@ fn history_shows_spans_filtered_by_port_process_and_time() {
         "{text}"
     );
 }
+
+#[test]
+fn an_open_port_whose_process_died_is_marked_and_since_takes_days() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    // A real process that has exited and been reaped: its pid is gone.
+    let mut child = Command::new("true").spawn().expect("true");
+    let dead = child.id();
+    child.wait().expect("reaped");
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    {
+        let mut store = Store::create(&db).expect("create");
+        let mut opened = event(now, EventKind::Opened, 31337, "python3");
+        opened.owner.as_mut().unwrap().pid = dead;
+        store.record(&opened).expect("record");
+        let mut alive = event(now, EventKind::Opened, 8080, "web");
+        alive.owner.as_mut().unwrap().pid = std::process::id();
+        store.record(&alive).expect("record");
+    }
+    let db = db.to_str().unwrap();
+    let out = run(portscope().args(["history", "--db", db]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = |port: &str| {
+        text.lines()
+            .find(|l| l.contains(port))
+            .unwrap_or_else(|| panic!("{port}: {text}"))
+            .to_string()
+    };
+    assert!(row(":31337").contains("pid gone"), "{text}");
+    assert!(row(":8080").ends_with("open"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("portscope-watch"));
+
+    let out = run(portscope().args(["history", "--json", "--db", db]));
+    let rows: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let gone: Vec<bool> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["owner_gone"].as_bool().unwrap())
+        .collect();
+    assert_eq!(gone.iter().filter(|g| **g).count(), 1, "{rows}");
+
+    for since in ["yesterday", "today", "1h"] {
+        let out = run(portscope().args(["history", "--since", since, "--db", db]));
+        assert!(
+            out.status.success(),
+            "{since}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains(":31337"), "{since}");
+    }
+    let out = run(portscope().args(["history", "--events", "--since", "2999-01-01", "--db", db]));
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty(), "nothing after a future day");
+    let out = run(portscope().args(["history", "--since", "someday", "--db", db]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("yesterday"));
+}

@@ -84,7 +84,7 @@ fn listeners_in_two_named_namespaces_are_listed_from_the_host_with_a_netns_colum
     let out = run(portscope().args(["list", "-t", "-l", "-p", &port.to_string()]));
     let table = String::from_utf8_lossy(&out.stdout);
     let header = table.lines().next().unwrap_or_default();
-    assert!(header.starts_with("NETNS"), "{table}");
+    assert!(header.starts_with("VERDICT  NETNS"), "{table}");
     for ns in [&a, &b] {
         assert!(table.contains(&ns.name), "{table}");
     }
@@ -94,7 +94,7 @@ fn listeners_in_two_named_namespaces_are_listed_from_the_host_with_a_netns_colum
     for selection in [a.name.clone(), one.pid().to_string()] {
         let out = run(portscope().args(["--netns", &selection, "list", "-t", "-l", "-p", &port.to_string()]));
         let table = String::from_utf8_lossy(&out.stdout);
-        assert!(table.starts_with("PROTO"), "{table}");
+        assert!(table.starts_with("VERDICT  PROTO"), "{table}");
         assert_eq!(table.lines().count(), 2, "{table}");
         assert!(table.contains(&format!("{}/python3", one.pid())), "{table}");
     }

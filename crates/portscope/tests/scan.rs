@@ -383,3 +383,31 @@ fn listed_ports(host: &Value) -> Vec<u64> {
         .map(|p| p["port"].as_u64().unwrap_or(0))
         .collect()
 }
+
+#[test]
+fn an_unreachable_host_is_reported_down_not_as_nothing_exposed() {
+    if skip_without_root("an_unreachable_host_is_reported_down_not_as_nothing_exposed") {
+        return;
+    }
+    let lab = Lab::new(&[31337], &[]);
+    // 198.18.0.3 is on the link but nobody has it; an `unreachable` route answers at once
+    // (EHOSTUNREACH), as a dead neighbour does after its ARP timeout.
+    lab.scanner.ip(&["route", "add", "unreachable", "198.18.0.3/32"]);
+    let out = lab.scan(&["198.18.0.3", "-p", "1-100"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("host 198.18.0.3 seems down"), "{stderr}");
+    // With one host up, the other is a note and the scan succeeds.
+    let out = lab.scan(&["198.18.0.2", "198.18.0.3", "-p", "31337"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("1 of 2 host(s) seem down"), "{stderr}");
+    // An abused port is marked as `list` marks it.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("31337/tcp"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(row.contains("\u{b7}") && row.contains(" port"), "{row}");
+}

@@ -18,6 +18,9 @@ pub enum Selector {
     Exact { local: SocketAddr, remote: SocketAddr },
     /// Every connection whose peer is in `peers`, optionally only those on local port `port`.
     From { peers: IpNet, port: Option<u16> },
+    /// Every connection to a remote port (`close 4444 --remote`: a shell calling out to a
+    /// listener elsewhere holds no port here).
+    Remote { port: u16 },
 }
 
 /// Compares addresses so that an IPv4 peer also matches its IPv4-mapped form on a dual-stack socket.
@@ -39,6 +42,7 @@ impl Selector {
                 peers.contains(&connection.remote.address.to_canonical())
                     && port.is_none_or(|p| connection.local.port == p)
             }
+            Selector::Remote { port } => connection.remote.port == *port,
         }
     }
 
@@ -47,6 +51,7 @@ impl Selector {
             Selector::Exact { local, remote } => format!("the connection {local} -> {remote}"),
             Selector::From { peers, port: None } => format!("every connection from {peers}"),
             Selector::From { peers, port: Some(p) } => format!("every connection from {peers} to port {p}"),
+            Selector::Remote { port } => format!("every connection to remote port {port}"),
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::close::plan::{Action, Plan, PortSocket};
+use crate::close::target::Spec;
 use crate::error::Result;
 use crate::model::Snapshot;
 use crate::platform::{CloseSignal, ControlError, Pinned, Platform};
@@ -225,7 +226,17 @@ fn verify(
     loop {
         let snapshot = observe(with_processes)?;
         let (mut still_open, mut came_back) = (Vec::new(), Vec::new());
-        for socket in snapshot.sockets.iter().filter(|s| plan.spec.matches(s)) {
+        // A process plan cannot tell its sockets without the /proc walk, but its original sockets
+        // by inode; a port plan also sees a new listener on the port.
+        let by_process = matches!(plan.spec, Spec::Process(_));
+        let concerned = |s: &&crate::model::Socket| {
+            if by_process {
+                original.contains(&s.inode)
+            } else {
+                plan.spec.matches(s)
+            }
+        };
+        for socket in snapshot.sockets.iter().filter(concerned) {
             let holder = socket.holders.first().map(|h| &h.process);
             let remaining = Remaining {
                 pid: holder.map(|p| p.pid),

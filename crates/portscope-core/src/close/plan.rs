@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::close::safety::{self, Context, Refusal};
 use crate::close::supervisor;
+use crate::close::target::Spec;
 use crate::error::{Error, Result};
 use crate::model::{Endpoint, Process, Protocol, Snapshot, Socket, Supervisor};
 use crate::platform::{Query, StateFilter};
@@ -99,10 +100,10 @@ pub struct Target {
     pub advice: Option<String>,
 }
 
-/// Everything `close PORT` knows before it acts.
+/// Everything `close PORT` (or `close --pid`, `--process`) knows before it acts.
 #[derive(Clone, Debug, Serialize)]
 pub struct Plan {
-    pub spec: PortSpec,
+    pub spec: Spec,
     pub sockets: Vec<PortSocket>,
     pub targets: Vec<Target>,
     /// Sockets of the port that no visible process holds.
@@ -123,15 +124,18 @@ impl Plan {
     }
 }
 
-/// Builds the plan for `spec` from a snapshot. `facts` answers for a PID; `use_unit`
-/// turns supervised holders' action into a unit stop.
+/// Builds the plan for `spec` (a [`PortSpec`] or a [`super::target::ProcessSpec`]) from a
+/// snapshot. `facts` answers for a PID; `use_unit` turns supervised holders' action into a unit
+/// stop.
 pub fn build(
-    spec: PortSpec,
+    spec: impl Into<Spec>,
     snapshot: &Snapshot,
     context: &Context,
     facts: impl Fn(u32) -> safety::Facts,
     use_unit: bool,
 ) -> Plan {
+    let spec = spec.into();
+    let chosen = chosen_pids(&spec, snapshot);
     let mut sockets = Vec::new();
     let mut unowned = Vec::new();
     let mut by_pid: BTreeMap<u32, (Arc<Process>, Vec<u64>)> = BTreeMap::new();
@@ -145,7 +149,11 @@ pub fn build(
             unowned.push(entry.clone());
         }
         sockets.push(entry);
-        for holder in &socket.holders {
+        let stops = |process: &Process| match &spec {
+            Spec::Port(_) => true,
+            Spec::Process(_) => chosen.contains(&process.pid),
+        };
+        for holder in socket.holders.iter().filter(|h| stops(&h.process)) {
             by_pid
                 .entry(holder.process.pid)
                 .or_insert_with(|| (Arc::clone(&holder.process), Vec::new()))
@@ -187,6 +195,37 @@ pub fn build(
     }
 }
 
+/// For a process plan: the chosen processes, and the children (and their children) that hold a
+/// socket one of them holds too — what a shell hands to the command it runs (`sh -c 'sleep 600'`
+/// leaves `sleep` holding the shell's connection); stopping only the shell would leave it open.
+fn chosen_pids(spec: &Spec, snapshot: &Snapshot) -> std::collections::BTreeSet<u32> {
+    let mut chosen = std::collections::BTreeSet::new();
+    let Spec::Process(_) = spec else {
+        return chosen;
+    };
+    let matching: Vec<&Socket> = snapshot.sockets.iter().filter(|s| spec.matches(s)).collect();
+    for socket in &matching {
+        for holder in &socket.holders {
+            if spec.stops(&holder.process) {
+                chosen.insert(holder.process.pid);
+            }
+        }
+    }
+    loop {
+        let before = chosen.len();
+        for socket in &matching {
+            for holder in &socket.holders {
+                if chosen.contains(&holder.process.ppid) {
+                    chosen.insert(holder.process.pid);
+                }
+            }
+        }
+        if chosen.len() == before {
+            return chosen;
+        }
+    }
+}
+
 impl Plan {
     /// Whether the plan may go ahead; otherwise the one error the user sees. The order matters:
     /// nothing on the port (not found) comes before an invisible holder (a permission problem
@@ -195,7 +234,7 @@ impl Plan {
     pub fn preflight(&self, unreadable_processes: usize, read_all: bool, can_stop_units: bool) -> Result<()> {
         let what = self.spec.describe();
         if self.sockets.is_empty() {
-            return Err(Error::NotFound(format!("nothing listens on {what}")));
+            return Err(Error::NotFound(self.spec.nothing_found()));
         }
         if self.targets.is_empty() {
             if !read_all && unreadable_processes > 0 {
@@ -219,9 +258,13 @@ impl Plan {
                 String::new()
             };
             return Err(Error::Refused(format!(
-                "will not signal PID {} ({}), which holds {what}: {refusal}{more}; nothing was signalled",
+                "will not signal PID {} ({}), {}: {refusal}{more}; nothing was signalled",
                 target.process.pid,
-                render::escape(&target.process.name)
+                render::escape(&target.process.name),
+                match &self.spec {
+                    Spec::Port(_) => format!("which holds {what}"),
+                    Spec::Process(_) => "which was chosen".to_string(),
+                },
             )));
         }
         let stops_units = self
@@ -337,6 +380,14 @@ mod tests {
         };
         let plan = build(spec, &snapshot, &context(), |_| safety::Facts::default(), false);
         assert_eq!(plan.sockets.len(), 3);
+        let by_pid = crate::close::target::ProcessSpec {
+            pid: Some(11),
+            name: None,
+        };
+        let only_11 = build(by_pid, &snapshot, &context(), |_| safety::Facts::default(), false);
+        assert_eq!(only_11.sockets.len(), 1, "the socket pid 11 shares with pid 10");
+        assert_eq!(only_11.targets.len(), 1, "only the chosen process is stopped");
+        assert_eq!(only_11.targets[0].process.pid, 11);
         assert_eq!(plan.unowned.len(), 1);
         assert_eq!(plan.targets.len(), 2);
         assert_eq!(plan.targets[0].inodes, vec![1, 2]);

@@ -17,6 +17,10 @@ use crate::privilege;
 use super::lookup::LocalNamesArgs;
 
 #[derive(Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  sudo portscope audit            every finding, with the exact `portscope close ...` for each
+  portscope audit --fail-on warning && echo clean
+  portscope audit --allow allow.toml --json")]
 pub struct AuditArgs {
     /// Exit with code 1 when a finding of this severity or worse is found.
     #[arg(long, value_name = "SEVERITY", default_value = "alert", value_parser = severity)]
@@ -69,6 +73,7 @@ pub fn run(args: &AuditArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
             writeln!(out, "no findings")?;
         } else {
             table(&report.findings).write(&mut out, ui)?;
+            write_close_commands(&mut out, &report.findings)?;
         }
         let s = &report.summary;
         let silenced = if s.silenced > 0 {
@@ -86,7 +91,11 @@ pub fn run(args: &AuditArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     for note in &report.notes {
         output::note(note);
     }
-    if let Some(note) = privilege::hidden_owners_note(snapshot.unreadable_processes, host.privileges()) {
+    if let Some(note) = privilege::hidden_owners_note_naming(
+        snapshot.unreadable_processes,
+        &snapshot.unreadable_owners,
+        host.privileges(),
+    ) {
         output::note(&note);
     }
     Ok(match report.worst() {
@@ -95,15 +104,39 @@ pub fn run(args: &AuditArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     })
 }
 
+/// After the table: for each alert and warning, the exact `portscope close …` that acts on it
+/// (once per command), so that the most serious finding leads somewhere.
+fn write_close_commands(out: &mut impl Write, findings: &[Finding]) -> std::io::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    let mut lines = Vec::new();
+    for finding in findings.iter().filter(|f| f.severity >= Severity::Warning) {
+        let Some(command) = crate::close::target::command_for(finding) else {
+            continue;
+        };
+        if seen.insert(command.clone()) {
+            let who = finding
+                .process
+                .as_ref()
+                .map(|p| format!(" {}/{}", p.pid, p.name))
+                .unwrap_or_default();
+            lines.push(format!("  {command}    # {}{who}", finding.check));
+        }
+    }
+    if !lines.is_empty() {
+        writeln!(
+            out,
+            "\nto close what a finding names (add --dry-run to see the plan first):"
+        )?;
+        for line in lines {
+            writeln!(out, "{}", crate::render::escape(&line))?;
+        }
+    }
+    Ok(())
+}
+
 fn table(findings: &[Finding]) -> Table {
-    let mut table = Table::new(vec![
-        "SEVERITY",
-        "CHECK",
-        "SOCKET",
-        "PROCESS",
-        "REASON",
-        "NEXT STEP",
-    ]);
+    // The reason, a sentence, goes under its row: cut to a column it would say nothing.
+    let mut table = Table::new(vec!["SEVERITY", "CHECK", "SOCKET", "PROCESS"]).shrink_first(&["SOCKET"]);
     for finding in findings {
         let color = match finding.severity {
             Severity::Alert => Color::Red,
@@ -120,14 +153,18 @@ fn table(findings: &[Finding]) -> Table {
             .as_ref()
             .map(|p| format!("{}/{}", p.pid, p.name))
             .unwrap_or_else(|| "-".into());
-        table.push(vec![
-            Cell::painted(finding.severity.as_str(), color),
-            finding.check.as_str().into(),
-            socket.into(),
-            Cell::painted(process, Color::Bold),
-            finding.reason.clone().into(),
-            finding.next_step.clone().unwrap_or_else(|| "-".into()).into(),
-        ]);
+        table.push_with_detail(
+            vec![
+                Cell::painted(finding.severity.as_str(), color),
+                finding.check.as_str().into(),
+                socket.into(),
+                Cell::painted(process, Color::Bold),
+            ],
+            &match &finding.next_step {
+                Some(step) => format!("{} Next step: {step}", finding.reason),
+                None => finding.reason.clone(),
+            },
+        );
     }
     table
 }

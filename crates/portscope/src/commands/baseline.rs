@@ -15,6 +15,9 @@ use crate::platform::{Platform, Query, StateFilter};
 use crate::watch::{PortTable, describe};
 
 #[derive(Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  sudo portscope baseline save /etc/portscope/baseline.toml
+  sudo portscope baseline check /etc/portscope/baseline.toml   exit 1 when something changed")]
 pub struct BaselineArgs {
     #[command(subcommand)]
     pub action: BaselineAction,
@@ -50,8 +53,11 @@ fn listening_now(host: &dyn Platform) -> Result<(PortTable, Vec<String>)> {
         ..Query::ports()
     })?;
     let mut notes = snapshot.notes.clone();
-    if let Some(note) = crate::privilege::hidden_owners_note(snapshot.unreadable_processes, host.privileges())
-    {
+    if let Some(note) = crate::privilege::hidden_owners_note_naming(
+        snapshot.unreadable_processes,
+        &snapshot.unreadable_owners,
+        host.privileges(),
+    ) {
         notes.push(format!("{note}; their ports are saved without a program"));
     }
     Ok((PortTable::from_snapshot(&snapshot, false), notes))

@@ -16,6 +16,7 @@ use crate::close::connections::{self, Cut, Selector};
 use crate::close::execute::{self, Options, Outcome, Report};
 use crate::close::plan::{self, Action, Plan, PortSpec};
 use crate::close::safety::Context;
+use crate::close::target::{ProcessSpec, Spec};
 use crate::error::{Error, ExitCode, Result};
 use crate::output::table::{Cell, Table};
 use crate::output::{self, Color, Ui};
@@ -23,10 +24,27 @@ use crate::platform::{Platform, Query};
 use crate::privilege;
 
 #[derive(Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  sudo portscope close 8080 --dry-run      who holds port 8080 and what would be done
+  sudo portscope close 8080                stop its holders (asks first), then verify it is free
+  sudo portscope close --pid 23406         stop one process audit named, closing all its sockets
+  sudo portscope close --process nginx     stop every process whose executable is named nginx
+  sudo portscope close 4444 --remote       cut every connection to port 4444 elsewhere
+  sudo portscope close --connection 198.18.0.1:22 198.18.0.9:51000")]
 pub struct CloseArgs {
     /// The port to close: its listening TCP and bound UDP sockets.
-    #[arg(value_name = "PORT", required_unless_present_any = ["connection", "all_from"])]
+    #[arg(value_name = "PORT", required_unless_present_any = ["connection", "all_from", "pid", "process"])]
     pub port: Option<u16>,
+    /// With PORT: cut every TCP connection whose remote port is PORT (a program calling out to a
+    /// listener elsewhere, e.g. a reverse shell to 4444); the program keeps running.
+    #[arg(long, requires = "port", conflicts_with_all = ["address", "udp", "force", "unit", "all_from"])]
+    pub remote: bool,
+    /// Stop the process with this PID and so close every socket it holds, connections included.
+    #[arg(long, value_name = "PID", conflicts_with_all = ["port", "connection", "all_from", "address"])]
+    pub pid: Option<u32>,
+    /// Stop the processes whose executable is named NAME (exactly), closing every socket they hold.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["port", "connection", "all_from", "address"])]
+    pub process: Option<String>,
     /// Only TCP sockets (default: TCP and UDP).
     #[arg(short = 't', long)]
     pub tcp: bool,
@@ -90,6 +108,16 @@ pub fn run(args: &CloseArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
         };
         return run_connections(args, Selector::Exact { local, remote }, ui, host);
     }
+    if let (true, Some(port)) = (args.remote, args.port) {
+        return run_connections(args, Selector::Remote { port }, ui, host);
+    }
+    if args.pid.is_some() || args.process.is_some() {
+        let spec = ProcessSpec {
+            pid: args.pid,
+            name: args.process.clone(),
+        };
+        return run_plan(args, spec.into(), ui, host);
+    }
     if let Some(peers) = args.all_from {
         return run_connections(
             args,
@@ -103,8 +131,15 @@ pub fn run(args: &CloseArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     }
     let port = args
         .port
-        .ok_or_else(|| Error::Usage("give a PORT, --connection or --all-from".into()))?;
-    run_port(args, port, ui, host)
+        .ok_or_else(|| Error::Usage("give a PORT, --pid, --process, --connection or --all-from".into()))?;
+    let both = args.tcp == args.udp;
+    let spec = PortSpec {
+        port,
+        tcp: both || args.tcp,
+        udp: both || args.udp,
+        address: args.address,
+    };
+    run_plan(args, spec.into(), ui, host)
 }
 
 /// The check every action passes before it touches anything: a yes on a terminal, or --yes.
@@ -144,14 +179,8 @@ struct PortJson<'a> {
     report: Option<&'a Report>,
 }
 
-fn run_port(args: &CloseArgs, port: u16, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
-    let both = args.tcp == args.udp;
-    let spec = PortSpec {
-        port,
-        tcp: both || args.tcp,
-        udp: both || args.udp,
-        address: args.address,
-    };
+/// `close PORT`, `close --pid`, `close --process`: plan, check, confirm, stop, verify.
+fn run_plan(args: &CloseArgs, spec: Spec, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     let snapshot = host.snapshot(&spec.query())?;
     for note in &snapshot.notes {
         output::note(note);
@@ -159,7 +188,7 @@ fn run_port(args: &CloseArgs, port: u16, ui: Ui, host: &dyn Platform) -> Result<
     let context = Context::of(host);
     let privileges = host.privileges();
     let plan = plan::build(
-        spec,
+        spec.clone(),
         &snapshot,
         &context,
         |pid| portscope_core::close::safety::Facts::of(host, pid),
@@ -175,8 +204,12 @@ fn run_port(args: &CloseArgs, port: u16, ui: Ui, host: &dyn Platform) -> Result<
         host.can_stop_units(),
     )?;
     may_proceed(args)?;
-    if let Some(note) = privilege::hidden_owners_note(snapshot.unreadable_processes, privileges)
-        .filter(|_| !plan.unowned.is_empty() && !privileges.read_all)
+    if let Some(note) = privilege::hidden_owners_note_naming(
+        snapshot.unreadable_processes,
+        &snapshot.unreadable_owners,
+        privileges,
+    )
+    .filter(|_| !plan.unowned.is_empty() && !privileges.read_all)
     {
         output::note(&note);
     }
@@ -207,7 +240,13 @@ fn run_port(args: &CloseArgs, port: u16, ui: Ui, host: &dyn Platform) -> Result<
     let count = plan.targets.len();
     confirm(
         args,
-        &format!("Stop the {count} process(es) above, which hold {what}?"),
+        &match &plan.spec {
+            Spec::Port(_) => format!("Stop the {count} process(es) above, which hold {what}?"),
+            Spec::Process(_) => format!(
+                "Stop the {count} process(es) above, closing the {} socket(s) they hold?",
+                plan.sockets.len()
+            ),
+        },
     )?;
 
     let options = Options {
@@ -347,7 +386,7 @@ fn print_report(args: &CloseArgs, plan: &Plan, report: &Report, ui: Ui) -> Resul
         _ => format!("an unseen process on {}/{}", r.socket.protocol, r.socket.local),
     };
     if report.port_free {
-        writeln!(out, "{}", ui.paint(Color::Green, &format!("{what} is free")))?;
+        writeln!(out, "{}", ui.paint(Color::Green, &plan.spec.freed()))?;
     } else if !report.came_back.is_empty() {
         let who: Vec<String> = report.came_back.iter().map(holder).collect();
         let advice: Vec<&str> = plan.targets.iter().filter_map(|t| t.advice.as_deref()).collect();
@@ -365,7 +404,27 @@ fn print_report(args: &CloseArgs, plan: &Plan, report: &Report, ui: Ui) -> Resul
         writeln!(
             out,
             "{}",
-            ui.paint(Color::Red, &format!("{what} is still open: {}", who.join(", ")))
+            ui.paint(
+                Color::Red,
+                &match &plan.spec {
+                    Spec::Port(_) => format!("{what} is still open: {}", who.join(", ")),
+                    Spec::Process(_) => {
+                        let pids: Vec<String> = report
+                            .still_open
+                            .iter()
+                            .filter_map(|r| r.pid.map(|p| p.to_string()))
+                            .collect();
+                        let next = match pids.first() {
+                            Some(pid) => format!("; stop it with `portscope close --pid {pid}`"),
+                            None => String::new(),
+                        };
+                        format!(
+                            "a socket of {what} is still open, held by another process: {}{next}",
+                            who.join(", ")
+                        )
+                    }
+                }
+            )
         )?;
     }
     Ok(())

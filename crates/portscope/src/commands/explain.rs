@@ -19,6 +19,11 @@ use crate::{privilege, render};
 use super::lookup::{LocalNamesArgs, write_abuse};
 
 #[derive(Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  portscope explain 31337         who uses it here now, then what the port is and its history
+  portscope explain 4444          also names the programs connected to 4444 elsewhere
+  portscope explain 127.0.0.1:8080
+  portscope explain 53/udp --json")]
 pub struct ExplainArgs {
     /// A port (31337), PORT/PROTOCOL (80/tcp), ADDRESS:PORT (127.0.0.1:8080, [::1]:8080) or a
     /// service name that has one port (ssh).
@@ -45,8 +50,10 @@ struct Explanation<'a> {
     /// Inodes of the sockets that live in another network namespace than portscope's.
     #[serde(skip)]
     foreign: Vec<u64>,
-    /// Connections from this machine to this port elsewhere.
+    /// How many connections from this machine go to this port elsewhere.
     outgoing: usize,
+    /// Those connections, with the processes that hold them.
+    outgoing_sockets: Vec<&'a Socket>,
     /// Processes whose descriptors could not be read (other users' processes without root).
     unreadable_processes: usize,
     /// Protocols asked about that portscope cannot see sockets for (SCTP, DCCP).
@@ -100,11 +107,11 @@ pub fn run(args: &ExplainArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> 
         .flat_map(|s| &s.sockets)
         .filter(|s| s.local.port == port && covers(s.local.address, question.address))
         .collect();
-    let outgoing = snapshot
+    let outgoing_sockets: Vec<&Socket> = snapshot
         .iter()
         .flat_map(|s| &s.sockets)
         .filter(|s| !s.state.is_listening() && s.remote.port == port && s.local.port != port)
-        .count();
+        .collect();
     let forwards: Vec<&Forward> = snapshot
         .iter()
         .flat_map(|s| &s.forwards)
@@ -117,6 +124,10 @@ pub fn run(args: &ExplainArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> 
         .map(|s| s.inode)
         .collect();
     let unreadable_processes = snapshot.as_ref().map_or(0, |s| s.unreadable_processes);
+    let unreadable_owners = snapshot
+        .as_ref()
+        .map(|s| s.unreadable_owners.clone())
+        .unwrap_or_default();
     for note in snapshot.iter().flat_map(|s| &s.notes) {
         output::note(note);
     }
@@ -127,7 +138,8 @@ pub fn run(args: &ExplainArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> 
         sockets,
         forwards,
         foreign,
-        outgoing,
+        outgoing: outgoing_sockets.len(),
+        outgoing_sockets,
         unreadable_processes,
         not_inspected,
         ephemeral: host.ephemeral_ports(),
@@ -142,7 +154,9 @@ pub fn run(args: &ExplainArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> 
         write_human(&mut out, &question, &explanation, ui)?;
     }
     out.flush()?;
-    if let Some(note) = privilege::hidden_owners_note(unreadable_processes, privileges) {
+    if let Some(note) =
+        privilege::hidden_owners_note_naming(unreadable_processes, &unreadable_owners, privileges)
+    {
         output::note(&note);
     }
     Ok(ExitCode::Ok)
@@ -194,6 +208,94 @@ fn write_human(out: &mut impl Write, question: &Question, e: &Explanation, ui: U
     writeln!(out, "{}", ui.paint(Color::Bold, &title))?;
     writeln!(out)?;
 
+    writeln!(out, "{}", ui.paint(Color::Bold, "On this machine now:"))?;
+    for t in &e.not_inspected {
+        writeln!(
+            out,
+            "  portscope sees TCP, UDP and SCTP sockets only; {t} sockets were not inspected."
+        )?;
+    }
+    if e.not_inspected.is_empty()
+        && e.sockets.is_empty()
+        && e.forwards.is_empty()
+        && e.outgoing_sockets.is_empty()
+    {
+        let place = e.address.map(|a| format!(" on {a}")).unwrap_or_default();
+        let protos = protos.replace(" and ", " or ");
+        writeln!(
+            out,
+            "  nothing on this machine uses port {port} ({protos}){place}."
+        )?;
+    }
+    for socket in &e.sockets {
+        let state = socket.state.as_str();
+        let peer = if socket.remote.is_unspecified() {
+            String::new()
+        } else {
+            format!(" from {}", socket.remote)
+        };
+        let place = if e.foreign.contains(&socket.inode) {
+            format!(" in network namespace {}", render::escape(&socket.netns.label()))
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "  {} {} {}{peer}{place}",
+            socket.protocol, socket.local, state
+        )?;
+        write_holders(out, socket, e, ui)?;
+    }
+    for f in &e.forwards {
+        let reaches = match &f.reaches {
+            Some(r) => {
+                let pids: Vec<String> = r.pids.iter().map(u32::to_string).collect();
+                format!(
+                    "the listener in network namespace {} (PID {})",
+                    render::escape(&r.netns.label()),
+                    if pids.is_empty() {
+                        "-".into()
+                    } else {
+                        pids.join(", ")
+                    }
+                )
+            }
+            None => "no listener portscope can see".into(),
+        };
+        writeln!(
+            out,
+            "  {} {} \u{2192} {} forwarded by DNAT ({} in {}), reaching {reaches}",
+            f.protocol,
+            f.listen,
+            f.target,
+            render::escape(&f.rule),
+            render::escape(&f.netns.label())
+        )?;
+    }
+    if !e.outgoing_sockets.is_empty() {
+        writeln!(
+            out,
+            "  {} connection(s) from this machine go to port {port} elsewhere:",
+            e.outgoing
+        )?;
+        for socket in &e.outgoing_sockets {
+            writeln!(
+                out,
+                "  {} {} \u{2192} {} {}",
+                socket.protocol,
+                socket.local,
+                socket.remote,
+                socket.state.as_str()
+            )?;
+            write_holders(out, socket, e, ui)?;
+        }
+        writeln!(
+            out,
+            "  to cut them: portscope close {port} --remote (the program keeps running), or stop the \
+             program: portscope close --pid PID"
+        )?;
+    }
+    writeln!(out)?;
     let class = PortClass::of(port);
     writeln!(
         out,
@@ -251,111 +353,6 @@ fn write_human(out: &mut impl Write, question: &Question, e: &Explanation, ui: U
     writeln!(out)?;
     write_abuse(out, &e.answer.abuse, &format!("{port}"), ui)?;
     writeln!(out)?;
-
-    writeln!(out, "{}", ui.paint(Color::Bold, "On this machine now:"))?;
-    for t in &e.not_inspected {
-        writeln!(
-            out,
-            "  portscope sees TCP, UDP and SCTP sockets only; {t} sockets were not inspected."
-        )?;
-    }
-    if e.not_inspected.is_empty() && e.sockets.is_empty() && e.forwards.is_empty() {
-        let place = e.address.map(|a| format!(" on {a}")).unwrap_or_default();
-        let protos = protos.replace(" and ", " or ");
-        writeln!(
-            out,
-            "  nothing on this machine uses port {port} ({protos}){place}."
-        )?;
-    }
-    for socket in &e.sockets {
-        let state = socket.state.as_str();
-        let peer = if socket.remote.is_unspecified() {
-            String::new()
-        } else {
-            format!(" from {}", socket.remote)
-        };
-        let place = if e.foreign.contains(&socket.inode) {
-            format!(" in network namespace {}", render::escape(&socket.netns.label()))
-        } else {
-            String::new()
-        };
-        writeln!(
-            out,
-            "  {} {} {}{peer}{place}",
-            socket.protocol, socket.local, state
-        )?;
-        if socket.holders.is_empty() {
-            let why = if socket.inode == 0 {
-                "no process holds it any more (the kernel is finishing the connection)"
-            } else if e.read_all {
-                "its process refuses to show its descriptors even to root (a security module or a sandbox)"
-            } else {
-                "its process is not visible to this user (run as root to see it)"
-            };
-            writeln!(out, "      {why}")?;
-        }
-        for h in &socket.holders {
-            let p = &h.process;
-            let exe = p
-                .exe
-                .as_ref()
-                .map(|e| {
-                    format!(
-                        " ({}{})",
-                        render::path(e),
-                        if p.exe_deleted { ", deleted" } else { "" }
-                    )
-                })
-                .unwrap_or_default();
-            let user = p
-                .user
-                .as_deref()
-                .map_or_else(|| p.uid.to_string(), |u| render::escape(u).into_owned());
-            let held = format!("PID {} {}{exe}", p.pid, render::escape(&p.name));
-            writeln!(out, "      held by {}, user {user}", ui.paint(Color::Bold, &held))?;
-            if !p.cmdline.is_empty() {
-                let command = render::escape(&p.cmdline.join(" ")).into_owned();
-                writeln!(out, "      command: {}", render::truncate(&command, 100))?;
-            }
-            if let Some(sup) = &p.supervisor {
-                writeln!(out, "      started by: {sup}")?;
-            }
-        }
-    }
-    for f in &e.forwards {
-        let reaches = match &f.reaches {
-            Some(r) => {
-                let pids: Vec<String> = r.pids.iter().map(u32::to_string).collect();
-                format!(
-                    "the listener in network namespace {} (PID {})",
-                    render::escape(&r.netns.label()),
-                    if pids.is_empty() {
-                        "-".into()
-                    } else {
-                        pids.join(", ")
-                    }
-                )
-            }
-            None => "no listener portscope can see".into(),
-        };
-        writeln!(
-            out,
-            "  {} {} \u{2192} {} forwarded by DNAT ({} in {}), reaching {reaches}",
-            f.protocol,
-            f.listen,
-            f.target,
-            render::escape(&f.rule),
-            render::escape(&f.netns.label())
-        )?;
-    }
-    if e.outgoing > 0 {
-        writeln!(
-            out,
-            "  {} connection(s) from this machine go to port {port} elsewhere.",
-            e.outgoing
-        )?;
-    }
-    writeln!(out)?;
     writeln!(out, "{}", ui.paint(Color::Dim, e.answer.caveat))?;
     writeln!(
         out,
@@ -366,4 +363,47 @@ fn write_human(out: &mut impl Write, question: &Question, e: &Explanation, ui: U
              who started it."
         )
     )
+}
+
+/// The processes holding `socket`, with executable, user, command and supervisor; or why none is
+/// shown.
+fn write_holders(out: &mut impl Write, socket: &Socket, e: &Explanation, ui: Ui) -> io::Result<()> {
+    if socket.holders.is_empty() {
+        let why = if socket.inode == 0 {
+            "no process holds it any more (the kernel is finishing the connection)"
+        } else if e.read_all {
+            "its process refuses to show its descriptors even to root (a security module or a sandbox)"
+        } else {
+            "its process is not visible to this user (run as root to see it)"
+        };
+        writeln!(out, "      {why}")?;
+    }
+    for h in &socket.holders {
+        let p = &h.process;
+        let exe = p
+            .exe
+            .as_ref()
+            .map(|e| {
+                format!(
+                    " ({}{})",
+                    render::path(e),
+                    if p.exe_deleted { ", deleted" } else { "" }
+                )
+            })
+            .unwrap_or_default();
+        let user = p
+            .user
+            .as_deref()
+            .map_or_else(|| p.uid.to_string(), |u| render::escape(u).into_owned());
+        let held = format!("PID {} {}{exe}", p.pid, render::escape(&p.name));
+        writeln!(out, "      held by {}, user {user}", ui.paint(Color::Bold, &held))?;
+        if !p.cmdline.is_empty() {
+            let command = render::escape(&p.cmdline.join(" ")).into_owned();
+            writeln!(out, "      command: {}", render::truncate(&command, 100))?;
+        }
+        if let Some(sup) = &p.supervisor {
+            writeln!(out, "      started by: {sup}")?;
+        }
+    }
+    Ok(())
 }

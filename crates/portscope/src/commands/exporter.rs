@@ -25,7 +25,10 @@ use crate::platform::Platform;
 use super::lookup::LocalNamesArgs;
 
 #[derive(Args, Debug, Clone)]
-#[command(after_long_help = "\
+#[command(after_long_help = "Examples:
+  sudo portscope exporter                   serve /metrics on 127.0.0.1:9750
+  sudo portscope exporter --listen 0.0.0.0:9750 --web-config web.yml
+
 Metrics: portscope_listening_socket_info{proto,address,port,netns,process,exe,user,unit,container,service} 1 \
 per listening port; portscope_sockets{proto,state,netns}; portscope_audit_findings{severity,rule}; \
 portscope_port_events_total{kind}; portscope_unreadable_processes; portscope_scrape_duration_seconds; \

@@ -17,9 +17,16 @@ use crate::output::{self, Color, Ui};
 use crate::watch::{self, Event};
 
 #[derive(Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  portscope history --since yesterday      what was open since yesterday's midnight
+  portscope history --since 2h -p 22
+  portscope history --events --since today --json
+Recording needs a running `portscope watch`; keep one with
+  sudo systemctl enable --now portscope-watch.service")]
 pub struct HistoryArgs {
-    /// Only what was open at some time in this window: a duration back from now (2h, 30m, 7d)
-    /// or a moment (2026-11-25 14:00:00, UTC).
+    /// Only what was open at some time in this window: today, yesterday (from local midnight), a
+    /// day (2026-11-25), a duration back from now (2h, 30m, 7d) or a moment (2026-11-25
+    /// 14:00:00, UTC).
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
     /// Only this port.
@@ -39,13 +46,20 @@ pub struct HistoryArgs {
     pub db: Option<PathBuf>,
 }
 
-pub fn run(args: &HistoryArgs, ui: Ui) -> Result<ExitCode> {
+pub fn run(args: &HistoryArgs, ui: Ui, host: &dyn crate::platform::Platform) -> Result<ExitCode> {
     let since = match &args.since {
-        Some(text) => Some(time::parse_since(text, time::now_ms()).ok_or_else(|| {
-            Error::Usage(format!(
-                "--since {text:?}: give a duration (2h, 30m, 7d) or a moment (2026-11-25 14:00:00)"
-            ))
-        })?),
+        Some(text) => Some(
+            {
+                let now = time::now_ms();
+                time::parse_since(text, now, local_time::utc_offset_ms(now))
+            }
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "--since {text:?}: give today, yesterday, a day (2026-11-25), a duration (2h, 30m, 7d) \
+                 or a moment (2026-11-25 14:00:00)"
+                ))
+            })?,
+        ),
         None => None,
     };
     let path = match &args.db {
@@ -89,14 +103,37 @@ pub fn run(args: &HistoryArgs, ui: Ui) -> Result<ExitCode> {
         .filter(|s| since.is_none_or(|since| s.closed_ms.is_none_or(|c| c >= since)))
         .filter(|s| process_matches(args, [&s.owner, &None]))
         .collect();
+    // A span still open in the history whose owner has exited was left open by a watcher that
+    // stopped: the port is not known to be open now.
+    let gone: Vec<bool> = spans
+        .iter()
+        .map(|s| {
+            s.closed_ms.is_none()
+                && s.owner
+                    .as_ref()
+                    .is_some_and(|o| matches!(host.pin(o.pid), Err(crate::platform::ControlError::Gone)))
+        })
+        .collect();
     if args.json {
-        let rows: Vec<SpanJson> = spans.iter().map(SpanJson::of).collect();
+        let rows: Vec<SpanJson> = spans
+            .iter()
+            .zip(&gone)
+            .map(|(s, &gone)| SpanJson::of(s, gone))
+            .collect();
         output::json(&mut out, &rows)?;
     } else if spans.is_empty() {
         out.flush()?;
         output::note("no port in the history matches");
     } else {
-        table(&spans).write(&mut out, ui)?;
+        table(&spans, &gone).write(&mut out, ui)?;
+        if gone.iter().any(|g| *g) {
+            out.flush()?;
+            output::note(
+                "\"pid gone\": the history last saw the port open, but its process has exited since; \
+                 nothing was recording when it closed (keep `portscope watch` recording with \
+                 `systemctl enable --now portscope-watch.service`)",
+            );
+        }
     }
     out.flush()?;
     Ok(ExitCode::Ok)
@@ -137,10 +174,12 @@ struct SpanJson<'a> {
     closed: Option<String>,
     closed_while_not_watching: bool,
     ended_by_owner_change: bool,
+    /// Still open in the history, but its process has exited since (nothing recorded the close).
+    owner_gone: bool,
 }
 
 impl<'a> SpanJson<'a> {
-    fn of(span: &'a Span) -> SpanJson<'a> {
+    fn of(span: &'a Span, owner_gone: bool) -> SpanJson<'a> {
         SpanJson {
             protocol: span.key.protocol,
             address: span.key.address,
@@ -152,13 +191,14 @@ impl<'a> SpanJson<'a> {
             closed: span.closed_ms.map(time::rfc3339),
             closed_while_not_watching: span.closed_before,
             ended_by_owner_change: span.ended_by_owner_change,
+            owner_gone,
         }
     }
 }
 
-fn table(spans: &[Span]) -> Table {
+fn table(spans: &[Span], gone: &[bool]) -> Table {
     let mut table = Table::new(vec!["PROTO", "LOCAL", "PID/PROGRAM", "USER", "OPENED", "CLOSED"]);
-    for span in spans {
+    for (span, &gone) in spans.iter().zip(gone) {
         let local = match span.key.remote {
             Some(remote) => format!("{} -> {remote}", span.key.local()),
             None => span.key.local().to_string(),
@@ -176,6 +216,7 @@ fn table(spans: &[Span]) -> Table {
             (Some(t), false) => local_time::format(t),
         };
         let closed = match (span.closed_ms, span.closed_before, span.ended_by_owner_change) {
+            (None, ..) if gone => Cell::painted("unknown (pid gone)", Color::Yellow),
             (None, ..) => Cell::painted("open", Color::Green),
             (Some(t), _, true) => format!("{} (new owner)", local_time::format(t)).into(),
             (Some(t), true, false) => format!("before {}", local_time::format(t)).into(),

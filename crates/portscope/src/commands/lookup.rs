@@ -15,6 +15,10 @@ use crate::output::table::{Cell, Table};
 use crate::output::{self, Color, Ui};
 
 #[derive(Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  portscope lookup 31337          what is registered there, and its documented abuse
+  portscope lookup ssh            the ports a service name has
+  portscope lookup 6000-6063 --tcp")]
 #[command(group(ArgGroup::new("transport").args(["tcp", "udp", "sctp", "dccp"])))]
 pub struct LookupArgs {
     /// A port (80), a range (6000-6010) or a service name (ssh), optionally with /PROTOCOL (53/udp).

@@ -35,7 +35,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Scan(args) => scan::run(args, ui),
         Command::Top(args) => top::run(args, ui, host),
         Command::Watch(args) => watch::run(args, ui, host),
-        Command::History(args) => history::run(args, ui),
+        Command::History(args) => history::run(args, ui, host),
         Command::Baseline(args) => baseline::run(args, ui, host),
         Command::Exporter(args) => exporter::run(args, host),
         Command::Completions { shell } => {

@@ -243,10 +243,40 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
         }
         out.flush()?;
     }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(ExitCode::Ok),
+    if let Some(e) = failure {
+        return Err(e);
     }
+    host_down(&report, &args.targets, args.max_retries)
+}
+
+/// nmap's "Host seems down": a host that neither accepted nor refused a single probe is
+/// unreachable or drops everything, which is not the same as "nothing exposed". When no host
+/// answered, the scan ends with one line and exit 6; when some did, a note names how many did not.
+fn host_down(report: &ScanReport, targets: &[String], retries: u32) -> Result<ExitCode> {
+    let answered = report.hosts.iter().filter(|h| h.open + h.closed > 0).count() as u64;
+    let total = report.total_hosts();
+    let down = total.saturating_sub(answered);
+    if down == 0 {
+        return Ok(ExitCode::Ok);
+    }
+    let tries = report.port_count as u64 * (u64::from(retries) + 1);
+    let hint = "check the address and the route (`ip route get ADDRESS`), or allow slower answers \
+                with --max-rtt-timeout (portscope never pings first: nmap's -Pn changes nothing)";
+    if answered == 0 {
+        let who = if total == 1 {
+            format!("host {} seems down", targets.join(" "))
+        } else {
+            format!("all {total} hosts seem down")
+        };
+        return Err(Error::NotFound(format!(
+            "{who}: up to {tries} probe(s) per host to {} port(s), none accepted or refused; {hint}",
+            report.port_count
+        )));
+    }
+    note(&format!(
+        "{down} of {total} host(s) seem down: no port accepted or refused a probe; {hint}"
+    ));
+    Ok(ExitCode::Ok)
 }
 
 /// Where a `-oG`/`-oX` report goes: stdout, or a file created before the scan starts.
@@ -301,25 +331,49 @@ fn output_paths(args: &ScanArgs) -> Result<(Option<PathBuf>, Option<PathBuf>)> {
     Ok((greppable, xml))
 }
 
-/// nmap's two-letter options, spelled as portscope's long ones: `-oG`, `-oX` and `-iL` after the
-/// `scan` subcommand. clap has no multi-letter short options, so the command line is rewritten
-/// before it is parsed; every other argument passes through untouched.
-pub fn nmap_style_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+/// nmap's multi-letter options, spelled as portscope's long ones: `-oG`, `-oX`, `-iL` and `-sV`
+/// (`--banner`) after the `scan` subcommand; `-sT`, `-Pn` and `-n` say what portscope always does
+/// (a connect scan, no ping first, no reverse DNS) and are dropped; the nmap options portscope
+/// has no equivalent for (`-sS`, `-sU`, `-O`, `-A`, `-T0`..`-T5`) are refused with a hint. clap has
+/// no multi-letter short options, so the command line is rewritten before it is parsed; every
+/// other argument passes through untouched.
+pub fn nmap_style_args(args: impl IntoIterator<Item = OsString>) -> Result<Vec<OsString>> {
     let mut in_scan = false;
-    args.into_iter()
-        .map(|arg| {
-            if !in_scan {
-                in_scan = arg == "scan";
-                return arg;
+    let mut out = Vec::new();
+    for arg in args {
+        if !in_scan {
+            in_scan = arg == "scan";
+            out.push(arg);
+            continue;
+        }
+        let refuse = |hint: &str| {
+            Err(Error::Usage(format!(
+                "{} is an nmap option portscope does not have: {hint}",
+                arg.to_string_lossy()
+            )))
+        };
+        match arg.to_str() {
+            Some("-oG") => out.push("--output-greppable".into()),
+            Some("-oX") => out.push("--output-xml".into()),
+            Some("-iL") => out.push("--input-list".into()),
+            Some("-sV") => out.push("--banner".into()),
+            Some("-sT" | "-Pn" | "-n") => {}
+            Some("-sS") => {
+                return refuse("portscope scans with full TCP connects (nmap's -sT), which need no root");
             }
-            match arg.to_str() {
-                Some("-oG") => "--output-greppable".into(),
-                Some("-oX") => "--output-xml".into(),
-                Some("-iL") => "--input-list".into(),
-                _ => arg,
+            Some("-sU") => return refuse("portscope scans TCP only"),
+            Some("-O" | "-A") => {
+                return refuse(
+                    "portscope does not guess operating systems; --banner shows what services say",
+                );
             }
-        })
-        .collect()
+            Some(t) if t.len() == 3 && t.starts_with("-T") && t.as_bytes()[2].is_ascii_digit() => {
+                return refuse("set the pace with --rate N (probes per second) or --max-parallelism N");
+            }
+            _ => out.push(arg),
+        }
+    }
+    Ok(out)
 }
 
 fn add_banners(hosts: &mut [HostResult], timeout: Duration) {
@@ -344,12 +398,75 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} probes answered ({per_sec}, eta {eta})")
-    {
+    let window = std::sync::Mutex::new(RateWindow::default());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} probes answered ({rate}, eta {eta_now})",
+    ) {
+        let window = std::sync::Arc::new(window);
+        let for_rate = std::sync::Arc::clone(&window);
+        let style = style
+            .with_key(
+                "rate",
+                move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    if let Ok(mut window) = for_rate.lock() {
+                        let rate = window.observe(state.elapsed(), state.pos());
+                        let _ = write!(w, "{rate:.0}/s");
+                    }
+                },
+            )
+            .with_key(
+                "eta_now",
+                move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    if let Ok(mut window) = window.lock() {
+                        let rate = window.observe(state.elapsed(), state.pos());
+                        let left = state.len().unwrap_or(0).saturating_sub(state.pos());
+                        let _ = match eta(left, rate) {
+                            Some(eta) => write!(w, "{}", humantime::format_duration(eta)),
+                            None => write!(w, "-"),
+                        };
+                    }
+                },
+            );
         bar.set_style(style);
     }
     bar
+}
+
+/// The answer rate over the last few seconds: what the ETA should follow, not the slow start (the
+/// first probes of a scan wait out their timeouts before anything answers).
+#[derive(Default)]
+struct RateWindow {
+    samples: std::collections::VecDeque<(Duration, u64)>,
+}
+
+impl RateWindow {
+    const SPAN: Duration = Duration::from_secs(5);
+
+    /// Records (elapsed, answered) and returns answers per second over the window.
+    fn observe(&mut self, elapsed: Duration, pos: u64) -> f64 {
+        if self.samples.back().is_none_or(|&(t, _)| elapsed > t) {
+            self.samples.push_back((elapsed, pos));
+        }
+        while self
+            .samples
+            .front()
+            .is_some_and(|&(t, _)| elapsed.saturating_sub(t) > Self::SPAN)
+            && self.samples.len() > 2
+        {
+            self.samples.pop_front();
+        }
+        match (self.samples.front(), self.samples.back()) {
+            (Some(&(t0, p0)), Some(&(t1, p1))) if t1 > t0 => {
+                p1.saturating_sub(p0) as f64 / (t1 - t0).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+/// The time left at `rate` answers per second, rounded to whole seconds; `None` before any rate.
+fn eta(left: u64, rate: f64) -> Option<Duration> {
+    (rate > 0.0).then(|| Duration::from_secs((left as f64 / rate).ceil() as u64))
 }
 
 fn is_stdout(path: &Path) -> bool {
@@ -381,4 +498,24 @@ fn read_input(path: &Path) -> Result<String> {
 fn epoch(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+
+    #[test]
+    fn the_eta_follows_the_recent_rate_not_the_slow_start() {
+        let mut window = RateWindow::default();
+        // One answer in the first 3 s (timeouts), then 1000 answers a second.
+        window.observe(Duration::from_secs(0), 0);
+        window.observe(Duration::from_secs(3), 1);
+        let mut rate = 0.0;
+        for s in 4..=12 {
+            rate = window.observe(Duration::from_secs(s), 1 + (s - 3) * 1000);
+        }
+        assert!((rate - 1000.0).abs() < 1.0, "{rate}");
+        assert_eq!(eta(60_000, rate), Some(Duration::from_secs(60)));
+        assert_eq!(eta(10, 0.0), None);
+    }
 }

@@ -25,7 +25,11 @@ use crate::watch::poll::Poller;
 use crate::watch::{self, Event, EventKind, PortTable};
 
 #[derive(Args, Debug, Clone)]
-#[command(after_long_help = "\
+#[command(after_long_help = "Examples:
+  sudo portscope watch                     print each port that opens, closes or changes owner
+  sudo portscope watch --connections --exec 'notify-send \"$PORTSCOPE_PROGRAM\"'
+  sudo systemctl enable --now portscope-watch.service    keep recording for `history`
+
 Watch follows listening ports (TCP LISTEN, bound UDP) by default: what \"a port opened\" means. \
 --connections adds established connections, keyed by their peer too.
 
@@ -137,7 +141,11 @@ pub fn run(args: &WatchArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     for note in &first.notes {
         output::note(note);
     }
-    if let Some(note) = crate::privilege::hidden_owners_note(first.unreadable_processes, host.privileges()) {
+    if let Some(note) = crate::privilege::hidden_owners_note_naming(
+        first.unreadable_processes,
+        &first.unreadable_owners,
+        host.privileges(),
+    ) {
         output::note(&note);
     }
     if let Some(r) = &mut recorder

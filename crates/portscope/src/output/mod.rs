@@ -20,6 +20,9 @@ pub enum ColorChoice {
 #[derive(Clone, Copy, Debug)]
 pub struct Ui {
     pub color: bool,
+    /// The columns a table may take: the terminal's width or `$COLUMNS` (at least 80); `None` in
+    /// a pipe without `$COLUMNS`, where rows are never cut.
+    pub width: Option<usize>,
 }
 
 impl Ui {
@@ -32,7 +35,32 @@ impl Ui {
             ColorChoice::Never => false,
             ColorChoice::Auto => !no_color && io::stdout().is_terminal(),
         };
-        Ui { color }
+        let columns = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<usize>().ok());
+        let terminal = || {
+            terminal_size::terminal_size_of(io::stdout())
+                .map(|(terminal_size::Width(w), _)| usize::from(w))
+                .filter(|_| io::stdout().is_terminal())
+        };
+        let width = columns.or_else(terminal).map(|w| w.max(80));
+        Ui { color, width }
+    }
+
+    /// No colour and no width limit: what a pipe gets, and what tests compare.
+    pub fn plain() -> Ui {
+        Ui {
+            color: false,
+            width: None,
+        }
+    }
+
+    /// No colour, `width` columns.
+    pub fn fixed(width: usize) -> Ui {
+        Ui {
+            color: false,
+            width: Some(width),
+        }
     }
 
     /// Wraps `text` in an ANSI colour when colour is on.

@@ -31,10 +31,19 @@ pub fn write_table(out: &mut impl Write, report: &ScanReport, ui: Ui) -> io::Res
                 PortState::Closed => Color::Dim,
                 PortState::Filtered => Color::Yellow,
             };
+            let service = port.service.as_deref().unwrap_or("-");
+            // Marked as `list` marks it: the kind of documented abuse, for an open port only.
+            let abuse = portscope_core::knowledge::abuse(port.port, portscope_core::model::Protocol::Tcp);
+            let service = match abuse.first() {
+                Some(entry) if port.state == PortState::Open => {
+                    Cell::painted(format!("{service} \u{b7} {} port", entry.kind), Color::Yellow)
+                }
+                _ => service.into(),
+            };
             let mut row: Vec<Cell> = vec![
                 format!("{}/{}", port.port, port.protocol).into(),
                 Cell::painted(port.state.as_str(), color),
-                port.service.as_deref().unwrap_or("-").into(),
+                service,
                 port.reason.as_str().into(),
             ];
             if banners {
@@ -162,7 +171,7 @@ mod tests {
     #[test]
     fn table_snapshot() {
         let mut out = Vec::new();
-        write_table(&mut out, &report(), Ui { color: false }).unwrap();
+        write_table(&mut out, &report(), Ui::plain()).unwrap();
         insta::assert_snapshot!(String::from_utf8(out).unwrap());
     }
 

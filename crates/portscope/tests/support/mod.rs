@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// The portscope binary built for this test run.
 pub fn portscope() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portscope"));
-    cmd.env("NO_COLOR", "1").env_remove("PORTSCOPE_NETNS");
+    cmd.env("NO_COLOR", "1")
+        .env_remove("PORTSCOPE_NETNS")
+        .env_remove("COLUMNS");
     cmd
 }
 
@@ -191,7 +193,7 @@ pub fn send_signal(pid: u32, signal: i32) {
 /// (`PORTSCOPE_NETNS=current`), as `ss` would: a test's namespace is its whole world.
 pub fn portscope_in(ns: &Netns) -> Command {
     let mut cmd = ns.command(env!("CARGO_BIN_EXE_portscope"));
-    cmd.env("NO_COLOR", "1");
+    cmd.env("NO_COLOR", "1").env_remove("COLUMNS");
     cmd
 }
 
