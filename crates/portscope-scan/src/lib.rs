@@ -12,6 +12,8 @@ pub mod plan;
 pub mod ports;
 pub mod resolve;
 pub mod targets;
+pub mod packet;
+pub mod udp_payloads;
 pub mod xml;
 
 /// A target or port spec that does not parse; its message is the one line the user sees.

@@ -5,7 +5,7 @@ use portscope_core::Platform;
 
 #[cfg(target_os = "linux")]
 pub use portscope_linux::{
-    connect_scan, local_time,
+    connect_scan, local_time, syn_scan, udp_scan,
     stop_signal::{StopSignals, kill_process_group},
 };
 

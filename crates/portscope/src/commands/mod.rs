@@ -10,6 +10,7 @@ pub mod history;
 pub mod list;
 pub mod lookup;
 pub mod scan;
+pub mod scan_engine;
 pub mod watch;
 pub mod watch_exec;
 

@@ -18,7 +18,7 @@ use portscope_scan::{banner, greppable, ports, resolve, xml};
 use super::lookup::LocalNamesArgs;
 use crate::error::{Error, ExitCode, Result};
 use crate::files;
-use crate::host::connect_scan;
+use super::scan_engine;
 use crate::output::scan as scan_report;
 use crate::output::{Ui, note};
 
@@ -107,6 +107,30 @@ pub struct ScanArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// SYN scan: half-open probes from raw sockets (the default when this process may open
+    /// them, as root or with CAP_NET_RAW). nmap's `-sS` works too.
+    #[arg(long, conflicts_with = "connect")]
+    pub syn: bool,
+
+    /// Connect scan: full TCP connects, no privileges needed. nmap's `-sT` works too.
+    #[arg(long)]
+    pub connect: bool,
+
+    /// UDP scan, with protocol requests for DNS, NTP, SNMP, NetBIOS, SSDP, mDNS, memcached and
+    /// portmap; alone it scans UDP only, with --syn or --connect both. nmap's `-sU` works too.
+    #[arg(long)]
+    pub udp: bool,
+
+    /// Report a port open after its first SYN-ACK, without the confirming second probe.
+    #[arg(long)]
+    pub no_confirm: bool,
+
+    /// Accepted for nmap's command lines: the reason for each port (syn-ack, reset,
+    /// conn-refused, port-unreach, udp-response, no-response, ...) is always in the table, the
+    /// JSON and the XML.
+    #[arg(long)]
+    pub reason: bool,
+
     #[command(flatten)]
     pub names: LocalNamesArgs,
 }
@@ -149,6 +173,7 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
         top_ports: args.top_ports,
         exclude_ports: args.exclude_ports.as_deref(),
         force: args.force,
+        protocols: modes(args).protocols(),
     };
     let (greppable, xml) = output_paths(args)?;
     let plan = Plan::new(&request, &resolve::resolve_all)?;
@@ -162,7 +187,7 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
     let started_str = humantime::format_rfc3339_seconds(started_at).to_string();
 
     let progress = progress_bar(plan.total_probes);
-    let mut tallies = Tallies::new(plan.ports.len(), args.all);
+    let mut tallies = Tallies::new(plan.ports.len() + plan.udp_ports.len(), args.all);
     let cfg = EngineConfig {
         max_retries: args.max_retries,
         min_timeout: args.min_rtt_timeout,
@@ -171,22 +196,16 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
         rate: args.rate,
         ..EngineConfig::default()
     };
-    let ports = plan.ports.clone();
-    let probes = plan.hosts().flat_map(move |ip| {
-        ports
-            .clone()
-            .into_iter()
-            .map(move |port| SocketAddr::new(ip, port))
-    });
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(MAX_THREADS);
-    let stats = connect_scan::scan_parallel(
-        probes,
+    let stats = scan_engine::run(
+        &plan,
+        &modes(args),
         &cfg,
         threads,
-        |addr, outcome| tallies.record(addr, outcome),
-        |n| progress.inc(n),
+        &mut |addr, proto, outcome| tallies.record_proto(addr, proto, outcome),
+        &progress,
     )?;
     progress.finish_and_clear();
 
@@ -204,10 +223,11 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(" "),
         start: epoch(started_at),
-        ports: ports::ranges_label(&plan.ports),
-        port_count: plan.ports.len(),
+        ports: ports_label(&plan),
+        port_count: plan.ports.len() + plan.udp_ports.len(),
         hosts,
         silent_hosts,
+        scan_info: scan_engine::scan_info(&plan, &modes(args)),
         stats,
     };
     let finished_str = humantime::format_rfc3339_seconds(finished_at).to_string();
@@ -316,10 +336,35 @@ pub fn nmap_style_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString
                 Some("-oG") => "--output-greppable".into(),
                 Some("-oX") => "--output-xml".into(),
                 Some("-iL") => "--input-list".into(),
+                Some("-sS") => "--syn".into(),
+                Some("-sT") => "--connect".into(),
+                Some("-sU") => "--udp".into(),
                 _ => arg,
             }
         })
         .collect()
+}
+
+fn modes(args: &ScanArgs) -> scan_engine::Modes {
+    scan_engine::Modes {
+        syn: args.syn,
+        connect: args.connect,
+        udp: args.udp,
+        confirm: !args.no_confirm,
+    }
+}
+
+/// `1-1024`, or `T:22,80,U:53,161` when both protocols are scanned.
+fn ports_label(plan: &Plan) -> String {
+    match (plan.ports.is_empty(), plan.udp_ports.is_empty()) {
+        (_, true) => ports::ranges_label(&plan.ports),
+        (true, false) => ports::ranges_label(&plan.udp_ports),
+        (false, false) => format!(
+            "T:{},U:{}",
+            ports::ranges_label(&plan.ports),
+            ports::ranges_label(&plan.udp_ports)
+        ),
+    }
 }
 
 fn add_banners(hosts: &mut [HostResult], timeout: Duration) {
