@@ -403,8 +403,10 @@ fn reserve_port() -> Result<(u16, Vec<std::net::TcpListener>)> {
             })
             .map(socket2_bind)
             .collect();
-        if let Ok(held) = held {
-            return Ok((port, held));
+        match held {
+            Ok(held) => return Ok((port, held)),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {}
+            Err(e) => return Err(Error::System(format!("reserving the scan's source port: {e}"))),
         }
     }
     Err(Error::System("no free local port for the scan's source port".into()))

@@ -198,7 +198,7 @@ fn out_of_file_descriptors_loses_no_port() {
     // so socket() fails with EMFILE mid-scan and the probes must be queued again, not lost.
     let script = format!(
         "for i in $(seq 10 99); do eval \"exec $i</dev/null\"; done; \
-         exec prlimit --nofile=100:100 {} scan {TARGET_V4} -p 1-2000 --json",
+         exec prlimit --nofile=100:100 {} scan --connect {TARGET_V4} -p 1-2000 --json",
         env!("CARGO_BIN_EXE_portscope")
     );
     let out = run(lab.scanner.command("bash").args(["-c", &script]));
