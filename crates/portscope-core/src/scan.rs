@@ -27,6 +27,13 @@ impl PortState {
             PortState::OpenFiltered => "open|filtered",
         }
     }
+
+    /// The state `as_str` names.
+    pub fn parse(text: &str) -> Option<PortState> {
+        [PortState::Open, PortState::Closed, PortState::Filtered, PortState::OpenFiltered]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
 }
 
 /// Why a port got its state; the strings are nmap's `reason` values so its tooling reads them.
@@ -75,6 +82,27 @@ impl Reason {
             Reason::NetUnreach => "net-unreach",
             Reason::AdminProhibited => "admin-prohibited",
         }
+    }
+
+    /// The reason `as_str` names.
+    pub fn parse(text: &str) -> Option<Reason> {
+        [
+            Reason::SynAck,
+            Reason::ConnRefused,
+            Reason::Reset,
+            Reason::UdpResponse,
+            Reason::PortUnreach,
+            Reason::ProtoUnreach,
+            Reason::HostProhibited,
+            Reason::NetProhibited,
+            Reason::SelfConnect,
+            Reason::NoResponse,
+            Reason::HostUnreach,
+            Reason::NetUnreach,
+            Reason::AdminProhibited,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
     }
 }
 

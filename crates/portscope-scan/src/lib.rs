@@ -11,6 +11,7 @@ pub mod greppable;
 pub mod plan;
 pub mod ports;
 pub mod resolve;
+pub mod shard;
 pub mod targets;
 pub mod packet;
 pub mod udp_payloads;

@@ -300,3 +300,85 @@ fn udp_scan_tells_open_closed_and_silent_ports() {
     assert_eq!(states[&(53, "udp".into())].0, "open");
     assert_eq!(states[&(22, "udp".into())].0, "closed");
 }
+
+#[test]
+fn shards_split_the_ports_and_merge_with_cat() {
+    if skip_without_root("shards_split_the_ports_and_merge_with_cat") {
+        return;
+    }
+    let open = [5, 77, 150, 299];
+    let lab = Lab::new(&open, &[]);
+    let mut lines = Vec::new();
+    for shard in ["1/3", "2/3", "3/3"] {
+        let out = lab.scan(&[TARGET_V4, "-p", "1-300", "-sS", "--shard", shard, "--json-lines", "--all"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let n = text.lines().count();
+        assert!((99..=101).contains(&n), "shard {shard} has a third of the ports: {n}");
+        lines.extend(text.lines().map(str::to_string));
+    }
+    let mut ports: Vec<u64> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line")["port"].as_u64().expect("port"))
+        .collect();
+    ports.sort();
+    assert_eq!(ports, (1..=300).collect::<Vec<u64>>(), "every port exactly once");
+    let mut found: Vec<u64> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
+        .filter(|v| v["state"] == "open")
+        .map(|v| v["port"].as_u64().expect("port"))
+        .collect();
+    found.sort();
+    assert_eq!(found, open.map(u64::from));
+    assert!(Lab::scan(&lab, &[TARGET_V4, "--shard", "4/3"]).status.code() == Some(2));
+}
+
+#[test]
+fn an_interrupted_scan_resumes_from_its_file() {
+    if skip_without_root("an_interrupted_scan_resumes_from_its_file") {
+        return;
+    }
+    let open = [22, 4000];
+    let lab = Lab::new(&open, &[]);
+    // Ports 3000-3999 are dropped: the scan spends seconds retrying them, time to interrupt it.
+    nft(
+        &lab.target,
+        "table inet t17r {\n chain input {\n  type filter hook input priority 0;\n  tcp dport 3000-3999 drop\n }\n}\n",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("scan.resume");
+    let file_arg = file.to_str().expect("utf-8 path");
+    let mut cmd = lab.command(&[TARGET_V4, "-p", "1-5000", "-sS", "--resume", file_arg, "--max-retries", "6"]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut scan = Guard::spawn(&mut cmd);
+    // Wait until the scan has reached the dropped ports (the first 2999 are settled at once).
+    assert!(wait_until(30.0, || lab.scan_tables().len() == 1));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    send(&scan, libc::SIGINT);
+    assert_eq!(scan.0.wait().expect("wait").code(), Some(130));
+    let held = std::fs::read_to_string(&file).expect("resume file");
+    let first = held.lines().count();
+    assert!(first > 0 && first < 5000, "the first run settled part of the ports: {first}");
+
+    let out = lab.scan(&[TARGET_V4, "-p", "1-5000", "-sS", "--resume", file_arg, "--json", "--max-retries", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let host = &doc["hosts"][0];
+    let ports: Vec<u64> = host["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .filter(|p| p["state"] == "open")
+        .map(|p| p["port"].as_u64().expect("port"))
+        .collect();
+    assert_eq!(ports, [22, 4000]);
+    assert_eq!(host["filtered"], 1000);
+    assert_eq!(host["closed"], 5000 - 1000 - 2);
+    assert!(
+        doc["stats"]["probes"].as_u64().expect("probes") < 5000,
+        "the second run skipped what the file held: {}",
+        doc["stats"]
+    );
+    assert_eq!(std::fs::read_to_string(&file).expect("file").lines().count(), 5000);
+}

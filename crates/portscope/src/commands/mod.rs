@@ -11,6 +11,7 @@ pub mod list;
 pub mod lookup;
 pub mod scan;
 pub mod scan_engine;
+pub mod scan_stream;
 pub mod watch;
 pub mod watch_exec;
 

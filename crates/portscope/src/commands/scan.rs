@@ -18,7 +18,7 @@ use portscope_scan::{banner, greppable, ports, resolve, xml};
 use super::lookup::LocalNamesArgs;
 use crate::error::{Error, ExitCode, Result};
 use crate::files;
-use super::scan_engine;
+use super::{scan_engine, scan_stream};
 use crate::output::scan as scan_report;
 use crate::output::{Ui, note};
 
@@ -125,6 +125,21 @@ pub struct ScanArgs {
     #[arg(long)]
     pub no_confirm: bool,
 
+    /// Scan part I of N of a shared random probe order (as masscan's and ZMap's --shard): run
+    /// the same command with 1/N ... N/N on N machines and merge their --json-lines with cat.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<portscope_scan::shard::Shard>,
+
+    /// Print one JSON object per port as it is settled (open ones; every one with --all)
+    /// instead of the report.
+    #[arg(long, conflicts_with = "json")]
+    pub json_lines: bool,
+
+    /// Record every settled probe in FILE; started again with the same FILE, the scan skips
+    /// what FILE holds and continues (after Ctrl-C, a crash or a reboot).
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<PathBuf>,
+
     /// Accepted for nmap's command lines: the reason for each port (syn-ack, reset,
     /// conn-refused, port-unreach, udp-response, no-response, ...) is always in the table, the
     /// JSON and the XML.
@@ -148,6 +163,10 @@ fn parse_rate(text: &str) -> std::result::Result<f64, String> {
         ));
     }
     Ok(rate)
+}
+
+fn parse_shard(text: &str) -> std::result::Result<portscope_scan::shard::Shard, String> {
+    portscope_scan::shard::Shard::parse(text).map_err(|e| e.0)
 }
 
 fn parse_positive_duration(text: &str) -> std::result::Result<Duration, String> {
@@ -199,14 +218,41 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(MAX_THREADS);
-    let stats = scan_engine::run(
+    let mut stream = scan_stream::Stream::new(args.json_lines, args.all);
+    let mut done = scan_stream::Done::new();
+    if let Some(path) = &args.resume {
+        for (addr, proto, outcome) in stream.resume_from(path)? {
+            if done.insert((addr, proto)) {
+                tallies.record_proto(addr, proto, outcome);
+                progress.inc(1);
+            }
+        }
+    }
+    let selection = scan_engine::Selection {
+        shard: args.shard,
+        done: &done,
+    };
+    let (stats, stopped) = scan_engine::run(
         &plan,
         &modes(args),
         &cfg,
         threads,
-        &mut |addr, proto, outcome| tallies.record_proto(addr, proto, outcome),
+        &selection,
+        &mut |addr, proto, outcome| {
+            stream.record(addr, proto, outcome);
+            tallies.record_proto(addr, proto, outcome);
+        },
         &progress,
     )?;
+    stream.flush()?;
+    if let Some(signal) = stopped {
+        progress.finish_and_clear();
+        scan_engine::exit_stopped(signal);
+    }
+    if args.json_lines {
+        progress.finish_and_clear();
+        return Ok(ExitCode::Ok);
+    }
     progress.finish_and_clear();
 
     let (mut hosts, silent_hosts) = tallies.finish(&plan.names, &names);

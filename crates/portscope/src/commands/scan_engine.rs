@@ -9,6 +9,9 @@ use std::net::SocketAddr;
 
 use portscope_core::scan::{EngineConfig, Outcome, ScanInfo, ScanProto, ScanStats};
 use portscope_scan::plan::{Plan, Protocols};
+use portscope_scan::shard::{Permutation, Shard};
+
+use super::scan_stream::Done;
 
 use crate::error::{Error, Result};
 use crate::host::{StopSignals, connect_scan, syn_scan, udp_scan};
@@ -37,6 +40,45 @@ impl Modes {
 /// Where each outcome goes: the tallies, the JSON-lines stream, the resume file.
 pub type Sink<'a> = dyn FnMut(SocketAddr, ScanProto, Outcome) + Send + 'a;
 
+/// Which probes this run sends: a shard of the shared random order, minus those a resume file
+/// already holds.
+pub struct Selection<'a> {
+    pub shard: Option<Shard>,
+    pub done: &'a Done,
+}
+
+/// Every seed is the same, so that every shard of one command computes the same order.
+const SHARD_SEED: u64 = 0x7053_6361_6e31_3737;
+
+/// The probes of one protocol over `ports`, as `selection` picks them.
+fn probes<'a>(
+    plan: &'a Plan,
+    ports: &'a [u16],
+    proto: ScanProto,
+    selection: &'a Selection<'a>,
+) -> Box<dyn Iterator<Item = SocketAddr> + Send + 'a> {
+    let keep = move |addr: &SocketAddr| !selection.done.contains(&(*addr, proto));
+    match selection.shard {
+        None => Box::new(
+            plan.hosts()
+                .flat_map(move |ip| ports.iter().map(move |&port| SocketAddr::new(ip, port)))
+                .filter(keep),
+        ),
+        Some(shard) => {
+            // Random order needs the hosts by index; the plan's size check bounds them.
+            let hosts: Vec<_> = plan.hosts().collect();
+            let n = ports.len() as u64;
+            let total = hosts.len() as u64 * n;
+            let perm = Permutation::new(total, SHARD_SEED);
+            Box::new(
+                perm.shard(shard)
+                    .map(move |i| SocketAddr::new(hosts[(i / n) as usize], ports[(i % n) as usize]))
+                    .filter(keep),
+            )
+        }
+    }
+}
+
 /// Runs the engines the modes call for over `plan`'s hosts, feeding `sink`; returns the run's
 /// statistics (summed over the engines).
 pub fn run(
@@ -44,9 +86,10 @@ pub fn run(
     modes: &Modes,
     cfg: &EngineConfig,
     threads: usize,
+    selection: &Selection<'_>,
     sink: &mut Sink<'_>,
     progress: &indicatif::ProgressBar,
-) -> Result<ScanStats> {
+) -> Result<(ScanStats, Option<i32>)> {
     let tcp = modes.protocols().tcp && !plan.ports.is_empty();
     let use_syn = tcp && !modes.connect && (modes.syn || syn_scan::raw_sockets_allowed());
     if modes.syn && !syn_scan::raw_sockets_allowed() {
@@ -63,13 +106,7 @@ pub fn run(
     };
     let mut total = ScanStats::default();
     if tcp {
-        let ports = plan.ports.clone();
-        let probes = plan.hosts().flat_map(move |ip| {
-            ports
-                .clone()
-                .into_iter()
-                .map(move |port| SocketAddr::new(ip, port))
-        });
+        let probes = probes(plan, &plan.ports, ScanProto::Tcp, selection);
         let stats = if use_syn {
             let opts = syn_scan::SynOptions {
                 confirm: modes.confirm,
@@ -88,7 +125,7 @@ pub fn run(
                 note(line);
             }
             if let Some(signal) = run.stopped_by {
-                stopped(signal);
+                return Ok((run.stats, Some(signal)));
             }
             run.stats
         } else {
@@ -103,13 +140,7 @@ pub fn run(
         add(&mut total, &stats);
     }
     if modes.udp && !plan.udp_ports.is_empty() {
-        let ports = plan.udp_ports.clone();
-        let probes = plan.hosts().flat_map(move |ip| {
-            ports
-                .clone()
-                .into_iter()
-                .map(move |port| SocketAddr::new(ip, port))
-        });
+        let probes = probes(plan, &plan.udp_ports, ScanProto::Udp, selection);
         let run = udp_scan::scan(
             probes,
             cfg,
@@ -124,12 +155,12 @@ pub fn run(
                 gap.as_millis()
             ));
         }
-        if let Some(signal) = run.stopped_by {
-            stopped(signal);
-        }
         add(&mut total, &run.stats);
+        if let Some(signal) = run.stopped_by {
+            return Ok((total, Some(signal)));
+        }
     }
-    Ok(total)
+    Ok((total, None))
 }
 
 fn add(total: &mut ScanStats, stats: &ScanStats) {
@@ -143,8 +174,9 @@ fn add(total: &mut ScanStats, stats: &ScanStats) {
     total.elapsed += stats.elapsed;
 }
 
-/// The engine has ended in order (its firewall rule is gone): exit as the signal asked.
-fn stopped(signal: i32) -> ! {
+/// The engine has ended in order (its firewall rule is gone, the caller has flushed what it
+/// streams): exit as the signal asked.
+pub fn exit_stopped(signal: i32) -> ! {
     note("scan stopped by a signal; nothing was left behind");
     std::process::exit(128 + signal)
 }
