@@ -48,7 +48,7 @@ pub enum Command {
     Audit(AuditArgs),
     /// Close a port by stopping the program that holds it, or cut one connection.
     Close(CloseArgs),
-    /// Scan a host you are allowed to probe for open TCP ports.
+    /// Scan a host you are allowed to probe for open TCP and UDP ports.
     Scan(ScanArgs),
     /// Print each port that opens, closes or changes owner, as it happens.
     Watch(WatchArgs),
