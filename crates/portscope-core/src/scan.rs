@@ -30,9 +30,14 @@ impl PortState {
 
     /// The state `as_str` names.
     pub fn parse(text: &str) -> Option<PortState> {
-        [PortState::Open, PortState::Closed, PortState::Filtered, PortState::OpenFiltered]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [
+            PortState::Open,
+            PortState::Closed,
+            PortState::Filtered,
+            PortState::OpenFiltered,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }
 

@@ -108,7 +108,10 @@ fn leftover_tables(listing: &str) -> Vec<String> {
 fn process_is_portscope(pid: &str) -> bool {
     std::fs::read_link(format!("/proc/{pid}/exe"))
         .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().starts_with("portscope")))
+        .and_then(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().starts_with("portscope"))
+        })
         .unwrap_or(false)
 }
 
@@ -143,6 +146,9 @@ mod tests {
     fn finds_only_scan_tables() {
         let listing = "table inet filter\ntable inet portscope_scan_123\ntable inet portscope_scan_x\n\
                        table inet portscope_scan_\ntable inet portscope_scan_45\n";
-        assert_eq!(leftover_tables(listing), ["portscope_scan_123", "portscope_scan_45"]);
+        assert_eq!(
+            leftover_tables(listing),
+            ["portscope_scan_123", "portscope_scan_45"]
+        );
     }
 }

@@ -20,11 +20,11 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use portscope_core::error::{Error, Result};
@@ -69,7 +69,13 @@ pub struct SynRun {
 /// Whether this process may open raw sockets (root or CAP_NET_RAW in its namespace).
 pub fn raw_sockets_allowed() -> bool {
     // SAFETY: socket(2) with constant arguments; the descriptor is owned at once.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::IPPROTO_TCP) };
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::IPPROTO_TCP,
+        )
+    };
     if fd < 0 {
         return false;
     }
@@ -125,7 +131,9 @@ pub fn scan(
         match RstFilter::install(&firewall_ports) {
             Ok(filter) => Some(filter),
             Err(e) => {
-                notes.push(format!("{e}; the kernel's own resets go out to open ports (harmless)"));
+                notes.push(format!(
+                    "{e}; the kernel's own resets go out to open ports (harmless)"
+                ));
                 None
             }
         }
@@ -255,7 +263,9 @@ fn worker(
         rtt: Rtt {
             srtt: None,
             rttvar: 0.0,
-            timeout: cfg.initial_timeout.clamp(cfg.min_timeout, cfg.max_timeout.max(cfg.min_timeout)),
+            timeout: cfg
+                .initial_timeout
+                .clamp(cfg.min_timeout, cfg.max_timeout.max(cfg.min_timeout)),
         },
         window: Window {
             cwnd: (min_window * 4.0).min(cap as f64).max(1.0),
@@ -278,7 +288,9 @@ fn worker(
         }
         // Send while the window and the rate allow, a batch at a time.
         loop {
-            let room = (e.window.cwnd as usize).clamp(1, e.cap).saturating_sub(e.in_flight);
+            let room = (e.window.cwnd as usize)
+                .clamp(1, e.cap)
+                .saturating_sub(e.in_flight);
             if room == 0 {
                 break;
             }
@@ -298,7 +310,10 @@ fn worker(
                 let Some((addr, attempt, phase)) = next else { break };
                 if attempt > 0 || phase > 0 {
                     // A late answer may have settled the port while its retry waited.
-                    let waiting = e.pending.get(&addr).is_some_and(|en| !en.in_flight && en.phase == phase);
+                    let waiting = e
+                        .pending
+                        .get(&addr)
+                        .is_some_and(|en| !en.in_flight && en.phase == phase);
                     if !waiting {
                         continue;
                     }
@@ -337,7 +352,9 @@ fn worker(
         let mut wait = e
             .timers
             .peek()
-            .map_or(Duration::from_millis(50), |Reverse((t, _, _))| t.saturating_duration_since(now));
+            .map_or(Duration::from_millis(50), |Reverse((t, _, _))| {
+                t.saturating_duration_since(now)
+            });
         let more = !e.retry.is_empty() || probes.peek().is_some();
         if more && e.in_flight < (e.window.cwnd as usize).clamp(1, e.cap) {
             wait = wait.min(next_send.saturating_duration_since(now));
@@ -409,13 +426,19 @@ fn reserve_port() -> Result<(u16, Vec<std::net::TcpListener>)> {
             Err(e) => return Err(Error::System(format!("reserving the scan's source port: {e}"))),
         }
     }
-    Err(Error::System("no free local port for the scan's source port".into()))
+    Err(Error::System(
+        "no free local port for the scan's source port".into(),
+    ))
 }
 
 /// A bound, never-listening TCP socket: it holds the port without accepting anything.
 fn socket2_bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     use rustix::net::{AddressFamily, SocketFlags, SocketType};
-    let family = if addr.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
     let fd = rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
     if addr.is_ipv6() {
         rustix::net::sockopt::set_ipv6_v6only(&fd, true)?;
@@ -641,7 +664,9 @@ impl Engine<'_> {
             _ => return,
         };
         let addr = SocketAddr::new(a.src, a.sport);
-        let Some(src) = self.sources.get(&a.src).copied() else { return };
+        let Some(src) = self.sources.get(&a.src).copied() else {
+            return;
+        };
         let cookie = self.key.cookie(src, a.dport, a.src, a.sport, phase);
         if a.flags & ACK == 0 || a.ack != cookie.wrapping_add(1) {
             return;
@@ -650,7 +675,16 @@ impl Engine<'_> {
             // Our own reset ends the target's half-open connection, for late and repeated
             // SYN-ACKs too (the target retransmits while its reset is lost).
             let mut seg = [0u8; packet::SYN_LEN];
-            let len = packet::tcp_segment(&mut seg, src, a.src, a.dport, a.sport, cookie.wrapping_add(1), 0, RST);
+            let len = packet::tcp_segment(
+                &mut seg,
+                src,
+                a.src,
+                a.dport,
+                a.sport,
+                cookie.wrapping_add(1),
+                0,
+                RST,
+            );
             self.resets.push((addr, seg, len));
         }
         if self.pending.get(&addr).is_none_or(|e| e.phase != phase) {
@@ -685,7 +719,9 @@ impl Engine<'_> {
         if self.pending.get(&addr).is_none_or(|e| e.phase != phase) {
             return;
         }
-        let Some(src) = self.sources.get(&a.dst).copied() else { return };
+        let Some(src) = self.sources.get(&a.dst).copied() else {
+            return;
+        };
         if a.seq != self.key.cookie(src, a.sport, a.dst, a.dport, phase) {
             return;
         }
@@ -694,7 +730,9 @@ impl Engine<'_> {
 
     /// A port answered: report it, or send its confirmation probe.
     fn settle(&mut self, addr: SocketAddr, outcome: Outcome, report: &mut impl FnMut(SocketAddr, Outcome)) {
-        let Some(entry) = self.pending.remove(&addr) else { return };
+        let Some(entry) = self.pending.remove(&addr) else {
+            return;
+        };
         let now = Instant::now();
         if entry.in_flight {
             self.in_flight -= 1;
@@ -735,7 +773,9 @@ impl Engine<'_> {
             self.timers.pop();
             let allowed = self.allowed_attempts(addr.ip());
             let max_retries = self.cfg.max_retries;
-            let Some(entry) = self.pending.get_mut(&addr) else { continue };
+            let Some(entry) = self.pending.get_mut(&addr) else {
+                continue;
+            };
             if entry.seq != id || !entry.in_flight {
                 continue;
             }
@@ -783,7 +823,13 @@ fn open_family(v4: bool, sport: u16) -> Result<Family> {
 
 fn raw_socket(domain: i32, proto: i32) -> Result<OwnedFd> {
     // SAFETY: socket(2) with constant arguments; the descriptor is owned at once.
-    let fd = unsafe { libc::socket(domain, libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, proto) };
+    let fd = unsafe {
+        libc::socket(
+            domain,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            proto,
+        )
+    };
     if fd < 0 {
         let err = std::io::Error::last_os_error();
         return Err(match err.raw_os_error() {
@@ -883,14 +929,20 @@ fn raw_addr(ip: IpAddr) -> (RawAddr, libc::socklen_t) {
             let mut sa: libc::sockaddr_in = unsafe { zeroed() };
             sa.sin_family = libc::AF_INET as libc::sa_family_t;
             sa.sin_addr.s_addr = u32::from_ne_bytes(a.octets());
-            (RawAddr { v4: sa }, size_of::<libc::sockaddr_in>() as libc::socklen_t)
+            (
+                RawAddr { v4: sa },
+                size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
         }
         IpAddr::V6(a) => {
             // SAFETY: as above.
             let mut sa: libc::sockaddr_in6 = unsafe { zeroed() };
             sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
             sa.sin6_addr.s6_addr = a.octets();
-            (RawAddr { v6: sa }, size_of::<libc::sockaddr_in6>() as libc::socklen_t)
+            (
+                RawAddr { v6: sa },
+                size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            )
         }
     }
 }
@@ -919,7 +971,10 @@ fn send_batch(fd: RawFd, items: &[&Item]) -> Result<()> {
             hdr.msg_namelen = *len;
             hdr.msg_iov = iov;
             hdr.msg_iovlen = 1;
-            libc::mmsghdr { msg_hdr: hdr, msg_len: 0 }
+            libc::mmsghdr {
+                msg_hdr: hdr,
+                msg_len: 0,
+            }
         })
         .collect();
     let mut done = 0;
@@ -974,7 +1029,10 @@ fn recv_batch(fd: RawFd, v4: bool) -> Result<Vec<(IpAddr, Vec<u8>)>> {
             hdr.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
             hdr.msg_iov = iov;
             hdr.msg_iovlen = 1;
-            libc::mmsghdr { msg_hdr: hdr, msg_len: 0 }
+            libc::mmsghdr {
+                msg_hdr: hdr,
+                msg_len: 0,
+            }
         })
         .collect();
     // SAFETY: msgs holds BATCH valid headers pointing into live buffers; a null timeout is allowed.

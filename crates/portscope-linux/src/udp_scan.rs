@@ -58,7 +58,9 @@ pub fn scan(
     };
     let mut stopped_by = None;
     let max_rounds = cfg.max_retries + 1;
-    let mut gap = cfg.rate.map_or(Duration::ZERO, |r| Duration::from_secs_f64(1.0 / r));
+    let mut gap = cfg
+        .rate
+        .map_or(Duration::ZERO, |r| Duration::from_secs_f64(1.0 / r));
     let mut paced_gap = None;
     let mut round_probes: Vec<SocketAddr> = Vec::new();
     let mut first = Some(probes);
@@ -192,7 +194,8 @@ impl Engine {
             } else {
                 SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))
             };
-            let sock = UdpSocket::bind(bind).map_err(|e| Error::System(format!("opening a UDP socket: {e}")))?;
+            let sock =
+                UdpSocket::bind(bind).map_err(|e| Error::System(format!("opening a UDP socket: {e}")))?;
             sock.set_nonblocking(true)
                 .map_err(|e| Error::System(format!("UDP socket: {e}")))?;
             let (level, name) = if v4 {
@@ -235,7 +238,14 @@ impl Engine {
                 // An error queued for an earlier probe can surface on a send; it is read from
                 // the error queue all the same.
                 Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {}
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EHOSTUNREACH) | Some(libc::ENETUNREACH) | Some(libc::EPERM)) => break,
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EHOSTUNREACH) | Some(libc::ENETUNREACH) | Some(libc::EPERM)
+                    ) =>
+                {
+                    break;
+                }
                 Err(e) => return Err(Error::System(format!("sending a UDP probe to {addr}: {e}"))),
             }
         }
@@ -295,7 +305,14 @@ impl Engine {
                     break;
                 }
                 if let Some(from) = sockaddr(&name) {
-                    self.settle(from, Outcome { state: PortState::Open, reason: Reason::UdpResponse }, on_result);
+                    self.settle(
+                        from,
+                        Outcome {
+                            state: PortState::Open,
+                            reason: Reason::UdpResponse,
+                        },
+                        on_result,
+                    );
                 }
             }
             for _ in 0..4096 {
@@ -311,8 +328,15 @@ impl Engine {
         Ok(())
     }
 
-    fn settle(&mut self, addr: SocketAddr, outcome: Outcome, on_result: &mut impl FnMut(SocketAddr, Outcome)) {
-        let Some((sent, round)) = self.pending.remove(&addr) else { return };
+    fn settle(
+        &mut self,
+        addr: SocketAddr,
+        outcome: Outcome,
+        on_result: &mut impl FnMut(SocketAddr, Outcome),
+    ) {
+        let Some((sent, round)) = self.pending.remove(&addr) else {
+            return;
+        };
         if round == 0 {
             let rtt = sent.elapsed();
             self.srtt = Some(self.srtt.map_or(rtt, |s| s.mul_f64(0.875) + rtt.mul_f64(0.125)));
@@ -329,7 +353,8 @@ fn sockaddr(name: &libc::sockaddr_in6) -> Option<SocketAddr> {
     match i32::from(name.sin6_family) {
         libc::AF_INET => {
             // SAFETY: the kernel wrote a sockaddr_in at the start; read_unaligned copies it out.
-            let sa: libc::sockaddr_in = unsafe { std::ptr::read_unaligned((name as *const libc::sockaddr_in6).cast()) };
+            let sa: libc::sockaddr_in =
+                unsafe { std::ptr::read_unaligned((name as *const libc::sockaddr_in6).cast()) };
             Some(SocketAddr::from((
                 Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)),
                 u16::from_be(sa.sin_port),
@@ -379,7 +404,8 @@ fn read_error(fd: RawFd) -> Option<(SocketAddr, Outcome)> {
         if is_err {
             // SAFETY: an IP(V6)_RECVERR message carries a sock_extended_err; read_unaligned
             // copies it out of the control buffer.
-            let ee: libc::sock_extended_err = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
+            let ee: libc::sock_extended_err =
+                unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
             return Some((dst, icmp_outcome(ee.ee_origin, ee.ee_type, ee.ee_code)));
         }
         // SAFETY: as above.

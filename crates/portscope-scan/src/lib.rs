@@ -8,12 +8,12 @@
 
 pub mod banner;
 pub mod greppable;
+pub mod packet;
 pub mod plan;
 pub mod ports;
 pub mod resolve;
 pub mod shard;
 pub mod targets;
-pub mod packet;
 pub mod udp_payloads;
 pub mod xml;
 

@@ -221,7 +221,15 @@ pub fn parse_icmp_v4(bytes: &[u8]) -> Result<IcmpAnswer, ParseError> {
         return Err(ParseError::Unexpected);
     }
     let (_qsrc, qdst, qproto, quoted) = ipv4_header(&icmp[8..])?;
-    quoted_answer(IpAddr::V4(from), false, icmp_type, code, IpAddr::V4(qdst), qproto, quoted)
+    quoted_answer(
+        IpAddr::V4(from),
+        false,
+        icmp_type,
+        code,
+        IpAddr::V4(qdst),
+        qproto,
+        quoted,
+    )
 }
 
 /// An ICMPv6 error from an IPv6 raw ICMPv6 socket (the ICMPv6 header first).
@@ -242,7 +250,15 @@ pub fn parse_icmp_v6(from: IpAddr, icmp: &[u8]) -> Result<IcmpAnswer, ParseError
     dst.copy_from_slice(&ip[24..40]);
     // Extension headers are not followed: a probe carries none.
     let qproto = ip[6];
-    quoted_answer(from, true, icmp_type, code, IpAddr::V6(Ipv6Addr::from(dst)), qproto, &ip[40..])
+    quoted_answer(
+        from,
+        true,
+        icmp_type,
+        code,
+        IpAddr::V6(Ipv6Addr::from(dst)),
+        qproto,
+        &ip[40..],
+    )
 }
 
 fn quoted_answer(
@@ -341,9 +357,9 @@ mod tests {
 
     /// A SYN-ACK as the target's kernel sent it (IPv4, from a capture).
     const SYN_ACK_V4: &[u8] = &[
-        0x45, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00, 198, 18, 0, 2, 198,
-        18, 0, 1, 0x00, 0x50, 0x9c, 0x40, 0xaa, 0xbb, 0xcc, 0xdd, 0x01, 0x02, 0x03, 0x05, 0x60,
-        0x12, 0xfa, 0xf0, 0x00, 0x00, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4,
+        0x45, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00, 198, 18, 0, 2, 198, 18, 0, 1,
+        0x00, 0x50, 0x9c, 0x40, 0xaa, 0xbb, 0xcc, 0xdd, 0x01, 0x02, 0x03, 0x05, 0x60, 0x12, 0xfa, 0xf0, 0x00,
+        0x00, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4,
     ];
 
     #[test]
@@ -362,12 +378,19 @@ mod tests {
     #[test]
     fn parses_icmp_port_unreachable_quoting_udp_and_tcp() {
         // ICMP 3/3 from 198.18.0.2 quoting a UDP probe 198.18.0.1:40000 -> 198.18.0.2:161.
-        let mut pkt = vec![0x45, 0, 0, 56, 0, 0, 0, 0, 64, 1, 0, 0, 198, 18, 0, 2, 198, 18, 0, 1];
+        let mut pkt = vec![
+            0x45, 0, 0, 56, 0, 0, 0, 0, 64, 1, 0, 0, 198, 18, 0, 2, 198, 18, 0, 1,
+        ];
         pkt.extend_from_slice(&[3, 3, 0, 0, 0, 0, 0, 0]);
-        pkt.extend_from_slice(&[0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2]);
+        pkt.extend_from_slice(&[
+            0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2,
+        ]);
         pkt.extend_from_slice(&[0x9c, 0x40, 0, 161, 0, 8, 0, 0]);
         let a = parse_icmp_v4(&pkt).unwrap();
-        assert_eq!((a.icmp_type, a.code, a.proto, a.sport, a.dport), (3, 3, 17, 40000, 161));
+        assert_eq!(
+            (a.icmp_type, a.code, a.proto, a.sport, a.dport),
+            (3, 3, 17, 40000, 161)
+        );
         assert_eq!(a.dst, "198.18.0.2".parse::<IpAddr>().unwrap());
         for n in 0..pkt.len() {
             let _ = parse_icmp_v4(&pkt[..n]);
@@ -380,7 +403,10 @@ mod tests {
         v6.extend_from_slice(&ip6);
         v6.extend_from_slice(&[0x9c, 0x40, 0, 22, 1, 2, 3, 4]);
         let a = parse_icmp_v6("fd00::2".parse().unwrap(), &v6).unwrap();
-        assert_eq!((a.icmp_type, a.code, a.proto, a.dport, a.seq), (1, 4, 6, 22, 0x01020304));
+        assert_eq!(
+            (a.icmp_type, a.code, a.proto, a.dport, a.seq),
+            (1, 4, 6, 22, 0x01020304)
+        );
         assert!(parse_icmp_v6("fd00::2".parse().unwrap(), &v6[..40]).is_err());
     }
 }

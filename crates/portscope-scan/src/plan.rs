@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use portscope_core::error::{Error, Result};
 use portscope_core::knowledge::ServiceNames;
 use portscope_core::model::Protocol;
-use portscope_core::scan::{AnswersEverything, HostResult, Outcome, PortResult, PortState, Reason, ScanProto};
+use portscope_core::scan::{
+    AnswersEverything, HostResult, Outcome, PortResult, PortState, Reason, ScanProto,
+};
 
 use crate::ports::{self, PortBits};
 use crate::targets::{self, Target};
@@ -49,7 +51,10 @@ pub struct Protocols {
 
 impl Default for Protocols {
     fn default() -> Protocols {
-        Protocols { tcp: true, udp: false }
+        Protocols {
+            tcp: true,
+            udp: false,
+        }
     }
 }
 
@@ -353,12 +358,16 @@ impl Tallies {
     }
 }
 
+/// A port kept for listing: number, protocol, reason.
+type Listed = (u16, ScanProto, Reason);
+
 /// A host's results as they come in: open ports always, closed and filtered ones listed while
 /// few and counted always.
 #[derive(Debug, Default)]
 pub struct Tally {
-    open: Vec<(u16, ScanProto, Reason)>,
-    other: BTreeMap<PortState, (usize, Vec<(u16, ScanProto, Reason)>)>,
+    open: Vec<Listed>,
+    /// Per state: how many, and the ones listed.
+    other: BTreeMap<PortState, (usize, Vec<Listed>)>,
     reasons: BTreeMap<(PortState, Reason), usize>,
     probed: usize,
 }
@@ -534,13 +543,19 @@ mod tests {
         assert_eq!(plan.notes.len(), 1);
         req.ports = Some("U:53");
         assert!(matches!(Plan::new(&req, &no_names), Err(Error::Usage(_))));
-        req.protocols = Protocols { tcp: false, udp: true };
+        req.protocols = Protocols {
+            tcp: false,
+            udp: true,
+        };
         let plan = Plan::new(&req, &no_names).unwrap();
         assert_eq!((plan.ports.len(), plan.udp_ports.clone()), (0, vec![53]));
         req.ports = Some("53,161");
         req.protocols = Protocols { tcp: true, udp: true };
         let plan = Plan::new(&req, &no_names).unwrap();
-        assert_eq!((plan.ports.clone(), plan.udp_ports.clone()), (vec![53, 161], vec![53, 161]));
+        assert_eq!(
+            (plan.ports.clone(), plan.udp_ports.clone()),
+            (vec![53, 161], vec![53, 161])
+        );
         assert_eq!(plan.total_probes, 4);
         req.protocols = Protocols::default();
         req.ports = Some("80");
@@ -592,7 +607,10 @@ mod tests {
         assert!(host.ports.is_empty());
         assert_eq!(
             host.answers_everything,
-            Some(AnswersEverything { open: 200, probed: 200 })
+            Some(AnswersEverything {
+                open: 200,
+                probed: 200
+            })
         );
         assert_eq!(host.hidden()[0].count, 200);
 

@@ -5,8 +5,9 @@ use portscope_core::Platform;
 
 #[cfg(target_os = "linux")]
 pub use portscope_linux::{
-    connect_scan, local_time, syn_scan, udp_scan,
+    connect_scan, local_time,
     stop_signal::{StopSignals, kill_process_group},
+    syn_scan, udp_scan,
 };
 
 /// The host portscope runs on, looking at the network namespaces `netns` picks.

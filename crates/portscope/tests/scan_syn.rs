@@ -10,10 +10,15 @@ use std::collections::BTreeMap;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
-use support::{Guard, Netns, accepting_listeners, first_line, nft, run, skip_without_root, veth_pair, wait_until};
+use support::{
+    Guard, Netns, accepting_listeners, first_line, nft, run, skip_without_root, veth_pair, wait_until,
+};
 
 const TARGET_V4: &str = "198.18.0.2";
 const TARGET_V6: &str = "fd00:17::2";
+
+/// (port, protocol) → (state, reason).
+type States = BTreeMap<(u16, String), (String, String)>;
 
 struct Lab {
     scanner: Netns,
@@ -55,7 +60,7 @@ impl Lab {
     }
 
     /// `--json --all` → (port, protocol) → (state, reason), and the document.
-    fn states(&self, args: &[&str]) -> (BTreeMap<(u16, String), (String, String)>, Value) {
+    fn states(&self, args: &[&str]) -> (States, Value) {
         let mut all = args.to_vec();
         all.extend(["--json", "--all"]);
         let out = self.scan(&all);
@@ -94,7 +99,7 @@ impl Lab {
     }
 }
 
-fn open_of(states: &BTreeMap<(u16, String), (String, String)>, proto: &str) -> Vec<u16> {
+fn open_of(states: &States, proto: &str) -> Vec<u16> {
     states
         .iter()
         .filter(|((_, p), (s, _))| p == proto && s == "open")
@@ -115,12 +120,19 @@ fn syn_scan_finds_open_and_closed_ports_v4_and_v6() {
         if open.contains(port) {
             assert_eq!(reason, "syn-ack");
         } else {
-            assert_eq!((state.as_str(), reason.as_str()), ("closed", "reset"), "port {port}");
+            assert_eq!(
+                (state.as_str(), reason.as_str()),
+                ("closed", "reset"),
+                "port {port}"
+            );
         }
     }
     assert_eq!(states.len(), 2002);
     assert!(doc["stats"]["probes"].as_u64().unwrap() >= 2002 + open.len() as u64);
-    assert!(lab.scan_tables().is_empty(), "the firewall table outlived the scan");
+    assert!(
+        lab.scan_tables().is_empty(),
+        "the firewall table outlived the scan"
+    );
 
     let (states, _) = lab.states(&[TARGET_V6, "-p", "1-1000,8080", "-sS"]);
     assert_eq!(open_of(&states, "tcp"), [22, 8080]);
@@ -130,8 +142,14 @@ fn syn_scan_finds_open_and_closed_ports_v4_and_v6() {
     let out = lab.scan(&[TARGET_V4, "-p", "21-23", "-sS", "-oX", "-"]);
     let xml = String::from_utf8_lossy(&out.stdout);
     assert!(xml.contains(r#"<scaninfo type="syn" protocol="tcp""#), "{xml}");
-    assert!(xml.contains(r#"portid="22"><state state="open" reason="syn-ack""#), "{xml}");
-    assert!(xml.contains(r#"portid="21"><state state="closed" reason="reset""#), "{xml}");
+    assert!(
+        xml.contains(r#"portid="22"><state state="open" reason="syn-ack""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"portid="21"><state state="closed" reason="reset""#),
+        "{xml}"
+    );
     // The table shows the reason too.
     let out = lab.scan(&[TARGET_V4, "-p", "22", "-sS", "--reason"]);
     let table = String::from_utf8_lossy(&out.stdout);
@@ -155,9 +173,19 @@ fn syn_scan_reads_firewalls_and_loss() {
          tcp flags & rst == rst limit rate over 2000/second burst 100 packets drop\n }\n}\n",
     );
     let (states, _) = lab.states(&[TARGET_V4, "-p", "1-3000", "-sS"]);
-    assert_eq!(open_of(&states, "tcp"), open, "every open port found, no false one");
-    assert_eq!(states[&(2001, "tcp".into())], ("filtered".into(), "no-response".into()));
-    assert_eq!(states[&(2002, "tcp".into())], ("filtered".into(), "admin-prohibited".into()));
+    assert_eq!(
+        open_of(&states, "tcp"),
+        open,
+        "every open port found, no false one"
+    );
+    assert_eq!(
+        states[&(2001, "tcp".into())],
+        ("filtered".into(), "no-response".into())
+    );
+    assert_eq!(
+        states[&(2002, "tcp".into())],
+        ("filtered".into(), "admin-prohibited".into())
+    );
     assert!(lab.scan_tables().is_empty());
 }
 
@@ -179,7 +207,10 @@ fn a_host_answering_every_port_is_summarised() {
         table.contains("this host answered 500 of 500 ports as open"),
         "{table}"
     );
-    assert!(table.lines().count() < 10, "the open ports are not listed: {table}");
+    assert!(
+        table.lines().count() < 10,
+        "the open ports are not listed: {table}"
+    );
     let (_, doc) = lab.states(&[TARGET_V4, "-p", "1-500", "-sS"]);
     assert_eq!(doc["hosts"][0]["answers_everything"]["open"], 500);
 }
@@ -266,7 +297,10 @@ fn udp_scan_tells_open_closed_and_silent_ports() {
     let lab = Lab::new(&[22], &[]);
     let _services = udp_services(&lab.target);
     // Without the ICMP rate limit first: every closed port answers at once.
-    let out = run(lab.target.command("sysctl").args(["-qw", "net.ipv4.icmp_ratelimit=0"]));
+    let out = run(lab
+        .target
+        .command("sysctl")
+        .args(["-qw", "net.ipv4.icmp_ratelimit=0"]));
     assert!(out.status.success());
     let (states, _) = lab.states(&[TARGET_V4, "-sU", "--top-ports", "100"]);
     assert_eq!(open_of(&states, "udp"), [53, 123, 161]);
@@ -280,14 +314,20 @@ fn udp_scan_tells_open_closed_and_silent_ports() {
         );
     }
     assert_eq!(
-        states.values().filter(|s| *s == &("closed".to_string(), "port-unreach".to_string())).count(),
+        states
+            .values()
+            .filter(|s| *s == &("closed".to_string(), "port-unreach".to_string()))
+            .count(),
         95
     );
     assert!(states.keys().all(|(_, p)| p == "udp"), "-sU alone scans UDP only");
 
     // With Linux's default limit (a burst of ~6 errors, then one a second), a few ports: the
     // engine waits for the truth instead of calling closed ports open|filtered.
-    let out = run(lab.target.command("sysctl").args(["-qw", "net.ipv4.icmp_ratelimit=1000"]));
+    let out = run(lab
+        .target
+        .command("sysctl")
+        .args(["-qw", "net.ipv4.icmp_ratelimit=1000"]));
     assert!(out.status.success());
     let (states, _) = lab.states(&[TARGET_V4, "-sU", "-p", "53,69,123,161,500,1-6"]);
     assert_eq!(open_of(&states, "udp"), [53, 123, 161]);
@@ -310,16 +350,32 @@ fn shards_split_the_ports_and_merge_with_cat() {
     let lab = Lab::new(&open, &[]);
     let mut lines = Vec::new();
     for shard in ["1/3", "2/3", "3/3"] {
-        let out = lab.scan(&[TARGET_V4, "-p", "1-300", "-sS", "--shard", shard, "--json-lines", "--all"]);
+        let out = lab.scan(&[
+            TARGET_V4,
+            "-p",
+            "1-300",
+            "-sS",
+            "--shard",
+            shard,
+            "--json-lines",
+            "--all",
+        ]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let n = text.lines().count();
-        assert!((99..=101).contains(&n), "shard {shard} has a third of the ports: {n}");
+        assert!(
+            (99..=101).contains(&n),
+            "shard {shard} has a third of the ports: {n}"
+        );
         lines.extend(text.lines().map(str::to_string));
     }
     let mut ports: Vec<u64> = lines
         .iter()
-        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line")["port"].as_u64().expect("port"))
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("a JSON line")["port"]
+                .as_u64()
+                .expect("port")
+        })
         .collect();
     ports.sort();
     assert_eq!(ports, (1..=300).collect::<Vec<u64>>(), "every port exactly once");
@@ -349,7 +405,16 @@ fn an_interrupted_scan_resumes_from_its_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("scan.resume");
     let file_arg = file.to_str().expect("utf-8 path");
-    let mut cmd = lab.command(&[TARGET_V4, "-p", "1-5000", "-sS", "--resume", file_arg, "--max-retries", "6"]);
+    let mut cmd = lab.command(&[
+        TARGET_V4,
+        "-p",
+        "1-5000",
+        "-sS",
+        "--resume",
+        file_arg,
+        "--max-retries",
+        "6",
+    ]);
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     let mut scan = Guard::spawn(&mut cmd);
     // Wait until the scan has reached the dropped ports (the first 2999 are settled at once).
@@ -359,9 +424,22 @@ fn an_interrupted_scan_resumes_from_its_file() {
     assert_eq!(scan.0.wait().expect("wait").code(), Some(130));
     let held = std::fs::read_to_string(&file).expect("resume file");
     let first = held.lines().count();
-    assert!(first > 0 && first < 5000, "the first run settled part of the ports: {first}");
+    assert!(
+        first > 0 && first < 5000,
+        "the first run settled part of the ports: {first}"
+    );
 
-    let out = lab.scan(&[TARGET_V4, "-p", "1-5000", "-sS", "--resume", file_arg, "--json", "--max-retries", "1"]);
+    let out = lab.scan(&[
+        TARGET_V4,
+        "-p",
+        "1-5000",
+        "-sS",
+        "--resume",
+        file_arg,
+        "--json",
+        "--max-retries",
+        "1",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let host = &doc["hosts"][0];
@@ -380,5 +458,8 @@ fn an_interrupted_scan_resumes_from_its_file() {
         "the second run skipped what the file held: {}",
         doc["stats"]
     );
-    assert_eq!(std::fs::read_to_string(&file).expect("file").lines().count(), 5000);
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("file").lines().count(),
+        5000
+    );
 }

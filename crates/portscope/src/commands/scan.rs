@@ -16,9 +16,9 @@ use portscope_scan::plan::{Plan, Request, Tallies};
 use portscope_scan::{banner, greppable, ports, resolve, xml};
 
 use super::lookup::LocalNamesArgs;
+use super::{scan_engine, scan_stream};
 use crate::error::{Error, ExitCode, Result};
 use crate::files;
-use super::{scan_engine, scan_stream};
 use crate::output::scan as scan_report;
 use crate::output::{Ui, note};
 

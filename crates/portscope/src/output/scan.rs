@@ -160,6 +160,7 @@ mod tests {
                 closed: 65531,
                 filtered: 1,
                 hidden_reasons,
+                answers_everything: None,
             }],
             stats: ScanStats {
                 elapsed: Duration::from_millis(412),
