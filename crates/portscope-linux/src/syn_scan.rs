@@ -127,19 +127,14 @@ pub fn scan(
         reservations.push(held);
     }
     let firewall_ports: Vec<u16> = sports.iter().flat_map(|&p| [p, p + 1]).collect();
-    let _filter = if opts.firewall {
-        match RstFilter::install(&firewall_ports) {
-            Ok(filter) => Some(filter),
-            Err(e) => {
-                notes.push(format!(
-                    "{e}; the kernel's own resets go out to open ports (harmless)"
-                ));
-                None
-            }
-        }
-    } else {
-        None
-    };
+    // The rule is added by a thread of its own while the first probes go out: two runs of nft
+    // cost tens of milliseconds, a tenth of a full scan of a local host, and a kernel reset that
+    // slips out before the rule is in place only ends a half-open connection the scan's own
+    // reset ends too. The guard waits for that thread and removes the rule on every way out.
+    let mut filter = PendingFilter(opts.firewall.then(|| {
+        let ports = firewall_ports.clone();
+        std::thread::spawn(move || RstFilter::install(&ports))
+    }));
     let mut key = [0u8; 16];
     random_bytes(&mut key)?;
     let key = CookieKey(key);
@@ -199,6 +194,10 @@ pub fn scan(
         stats.rttvar_us = stats.rttvar_us.max(s.rttvar_us);
         stats.timeout_us = stats.timeout_us.max(s.timeout_us);
     }
+    if let Some(note) = filter.settle() {
+        notes.push(note);
+    }
+    drop(filter);
     stats.elapsed = started.elapsed();
     drop(reservations);
     Ok(SynRun {
@@ -206,6 +205,32 @@ pub fn scan(
         stopped_by: stop.check(),
         notes,
     })
+}
+
+/// The firewall rule, being added or added; dropping it waits for the adding and removes the rule.
+struct PendingFilter(Option<std::thread::JoinHandle<Result<RstFilter>>>);
+
+impl PendingFilter {
+    /// Waits for the rule; a note for the user when it could not be added.
+    fn settle(&mut self) -> Option<String> {
+        let handle = self.0.take()?;
+        match handle.join() {
+            Ok(Ok(filter)) => {
+                drop(filter);
+                None
+            }
+            Ok(Err(e)) => Some(format!(
+                "{e}; the kernel's own resets went out to open ports (harmless)"
+            )),
+            Err(_) => Some("adding the firewall rule failed".into()),
+        }
+    }
+}
+
+impl Drop for PendingFilter {
+    fn drop(&mut self) {
+        let _ = self.settle();
+    }
 }
 
 /// Takes a poisoned lock anyway: a panicking engine thread is reported by `join`.
