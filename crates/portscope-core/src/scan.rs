@@ -6,13 +6,16 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// nmap's three states for a connect scan.
+/// nmap's states: three for TCP, and `open|filtered` for a UDP port that never answered (a
+/// silent service and a firewall that drops look the same).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PortState {
     Open,
     Closed,
     Filtered,
+    #[serde(rename = "open|filtered")]
+    OpenFiltered,
 }
 
 impl PortState {
@@ -21,7 +24,20 @@ impl PortState {
             PortState::Open => "open",
             PortState::Closed => "closed",
             PortState::Filtered => "filtered",
+            PortState::OpenFiltered => "open|filtered",
         }
+    }
+
+    /// The state `as_str` names.
+    pub fn parse(text: &str) -> Option<PortState> {
+        [
+            PortState::Open,
+            PortState::Closed,
+            PortState::Filtered,
+            PortState::OpenFiltered,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }
 
@@ -31,8 +47,19 @@ impl PortState {
 pub enum Reason {
     /// The handshake completed.
     SynAck,
-    /// The host answered with a reset.
+    /// The host answered with a reset (connect scan).
     ConnRefused,
+    /// The host answered a SYN with a reset (SYN scan).
+    Reset,
+    /// A UDP probe got a UDP answer.
+    UdpResponse,
+    /// ICMP port unreachable (type 3 code 3; ICMPv6 type 1 code 4).
+    PortUnreach,
+    /// ICMP protocol unreachable.
+    ProtoUnreach,
+    /// ICMP host/network prohibited (codes 10 and 9).
+    HostProhibited,
+    NetProhibited,
     /// The connection came back to its own socket (simultaneous open onto the probe's source
     /// port): nothing listens there, so the port is closed.
     SelfConnect,
@@ -48,12 +75,39 @@ impl Reason {
         match self {
             Reason::SynAck => "syn-ack",
             Reason::ConnRefused => "conn-refused",
+            Reason::Reset => "reset",
+            Reason::UdpResponse => "udp-response",
+            Reason::PortUnreach => "port-unreach",
+            Reason::ProtoUnreach => "proto-unreach",
+            Reason::HostProhibited => "host-prohibited",
+            Reason::NetProhibited => "net-prohibited",
             Reason::SelfConnect => "self-connect",
             Reason::NoResponse => "no-response",
             Reason::HostUnreach => "host-unreach",
             Reason::NetUnreach => "net-unreach",
             Reason::AdminProhibited => "admin-prohibited",
         }
+    }
+
+    /// The reason `as_str` names.
+    pub fn parse(text: &str) -> Option<Reason> {
+        [
+            Reason::SynAck,
+            Reason::ConnRefused,
+            Reason::Reset,
+            Reason::UdpResponse,
+            Reason::PortUnreach,
+            Reason::ProtoUnreach,
+            Reason::HostProhibited,
+            Reason::NetProhibited,
+            Reason::SelfConnect,
+            Reason::NoResponse,
+            Reason::HostUnreach,
+            Reason::NetUnreach,
+            Reason::AdminProhibited,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
     }
 }
 
@@ -62,6 +116,23 @@ impl Reason {
 pub struct Outcome {
     pub state: PortState,
     pub reason: Reason,
+}
+
+/// A transport protocol a scan probes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanProto {
+    Tcp,
+    Udp,
+}
+
+impl ScanProto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanProto::Tcp => "tcp",
+            ScanProto::Udp => "udp",
+        }
+    }
 }
 
 /// One port worth showing.
@@ -91,12 +162,24 @@ pub struct HostResult {
     /// Count of each reason among the ports not listed, for nmap's `extrareasons`.
     #[serde(skip)]
     pub hidden_reasons: BTreeMap<(PortState, Reason), usize>,
+    /// Set when the host answered nearly every port as open (a middlebox, a tarpit, a REDIRECT
+    /// rule): its open ports are then counted, not listed, since they say nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answers_everything: Option<AnswersEverything>,
+}
+
+/// What was seen of a host that claims nearly every port is open.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AnswersEverything {
+    pub open: usize,
+    pub probed: usize,
 }
 
 impl HostResult {
     /// Up when anything answered, as nmap reports a host after a port scan.
     pub fn is_up(&self) -> bool {
         self.open + self.closed > 0
+            || self.answers_everything.is_some()
             || self.ports.iter().any(|p| p.reason != Reason::NoResponse)
             || self.hidden_reasons.keys().any(|(_, r)| *r != Reason::NoResponse)
     }
@@ -170,6 +253,19 @@ pub struct ScanReport {
     /// answers is never held in memory host by host.
     pub silent_hosts: u64,
     pub stats: ScanStats,
+    /// What each engine scanned, for nmap's `scaninfo`: type (`syn`, `connect`, `udp`),
+    /// protocol, number of ports and their ranges. Empty reads as one connect scan of `ports`.
+    #[serde(skip)]
+    pub scan_info: Vec<ScanInfo>,
+}
+
+/// One engine's part of a scan, as nmap's `scaninfo` element states it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanInfo {
+    pub kind: &'static str,
+    pub protocol: &'static str,
+    pub count: usize,
+    pub ports: String,
 }
 
 impl ScanReport {

@@ -54,14 +54,14 @@ pub fn raise_fd_limit() -> usize {
 }
 
 /// Smoothed RTT estimate and the timeout derived from it (RFC 6298, as nmap uses it).
-struct Rtt {
-    srtt: Option<f64>,
-    rttvar: f64,
-    timeout: Duration,
+pub(crate) struct Rtt {
+    pub(crate) srtt: Option<f64>,
+    pub(crate) rttvar: f64,
+    pub(crate) timeout: Duration,
 }
 
 impl Rtt {
-    fn sample(&mut self, rtt: Duration, cfg: &EngineConfig) {
+    pub(crate) fn sample(&mut self, rtt: Duration, cfg: &EngineConfig) {
         let r = rtt.as_secs_f64();
         match self.srtt {
             None => {
@@ -79,14 +79,14 @@ impl Rtt {
 }
 
 /// The window of probes in flight.
-struct Window {
-    cwnd: f64,
-    ssthresh: f64,
-    last_decrease: Option<Instant>,
+pub(crate) struct Window {
+    pub(crate) cwnd: f64,
+    pub(crate) ssthresh: f64,
+    pub(crate) last_decrease: Option<Instant>,
 }
 
 impl Window {
-    fn on_answer(&mut self, max: f64) {
+    pub(crate) fn on_answer(&mut self, max: f64) {
         self.cwnd += if self.cwnd < self.ssthresh {
             1.0
         } else {
@@ -95,7 +95,7 @@ impl Window {
         self.cwnd = self.cwnd.min(max);
     }
 
-    fn on_loss(&mut self, now: Instant, timeout: Duration, min: f64) {
+    pub(crate) fn on_loss(&mut self, now: Instant, timeout: Duration, min: f64) {
         if self
             .last_decrease
             .is_some_and(|t| now.duration_since(t) < timeout)

@@ -29,11 +29,14 @@ pub mod packet_diag;
 pub mod pidfd;
 pub mod proc_net;
 pub mod process;
+pub mod scan_firewall;
 pub mod sock_destroy;
 pub mod sock_diag;
 pub mod stop_signal;
+pub mod syn_scan;
 pub mod sysctl;
 pub mod systemctl;
+pub mod udp_scan;
 pub mod users;
 
 mod platform;

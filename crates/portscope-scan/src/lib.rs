@@ -8,10 +8,13 @@
 
 pub mod banner;
 pub mod greppable;
+pub mod packet;
 pub mod plan;
 pub mod ports;
 pub mod resolve;
+pub mod shard;
 pub mod targets;
+pub mod udp_payloads;
 pub mod xml;
 
 /// A target or port spec that does not parse; its message is the one line the user sees.

@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use portscope_core::error::{Error, Result};
 use portscope_core::knowledge::ServiceNames;
 use portscope_core::model::Protocol;
-use portscope_core::scan::{HostResult, Outcome, PortResult, PortState, Reason};
+use portscope_core::scan::{
+    AnswersEverything, HostResult, Outcome, PortResult, PortState, Reason, ScanProto,
+};
 
 use crate::ports::{self, PortBits};
 use crate::targets::{self, Target};
@@ -18,6 +20,12 @@ pub const MAX_PROBES: u128 = 1 << 24;
 
 /// A state with more ports than this on one host is summarised, not listed (nmap's rule too).
 pub const LIST_LIMIT: usize = 25;
+
+/// A host that claims at least this share of at least [`LIES_MIN_PORTS`] probed ports is open is
+/// not believed port by port: no real host listens on 90% of its ports; a middlebox, a tarpit or a
+/// REDIRECT rule answers for all of them.
+pub const LIES_SHARE: f64 = 0.9;
+pub const LIES_MIN_PORTS: usize = 100;
 
 /// What the user asked for, as text, before anything is parsed.
 #[derive(Clone, Debug, Default)]
@@ -30,6 +38,24 @@ pub struct Request<'a> {
     pub top_ports: Option<usize>,
     pub exclude_ports: Option<&'a str>,
     pub force: bool,
+    /// Which protocols to probe: TCP unless only UDP was asked for (`-sU` alone).
+    pub protocols: Protocols,
+}
+
+/// The protocols a scan probes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Protocols {
+    pub tcp: bool,
+    pub udp: bool,
+}
+
+impl Default for Protocols {
+    fn default() -> Protocols {
+        Protocols {
+            tcp: true,
+            udp: false,
+        }
+    }
 }
 
 /// A resolver: names in, each name's addresses out (or one error for the whole list).
@@ -40,7 +66,10 @@ pub type Resolver<'r> = &'r dyn Fn(&[String]) -> Result<Vec<Vec<IpAddr>>>;
 pub struct Plan {
     targets: Vec<Target>,
     excludes: Vec<Target>,
+    /// The TCP ports (empty in a UDP-only scan).
     pub ports: Vec<u16>,
+    /// The UDP ports (empty unless `-sU`).
+    pub udp_ports: Vec<u16>,
     pub total_probes: u64,
     /// The name each resolved address was given as.
     pub names: HashMap<IpAddr, String>,
@@ -53,9 +82,10 @@ impl Plan {
     /// resolved), then resolves names with `resolve`.
     pub fn new(request: &Request, resolve: Resolver) -> Result<Plan> {
         let mut notes = Vec::new();
-        let ports = port_selection(request, &mut notes)?.to_vec();
-        if ports.is_empty() {
-            return Err(Error::Usage("no TCP ports left to scan".into()));
+        let (tcp, udp) = port_selection(request, &mut notes)?;
+        let (ports, udp_ports) = (tcp.to_vec(), udp.to_vec());
+        if ports.is_empty() && udp_ports.is_empty() {
+            return Err(Error::Usage("no ports left to scan".into()));
         }
         let mut targets = request
             .targets
@@ -84,7 +114,7 @@ impl Plan {
             .iter()
             .map(Target::count)
             .fold(0u128, u128::saturating_add);
-        let probes = hosts.saturating_mul(ports.len() as u128);
+        let probes = hosts.saturating_mul((ports.len() + udp_ports.len()) as u128);
         if probes > MAX_PROBES && !request.force {
             // u128 holds 2^128 - 1 at most: an IPv6 /0 saturates, and is said as what it is.
             let amount = |n: u128| {
@@ -99,7 +129,7 @@ impl Plan {
                  pass --force",
                 amount(probes),
                 amount(hosts),
-                ports.len()
+                ports.len() + udp_ports.len()
             )));
         }
         let mut names = HashMap::new();
@@ -128,6 +158,7 @@ impl Plan {
             targets,
             excludes,
             ports,
+            udp_ports,
             total_probes: u64::try_from(probes).unwrap_or(u64::MAX),
             names,
             notes,
@@ -164,31 +195,52 @@ impl Plan {
     }
 }
 
-/// The TCP ports to scan: --ports, --top-ports or the default 1000, minus --exclude-ports.
-fn port_selection(request: &Request, notes: &mut Vec<String>) -> Result<PortBits> {
-    let mut bits = match (request.ports, request.top_ports) {
+/// The TCP and UDP ports to scan: --ports, --top-ports or the default 1000 of each protocol
+/// asked for, minus --exclude-ports.
+fn port_selection(request: &Request, notes: &mut Vec<String>) -> Result<(PortBits, PortBits)> {
+    let want = request.protocols;
+    let (mut tcp, mut udp) = match (request.ports, request.top_ports) {
         (Some(spec), _) => {
-            let set = ports::parse_ports(spec)?;
-            if !set.udp.is_empty() {
+            let udp_only = want.udp && !want.tcp;
+            let mut set = ports::parse_ports_as(spec, udp_only)?;
+            if want.tcp && want.udp && !spec.contains(':') {
+                // `-sS -sU -p 53`: unprefixed ports are both, as in nmap.
+                set.udp = set.tcp.clone();
+            }
+            if !want.udp && !set.udp.is_empty() {
                 if set.tcp.is_empty() {
                     return Err(Error::Usage(
-                        "no TCP ports given: portscope scan probes TCP only, not U: ports".into(),
+                        "only UDP ports (U:) given: add -sU to scan them".into(),
                     ));
                 }
-                notes.push("UDP ports (U:) are not scanned: portscope scan probes TCP only".into());
+                notes.push("UDP ports (U:) are not scanned without -sU".into());
             }
-            set.tcp
+            if !want.tcp && !set.tcp.is_empty() {
+                notes.push("TCP ports (T:) are not scanned with -sU alone; add -sS or -sT".into());
+            }
+            (set.tcp, set.udp)
         }
-        (None, Some(n)) => ports::top_ports(n)?,
-        (None, None) => ports::top_ports(1000)?,
+        (None, n) => {
+            let n = n.unwrap_or(1000);
+            (ports::top_ports(n)?, ports::udp_top_ports(n)?)
+        }
     };
+    if !want.tcp {
+        tcp = PortBits::default();
+    }
+    if !want.udp {
+        udp = PortBits::default();
+    }
     if let Some(spec) = request.exclude_ports {
-        let exclude = ports::parse_ports(spec)?;
+        let exclude = ports::parse_ports_as(spec, want.udp && !want.tcp)?;
         for port in exclude.tcp.to_vec() {
-            bits.remove(port);
+            tcp.remove(port);
+        }
+        for port in exclude.udp.to_vec() {
+            udp.remove(port);
         }
     }
-    Ok(bits)
+    Ok((tcp, udp))
 }
 
 /// Replaces each host name by its address (IPv4 first, as nmap does), noting the name.
@@ -237,7 +289,7 @@ fn resolve_names(
 #[derive(Debug)]
 pub struct Tallies {
     answered: HashMap<IpAddr, Tally>,
-    quiet: HashMap<IpAddr, Vec<(u16, Outcome)>>,
+    quiet: HashMap<IpAddr, Vec<(u16, ScanProto, Outcome)>>,
     silent: u64,
     ports_per_host: usize,
     keep_all: bool,
@@ -255,16 +307,23 @@ impl Tallies {
         }
     }
 
+    /// Records a TCP port's outcome.
     pub fn record(&mut self, addr: std::net::SocketAddr, outcome: Outcome) {
+        self.record_proto(addr, ScanProto::Tcp, outcome);
+    }
+
+    /// Records a port's outcome. With TCP and UDP in one scan, `new`'s `ports_per_host` is the
+    /// sum of both.
+    pub fn record_proto(&mut self, addr: std::net::SocketAddr, proto: ScanProto, outcome: Outcome) {
         let ip = addr.ip();
         if let Some(tally) = self.answered.get_mut(&ip) {
-            tally.record(addr.port(), outcome, self.keep_all);
+            tally.record_proto(addr.port(), proto, outcome, self.keep_all);
             return;
         }
-        let unanswered = outcome.state == PortState::Filtered && outcome.reason == Reason::NoResponse;
+        let unanswered = outcome.reason == Reason::NoResponse;
         if unanswered && !self.keep_all {
             let seen = self.quiet.entry(ip).or_default();
-            seen.push((addr.port(), outcome));
+            seen.push((addr.port(), proto, outcome));
             if seen.len() >= self.ports_per_host {
                 self.quiet.remove(&ip);
                 self.silent += 1;
@@ -272,10 +331,10 @@ impl Tallies {
             return;
         }
         let mut tally = Tally::default();
-        for (port, earlier) in self.quiet.remove(&ip).unwrap_or_default() {
-            tally.record(port, earlier, self.keep_all);
+        for (port, p, earlier) in self.quiet.remove(&ip).unwrap_or_default() {
+            tally.record_proto(port, p, earlier, self.keep_all);
         }
-        tally.record(addr.port(), outcome, self.keep_all);
+        tally.record_proto(addr.port(), proto, outcome, self.keep_all);
         self.answered.insert(ip, tally);
     }
 
@@ -299,25 +358,36 @@ impl Tallies {
     }
 }
 
+/// A port kept for listing: number, protocol, reason.
+type Listed = (u16, ScanProto, Reason);
+
 /// A host's results as they come in: open ports always, closed and filtered ones listed while
 /// few and counted always.
 #[derive(Debug, Default)]
 pub struct Tally {
-    open: Vec<(u16, Reason)>,
-    other: BTreeMap<PortState, (usize, Vec<(u16, Reason)>)>,
+    open: Vec<Listed>,
+    /// Per state: how many, and the ones listed.
+    other: BTreeMap<PortState, (usize, Vec<Listed>)>,
     reasons: BTreeMap<(PortState, Reason), usize>,
+    probed: usize,
 }
 
 impl Tally {
+    /// Records a TCP port's outcome.
     pub fn record(&mut self, port: u16, outcome: Outcome, keep_all: bool) {
+        self.record_proto(port, ScanProto::Tcp, outcome, keep_all);
+    }
+
+    pub fn record_proto(&mut self, port: u16, proto: ScanProto, outcome: Outcome, keep_all: bool) {
+        self.probed += 1;
         if outcome.state == PortState::Open {
-            self.open.push((port, outcome.reason));
+            self.open.push((port, proto, outcome.reason));
             return;
         }
         let entry = self.other.entry(outcome.state).or_default();
         entry.0 += 1;
         if keep_all || entry.1.len() <= LIST_LIMIT {
-            entry.1.push((port, outcome.reason));
+            entry.1.push((port, proto, outcome.reason));
         }
         *self.reasons.entry((outcome.state, outcome.reason)).or_default() += 1;
     }
@@ -336,27 +406,47 @@ impl Tally {
             open: self.open.len(),
             ..HostResult::default()
         };
-        let entry = |port: u16, state: PortState, reason: Reason| PortResult {
+        let entry = |port: u16, proto: ScanProto, state: PortState, reason: Reason| PortResult {
             port,
-            protocol: "tcp",
+            protocol: proto.as_str(),
             state,
             reason,
-            service: names.name(port, Protocol::Tcp).map(str::to_string),
+            service: names
+                .name(
+                    port,
+                    match proto {
+                        ScanProto::Tcp => Protocol::Tcp,
+                        ScanProto::Udp => Protocol::Udp,
+                    },
+                )
+                .map(str::to_string),
             banner: None,
         };
-        host.ports = self
-            .open
-            .iter()
-            .map(|(p, r)| entry(*p, PortState::Open, *r))
-            .collect();
+        let lies = self.probed >= LIES_MIN_PORTS && self.open.len() as f64 >= LIES_SHARE * self.probed as f64;
+        if lies {
+            // Listing them would bury the one line that matters under thousands of false ports.
+            host.answers_everything = Some(AnswersEverything {
+                open: self.open.len(),
+                probed: self.probed,
+            });
+            for (_, _, reason) in &self.open {
+                *host.hidden_reasons.entry((PortState::Open, *reason)).or_default() += 1;
+            }
+        } else {
+            host.ports = self
+                .open
+                .iter()
+                .map(|(p, proto, r)| entry(*p, *proto, PortState::Open, *r))
+                .collect();
+        }
         for (state, (count, listed)) in self.other {
             match state {
-                PortState::Closed => host.closed = count,
-                _ => host.filtered = count,
+                PortState::Closed => host.closed += count,
+                _ => host.filtered += count,
             }
             if keep_all || count <= LIST_LIMIT {
                 host.ports
-                    .extend(listed.iter().map(|(p, r)| entry(*p, state, *r)));
+                    .extend(listed.iter().map(|(p, proto, r)| entry(*p, *proto, state, *r)));
             } else {
                 for ((s, reason), n) in &self.reasons {
                     if *s == state {
@@ -365,7 +455,7 @@ impl Tally {
                 }
             }
         }
-        host.ports.sort_by_key(|p| p.port);
+        host.ports.sort_by_key(|p| (p.protocol, p.port));
         host
     }
 }
@@ -453,6 +543,21 @@ mod tests {
         assert_eq!(plan.notes.len(), 1);
         req.ports = Some("U:53");
         assert!(matches!(Plan::new(&req, &no_names), Err(Error::Usage(_))));
+        req.protocols = Protocols {
+            tcp: false,
+            udp: true,
+        };
+        let plan = Plan::new(&req, &no_names).unwrap();
+        assert_eq!((plan.ports.len(), plan.udp_ports.clone()), (0, vec![53]));
+        req.ports = Some("53,161");
+        req.protocols = Protocols { tcp: true, udp: true };
+        let plan = Plan::new(&req, &no_names).unwrap();
+        assert_eq!(
+            (plan.ports.clone(), plan.udp_ports.clone()),
+            (vec![53, 161], vec![53, 161])
+        );
+        assert_eq!(plan.total_probes, 4);
+        req.protocols = Protocols::default();
         req.ports = Some("80");
         req.exclude_ports = Some("80");
         assert!(matches!(Plan::new(&req, &no_names), Err(Error::Usage(_))));
@@ -492,6 +597,22 @@ mod tests {
         assert_eq!(host.ports.len(), 1, "99 closed ports are summarised, not listed");
         assert_eq!(host.ports[0].service.as_deref(), Some("ssh"));
         assert_eq!(host.hidden_reasons.values().sum::<usize>(), 99);
+
+        // A host that says every port is open is summarised, not listed.
+        let mut liar = Tally::default();
+        for port in 1..=200 {
+            liar.record(port, open, false);
+        }
+        let host = liar.finish(ip, None, false, &ServiceNames::iana());
+        assert!(host.ports.is_empty());
+        assert_eq!(
+            host.answers_everything,
+            Some(AnswersEverything {
+                open: 200,
+                probed: 200
+            })
+        );
+        assert_eq!(host.hidden()[0].count, 200);
 
         let mut few = Tally::default();
         few.record(81, closed, false);

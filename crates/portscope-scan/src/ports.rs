@@ -75,8 +75,14 @@ const MAX_PORT: u16 = u16::MAX;
 /// Parses an nmap-style port spec. Port 0 can be named only explicitly (nmap does the same);
 /// open-ended ranges start at 1.
 pub fn parse_ports(spec: &str) -> Result<PortSet, SpecError> {
+    parse_ports_as(spec, false)
+}
+
+/// [`parse_ports`], with unprefixed items taken as UDP when `udp` is set (a UDP-only scan, as
+/// nmap reads `-sU -p 53`).
+pub fn parse_ports_as(spec: &str, udp: bool) -> Result<PortSet, SpecError> {
     let mut set = PortSet::default();
-    let mut proto = Proto::Tcp;
+    let mut proto = if udp { Proto::Udp } else { Proto::Tcp };
     if spec.trim().is_empty() {
         return Err(SpecError::new("empty port list"));
     }
@@ -176,6 +182,23 @@ pub fn top_ports(n: usize) -> Result<PortBits, SpecError> {
     Ok(bits)
 }
 
+/// Our ordered list of commonly open UDP ports (see `udp_top_ports.txt`).
+const UDP_TOP_PORTS: &str = include_str!("udp_top_ports.txt");
+
+/// The `n` most commonly open UDP ports, continued in ascending order past our list.
+pub fn udp_top_ports(n: usize) -> Result<PortBits, SpecError> {
+    if n == 0 || n > usize::from(MAX_PORT) {
+        return Err(SpecError::new(format!("--top-ports must be 1-65535, not {n}")));
+    }
+    let listed = parse_top_ports(UDP_TOP_PORTS)?;
+    let mut bits = PortBits::default();
+    let rest = (1..=MAX_PORT).filter(|p| !listed.contains(p));
+    for port in listed.iter().copied().chain(rest).take(n) {
+        bits.insert(port);
+    }
+    Ok(bits)
+}
+
 /// Compact label for a sorted port list: `1-1024,3306,8080-8090`.
 pub fn ranges_label(ports: &[u16]) -> String {
     let mut parts = Vec::new();
@@ -261,6 +284,11 @@ mod tests {
         assert_eq!(top_ports(3).unwrap().to_vec(), vec![22, 80, 443]);
         assert_eq!(top_ports(65535).unwrap().len(), 65535);
         assert!(top_ports(0).is_err());
+        let udp = parse_top_ports(UDP_TOP_PORTS).unwrap();
+        assert!(udp.len() >= 100);
+        assert_eq!(&udp[..3], &[53, 123, 161]);
+        assert_eq!(udp_top_ports(65535).unwrap().len(), 65535);
+        assert_eq!(parse_ports_as("53,T:80", true).unwrap().udp.to_vec(), vec![53]);
         assert!(top_ports(65536).is_err());
     }
 

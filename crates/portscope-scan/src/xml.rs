@@ -25,12 +25,24 @@ pub fn write(out: &mut impl Write, report: &ScanReport, times: &Times<'_>) -> io
         esc(times.start_str),
         report.version
     )?;
-    writeln!(
-        out,
-        r#"<scaninfo type="connect" protocol="tcp" numservices="{}" services="{}"/>"#,
-        report.port_count,
-        esc(&report.ports)
-    )?;
+    if report.scan_info.is_empty() {
+        writeln!(
+            out,
+            r#"<scaninfo type="connect" protocol="tcp" numservices="{}" services="{}"/>"#,
+            report.port_count,
+            esc(&report.ports)
+        )?;
+    }
+    for info in &report.scan_info {
+        writeln!(
+            out,
+            r#"<scaninfo type="{}" protocol="{}" numservices="{}" services="{}"/>"#,
+            info.kind,
+            info.protocol,
+            info.count,
+            esc(&info.ports)
+        )?;
+    }
     writeln!(out, r#"<verbose level="0"/>"#)?;
     writeln!(out, r#"<debugging level="0"/>"#)?;
     for host in &report.hosts {

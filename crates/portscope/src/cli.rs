@@ -48,7 +48,7 @@ pub enum Command {
     Audit(AuditArgs),
     /// Close a port by stopping the program that holds it, or cut one connection.
     Close(CloseArgs),
-    /// Scan a host you are allowed to probe for open TCP ports.
+    /// Scan a host you are allowed to probe for open TCP and UDP ports.
     Scan(ScanArgs),
     /// A live view of the sockets, grouped by program, with verdicts and one-key actions.
     Top(TopArgs),

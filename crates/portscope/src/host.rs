@@ -7,6 +7,7 @@ use portscope_core::Platform;
 pub use portscope_linux::{
     connect_scan, local_time,
     stop_signal::{StopSignals, kill_process_group},
+    syn_scan, udp_scan,
 };
 
 /// The host portscope runs on, looking at the network namespaces `netns` picks.

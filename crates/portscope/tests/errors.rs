@@ -45,12 +45,14 @@ fn a_port_can_be_a_service_name() {
 
 #[test]
 fn nmap_spellings_are_mapped_or_refused_with_a_hint() {
-    // Mapped: -sV is --banner, -sT/-Pn/-n are what portscope always does; the remaining error is
-    // the missing target, not the nmap flags.
+    // Mapped: -sV is --banner, -sS/-sT/-sU are --syn/--connect/--udp, -Pn/-n are what portscope
+    // always does; the remaining error is the missing target, not the nmap flags.
     let text = usage_error(&["scan", "-sT", "-sV", "-Pn", "-n"]);
+    assert!(text.contains("no targets"), "{text}");
+    let text = usage_error(&["scan", "-sS", "-sU"]);
     assert!(text.contains("no targets"), "{text}");
     let text = usage_error(&["scan", "-T4", "198.18.0.2"]);
     assert!(text.contains("--rate"), "{text}");
-    let text = usage_error(&["scan", "-sS", "198.18.0.2"]);
-    assert!(text.contains("-sT"), "{text}");
+    let text = usage_error(&["scan", "-O", "198.18.0.2"]);
+    assert!(text.contains("--banner"), "{text}");
 }

@@ -48,7 +48,7 @@ impl Lab {
     /// Runs `portscope scan ARGS…` inside the scanner namespace.
     fn scan(&self, args: &[&str]) -> Output {
         let mut cmd = self.scanner.command(env!("CARGO_BIN_EXE_portscope"));
-        cmd.env("NO_COLOR", "1").arg("scan").args(args);
+        cmd.env("NO_COLOR", "1").args(["scan", "--connect"]).args(args);
         run(&mut cmd)
     }
 
@@ -172,7 +172,7 @@ fn a_self_connect_is_closed_not_open() {
         .args(["-qw", "net.ipv4.ip_local_port_range=40001 40001"]));
     assert!(out.status.success());
     let mut cmd = lab.target.command(env!("CARGO_BIN_EXE_portscope"));
-    cmd.args(["scan", TARGET_V4, "-p", "40001", "--json"]);
+    cmd.args(["scan", "--connect", TARGET_V4, "-p", "40001", "--json"]);
     let out = run(&mut cmd);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
@@ -198,7 +198,7 @@ fn out_of_file_descriptors_loses_no_port() {
     // so socket() fails with EMFILE mid-scan and the probes must be queued again, not lost.
     let script = format!(
         "for i in $(seq 10 99); do eval \"exec $i</dev/null\"; done; \
-         exec prlimit --nofile=100:100 {} scan {TARGET_V4} -p 1-2000 --json",
+         exec prlimit --nofile=100:100 {} scan --connect {TARGET_V4} -p 1-2000 --json",
         env!("CARGO_BIN_EXE_portscope")
     );
     let out = run(lab.scanner.command("bash").args(["-c", &script]));

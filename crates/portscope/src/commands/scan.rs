@@ -16,9 +16,9 @@ use portscope_scan::plan::{Plan, Request, Tallies};
 use portscope_scan::{banner, greppable, ports, resolve, xml};
 
 use super::lookup::LocalNamesArgs;
+use super::{scan_engine, scan_stream};
 use crate::error::{Error, ExitCode, Result};
 use crate::files;
-use crate::host::connect_scan;
 use crate::output::scan as scan_report;
 use crate::output::{Ui, note};
 
@@ -107,6 +107,45 @@ pub struct ScanArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// SYN scan: half-open probes from raw sockets (the default when this process may open
+    /// them, as root or with CAP_NET_RAW). nmap's `-sS` works too.
+    #[arg(long, conflicts_with = "connect")]
+    pub syn: bool,
+
+    /// Connect scan: full TCP connects, no privileges needed. nmap's `-sT` works too.
+    #[arg(long)]
+    pub connect: bool,
+
+    /// UDP scan, with protocol requests for DNS, NTP, SNMP, NetBIOS, SSDP, mDNS, memcached and
+    /// portmap; alone it scans UDP only, with --syn or --connect both. nmap's `-sU` works too.
+    #[arg(long)]
+    pub udp: bool,
+
+    /// Report a port open after its first SYN-ACK, without the confirming second probe.
+    #[arg(long)]
+    pub no_confirm: bool,
+
+    /// Scan part I of N of a shared random probe order (as masscan's and ZMap's --shard): run
+    /// the same command with 1/N ... N/N on N machines and merge their --json-lines with cat.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<portscope_scan::shard::Shard>,
+
+    /// Print one JSON object per port as it is settled (open ones; every one with --all)
+    /// instead of the report.
+    #[arg(long, conflicts_with = "json")]
+    pub json_lines: bool,
+
+    /// Record every settled probe in FILE; started again with the same FILE, the scan skips
+    /// what FILE holds and continues (after Ctrl-C, a crash or a reboot).
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<PathBuf>,
+
+    /// Accepted for nmap's command lines: the reason for each port (syn-ack, reset,
+    /// conn-refused, port-unreach, udp-response, no-response, ...) is always in the table, the
+    /// JSON and the XML.
+    #[arg(long)]
+    pub reason: bool,
+
     #[command(flatten)]
     pub names: LocalNamesArgs,
 }
@@ -124,6 +163,10 @@ fn parse_rate(text: &str) -> std::result::Result<f64, String> {
         ));
     }
     Ok(rate)
+}
+
+fn parse_shard(text: &str) -> std::result::Result<portscope_scan::shard::Shard, String> {
+    portscope_scan::shard::Shard::parse(text).map_err(|e| e.0)
 }
 
 fn parse_positive_duration(text: &str) -> std::result::Result<Duration, String> {
@@ -149,6 +192,7 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
         top_ports: args.top_ports,
         exclude_ports: args.exclude_ports.as_deref(),
         force: args.force,
+        protocols: modes(args).protocols(),
     };
     let (greppable, xml) = output_paths(args)?;
     let plan = Plan::new(&request, &resolve::resolve_all)?;
@@ -162,7 +206,7 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
     let started_str = humantime::format_rfc3339_seconds(started_at).to_string();
 
     let progress = progress_bar(plan.total_probes);
-    let mut tallies = Tallies::new(plan.ports.len(), args.all);
+    let mut tallies = Tallies::new(plan.ports.len() + plan.udp_ports.len(), args.all);
     let cfg = EngineConfig {
         max_retries: args.max_retries,
         min_timeout: args.min_rtt_timeout,
@@ -171,23 +215,44 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
         rate: args.rate,
         ..EngineConfig::default()
     };
-    let ports = plan.ports.clone();
-    let probes = plan.hosts().flat_map(move |ip| {
-        ports
-            .clone()
-            .into_iter()
-            .map(move |port| SocketAddr::new(ip, port))
-    });
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(MAX_THREADS);
-    let stats = connect_scan::scan_parallel(
-        probes,
+    let mut stream = scan_stream::Stream::new(args.json_lines, args.all);
+    let mut done = scan_stream::Done::new();
+    if let Some(path) = &args.resume {
+        for (addr, proto, outcome) in stream.resume_from(path)? {
+            if done.insert((addr, proto)) {
+                tallies.record_proto(addr, proto, outcome);
+                progress.inc(1);
+            }
+        }
+    }
+    let selection = scan_engine::Selection {
+        shard: args.shard,
+        done: &done,
+    };
+    let (stats, stopped) = scan_engine::run(
+        &plan,
+        &modes(args),
         &cfg,
         threads,
-        |addr, outcome| tallies.record(addr, outcome),
-        |n| progress.inc(n),
+        &selection,
+        &mut |addr, proto, outcome| {
+            stream.record(addr, proto, outcome);
+            tallies.record_proto(addr, proto, outcome);
+        },
+        &progress,
     )?;
+    stream.flush()?;
+    if let Some(signal) = stopped {
+        progress.finish_and_clear();
+        scan_engine::exit_stopped(signal);
+    }
+    if args.json_lines {
+        progress.finish_and_clear();
+        return Ok(ExitCode::Ok);
+    }
     progress.finish_and_clear();
 
     let (mut hosts, silent_hosts) = tallies.finish(&plan.names, &names);
@@ -204,10 +269,11 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(" "),
         start: epoch(started_at),
-        ports: ports::ranges_label(&plan.ports),
-        port_count: plan.ports.len(),
+        ports: ports_label(&plan),
+        port_count: plan.ports.len() + plan.udp_ports.len(),
         hosts,
         silent_hosts,
+        scan_info: scan_engine::scan_info(&plan, &modes(args)),
         stats,
     };
     let finished_str = humantime::format_rfc3339_seconds(finished_at).to_string();
@@ -331,12 +397,12 @@ fn output_paths(args: &ScanArgs) -> Result<(Option<PathBuf>, Option<PathBuf>)> {
     Ok((greppable, xml))
 }
 
-/// nmap's multi-letter options, spelled as portscope's long ones: `-oG`, `-oX`, `-iL` and `-sV`
-/// (`--banner`) after the `scan` subcommand; `-sT`, `-Pn` and `-n` say what portscope always does
-/// (a connect scan, no ping first, no reverse DNS) and are dropped; the nmap options portscope
-/// has no equivalent for (`-sS`, `-sU`, `-O`, `-A`, `-T0`..`-T5`) are refused with a hint. clap has
-/// no multi-letter short options, so the command line is rewritten before it is parsed; every
-/// other argument passes through untouched.
+/// nmap's multi-letter options, spelled as portscope's long ones: `-oG`, `-oX`, `-iL`, `-sV`
+/// (`--banner`), `-sS` (`--syn`), `-sT` (`--connect`) and `-sU` (`--udp`) after the `scan`
+/// subcommand; `-Pn` and `-n` say what portscope always does (no ping first, no reverse DNS) and
+/// are dropped; the nmap options portscope has no equivalent for (`-O`, `-A`, `-T0`..`-T5`) are
+/// refused with a hint. clap has no multi-letter short options, so the command line is rewritten
+/// before it is parsed; every other argument passes through untouched.
 pub fn nmap_style_args(args: impl IntoIterator<Item = OsString>) -> Result<Vec<OsString>> {
     let mut in_scan = false;
     let mut out = Vec::new();
@@ -357,11 +423,10 @@ pub fn nmap_style_args(args: impl IntoIterator<Item = OsString>) -> Result<Vec<O
             Some("-oX") => out.push("--output-xml".into()),
             Some("-iL") => out.push("--input-list".into()),
             Some("-sV") => out.push("--banner".into()),
-            Some("-sT" | "-Pn" | "-n") => {}
-            Some("-sS") => {
-                return refuse("portscope scans with full TCP connects (nmap's -sT), which need no root");
-            }
-            Some("-sU") => return refuse("portscope scans TCP only"),
+            Some("-sS") => out.push("--syn".into()),
+            Some("-sT") => out.push("--connect".into()),
+            Some("-sU") => out.push("--udp".into()),
+            Some("-Pn" | "-n") => {}
             Some("-O" | "-A") => {
                 return refuse(
                     "portscope does not guess operating systems; --banner shows what services say",
@@ -374,6 +439,28 @@ pub fn nmap_style_args(args: impl IntoIterator<Item = OsString>) -> Result<Vec<O
         }
     }
     Ok(out)
+}
+
+fn modes(args: &ScanArgs) -> scan_engine::Modes {
+    scan_engine::Modes {
+        syn: args.syn,
+        connect: args.connect,
+        udp: args.udp,
+        confirm: !args.no_confirm,
+    }
+}
+
+/// `1-1024`, or `T:22,80,U:53,161` when both protocols are scanned.
+fn ports_label(plan: &Plan) -> String {
+    match (plan.ports.is_empty(), plan.udp_ports.is_empty()) {
+        (_, true) => ports::ranges_label(&plan.ports),
+        (true, false) => ports::ranges_label(&plan.udp_ports),
+        (false, false) => format!(
+            "T:{},U:{}",
+            ports::ranges_label(&plan.ports),
+            ports::ranges_label(&plan.udp_ports)
+        ),
+    }
 }
 
 fn add_banners(hosts: &mut [HostResult], timeout: Duration) {

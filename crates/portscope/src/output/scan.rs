@@ -20,6 +20,14 @@ pub fn write_table(out: &mut impl Write, report: &ScanReport, ui: Ui) -> io::Res
         }
         first = false;
         writeln!(out, "{}", ui.paint(Color::Bold, &host_label(host)))?;
+        if let Some(lies) = &host.answers_everything {
+            let line = format!(
+                "this host answered {} of {} ports as open: a middlebox, a tarpit or a redirect \
+                 rule answers for it, so its open ports are counted, not listed",
+                lies.open, lies.probed
+            );
+            writeln!(out, "{}", ui.paint(Color::Yellow, &line))?;
+        }
         let mut headers = vec!["PORT", "STATE", "SERVICE", "REASON"];
         if banners {
             headers.push("BANNER");
@@ -29,7 +37,7 @@ pub fn write_table(out: &mut impl Write, report: &ScanReport, ui: Ui) -> io::Res
             let color = match port.state {
                 PortState::Open => Color::Green,
                 PortState::Closed => Color::Dim,
-                PortState::Filtered => Color::Yellow,
+                PortState::Filtered | PortState::OpenFiltered => Color::Yellow,
             };
             let service = port.service.as_deref().unwrap_or("-");
             // Marked as `list` marks it: the kind of documented abuse, for an open port only.
@@ -134,6 +142,7 @@ mod tests {
             start: 0,
             ports: "1-65535".into(),
             port_count: 65535,
+            scan_info: Vec::new(),
             silent_hosts: 0,
             hosts: vec![HostResult {
                 address: Some("198.18.0.2".parse().unwrap()),
@@ -160,6 +169,7 @@ mod tests {
                 closed: 65531,
                 filtered: 1,
                 hidden_reasons,
+                answers_everything: None,
             }],
             stats: ScanStats {
                 elapsed: Duration::from_millis(412),

@@ -1,0 +1,1095 @@
+//! The SYN engine (`scan -sS`): half-open probes sent in batches on a raw socket, answers read
+//! back from raw sockets behind a BPF filter, no connection ever made.
+//!
+//! Every probe leaves from one source port, reserved for the scan by binding a TCP socket to it,
+//! with a keyed cookie as its sequence number ([`portscope_scan::packet::CookieKey`]): an answer
+//! is checked against the cookie alone, so a forged, stale or foreign packet is ignored. Probes go
+//! out 64 at a time with one `sendmmsg`, answers come in 64 at a time with `recvmmsg`; the
+//! kernel's filter passes only TCP segments to the source port, so the scan never copies the
+//! host's other traffic. ICMP errors come from a raw ICMP socket and count when they quote a
+//! probe's cookie.
+//!
+//! Timing, the window and the retry rule are the connect engine's ([`crate::connect_scan`]): an
+//! RTT estimate sets the timeout, the window grows on answers and halves when a retry is
+//! answered, a silent port gets one try more than the highest try ever answered. An open port is
+//! confirmed by a second probe (its own cookie) before it is reported, unless turned off.
+//!
+//! The kernel answers each SYN-ACK with a reset of its own; a firewall rule for the scan's
+//! lifetime ([`crate::scan_firewall`]) keeps that out and the scan sends its own reset instead.
+//! A stop signal (SIGINT, SIGTERM, SIGHUP) ends the scan in order, so the rule is removed.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::mem::{size_of, zeroed};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use portscope_core::error::{Error, Result};
+use portscope_core::scan::{EngineConfig, Outcome, PortState, Reason, ScanStats};
+use portscope_scan::packet::{self, ACK, CookieKey, RST, SYN};
+
+use crate::connect_scan::{Rtt, Window};
+use crate::scan_firewall::{RstFilter, SCAN_MARK};
+use crate::stop_signal::StopSignals;
+
+/// Probes per `sendmmsg`, answers per `recvmmsg`.
+const BATCH: usize = 64;
+
+/// What the SYN engine does beyond the common [`EngineConfig`].
+#[derive(Clone, Debug)]
+pub struct SynOptions {
+    /// Probe an open port a second time before reporting it.
+    pub confirm: bool,
+    /// Add the firewall rule that keeps the kernel's resets out.
+    pub firewall: bool,
+}
+
+impl Default for SynOptions {
+    fn default() -> SynOptions {
+        SynOptions {
+            confirm: true,
+            firewall: true,
+        }
+    }
+}
+
+/// How a SYN scan ended.
+#[derive(Debug)]
+pub struct SynRun {
+    pub stats: ScanStats,
+    /// The stop signal that ended the scan early, if one did.
+    pub stopped_by: Option<i32>,
+    /// What the user should know (e.g. that the firewall rule could not be added).
+    pub notes: Vec<String>,
+}
+
+/// Whether this process may open raw sockets (root or CAP_NET_RAW in its namespace).
+pub fn raw_sockets_allowed() -> bool {
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned at once.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::IPPROTO_TCP,
+        )
+    };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: fd was just returned by socket(2) and is owned by nothing else.
+    drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    true
+}
+
+/// Whether a stop signal has arrived, shared by the engine's threads (a pending signal is taken
+/// by the one thread whose `sigtimedwait` sees it).
+struct Stop<'a> {
+    signals: Option<&'a StopSignals>,
+    signal: AtomicI32,
+}
+
+impl Stop<'_> {
+    fn check(&self) -> Option<i32> {
+        match self.signal.load(Ordering::Relaxed) {
+            0 => {}
+            signal => return Some(signal),
+        }
+        let signal = self.signals.and_then(|s| s.wait(Duration::ZERO))?;
+        self.signal.store(signal, Ordering::Relaxed);
+        Some(signal)
+    }
+}
+
+/// Scans every address of `probes` with SYN probes and calls `on_result` once per address.
+/// `threads` engines share the probes, each with its own source port and raw sockets: on a local
+/// link most of a probe's cost is the kernel's work in the sending thread, so a second core
+/// nearly halves the time.
+pub fn scan(
+    probes: impl Iterator<Item = SocketAddr> + Send,
+    cfg: &EngineConfig,
+    opts: &SynOptions,
+    threads: usize,
+    stop: Option<&StopSignals>,
+    on_result: impl FnMut(SocketAddr, Outcome) + Send,
+    on_progress: impl FnMut(u64) + Send,
+) -> Result<SynRun> {
+    let started = Instant::now();
+    let threads = threads.max(1);
+    let mut notes = Vec::new();
+    let mut sports = Vec::new();
+    let mut reservations = Vec::new();
+    for _ in 0..threads {
+        let (port, held) = reserve_port()?;
+        sports.push(port);
+        reservations.push(held);
+    }
+    let firewall_ports: Vec<u16> = sports.iter().flat_map(|&p| [p, p + 1]).collect();
+    // The rule is added by a thread of its own while the first probes go out: two runs of nft
+    // cost tens of milliseconds, a tenth of a full scan of a local host, and a kernel reset that
+    // slips out before the rule is in place only ends a half-open connection the scan's own
+    // reset ends too. The guard waits for that thread and removes the rule on every way out.
+    let mut filter = PendingFilter(opts.firewall.then(|| {
+        let ports = firewall_ports.clone();
+        std::thread::spawn(move || RstFilter::install(&ports))
+    }));
+    let mut key = [0u8; 16];
+    random_bytes(&mut key)?;
+    let key = CookieKey(key);
+    let stop = Stop {
+        signals: stop,
+        signal: AtomicI32::new(0),
+    };
+    let per_thread = EngineConfig {
+        max_parallelism: (cfg.max_parallelism / threads).max(1),
+        rate: cfg.rate.map(|r| r / threads as f64),
+        ..cfg.clone()
+    };
+    let shared = Mutex::new(probes);
+    let sinks = Mutex::new((on_result, on_progress));
+    let results: Vec<Result<ScanStats>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = sports
+            .iter()
+            .map(|&sport| {
+                let (shared, sinks, stop, per_thread) = (&shared, &sinks, &stop, &per_thread);
+                scope.spawn(move || {
+                    let source = Batches {
+                        shared,
+                        buffer: VecDeque::new(),
+                    };
+                    worker(
+                        source,
+                        per_thread,
+                        opts,
+                        key,
+                        sport,
+                        stop,
+                        |addr, outcome| (lock(sinks).0)(addr, outcome),
+                        |n| {
+                            if n > 0 {
+                                (lock(sinks).1)(n);
+                            }
+                        },
+                    )
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::System("a scan thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut stats = ScanStats::default();
+    for r in results {
+        let s = r?;
+        stats.probes += s.probes;
+        stats.retries += s.retries;
+        stats.peak_in_flight += s.peak_in_flight;
+        stats.srtt_us = stats.srtt_us.max(s.srtt_us);
+        stats.rttvar_us = stats.rttvar_us.max(s.rttvar_us);
+        stats.timeout_us = stats.timeout_us.max(s.timeout_us);
+    }
+    if let Some(note) = filter.settle() {
+        notes.push(note);
+    }
+    drop(filter);
+    stats.elapsed = started.elapsed();
+    drop(reservations);
+    Ok(SynRun {
+        stats,
+        stopped_by: stop.check(),
+        notes,
+    })
+}
+
+/// The firewall rule, being added or added; dropping it waits for the adding and removes the rule.
+struct PendingFilter(Option<std::thread::JoinHandle<Result<RstFilter>>>);
+
+impl PendingFilter {
+    /// Waits for the rule; a note for the user when it could not be added.
+    fn settle(&mut self) -> Option<String> {
+        let handle = self.0.take()?;
+        match handle.join() {
+            Ok(Ok(filter)) => {
+                drop(filter);
+                None
+            }
+            Ok(Err(e)) => Some(format!(
+                "{e}; the kernel's own resets went out to open ports (harmless)"
+            )),
+            Err(_) => Some("adding the firewall rule failed".into()),
+        }
+    }
+}
+
+impl Drop for PendingFilter {
+    fn drop(&mut self) {
+        let _ = self.settle();
+    }
+}
+
+/// Takes a poisoned lock anyway: a panicking engine thread is reported by `join`.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One engine's view of the shared probe iterator: a batch at a time, so the lock is rare.
+struct Batches<'a, I> {
+    shared: &'a Mutex<I>,
+    buffer: VecDeque<SocketAddr>,
+}
+
+impl<I: Iterator<Item = SocketAddr>> Iterator for Batches<'_, I> {
+    type Item = SocketAddr;
+
+    fn next(&mut self) -> Option<SocketAddr> {
+        if self.buffer.is_empty() {
+            self.buffer.extend(lock(self.shared).by_ref().take(256));
+        }
+        self.buffer.pop_front()
+    }
+}
+
+/// One engine: its own source port and raw sockets, probes from the shared iterator.
+#[allow(clippy::too_many_arguments)]
+fn worker(
+    probes: impl Iterator<Item = SocketAddr>,
+    cfg: &EngineConfig,
+    opts: &SynOptions,
+    key: CookieKey,
+    sport: u16,
+    stop: &Stop<'_>,
+    mut on_result: impl FnMut(SocketAddr, Outcome),
+    mut on_progress: impl FnMut(u64),
+) -> Result<ScanStats> {
+    let started = Instant::now();
+    let mut probes = probes.peekable();
+    let min_window = cfg.min_parallelism.max(1) as f64;
+    let cap = cfg.max_parallelism.max(1);
+    let mut e = Engine {
+        cfg,
+        opts,
+        key,
+        sport,
+        v4: None,
+        v6: None,
+        sources: HashMap::new(),
+        pending: HashMap::new(),
+        timers: BinaryHeap::new(),
+        retry: VecDeque::new(),
+        given_up: Vec::new(),
+        in_flight: 0,
+        seq: 0,
+        rtt: Rtt {
+            srtt: None,
+            rttvar: 0.0,
+            timeout: cfg
+                .initial_timeout
+                .clamp(cfg.min_timeout, cfg.max_timeout.max(cfg.min_timeout)),
+        },
+        window: Window {
+            cwnd: (min_window * 4.0).min(cap as f64).max(1.0),
+            ssthresh: cap as f64,
+            last_decrease: None,
+        },
+        cap,
+        max_answered_attempt: 0,
+        answered_hosts: HashSet::new(),
+        stats: ScanStats::default(),
+        finished: 0,
+        batch: Vec::with_capacity(BATCH),
+        resets: Vec::new(),
+    };
+    let mut report = |addr: SocketAddr, outcome: Outcome| on_result(addr, outcome);
+    let mut next_send = started;
+    loop {
+        if stop.check().is_some() {
+            break;
+        }
+        // Send while the window and the rate allow, a batch at a time.
+        loop {
+            let room = (e.window.cwnd as usize)
+                .clamp(1, e.cap)
+                .saturating_sub(e.in_flight);
+            if room == 0 {
+                break;
+            }
+            let mut budget = room.min(BATCH);
+            if let Some(rate) = cfg.rate {
+                let now = Instant::now();
+                if next_send > now {
+                    break;
+                }
+                let interval = Duration::from_secs_f64(1.0 / rate);
+                next_send = next_send.max(now.checked_sub(interval).unwrap_or(now)) + interval;
+                budget = 1;
+            }
+            let mut queued = 0;
+            while queued < budget {
+                let next = e.retry.pop_front().or_else(|| probes.next().map(|a| (a, 0, 0)));
+                let Some((addr, attempt, phase)) = next else { break };
+                if attempt > 0 || phase > 0 {
+                    // A late answer may have settled the port while its retry waited.
+                    let waiting = e
+                        .pending
+                        .get(&addr)
+                        .is_some_and(|en| !en.in_flight && en.phase == phase);
+                    if !waiting {
+                        continue;
+                    }
+                }
+                e.queue(addr, attempt, phase)?;
+                queued += 1;
+            }
+            e.flush()?;
+            e.drain(&mut report)?;
+            if queued < budget {
+                break;
+            }
+        }
+        if e.in_flight == 0 && e.retry.is_empty() && probes.peek().is_none() {
+            let given_up = std::mem::take(&mut e.given_up);
+            let (again, done): (Vec<_>, Vec<_>) = given_up
+                .into_iter()
+                .partition(|(addr, a, _)| a + 1 < e.allowed_attempts(addr.ip()));
+            for (addr, attempt, phase) in again {
+                e.retry.push_back((addr, attempt + 1, phase));
+            }
+            for (addr, _, phase) in done {
+                if e.pending.remove(&addr).is_some() {
+                    report(addr, silent(phase));
+                    e.finished += 1;
+                }
+            }
+            on_progress(std::mem::take(&mut e.finished));
+            if e.retry.is_empty() {
+                break;
+            }
+            continue;
+        }
+        // Wait for answers, no longer than the next timer or send slot.
+        let now = Instant::now();
+        let mut wait = e
+            .timers
+            .peek()
+            .map_or(Duration::from_millis(50), |Reverse((t, _, _))| {
+                t.saturating_duration_since(now)
+            });
+        let more = !e.retry.is_empty() || probes.peek().is_some();
+        if more && e.in_flight < (e.window.cwnd as usize).clamp(1, e.cap) {
+            wait = wait.min(next_send.saturating_duration_since(now));
+        }
+        // Stop signals are looked at at least every 100 ms.
+        e.poll(wait.min(Duration::from_millis(100)))?;
+        e.drain(&mut report)?;
+        e.expire(Instant::now(), &mut report);
+        on_progress(std::mem::take(&mut e.finished));
+    }
+    let mut stats = e.stats;
+    stats.srtt_us = e.rtt.srtt.map_or(0, |s| (s * 1e6) as u64);
+    stats.rttvar_us = (e.rtt.rttvar * 1e6) as u64;
+    stats.timeout_us = e.rtt.timeout.as_micros() as u64;
+    stats.elapsed = started.elapsed();
+    Ok(stats)
+}
+
+/// A port's final answer when it never answered: filtered, or, when its only answer was a
+/// SYN-ACK the confirmation probe never saw again, still filtered — an open port is reported
+/// only when two probes say so.
+fn silent(_phase: u8) -> Outcome {
+    Outcome {
+        state: PortState::Filtered,
+        reason: Reason::NoResponse,
+    }
+}
+
+/// Fills `buf` from the kernel's random source.
+pub(crate) fn random_bytes(buf: &mut [u8]) -> Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        // SAFETY: the pointer and length describe the unfilled tail of `buf`.
+        let rc = unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0) };
+        if rc < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(Error::System(format!("reading random bytes: {err}")));
+        }
+        filled += rc as usize;
+    }
+    Ok(())
+}
+
+/// Binds TCP sockets (IPv4 and IPv6) to a random high port and the one after it, so no other
+/// socket of this host takes them while the scan sends from them (the second one carries the
+/// confirmation probes).
+fn reserve_port() -> Result<(u16, Vec<std::net::TcpListener>)> {
+    let mut seed = [0u8; 2];
+    random_bytes(&mut seed)?;
+    let base = u16::from_ne_bytes(seed);
+    for i in 0..64u16 {
+        let port = 40000 + (base.wrapping_add(i.wrapping_mul(997)) % 20000);
+        let held: std::io::Result<Vec<_>> = [port, port + 1]
+            .into_iter()
+            .flat_map(|p| {
+                [
+                    SocketAddr::from(([0, 0, 0, 0], p)),
+                    SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, p)),
+                ]
+            })
+            .map(socket2_bind)
+            .collect();
+        match held {
+            Ok(held) => return Ok((port, held)),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {}
+            Err(e) => return Err(Error::System(format!("reserving the scan's source port: {e}"))),
+        }
+    }
+    Err(Error::System(
+        "no free local port for the scan's source port".into(),
+    ))
+}
+
+/// A bound, never-listening TCP socket: it holds the port without accepting anything.
+fn socket2_bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let fd = rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+    if addr.is_ipv6() {
+        rustix::net::sockopt::set_ipv6_v6only(&fd, true)?;
+    }
+    rustix::net::bind(&fd, &addr)?;
+    // Held as a TcpListener only for ownership; listen(2) is never called.
+    Ok(std::net::TcpListener::from(fd))
+}
+
+/// One family's raw sockets: TCP (send and receive, filtered to the source port) and ICMP.
+struct Family {
+    tcp: OwnedFd,
+    icmp: OwnedFd,
+}
+
+struct Entry {
+    attempt: u32,
+    /// 0 for the first probe of a port, 1 for its confirmation.
+    phase: u8,
+    sent: Instant,
+    seq: u64,
+    in_flight: bool,
+}
+
+struct Engine<'a> {
+    cfg: &'a EngineConfig,
+    opts: &'a SynOptions,
+    key: CookieKey,
+    sport: u16,
+    v4: Option<Family>,
+    v6: Option<Family>,
+    /// The local address the route to each target leaves from (the checksum covers it).
+    sources: HashMap<IpAddr, IpAddr>,
+    /// Every port begun and not yet reported.
+    pending: HashMap<SocketAddr, Entry>,
+    timers: BinaryHeap<Reverse<(Instant, SocketAddr, u64)>>,
+    retry: VecDeque<(SocketAddr, u32, u8)>,
+    given_up: Vec<(SocketAddr, u32, u8)>,
+    in_flight: usize,
+    seq: u64,
+    rtt: Rtt,
+    window: Window,
+    cap: usize,
+    max_answered_attempt: u32,
+    answered_hosts: HashSet<IpAddr>,
+    stats: ScanStats,
+    finished: u64,
+    /// Probes built and not yet sent: (target, segment, length).
+    batch: Vec<(SocketAddr, [u8; packet::SYN_LEN], usize)>,
+    /// Our resets to send after SYN-ACKs.
+    resets: Vec<(SocketAddr, [u8; packet::SYN_LEN], usize)>,
+}
+
+impl Engine<'_> {
+    /// Builds one probe into the batch and starts its timer.
+    fn queue(&mut self, addr: SocketAddr, attempt: u32, phase: u8) -> Result<()> {
+        let src = self.source(addr.ip())?;
+        self.family(addr.is_ipv4())?;
+        let sport = self.sport + u16::from(phase);
+        let cookie = self.key.cookie(src, sport, addr.ip(), addr.port(), phase);
+        let mut seg = [0u8; packet::SYN_LEN];
+        let len = packet::tcp_segment(&mut seg, src, addr.ip(), sport, addr.port(), cookie, 0, SYN);
+        self.batch.push((addr, seg, len));
+        let now = Instant::now();
+        self.seq += 1;
+        self.pending.insert(
+            addr,
+            Entry {
+                attempt,
+                phase,
+                sent: now,
+                seq: self.seq,
+                in_flight: true,
+            },
+        );
+        self.in_flight += 1;
+        self.stats.probes += 1;
+        if attempt > 0 {
+            self.stats.retries += 1;
+        }
+        self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.in_flight);
+        let wait = self
+            .rtt
+            .timeout
+            .saturating_mul(1 << attempt.min(16))
+            .min(self.cfg.max_timeout)
+            .max(self.rtt.timeout);
+        self.timers.push(Reverse((now + wait, addr, self.seq)));
+        Ok(())
+    }
+
+    /// Sends the batch of probes (and any resets owed) with one `sendmmsg` per family.
+    fn flush(&mut self) -> Result<()> {
+        let batch = std::mem::take(&mut self.batch);
+        let resets = std::mem::take(&mut self.resets);
+        for list in [&batch, &resets] {
+            for v4 in [true, false] {
+                let items: Vec<_> = list.iter().filter(|(a, _, _)| a.is_ipv4() == v4).collect();
+                if items.is_empty() {
+                    continue;
+                }
+                let fd = self.family(v4)?.tcp.as_raw_fd();
+                send_batch(fd, &items)?;
+            }
+        }
+        self.batch = batch;
+        self.batch.clear();
+        Ok(())
+    }
+
+    fn source(&mut self, dst: IpAddr) -> Result<IpAddr> {
+        if let Some(src) = self.sources.get(&dst) {
+            return Ok(*src);
+        }
+        // A connected UDP socket asks the routing table which address a packet to `dst` leaves
+        // from; no packet is sent.
+        let bind: SocketAddr = if dst.is_ipv4() {
+            SocketAddr::from(([0, 0, 0, 0], 0))
+        } else {
+            SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
+        };
+        let src = UdpSocket::bind(bind)
+            .and_then(|s| {
+                s.connect(SocketAddr::new(dst, 9))?;
+                s.local_addr()
+            })
+            .map_err(|e| Error::System(format!("no route to {dst}: {e}")))?
+            .ip();
+        if self.sources.len() > 4096 {
+            self.sources.clear();
+        }
+        self.sources.insert(dst, src);
+        Ok(src)
+    }
+
+    fn family(&mut self, v4: bool) -> Result<&Family> {
+        let slot = if v4 { &mut self.v4 } else { &mut self.v6 };
+        if slot.is_none() {
+            *slot = Some(open_family(v4, self.sport)?);
+        }
+        slot.as_ref().ok_or_else(|| Error::System("raw socket".into()))
+    }
+
+    /// Sleeps until a raw socket is readable or `wait` passes.
+    fn poll(&self, wait: Duration) -> Result<()> {
+        let mut fds: Vec<libc::pollfd> = [&self.v4, &self.v6]
+            .into_iter()
+            .flatten()
+            .flat_map(|f| [f.tcp.as_raw_fd(), f.icmp.as_raw_fd()])
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let ms = i32::try_from(wait.as_millis().max(u128::from(!wait.is_zero()))).unwrap_or(i32::MAX);
+        // SAFETY: fds is a valid array of pollfd for its length.
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if rc < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EINTR) {
+                return Err(Error::System(format!("waiting for answers: {err}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every queued answer.
+    fn drain(&mut self, report: &mut impl FnMut(SocketAddr, Outcome)) -> Result<()> {
+        for v4 in [true, false] {
+            let Some(fam) = (if v4 { &self.v4 } else { &self.v6 }) else {
+                continue;
+            };
+            let (tcp, icmp) = (fam.tcp.as_raw_fd(), fam.icmp.as_raw_fd());
+            loop {
+                let got = recv_batch(tcp, v4)?;
+                let n = got.len();
+                for (from, bytes) in got {
+                    let parsed = if v4 {
+                        packet::parse_tcp_v4(&bytes)
+                    } else {
+                        packet::parse_tcp(from, &bytes)
+                    };
+                    if let Ok(answer) = parsed {
+                        self.on_tcp(answer, report);
+                    }
+                }
+                if n < BATCH {
+                    break;
+                }
+            }
+            loop {
+                let got = recv_batch(icmp, v4)?;
+                let n = got.len();
+                for (from, bytes) in got {
+                    let parsed = if v4 {
+                        packet::parse_icmp_v4(&bytes)
+                    } else {
+                        packet::parse_icmp_v6(from, &bytes)
+                    };
+                    if let Ok(answer) = parsed {
+                        self.on_icmp(answer, report);
+                    }
+                }
+                if n < BATCH {
+                    break;
+                }
+            }
+        }
+        if !self.resets.is_empty() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn on_tcp(&mut self, a: packet::TcpAnswer, report: &mut impl FnMut(SocketAddr, Outcome)) {
+        // The confirmation probe leaves from the next port: the target may still hold the first
+        // probe's half-open connection (when our reset was lost), and a second SYN on the same
+        // 4-tuple would be answered with a reset.
+        let phase = match a.dport.wrapping_sub(self.sport) {
+            0 => 0,
+            1 => 1,
+            _ => return,
+        };
+        let addr = SocketAddr::new(a.src, a.sport);
+        let Some(src) = self.sources.get(&a.src).copied() else {
+            return;
+        };
+        let cookie = self.key.cookie(src, a.dport, a.src, a.sport, phase);
+        if a.flags & ACK == 0 || a.ack != cookie.wrapping_add(1) {
+            return;
+        }
+        if a.flags & SYN != 0 {
+            // Our own reset ends the target's half-open connection, for late and repeated
+            // SYN-ACKs too (the target retransmits while its reset is lost).
+            let mut seg = [0u8; packet::SYN_LEN];
+            let len = packet::tcp_segment(
+                &mut seg,
+                src,
+                a.src,
+                a.dport,
+                a.sport,
+                cookie.wrapping_add(1),
+                0,
+                RST,
+            );
+            self.resets.push((addr, seg, len));
+        }
+        if self.pending.get(&addr).is_none_or(|e| e.phase != phase) {
+            return;
+        }
+        let outcome = if a.flags & SYN != 0 {
+            Outcome {
+                state: PortState::Open,
+                reason: Reason::SynAck,
+            }
+        } else if a.flags & RST != 0 {
+            Outcome {
+                state: PortState::Closed,
+                reason: Reason::Reset,
+            }
+        } else {
+            return;
+        };
+        self.settle(addr, outcome, report);
+    }
+
+    fn on_icmp(&mut self, a: packet::IcmpAnswer, report: &mut impl FnMut(SocketAddr, Outcome)) {
+        let phase = match a.sport.wrapping_sub(self.sport) {
+            0 => 0,
+            1 => 1,
+            _ => return,
+        };
+        if a.proto != 6 {
+            return;
+        }
+        let addr = SocketAddr::new(a.dst, a.dport);
+        if self.pending.get(&addr).is_none_or(|e| e.phase != phase) {
+            return;
+        }
+        let Some(src) = self.sources.get(&a.dst).copied() else {
+            return;
+        };
+        if a.seq != self.key.cookie(src, a.sport, a.dst, a.dport, phase) {
+            return;
+        }
+        self.settle(addr, a.outcome(), report);
+    }
+
+    /// A port answered: report it, or send its confirmation probe.
+    fn settle(&mut self, addr: SocketAddr, outcome: Outcome, report: &mut impl FnMut(SocketAddr, Outcome)) {
+        let Some(entry) = self.pending.remove(&addr) else {
+            return;
+        };
+        let now = Instant::now();
+        if entry.in_flight {
+            self.in_flight -= 1;
+        }
+        self.max_answered_attempt = self.max_answered_attempt.max(entry.attempt);
+        self.answered_hosts.insert(addr.ip());
+        if entry.attempt == 0 && entry.in_flight {
+            self.rtt.sample(now.duration_since(entry.sent), self.cfg);
+        } else if entry.attempt > 0 {
+            self.window
+                .on_loss(now, self.rtt.timeout, self.cfg.min_parallelism.max(1) as f64);
+        }
+        self.window.on_answer(self.cap as f64);
+        if outcome.state == PortState::Open && entry.phase == 0 && self.opts.confirm {
+            // Back in the map as waiting, so a late duplicate of this answer is not mistaken.
+            self.pending.insert(
+                addr,
+                Entry {
+                    attempt: 0,
+                    phase: 1,
+                    sent: now,
+                    seq: 0,
+                    in_flight: false,
+                },
+            );
+            self.retry.push_front((addr, 0, 1));
+            return;
+        }
+        report(addr, outcome);
+        self.finished += 1;
+    }
+
+    fn expire(&mut self, now: Instant, report: &mut impl FnMut(SocketAddr, Outcome)) {
+        while let Some(Reverse((deadline, addr, id))) = self.timers.peek().copied() {
+            if deadline > now {
+                break;
+            }
+            self.timers.pop();
+            let allowed = self.allowed_attempts(addr.ip());
+            let max_retries = self.cfg.max_retries;
+            let Some(entry) = self.pending.get_mut(&addr) else {
+                continue;
+            };
+            if entry.seq != id || !entry.in_flight {
+                continue;
+            }
+            entry.in_flight = false;
+            self.in_flight -= 1;
+            let (attempt, phase) = (entry.attempt, entry.phase);
+            if attempt + 1 < allowed {
+                self.retry.push_back((addr, attempt + 1, phase));
+            } else if attempt >= max_retries {
+                self.pending.remove(&addr);
+                report(addr, silent(phase));
+                self.finished += 1;
+                self.window.on_answer(self.cap as f64);
+            } else {
+                self.given_up.push((addr, attempt, phase));
+                self.window.on_answer(self.cap as f64);
+            }
+        }
+    }
+
+    fn allowed_attempts(&self, host: IpAddr) -> u32 {
+        if !self.answered_hosts.contains(&host) {
+            return self.cfg.max_retries + 1;
+        }
+        (self.max_answered_attempt + 2).clamp(self.cfg.min_retries + 1, self.cfg.max_retries + 1)
+    }
+}
+
+fn open_family(v4: bool, sport: u16) -> Result<Family> {
+    let (domain, icmp_proto) = if v4 {
+        (libc::AF_INET, libc::IPPROTO_ICMP)
+    } else {
+        (libc::AF_INET6, libc::IPPROTO_ICMPV6)
+    };
+    let tcp = raw_socket(domain, libc::IPPROTO_TCP)?;
+    let icmp = raw_socket(domain, icmp_proto)?;
+    // Room for a whole burst of answers between two reads.
+    set_int(&tcp, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 16 << 20)?;
+    set_int(&tcp, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, 4 << 20)?;
+    set_int(&tcp, libc::SOL_SOCKET, libc::SO_MARK, SCAN_MARK as i32)?;
+    set_int(&icmp, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 4 << 20)?;
+    attach_port_filter(&tcp, v4, sport)?;
+    Ok(Family { tcp, icmp })
+}
+
+fn raw_socket(domain: i32, proto: i32) -> Result<OwnedFd> {
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned at once.
+    let fd = unsafe {
+        libc::socket(
+            domain,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            proto,
+        )
+    };
+    if fd < 0 {
+        let err = std::io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::EPERM) | Some(libc::EACCES) => Error::Permission {
+                what: "opening a raw socket for a SYN scan".into(),
+                hint: "run as root or with CAP_NET_RAW, or use -sT".into(),
+            },
+            _ => Error::System(format!("opening a raw socket: {err}")),
+        });
+    }
+    // SAFETY: fd was just returned by socket(2) and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn set_int(fd: &OwnedFd, level: i32, name: i32, value: i32) -> Result<()> {
+    // SAFETY: the option value is a live i32 of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const i32).cast(),
+            size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(Error::System(format!(
+            "setting a raw socket option: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
+}
+
+/// A classic BPF program passing only TCP segments to `sport` and `sport + 1`: an IPv4 raw socket sees the IP
+/// header first (its length from the IHL field), an IPv6 one the TCP header alone.
+fn attach_port_filter(fd: &OwnedFd, v4: bool, sport: u16) -> Result<()> {
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let mut prog = Vec::new();
+    if v4 {
+        // ldxb 4*([0]&0xf); ldh [x+2]
+        prog.push(stmt(libc::BPF_LDX | libc::BPF_B | libc::BPF_MSH, 0));
+        prog.push(stmt(libc::BPF_LD | libc::BPF_H | libc::BPF_IND, 2));
+    } else {
+        prog.push(stmt(libc::BPF_LD | libc::BPF_H | libc::BPF_ABS, 2));
+    }
+    // The scan's port or the next one (the confirmation probes').
+    prog.push(jeq(u32::from(sport), 1, 0));
+    prog.push(jeq(u32::from(sport) + 1, 0, 1));
+    prog.push(stmt(libc::BPF_RET | libc::BPF_K, 0xffff));
+    prog.push(stmt(libc::BPF_RET | libc::BPF_K, 0));
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_mut_ptr(),
+    };
+    // SAFETY: fprog points at `prog`, alive for the call; the kernel copies the program.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&fprog as *const libc::sock_fprog).cast(),
+            size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(Error::System(format!(
+            "attaching the scan's packet filter: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
+}
+
+/// A socket address in the C layout `sendmmsg` wants (the port is 0 for a raw socket).
+#[repr(C)]
+union RawAddr {
+    v4: libc::sockaddr_in,
+    v6: libc::sockaddr_in6,
+}
+
+fn raw_addr(ip: IpAddr) -> (RawAddr, libc::socklen_t) {
+    match ip {
+        IpAddr::V4(a) => {
+            // SAFETY: sockaddr_in is plain old data; all-zero is a valid value.
+            let mut sa: libc::sockaddr_in = unsafe { zeroed() };
+            sa.sin_family = libc::AF_INET as libc::sa_family_t;
+            sa.sin_addr.s_addr = u32::from_ne_bytes(a.octets());
+            (
+                RawAddr { v4: sa },
+                size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        }
+        IpAddr::V6(a) => {
+            // SAFETY: as above.
+            let mut sa: libc::sockaddr_in6 = unsafe { zeroed() };
+            sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sa.sin6_addr.s6_addr = a.octets();
+            (
+                RawAddr { v6: sa },
+                size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            )
+        }
+    }
+}
+
+type Item = (SocketAddr, [u8; packet::SYN_LEN], usize);
+
+/// Sends every item, `BATCH` per `sendmmsg`; a full send buffer is waited out briefly.
+fn send_batch(fd: RawFd, items: &[&Item]) -> Result<()> {
+    let mut addrs: Vec<(RawAddr, libc::socklen_t)> = items.iter().map(|(a, _, _)| raw_addr(a.ip())).collect();
+    let mut bufs: Vec<[u8; packet::SYN_LEN]> = items.iter().map(|(_, b, _)| *b).collect();
+    let mut iovs: Vec<libc::iovec> = bufs
+        .iter_mut()
+        .zip(items)
+        .map(|(b, (_, _, len))| libc::iovec {
+            iov_base: b.as_mut_ptr().cast(),
+            iov_len: *len,
+        })
+        .collect();
+    let mut msgs: Vec<libc::mmsghdr> = iovs
+        .iter_mut()
+        .zip(addrs.iter_mut())
+        .map(|(iov, (addr, len))| {
+            // SAFETY: msghdr is plain old data; all-zero is a valid value.
+            let mut hdr: libc::msghdr = unsafe { zeroed() };
+            hdr.msg_name = (addr as *mut RawAddr).cast();
+            hdr.msg_namelen = *len;
+            hdr.msg_iov = iov;
+            hdr.msg_iovlen = 1;
+            libc::mmsghdr {
+                msg_hdr: hdr,
+                msg_len: 0,
+            }
+        })
+        .collect();
+    let mut done = 0;
+    let mut stalls = 0;
+    while done < msgs.len() {
+        let n = (msgs.len() - done).min(BATCH);
+        // SAFETY: msgs[done..done+n] are valid mmsghdr whose pointers (names, iovecs, buffers)
+        // point into vectors alive for the call.
+        let rc = unsafe { libc::sendmmsg(fd, msgs[done..].as_mut_ptr(), n as u32, 0) };
+        if rc > 0 {
+            done += rc as usize;
+            stalls = 0;
+            continue;
+        }
+        let err = std::io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::ENOBUFS) | Some(libc::EINTR) if stalls < 1000 => {
+                stalls += 1;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            // A probe the kernel refuses outright (a local firewall, no route) is lost like a
+            // dropped one; the retry logic sees it as silence.
+            Some(libc::EPERM) | Some(libc::EACCES) | Some(libc::EHOSTUNREACH) | Some(libc::ENETUNREACH) => {
+                done += 1;
+            }
+            _ => return Err(Error::System(format!("sending probes: {err}"))),
+        }
+    }
+    Ok(())
+}
+
+/// Reads up to `BATCH` packets without blocking: (sender, bytes).
+fn recv_batch(fd: RawFd, v4: bool) -> Result<Vec<(IpAddr, Vec<u8>)>> {
+    const SNAP: usize = 128;
+    let mut bufs = vec![[0u8; SNAP]; BATCH];
+    // SAFETY: sockaddr_in6 is plain old data; all-zero is valid. It is large enough for both.
+    let mut names: Vec<libc::sockaddr_in6> = vec![unsafe { zeroed() }; BATCH];
+    let mut iovs: Vec<libc::iovec> = bufs
+        .iter_mut()
+        .map(|b| libc::iovec {
+            iov_base: b.as_mut_ptr().cast(),
+            iov_len: SNAP,
+        })
+        .collect();
+    let mut msgs: Vec<libc::mmsghdr> = iovs
+        .iter_mut()
+        .zip(names.iter_mut())
+        .map(|(iov, name)| {
+            // SAFETY: as above.
+            let mut hdr: libc::msghdr = unsafe { zeroed() };
+            hdr.msg_name = (name as *mut libc::sockaddr_in6).cast();
+            hdr.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+            hdr.msg_iov = iov;
+            hdr.msg_iovlen = 1;
+            libc::mmsghdr {
+                msg_hdr: hdr,
+                msg_len: 0,
+            }
+        })
+        .collect();
+    // SAFETY: msgs holds BATCH valid headers pointing into live buffers; a null timeout is allowed.
+    let rc = unsafe {
+        libc::recvmmsg(
+            fd,
+            msgs.as_mut_ptr(),
+            BATCH as u32,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if rc < 0 {
+        let err = std::io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(Vec::new()),
+            _ => Err(Error::System(format!("reading answers: {err}"))),
+        };
+    }
+    let mut out = Vec::with_capacity(rc as usize);
+    for i in 0..rc as usize {
+        let len = (msgs[i].msg_len as usize).min(SNAP);
+        let from = if v4 {
+            // SAFETY: for an AF_INET socket the kernel wrote a sockaddr_in at the start of the
+            // larger sockaddr_in6; read_unaligned copies it out whatever the alignment.
+            let sa: libc::sockaddr_in =
+                unsafe { std::ptr::read_unaligned((&names[i] as *const libc::sockaddr_in6).cast()) };
+            IpAddr::V4(Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)))
+        } else {
+            IpAddr::V6(Ipv6Addr::from(names[i].sin6_addr.s6_addr))
+        };
+        out.push((from, bufs[i][..len].to_vec()));
+    }
+    Ok(out)
+}

@@ -1,0 +1,140 @@
+//! A scan's outcomes as they arrive: `--json-lines` (one JSON object per port on stdout, so the
+//! outputs of `--shard` runs merge with `cat`) and `--resume FILE` (every settled probe appended
+//! to FILE; a scan started again with the same FILE skips what it holds and reports it as
+//! before).
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use portscope_core::scan::{Outcome, PortState, Reason, ScanProto};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// One port's outcome as a line.
+#[derive(Serialize)]
+struct Line<'a> {
+    host: IpAddr,
+    port: u16,
+    protocol: &'a str,
+    state: &'a str,
+    reason: &'a str,
+}
+
+fn line(addr: SocketAddr, proto: ScanProto, outcome: Outcome) -> String {
+    serde_json::to_string(&Line {
+        host: addr.ip(),
+        port: addr.port(),
+        protocol: proto.as_str(),
+        state: outcome.state.as_str(),
+        reason: outcome.reason.as_str(),
+    })
+    .unwrap_or_default()
+}
+
+/// Where outcomes are streamed to, besides the tallies.
+pub struct Stream {
+    json_lines: Option<BufWriter<std::io::Stdout>>,
+    /// `--all` streams every port; otherwise only the ones a report lists (open, and UDP's
+    /// open|filtered).
+    all: bool,
+    resume: Option<BufWriter<File>>,
+}
+
+/// What a resume file already holds.
+pub type Done = HashSet<(SocketAddr, ScanProto)>;
+
+impl Stream {
+    pub fn new(json_lines: bool, all: bool) -> Stream {
+        Stream {
+            json_lines: json_lines.then(|| BufWriter::new(std::io::stdout())),
+            all,
+            resume: None,
+        }
+    }
+
+    /// Opens (or creates) the resume file without following a link, and returns the outcomes it
+    /// holds. A last line cut short by an interrupted write is dropped (and its probe redone).
+    pub fn resume_from(&mut self, path: &Path) -> Result<Vec<(SocketAddr, ScanProto, Outcome)>> {
+        // /proc/self belongs to the effective user: the file must be ours too.
+        let me = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+        let mut file = portscope_history::safe_path::open_private(path, 0o600, me, "resume file")?;
+        let mut held = Vec::new();
+        let mut good_len = 0u64;
+        {
+            let reader = BufReader::new(&mut file);
+            for raw in reader.split(b'\n') {
+                let raw = raw.map_err(|e| Error::io("reading the resume file", e))?;
+                let Some(entry) = parse_line(&raw) else { break };
+                held.push(entry);
+                good_len += raw.len() as u64 + 1;
+            }
+        }
+        // Cut what did not parse (a torn last line) and append after the good part.
+        file.set_len(good_len)
+            .and_then(|()| file.seek(SeekFrom::End(0)).map(drop))
+            .map_err(|e| Error::io("preparing the resume file", e))?;
+        self.resume = Some(BufWriter::new(file));
+        Ok(held)
+    }
+
+    pub fn record(&mut self, addr: SocketAddr, proto: ScanProto, outcome: Outcome) {
+        let listed = self.all || matches!(outcome.state, PortState::Open | PortState::OpenFiltered);
+        if let Some(out) = self.json_lines.as_mut().filter(|_| listed) {
+            let _ = writeln!(out, "{}", line(addr, proto, outcome));
+        }
+        if let Some(out) = self.resume.as_mut() {
+            let _ = writeln!(out, "{}", line(addr, proto, outcome));
+        }
+    }
+
+    /// Writes out what is buffered (before a stop signal ends the process, too).
+    pub fn flush(&mut self) -> Result<()> {
+        if let Some(out) = self.json_lines.as_mut() {
+            out.flush()?;
+        }
+        if let Some(out) = self.resume.as_mut() {
+            out.flush().map_err(|e| Error::io("writing the resume file", e))?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_line(raw: &[u8]) -> Option<(SocketAddr, ScanProto, Outcome)> {
+    let v: serde_json::Value = serde_json::from_slice(raw).ok()?;
+    let host: IpAddr = v["host"].as_str()?.parse().ok()?;
+    let port = u16::try_from(v["port"].as_u64()?).ok()?;
+    let proto = match v["protocol"].as_str()? {
+        "tcp" => ScanProto::Tcp,
+        "udp" => ScanProto::Udp,
+        _ => return None,
+    };
+    let state = PortState::parse(v["state"].as_str()?)?;
+    let reason = Reason::parse(v["reason"].as_str()?)?;
+    Some((SocketAddr::new(host, port), proto, Outcome { state, reason }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_round_trip() {
+        let addr: SocketAddr = "198.18.0.2:53".parse().unwrap();
+        let outcome = Outcome {
+            state: PortState::OpenFiltered,
+            reason: Reason::NoResponse,
+        };
+        let text = line(addr, ScanProto::Udp, outcome);
+        assert_eq!(
+            text,
+            r#"{"host":"198.18.0.2","port":53,"protocol":"udp","state":"open|filtered","reason":"no-response"}"#
+        );
+        assert_eq!(parse_line(text.as_bytes()), Some((addr, ScanProto::Udp, outcome)));
+        assert_eq!(parse_line(&text.as_bytes()[..20]), None);
+    }
+}
