@@ -798,6 +798,10 @@ mod tests {
     const HOST: &str = r#"
         [host]
         users = { 0 = "root", 33 = "www-data" }
+        [packages]
+        "/usr/sbin/nginx" = "nginx-core"
+        "/usr/bin/curl" = "curl"
+        "/usr/sbin/dnsmasq" = "dnsmasq-base"
         [[process]]
         pid = 4242
         name = "nginx"
