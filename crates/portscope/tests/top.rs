@@ -185,14 +185,16 @@ fn a_listener_appears_is_closed_with_keys_and_goes() {
         "top did not exit on SIGTERM"
     );
     assert_eq!(tmux.pane("#{alternate_on}"), "0", "left on the alternate screen");
-    // Open question, not yet solved: in about one run in three tmux marks the pane dead (the
-    // terminal was restored and let go) but records no exit status or signal within 5 s, and
-    // `top` processes whose tmux server died were once seen spinning. So the exit status is not
-    // asserted here, and the process is killed in case it is still there (no test leaves one).
-    let _ = rustix::process::kill_process(
-        rustix::process::Pid::from_raw(pid as i32).expect("a positive pid"),
-        rustix::process::Signal::KILL,
-    );
+    // tmux does not always record the exit status in time (about one run in three it records
+    // none), so the process itself is asked: it must be gone (or a zombie awaiting tmux's reap).
+    let exited = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
+    };
+    assert!(wait_until(10.0, exited), "top still runs 10 s after SIGTERM");
 }
 
 #[test]
