@@ -1,9 +1,10 @@
 //! portscope's Linux platform: sockets from netlink sock_diag (or /proc/net when netlink is
 //! refused), joined to the processes that hold them through /proc/*/fd; process control through
-//! pidfds, systemctl and SOCK_DESTROY; the connect-scan engine on epoll.
+//! pidfds, systemctl and SOCK_DESTROY; stop signals for long-running commands.
 //!
-//! [`Linux`] implements [`portscope_core::Platform`]; everything else here serves it. This is the
-//! only crate of portscope that makes raw system calls, so it is the only one allowed `unsafe`,
+//! [`Linux`] implements [`portscope_core::Platform`]; everything else here serves it. The scan
+//! engines' raw sockets live in `portscope-scan` (its `engine::linux`); apart from that module,
+//! this is the only crate of portscope that makes raw system calls, so it is allowed `unsafe`,
 //! and every `unsafe` block says why it is sound.
 #![cfg(target_os = "linux")]
 #![allow(unsafe_code)]
@@ -13,7 +14,6 @@ pub mod bind_probe;
 pub mod bpf_progs;
 pub mod capabilities;
 pub mod cgroup;
-pub mod connect_scan;
 pub mod cross_view;
 pub mod exe_file;
 pub mod fd_table;
@@ -29,14 +29,11 @@ pub mod packet_diag;
 pub mod pidfd;
 pub mod proc_net;
 pub mod process;
-pub mod scan_firewall;
 pub mod sock_destroy;
 pub mod sock_diag;
 pub mod stop_signal;
-pub mod syn_scan;
 pub mod sysctl;
 pub mod systemctl;
-pub mod udp_scan;
 pub mod users;
 
 mod platform;

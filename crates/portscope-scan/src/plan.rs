@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use portscope_core::error::{Error, Result};
 use portscope_core::knowledge::ServiceNames;
 use portscope_core::model::Protocol;
-use portscope_core::scan::{
+use crate::report::{
     AnswersEverything, HostResult, Outcome, PortResult, PortState, Reason, ScanProto,
 };
 

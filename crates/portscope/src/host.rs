@@ -1,13 +1,12 @@
 //! The one place that picks the operating system: the [`Platform`] every command runs on, and
-//! the few OS services a front end needs beyond it (stop signals, local time, the scan engine).
+//! the few OS services a front end needs beyond it (stop signals, local time).
 
 use portscope_core::Platform;
 
 #[cfg(target_os = "linux")]
 pub use portscope_linux::{
-    connect_scan, local_time,
+    local_time,
     stop_signal::{StopSignals, kill_process_group},
-    syn_scan, udp_scan,
 };
 
 /// The host portscope runs on, looking at the network namespaces `netns` picks.

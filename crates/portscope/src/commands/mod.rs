@@ -10,8 +10,6 @@ pub mod history;
 pub mod list;
 pub mod lookup;
 pub mod scan;
-pub mod scan_engine;
-pub mod scan_stream;
 pub mod top;
 pub mod watch;
 pub mod watch_exec;

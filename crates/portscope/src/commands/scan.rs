@@ -1,7 +1,8 @@
-//! `portscope scan`: parse targets and ports, resolve names, run the connect engine, print.
+//! `portscope scan`: the command's arguments, and what is shown where (table or JSON on stdout,
+//! nmap formats to files, progress and notes on stderr).
 //!
-//! The work lives in `portscope-scan` and the platform's engine; this module wires the command line to it and decides what is
-//! shown where (table or JSON on stdout, nmap formats to files, progress and notes on stderr).
+//! The work — targets, ports, engines, timing, resume and sharding — lives in `portscope-scan`;
+//! this module wires the command line to it.
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -11,12 +12,12 @@ use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
-use portscope_core::scan::{EngineConfig, HostResult, PortState, ScanReport};
+use portscope_scan::engine::{self as scan_engine, Hooks, Stop};
 use portscope_scan::plan::{Plan, Request, Tallies};
-use portscope_scan::{banner, greppable, ports, resolve, xml};
+use portscope_scan::report::{EngineConfig, HostResult, PortState, ScanReport};
+use portscope_scan::{banner, greppable, ports, resolve, stream as scan_stream, xml};
 
 use super::lookup::LocalNamesArgs;
-use super::{scan_engine, scan_stream};
 use crate::error::{Error, ExitCode, Result};
 use crate::files;
 use crate::output::scan as scan_report;
@@ -221,7 +222,9 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
     let mut stream = scan_stream::Stream::new(args.json_lines, args.all);
     let mut done = scan_stream::Done::new();
     if let Some(path) = &args.resume {
-        for (addr, proto, outcome) in stream.resume_from(path)? {
+        let me = scan_engine::effective_uid();
+        let file = portscope_history::safe_path::open_private(path, 0o600, me, "resume file")?;
+        for (addr, proto, outcome) in stream.resume_from(file)? {
             if done.insert((addr, proto)) {
                 tallies.record_proto(addr, proto, outcome);
                 progress.inc(1);
@@ -242,12 +245,16 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
             stream.record(addr, proto, outcome);
             tallies.record_proto(addr, proto, outcome);
         },
-        &progress,
+        &Hooks {
+            block_stop: &block_stop,
+            note: &|line| note(line),
+            progress: &|n| progress.inc(n),
+        },
     )?;
     stream.flush()?;
     if let Some(signal) = stopped {
         progress.finish_and_clear();
-        scan_engine::exit_stopped(signal);
+        exit_stopped(signal);
     }
     if args.json_lines {
         progress.finish_and_clear();
@@ -439,6 +446,19 @@ pub fn nmap_style_args(args: impl IntoIterator<Item = OsString>) -> Result<Vec<O
         }
     }
     Ok(out)
+}
+
+/// Blocks the stop signals for the engines that end in order on them.
+fn block_stop() -> std::io::Result<Box<dyn Stop>> {
+    let signals = crate::host::StopSignals::block()?;
+    Ok(Box::new(move || signals.wait(Duration::ZERO)))
+}
+
+/// The engine has ended in order (its firewall rule is gone, the caller has flushed what it
+/// streams): exit as the signal asked.
+fn exit_stopped(signal: i32) -> ! {
+    note("scan stopped by a signal; nothing was left behind");
+    std::process::exit(128 + signal)
 }
 
 fn modes(args: &ScanArgs) -> scan_engine::Modes {

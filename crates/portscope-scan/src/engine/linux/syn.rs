@@ -2,24 +2,25 @@
 //! back from raw sockets behind a BPF filter, no connection ever made.
 //!
 //! Every probe leaves from one source port, reserved for the scan by binding a TCP socket to it,
-//! with a keyed cookie as its sequence number ([`portscope_scan::packet::CookieKey`]): an answer
+//! with a keyed cookie as its sequence number ([`crate::packet::CookieKey`]): an answer
 //! is checked against the cookie alone, so a forged, stale or foreign packet is ignored. Probes go
 //! out 64 at a time with one `sendmmsg`, answers come in 64 at a time with `recvmmsg`; the
 //! kernel's filter passes only TCP segments to the source port, so the scan never copies the
 //! host's other traffic. ICMP errors come from a raw ICMP socket and count when they quote a
 //! probe's cookie.
 //!
-//! Timing, the window and the retry rule are the connect engine's ([`crate::connect_scan`]): an
+//! Timing, the window and the retry rule are shared with the connect engine
+//! ([`crate::engine::timing`]): an
 //! RTT estimate sets the timeout, the window grows on answers and halves when a retry is
 //! answered, a silent port gets one try more than the highest try ever answered. An open port is
 //! confirmed by a second probe (its own cookie) before it is reported, unless turned off.
 //!
 //! The kernel answers each SYN-ACK with a reset of its own; a firewall rule for the scan's
-//! lifetime ([`crate::scan_firewall`]) keeps that out and the scan sends its own reset instead.
+//! lifetime ([`super::firewall`]) keeps that out and the scan sends its own reset instead.
 //! A stop signal (SIGINT, SIGTERM, SIGHUP) ends the scan in order, so the rule is removed.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -28,12 +29,13 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use portscope_core::error::{Error, Result};
-use portscope_core::scan::{EngineConfig, Outcome, PortState, Reason, ScanStats};
-use portscope_scan::packet::{self, ACK, CookieKey, RST, SYN};
 
-use crate::connect_scan::{Rtt, Window};
-use crate::scan_firewall::{RstFilter, SCAN_MARK};
-use crate::stop_signal::StopSignals;
+use super::firewall::{RstFilter, SCAN_MARK};
+use crate::engine::Stop;
+use crate::engine::feed::{Batches, Pacer, lock};
+use crate::engine::timing::{Silence, Timing};
+use crate::packet::{self, ACK, CookieKey, RST, SYN};
+use crate::report::{EngineConfig, Outcome, PortState, Reason, ScanStats};
 
 /// Probes per `sendmmsg`, answers per `recvmmsg`.
 const BATCH: usize = 64;
@@ -67,7 +69,7 @@ pub struct SynRun {
 }
 
 /// Whether this process may open raw sockets (root or CAP_NET_RAW in its namespace).
-pub fn raw_sockets_allowed() -> bool {
+pub(crate) fn raw_sockets_allowed() -> bool {
     // SAFETY: socket(2) with constant arguments; the descriptor is owned at once.
     let fd = unsafe {
         libc::socket(
@@ -86,18 +88,18 @@ pub fn raw_sockets_allowed() -> bool {
 
 /// Whether a stop signal has arrived, shared by the engine's threads (a pending signal is taken
 /// by the one thread whose `sigtimedwait` sees it).
-struct Stop<'a> {
-    signals: Option<&'a StopSignals>,
+struct Stopped<'a> {
+    signals: Option<&'a dyn Stop>,
     signal: AtomicI32,
 }
 
-impl Stop<'_> {
+impl Stopped<'_> {
     fn check(&self) -> Option<i32> {
         match self.signal.load(Ordering::Relaxed) {
             0 => {}
             signal => return Some(signal),
         }
-        let signal = self.signals.and_then(|s| s.wait(Duration::ZERO))?;
+        let signal = self.signals.and_then(|s| s.pending())?;
         self.signal.store(signal, Ordering::Relaxed);
         Some(signal)
     }
@@ -112,7 +114,7 @@ pub fn scan(
     cfg: &EngineConfig,
     opts: &SynOptions,
     threads: usize,
-    stop: Option<&StopSignals>,
+    stop: Option<&dyn Stop>,
     on_result: impl FnMut(SocketAddr, Outcome) + Send,
     on_progress: impl FnMut(u64) + Send,
 ) -> Result<SynRun> {
@@ -138,7 +140,7 @@ pub fn scan(
     let mut key = [0u8; 16];
     random_bytes(&mut key)?;
     let key = CookieKey(key);
-    let stop = Stop {
+    let stop = Stopped {
         signals: stop,
         signal: AtomicI32::new(0),
     };
@@ -155,10 +157,7 @@ pub fn scan(
             .map(|&sport| {
                 let (shared, sinks, stop, per_thread) = (&shared, &sinks, &stop, &per_thread);
                 scope.spawn(move || {
-                    let source = Batches {
-                        shared,
-                        buffer: VecDeque::new(),
-                    };
+                    let source = Batches::new(shared, 256);
                     worker(
                         source,
                         per_thread,
@@ -233,28 +232,6 @@ impl Drop for PendingFilter {
     }
 }
 
-/// Takes a poisoned lock anyway: a panicking engine thread is reported by `join`.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// One engine's view of the shared probe iterator: a batch at a time, so the lock is rare.
-struct Batches<'a, I> {
-    shared: &'a Mutex<I>,
-    buffer: VecDeque<SocketAddr>,
-}
-
-impl<I: Iterator<Item = SocketAddr>> Iterator for Batches<'_, I> {
-    type Item = SocketAddr;
-
-    fn next(&mut self) -> Option<SocketAddr> {
-        if self.buffer.is_empty() {
-            self.buffer.extend(lock(self.shared).by_ref().take(256));
-        }
-        self.buffer.pop_front()
-    }
-}
-
 /// One engine: its own source port and raw sockets, probes from the shared iterator.
 #[allow(clippy::too_many_arguments)]
 fn worker(
@@ -263,16 +240,14 @@ fn worker(
     opts: &SynOptions,
     key: CookieKey,
     sport: u16,
-    stop: &Stop<'_>,
+    stop: &Stopped<'_>,
     mut on_result: impl FnMut(SocketAddr, Outcome),
     mut on_progress: impl FnMut(u64),
 ) -> Result<ScanStats> {
     let started = Instant::now();
     let mut probes = probes.peekable();
-    let min_window = cfg.min_parallelism.max(1) as f64;
     let cap = cfg.max_parallelism.max(1);
     let mut e = Engine {
-        cfg,
         opts,
         key,
         sport,
@@ -285,48 +260,29 @@ fn worker(
         given_up: Vec::new(),
         in_flight: 0,
         seq: 0,
-        rtt: Rtt {
-            srtt: None,
-            rttvar: 0.0,
-            timeout: cfg
-                .initial_timeout
-                .clamp(cfg.min_timeout, cfg.max_timeout.max(cfg.min_timeout)),
-        },
-        window: Window {
-            cwnd: (min_window * 4.0).min(cap as f64).max(1.0),
-            ssthresh: cap as f64,
-            last_decrease: None,
-        },
-        cap,
-        max_answered_attempt: 0,
-        answered_hosts: HashSet::new(),
+        timing: Timing::new(cfg, cap),
         stats: ScanStats::default(),
         finished: 0,
         batch: Vec::with_capacity(BATCH),
         resets: Vec::new(),
     };
     let mut report = |addr: SocketAddr, outcome: Outcome| on_result(addr, outcome);
-    let mut next_send = started;
+    let mut pacer = Pacer::new(started);
     loop {
         if stop.check().is_some() {
             break;
         }
         // Send while the window and the rate allow, a batch at a time.
         loop {
-            let room = (e.window.cwnd as usize)
-                .clamp(1, e.cap)
-                .saturating_sub(e.in_flight);
+            let room = e.timing.limit().saturating_sub(e.in_flight);
             if room == 0 {
                 break;
             }
             let mut budget = room.min(BATCH);
             if let Some(rate) = cfg.rate {
-                let now = Instant::now();
-                if next_send > now {
+                if !pacer.take(rate, Instant::now()) {
                     break;
                 }
-                let interval = Duration::from_secs_f64(1.0 / rate);
-                next_send = next_send.max(now.checked_sub(interval).unwrap_or(now)) + interval;
                 budget = 1;
             }
             let mut queued = 0;
@@ -356,7 +312,7 @@ fn worker(
             let given_up = std::mem::take(&mut e.given_up);
             let (again, done): (Vec<_>, Vec<_>) = given_up
                 .into_iter()
-                .partition(|(addr, a, _)| a + 1 < e.allowed_attempts(addr.ip()));
+                .partition(|(addr, a, _)| e.timing.revisit(addr.ip(), *a));
             for (addr, attempt, phase) in again {
                 e.retry.push_back((addr, attempt + 1, phase));
             }
@@ -381,8 +337,8 @@ fn worker(
                 t.saturating_duration_since(now)
             });
         let more = !e.retry.is_empty() || probes.peek().is_some();
-        if more && e.in_flight < (e.window.cwnd as usize).clamp(1, e.cap) {
-            wait = wait.min(next_send.saturating_duration_since(now));
+        if more && e.in_flight < e.timing.limit() {
+            wait = wait.min(pacer.until_next(now));
         }
         // Stop signals are looked at at least every 100 ms.
         e.poll(wait.min(Duration::from_millis(100)))?;
@@ -391,9 +347,7 @@ fn worker(
         on_progress(std::mem::take(&mut e.finished));
     }
     let mut stats = e.stats;
-    stats.srtt_us = e.rtt.srtt.map_or(0, |s| (s * 1e6) as u64);
-    stats.rttvar_us = (e.rtt.rttvar * 1e6) as u64;
-    stats.timeout_us = e.rtt.timeout.as_micros() as u64;
+    e.timing.record(&mut stats);
     stats.elapsed = started.elapsed();
     Ok(stats)
 }
@@ -489,7 +443,6 @@ struct Entry {
 }
 
 struct Engine<'a> {
-    cfg: &'a EngineConfig,
     opts: &'a SynOptions,
     key: CookieKey,
     sport: u16,
@@ -504,11 +457,7 @@ struct Engine<'a> {
     given_up: Vec<(SocketAddr, u32, u8)>,
     in_flight: usize,
     seq: u64,
-    rtt: Rtt,
-    window: Window,
-    cap: usize,
-    max_answered_attempt: u32,
-    answered_hosts: HashSet<IpAddr>,
+    timing: Timing<'a>,
     stats: ScanStats,
     finished: u64,
     /// Probes built and not yet sent: (target, segment, length).
@@ -545,12 +494,7 @@ impl Engine<'_> {
             self.stats.retries += 1;
         }
         self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.in_flight);
-        let wait = self
-            .rtt
-            .timeout
-            .saturating_mul(1 << attempt.min(16))
-            .min(self.cfg.max_timeout)
-            .max(self.rtt.timeout);
+        let wait = self.timing.wait(attempt);
         self.timers.push(Reverse((now + wait, addr, self.seq)));
         Ok(())
     }
@@ -762,15 +706,9 @@ impl Engine<'_> {
         if entry.in_flight {
             self.in_flight -= 1;
         }
-        self.max_answered_attempt = self.max_answered_attempt.max(entry.attempt);
-        self.answered_hosts.insert(addr.ip());
-        if entry.attempt == 0 && entry.in_flight {
-            self.rtt.sample(now.duration_since(entry.sent), self.cfg);
-        } else if entry.attempt > 0 {
-            self.window
-                .on_loss(now, self.rtt.timeout, self.cfg.min_parallelism.max(1) as f64);
-        }
-        self.window.on_answer(self.cap as f64);
+        // Karn: only a first try still in flight gives an unambiguous RTT.
+        let rtt = entry.in_flight.then(|| now.duration_since(entry.sent));
+        self.timing.answered(addr.ip(), entry.attempt, rtt, now);
         if outcome.state == PortState::Open && entry.phase == 0 && self.opts.confirm {
             // Back in the map as waiting, so a late duplicate of this answer is not mistaken.
             self.pending.insert(
@@ -796,8 +734,6 @@ impl Engine<'_> {
                 break;
             }
             self.timers.pop();
-            let allowed = self.allowed_attempts(addr.ip());
-            let max_retries = self.cfg.max_retries;
             let Some(entry) = self.pending.get_mut(&addr) else {
                 continue;
             };
@@ -807,25 +743,16 @@ impl Engine<'_> {
             entry.in_flight = false;
             self.in_flight -= 1;
             let (attempt, phase) = (entry.attempt, entry.phase);
-            if attempt + 1 < allowed {
-                self.retry.push_back((addr, attempt + 1, phase));
-            } else if attempt >= max_retries {
-                self.pending.remove(&addr);
-                report(addr, silent(phase));
-                self.finished += 1;
-                self.window.on_answer(self.cap as f64);
-            } else {
-                self.given_up.push((addr, attempt, phase));
-                self.window.on_answer(self.cap as f64);
+            match self.timing.silent(addr.ip(), attempt) {
+                Silence::Retry(next) => self.retry.push_back((addr, next, phase)),
+                Silence::Settle => {
+                    self.pending.remove(&addr);
+                    report(addr, silent(phase));
+                    self.finished += 1;
+                }
+                Silence::Park => self.given_up.push((addr, attempt, phase)),
             }
         }
-    }
-
-    fn allowed_attempts(&self, host: IpAddr) -> u32 {
-        if !self.answered_hosts.contains(&host) {
-            return self.cfg.max_retries + 1;
-        }
-        (self.max_answered_attempt + 2).clamp(self.cfg.min_retries + 1, self.cfg.max_retries + 1)
     }
 }
 

@@ -8,20 +8,12 @@
 //! port costs two system calls (`connect`, `connect`) on the same descriptor, and on a local link,
 //! where the kernel answers within the first call, no epoll round at all.
 //!
-//! Timing follows nmap's congestion control in spirit: a smoothed RTT and its variance give the
-//! timeout; a window of probes in flight grows on every answer (slow start, then congestion
-//! avoidance) and halves, at most once per timeout, when a retry is answered — proof that an
-//! earlier probe was lost. Silence alone does not shrink the window, so a firewalled host that
-//! drops everything does not slow the scan to a crawl. Each retry waits twice as long as the try
-//! before it (up to the maximum timeout). A probe is retried only up to one try more
-//! than the highest try that ever got an answer (nmap's rule too), so a clean network costs one
-//! retry per silent port and a lossy one earns more; ports given up on too early are tried again
-//! at the end if the limit rose meanwhile, and a host that never answered at all gets every retry
-//! (its link may still be resolving). A port is reported filtered only after that.
+//! Timing, the window and the retry rule are [`crate::engine::timing`]'s, shared with the SYN
+//! engine.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::collections::{BinaryHeap, VecDeque};
+use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -31,7 +23,9 @@ use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use portscope_core::error::{Error, Result};
-use portscope_core::scan::{EngineConfig, Outcome, PortState, Reason, ScanStats};
+use crate::engine::feed::{Batches, Pacer, lock};
+use crate::engine::timing::{Silence, Timing};
+use crate::report::{EngineConfig, Outcome, PortState, Reason, ScanStats};
 
 /// File descriptors kept free for everything that is not a probe (stdio, epoll, resolver, output).
 const FD_RESERVE: u64 = 64;
@@ -51,61 +45,6 @@ pub fn raise_fd_limit() -> usize {
     }
     let current = limit.current.unwrap_or(1 << 20);
     usize::try_from(current.saturating_sub(FD_RESERVE).max(1)).unwrap_or(usize::MAX)
-}
-
-/// Smoothed RTT estimate and the timeout derived from it (RFC 6298, as nmap uses it).
-pub(crate) struct Rtt {
-    pub(crate) srtt: Option<f64>,
-    pub(crate) rttvar: f64,
-    pub(crate) timeout: Duration,
-}
-
-impl Rtt {
-    pub(crate) fn sample(&mut self, rtt: Duration, cfg: &EngineConfig) {
-        let r = rtt.as_secs_f64();
-        match self.srtt {
-            None => {
-                self.srtt = Some(r);
-                self.rttvar = r / 2.0;
-            }
-            Some(srtt) => {
-                self.rttvar = 0.75 * self.rttvar + 0.25 * (srtt - r).abs();
-                self.srtt = Some(0.875 * srtt + 0.125 * r);
-            }
-        }
-        let t = self.srtt.unwrap_or(r) + 4.0 * self.rttvar;
-        self.timeout = Duration::from_secs_f64(t).clamp(cfg.min_timeout, cfg.max_timeout);
-    }
-}
-
-/// The window of probes in flight.
-pub(crate) struct Window {
-    pub(crate) cwnd: f64,
-    pub(crate) ssthresh: f64,
-    pub(crate) last_decrease: Option<Instant>,
-}
-
-impl Window {
-    pub(crate) fn on_answer(&mut self, max: f64) {
-        self.cwnd += if self.cwnd < self.ssthresh {
-            1.0
-        } else {
-            1.0 / self.cwnd
-        };
-        self.cwnd = self.cwnd.min(max);
-    }
-
-    pub(crate) fn on_loss(&mut self, now: Instant, timeout: Duration, min: f64) {
-        if self
-            .last_decrease
-            .is_some_and(|t| now.duration_since(t) < timeout)
-        {
-            return;
-        }
-        self.last_decrease = Some(now);
-        self.ssthresh = (self.cwnd / 2.0).max(min);
-        self.cwnd = self.ssthresh;
-    }
 }
 
 /// Runs `threads` engines side by side, each pulling probes in small batches from the one lazy
@@ -136,10 +75,7 @@ pub fn scan_parallel(
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
-                    let source = Batches {
-                        shared: &shared,
-                        buffer: VecDeque::new(),
-                    };
+                    let source = Batches::new(&shared, 64);
                     scan(
                         source,
                         &per_thread,
@@ -178,28 +114,6 @@ pub fn scan_parallel(
     Ok(total)
 }
 
-/// Takes a poisoned lock anyway: a panicking engine thread is reported by `join`.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// One engine's view of the shared probe iterator: a batch at a time, so the lock is rare.
-struct Batches<'a, I> {
-    shared: &'a Mutex<I>,
-    buffer: VecDeque<SocketAddr>,
-}
-
-impl<I: Iterator<Item = SocketAddr>> Iterator for Batches<'_, I> {
-    type Item = SocketAddr;
-
-    fn next(&mut self) -> Option<SocketAddr> {
-        if self.buffer.is_empty() {
-            self.buffer.extend(lock(self.shared).by_ref().take(64));
-        }
-        self.buffer.pop_front()
-    }
-}
-
 /// Probes every address of `probes` and calls `on_result` once per address with its final
 /// outcome, in completion order. `on_progress` gets the number of addresses finished since its
 /// last call.
@@ -212,32 +126,16 @@ pub fn scan(
     let started = Instant::now();
     let fd_cap = raise_fd_limit();
     let cap = cfg.max_parallelism.min(fd_cap).max(1);
-    let min_window = cfg.min_parallelism.max(1) as f64;
     let mut engine = Engine {
         epfd: epoll::create(epoll::CreateFlags::CLOEXEC).map_err(|e| sys("creating an epoll instance", e))?,
-        cfg,
         slots: Vec::new(),
         free: Vec::new(),
         timers: BinaryHeap::new(),
         retry: VecDeque::new(),
         given_up: Vec::new(),
         in_flight: 0,
-        cap,
         seq: 0,
-        rtt: Rtt {
-            srtt: None,
-            rttvar: 0.0,
-            timeout: cfg
-                .initial_timeout
-                .clamp(cfg.min_timeout, cfg.max_timeout.max(cfg.min_timeout)),
-        },
-        window: Window {
-            cwnd: (min_window * 4.0).min(cap as f64).max(1.0),
-            ssthresh: cap as f64,
-            last_decrease: None,
-        },
-        max_answered_attempt: 0,
-        answered_hosts: HashSet::new(),
+        timing: Timing::new(cfg, cap),
         immediate: 1.0,
         stats: ScanStats::default(),
         finished: 0,
@@ -245,21 +143,17 @@ pub fn scan(
     };
     let mut probes = probes.peekable();
     let mut events: Vec<epoll::Event> = Vec::with_capacity(1024);
-    let mut next_send = started;
+    let mut pacer = Pacer::new(started);
     let mut report = |addr: SocketAddr, outcome: Outcome| on_result(addr, outcome);
 
     loop {
         // Send while the window, the descriptor cap and the rate allow.
         let mut short_of_fds = false;
-        while engine.in_flight < (engine.window.cwnd as usize).clamp(1, engine.cap) {
-            if let Some(rate) = cfg.rate {
-                let now = Instant::now();
-                if next_send > now {
-                    break;
-                }
-                // A late loop does not earn a burst: at most one interval of credit.
-                let interval = Duration::from_secs_f64(1.0 / rate);
-                next_send = next_send.max(now.checked_sub(interval).unwrap_or(now)) + interval;
+        while engine.in_flight < engine.timing.limit() {
+            if let Some(rate) = cfg.rate
+                && !pacer.take(rate, Instant::now())
+            {
+                break;
             }
             let Some((addr, attempt)) = engine.retry.pop_front().or_else(|| probes.next().map(|a| (a, 0)))
             else {
@@ -277,7 +171,7 @@ pub fn scan(
             let given_up = std::mem::take(&mut engine.given_up);
             let (again, done): (Vec<_>, Vec<_>) = given_up
                 .into_iter()
-                .partition(|(addr, a)| a + 1 < engine.allowed_attempts(addr.ip()));
+                .partition(|(addr, a)| engine.timing.revisit(addr.ip(), *a));
             for (addr, attempt) in again {
                 engine.retry.push_back((addr, attempt + 1));
             }
@@ -302,7 +196,7 @@ pub fn scan(
             });
         let more = !engine.retry.is_empty() || probes.peek().is_some();
         if cfg.rate.is_some() && !short_of_fds && more {
-            wait = wait.min(next_send.saturating_duration_since(now));
+            wait = wait.min(pacer.until_next(now));
         }
         let timeout = rustix::event::Timespec::try_from(wait).ok();
         events.clear();
@@ -321,9 +215,7 @@ pub fn scan(
         on_progress(std::mem::take(&mut engine.finished));
     }
     let mut stats = engine.stats;
-    stats.srtt_us = engine.rtt.srtt.map_or(0, |s| (s * 1e6) as u64);
-    stats.rttvar_us = (engine.rtt.rttvar * 1e6) as u64;
-    stats.timeout_us = engine.rtt.timeout.as_micros() as u64;
+    engine.timing.record(&mut stats);
     stats.elapsed = started.elapsed();
     Ok(stats)
 }
@@ -361,7 +253,6 @@ enum Progress {
 
 struct Engine<'a> {
     epfd: OwnedFd,
-    cfg: &'a EngineConfig,
     slots: Vec<Slot>,
     /// Slots without a probe, most recently used last (its socket is the warmest).
     free: Vec<usize>,
@@ -370,15 +261,8 @@ struct Engine<'a> {
     /// Ports that went silent at the try limit in force then; revisited when all else is done.
     given_up: Vec<(SocketAddr, u32)>,
     in_flight: usize,
-    cap: usize,
     seq: u64,
-    rtt: Rtt,
-    window: Window,
-    /// The highest try (0-based) that got an answer.
-    max_answered_attempt: u32,
-    /// Hosts that have answered at least once. Until a host has, its silence proves nothing about
-    /// single ports (its link may still be coming up), so its ports get every retry.
-    answered_hosts: HashSet<IpAddr>,
+    timing: Timing<'a>,
     /// How often the answer was already there right after `connect` (a moving average): on a
     /// local link the kernel answers within the call, and asking at once saves an epoll round.
     immediate: f64,
@@ -455,15 +339,8 @@ impl Engine<'_> {
         self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.in_flight);
         match progress {
             Progress::Pending => {
-                // Each retry waits twice as long (up to the maximum), as TCP backs off: a host
-                // still resolving its link-layer address, or a congested path, gets time to answer.
-                let wait = self
-                    .rtt
-                    .timeout
-                    .saturating_mul(1 << attempt.min(16))
-                    .min(self.cfg.max_timeout);
-                self.timers
-                    .push(Reverse((sent + wait.max(self.rtt.timeout), slot, self.seq)));
+                let wait = self.timing.wait(attempt);
+                self.timers.push(Reverse((sent + wait, slot, self.seq)));
             }
             other => self.settle(slot, other, Instant::now(), report),
         }
@@ -525,7 +402,8 @@ impl Engine<'_> {
             std::thread::sleep(Duration::from_millis(1));
             return Ok(false);
         }
-        self.cap = self.in_flight.max(1);
+        // The window's cap drops to what is in flight.
+        self.timing.cap = self.in_flight.max(1);
         Ok(false)
     }
 
@@ -595,45 +473,25 @@ impl Engine<'_> {
             }
             Progress::Pending | Progress::Lost => {
                 self.slots[slot].fd = None;
-                if probe.attempt + 1 < self.allowed_attempts(probe.addr.ip()) {
-                    self.retry.push_back((probe.addr, probe.attempt + 1));
-                } else if probe.attempt >= self.cfg.max_retries {
-                    // Every try was used: no later rise of the limit can give it another, so it
-                    // is settled now rather than kept until the end (a /8 where nothing answers
-                    // would otherwise keep 2^24 of them).
-                    report(probe.addr, filtered(Reason::NoResponse));
-                    self.finished += 1;
-                    self.window.on_answer(self.cap as f64);
-                } else {
-                    self.given_up.push((probe.addr, probe.attempt));
-                    // A port settled as silent is progress too: a firewall that drops everything
-                    // must not hold the window at its starting size.
-                    self.window.on_answer(self.cap as f64);
+                match self.timing.silent(probe.addr.ip(), probe.attempt) {
+                    Silence::Retry(next) => self.retry.push_back((probe.addr, next)),
+                    Silence::Settle => {
+                        report(probe.addr, filtered(Reason::NoResponse));
+                        self.finished += 1;
+                    }
+                    Silence::Park => self.given_up.push((probe.addr, probe.attempt)),
                 }
                 return;
             }
         };
-        self.max_answered_attempt = self.max_answered_attempt.max(probe.attempt);
-        self.answered_hosts.insert(probe.addr.ip());
-        if probe.attempt == 0 {
-            // Karn: only first tries give an unambiguous RTT.
-            self.rtt.sample(now.duration_since(probe.sent), self.cfg);
-        } else {
-            self.window
-                .on_loss(now, self.rtt.timeout, self.cfg.min_parallelism.max(1) as f64);
-        }
-        self.window.on_answer(self.cap as f64);
+        self.timing.answered(
+            probe.addr.ip(),
+            probe.attempt,
+            Some(now.duration_since(probe.sent)),
+            now,
+        );
         report(probe.addr, outcome);
         self.finished += 1;
-    }
-
-    /// How many tries a silent port of `host` gets now: one more than the highest try ever
-    /// answered, within the configured bounds; all of them while the host has never answered.
-    fn allowed_attempts(&self, host: IpAddr) -> u32 {
-        if !self.answered_hosts.contains(&host) {
-            return self.cfg.max_retries + 1;
-        }
-        (self.max_answered_attempt + 2).clamp(self.cfg.min_retries + 1, self.cfg.max_retries + 1)
     }
 }
 
