@@ -5,12 +5,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
+use crate::report::{AnswersEverything, HostResult, Outcome, PortResult, PortState, Reason, ScanProto};
 use portscope_core::error::{Error, Result};
 use portscope_core::knowledge::ServiceNames;
 use portscope_core::model::Protocol;
-use crate::report::{
-    AnswersEverything, HostResult, Outcome, PortResult, PortState, Reason, ScanProto,
-};
 
 use crate::ports::{self, PortBits};
 use crate::targets::{self, Target};

@@ -73,7 +73,9 @@ mod tests {
 
     #[test]
     fn threads_share_one_iterator_a_batch_at_a_time() {
-        let all: Vec<SocketAddr> = (1..=10u16).map(|p| SocketAddr::from(([198, 18, 0, 2], p))).collect();
+        let all: Vec<SocketAddr> = (1..=10u16)
+            .map(|p| SocketAddr::from(([198, 18, 0, 2], p)))
+            .collect();
         let shared = Mutex::new(all.clone().into_iter());
         let mut a = Batches::new(&shared, 4);
         let mut b = Batches::new(&shared, 4);

@@ -13,6 +13,7 @@
 //! - `sim` (tests only): a simulated network and the scenarios under
 //!   `tests/resources/simulation/`, played without root over the same timing code.
 
+mod control;
 mod feed;
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]

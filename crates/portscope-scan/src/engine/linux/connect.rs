@@ -22,10 +22,10 @@ use rustix::event::epoll;
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
-use portscope_core::error::{Error, Result};
 use crate::engine::feed::{Batches, Pacer, lock};
 use crate::engine::timing::{Silence, Timing};
 use crate::report::{EngineConfig, Outcome, PortState, Reason, ScanStats};
+use portscope_core::error::{Error, Result};
 
 /// File descriptors kept free for everything that is not a probe (stdio, epoll, resolver, output).
 const FD_RESERVE: u64 = 64;

@@ -19,8 +19,7 @@
 //! lifetime ([`super::firewall`]) keeps that out and the scan sends its own reset instead.
 //! A stop signal (SIGINT, SIGTERM, SIGHUP) ends the scan in order, so the rule is removed.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::HashMap;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -32,13 +31,10 @@ use portscope_core::error::{Error, Result};
 
 use super::firewall::{RstFilter, SCAN_MARK};
 use crate::engine::Stop;
-use crate::engine::feed::{Batches, Pacer, lock};
-use crate::engine::timing::{Silence, Timing};
+use crate::engine::control::{self, Answer, BATCH, Network};
+use crate::engine::feed::{Batches, lock};
 use crate::packet::{self, ACK, CookieKey, RST, SYN};
 use crate::report::{EngineConfig, Outcome, PortState, Reason, ScanStats};
-
-/// Probes per `sendmmsg`, answers per `recvmmsg`.
-const BATCH: usize = 64;
 
 /// What the SYN engine does beyond the common [`EngineConfig`].
 #[derive(Clone, Debug)]
@@ -232,7 +228,8 @@ impl Drop for PendingFilter {
     }
 }
 
-/// One engine: its own source port and raw sockets, probes from the shared iterator.
+/// One engine: its own source port and raw sockets, probes from the shared iterator, run by the
+/// control loop every engine shares ([`crate::engine::control`]).
 #[allow(clippy::too_many_arguments)]
 fn worker(
     probes: impl Iterator<Item = SocketAddr>,
@@ -241,125 +238,27 @@ fn worker(
     key: CookieKey,
     sport: u16,
     stop: &Stopped<'_>,
-    mut on_result: impl FnMut(SocketAddr, Outcome),
-    mut on_progress: impl FnMut(u64),
+    on_result: impl FnMut(SocketAddr, Outcome),
+    on_progress: impl FnMut(u64),
 ) -> Result<ScanStats> {
-    let started = Instant::now();
-    let mut probes = probes.peekable();
-    let cap = cfg.max_parallelism.max(1);
-    let mut e = Engine {
-        opts,
+    let mut net = RawNet {
         key,
         sport,
         v4: None,
         v6: None,
         sources: HashMap::new(),
-        pending: HashMap::new(),
-        timers: BinaryHeap::new(),
-        retry: VecDeque::new(),
-        given_up: Vec::new(),
-        in_flight: 0,
-        seq: 0,
-        timing: Timing::new(cfg, cap),
-        stats: ScanStats::default(),
-        finished: 0,
         batch: Vec::with_capacity(BATCH),
         resets: Vec::new(),
     };
-    let mut report = |addr: SocketAddr, outcome: Outcome| on_result(addr, outcome);
-    let mut pacer = Pacer::new(started);
-    loop {
-        if stop.check().is_some() {
-            break;
-        }
-        // Send while the window and the rate allow, a batch at a time.
-        loop {
-            let room = e.timing.limit().saturating_sub(e.in_flight);
-            if room == 0 {
-                break;
-            }
-            let mut budget = room.min(BATCH);
-            if let Some(rate) = cfg.rate {
-                if !pacer.take(rate, Instant::now()) {
-                    break;
-                }
-                budget = 1;
-            }
-            let mut queued = 0;
-            while queued < budget {
-                let next = e.retry.pop_front().or_else(|| probes.next().map(|a| (a, 0, 0)));
-                let Some((addr, attempt, phase)) = next else { break };
-                if attempt > 0 || phase > 0 {
-                    // A late answer may have settled the port while its retry waited.
-                    let waiting = e
-                        .pending
-                        .get(&addr)
-                        .is_some_and(|en| !en.in_flight && en.phase == phase);
-                    if !waiting {
-                        continue;
-                    }
-                }
-                e.queue(addr, attempt, phase)?;
-                queued += 1;
-            }
-            e.flush()?;
-            e.drain(&mut report)?;
-            if queued < budget {
-                break;
-            }
-        }
-        if e.in_flight == 0 && e.retry.is_empty() && probes.peek().is_none() {
-            let given_up = std::mem::take(&mut e.given_up);
-            let (again, done): (Vec<_>, Vec<_>) = given_up
-                .into_iter()
-                .partition(|(addr, a, _)| e.timing.revisit(addr.ip(), *a));
-            for (addr, attempt, phase) in again {
-                e.retry.push_back((addr, attempt + 1, phase));
-            }
-            for (addr, _, phase) in done {
-                if e.pending.remove(&addr).is_some() {
-                    report(addr, silent(phase));
-                    e.finished += 1;
-                }
-            }
-            on_progress(std::mem::take(&mut e.finished));
-            if e.retry.is_empty() {
-                break;
-            }
-            continue;
-        }
-        // Wait for answers, no longer than the next timer or send slot.
-        let now = Instant::now();
-        let mut wait = e
-            .timers
-            .peek()
-            .map_or(Duration::from_millis(50), |Reverse((t, _, _))| {
-                t.saturating_duration_since(now)
-            });
-        let more = !e.retry.is_empty() || probes.peek().is_some();
-        if more && e.in_flight < e.timing.limit() {
-            wait = wait.min(pacer.until_next(now));
-        }
-        // Stop signals are looked at at least every 100 ms.
-        e.poll(wait.min(Duration::from_millis(100)))?;
-        e.drain(&mut report)?;
-        e.expire(Instant::now(), &mut report);
-        on_progress(std::mem::take(&mut e.finished));
-    }
-    let mut stats = e.stats;
-    e.timing.record(&mut stats);
-    stats.elapsed = started.elapsed();
-    Ok(stats)
-}
-
-/// A port's final answer when it never answered: filtered, or, when its only answer was a
-/// SYN-ACK the confirmation probe never saw again, still filtered — an open port is reported
-/// only when two probes say so.
-fn silent(_phase: u8) -> Outcome {
-    Outcome {
-        state: PortState::Filtered,
-        reason: Reason::NoResponse,
-    }
+    control::run(
+        &mut net,
+        probes,
+        cfg,
+        opts.confirm,
+        || stop.check().is_some(),
+        on_result,
+        on_progress,
+    )
 }
 
 /// Fills `buf` from the kernel's random source.
@@ -433,42 +332,22 @@ struct Family {
     icmp: OwnedFd,
 }
 
-struct Entry {
-    attempt: u32,
-    /// 0 for the first probe of a port, 1 for its confirmation.
-    phase: u8,
-    sent: Instant,
-    seq: u64,
-    in_flight: bool,
-}
-
-struct Engine<'a> {
-    opts: &'a SynOptions,
+/// The raw sockets of one engine thread, as the control loop's [`Network`].
+struct RawNet {
     key: CookieKey,
     sport: u16,
     v4: Option<Family>,
     v6: Option<Family>,
     /// The local address the route to each target leaves from (the checksum covers it).
     sources: HashMap<IpAddr, IpAddr>,
-    /// Every port begun and not yet reported.
-    pending: HashMap<SocketAddr, Entry>,
-    timers: BinaryHeap<Reverse<(Instant, SocketAddr, u64)>>,
-    retry: VecDeque<(SocketAddr, u32, u8)>,
-    given_up: Vec<(SocketAddr, u32, u8)>,
-    in_flight: usize,
-    seq: u64,
-    timing: Timing<'a>,
-    stats: ScanStats,
-    finished: u64,
     /// Probes built and not yet sent: (target, segment, length).
     batch: Vec<(SocketAddr, [u8; packet::SYN_LEN], usize)>,
     /// Our resets to send after SYN-ACKs.
     resets: Vec<(SocketAddr, [u8; packet::SYN_LEN], usize)>,
 }
 
-impl Engine<'_> {
-    /// Builds one probe into the batch and starts its timer.
-    fn queue(&mut self, addr: SocketAddr, attempt: u32, phase: u8) -> Result<()> {
+impl Network for RawNet {
+    fn queue(&mut self, addr: SocketAddr, _attempt: u32, phase: u8) -> Result<()> {
         let src = self.source(addr.ip())?;
         self.family(addr.is_ipv4())?;
         let sport = self.sport + u16::from(phase);
@@ -476,29 +355,27 @@ impl Engine<'_> {
         let mut seg = [0u8; packet::SYN_LEN];
         let len = packet::tcp_segment(&mut seg, src, addr.ip(), sport, addr.port(), cookie, 0, SYN);
         self.batch.push((addr, seg, len));
-        let now = Instant::now();
-        self.seq += 1;
-        self.pending.insert(
-            addr,
-            Entry {
-                attempt,
-                phase,
-                sent: now,
-                seq: self.seq,
-                in_flight: true,
-            },
-        );
-        self.in_flight += 1;
-        self.stats.probes += 1;
-        if attempt > 0 {
-            self.stats.retries += 1;
-        }
-        self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.in_flight);
-        let wait = self.timing.wait(attempt);
-        self.timers.push(Reverse((now + wait, addr, self.seq)));
         Ok(())
     }
 
+    fn flush(&mut self) -> Result<()> {
+        RawNet::flush(self)
+    }
+
+    fn wait(&mut self, wait: Duration) -> Result<()> {
+        self.poll(wait)
+    }
+
+    fn collect(&mut self, answers: &mut Vec<Answer>) -> Result<()> {
+        self.drain(answers)
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+impl RawNet {
     /// Sends the batch of probes (and any resets owed) with one `sendmmsg` per family.
     fn flush(&mut self) -> Result<()> {
         let batch = std::mem::take(&mut self.batch);
@@ -576,7 +453,7 @@ impl Engine<'_> {
     }
 
     /// Reads every queued answer.
-    fn drain(&mut self, report: &mut impl FnMut(SocketAddr, Outcome)) -> Result<()> {
+    fn drain(&mut self, answers: &mut Vec<Answer>) -> Result<()> {
         for v4 in [true, false] {
             let Some(fam) = (if v4 { &self.v4 } else { &self.v6 }) else {
                 continue;
@@ -592,7 +469,7 @@ impl Engine<'_> {
                         packet::parse_tcp(from, &bytes)
                     };
                     if let Ok(answer) = parsed {
-                        self.on_tcp(answer, report);
+                        answers.extend(self.on_tcp(answer));
                     }
                 }
                 if n < BATCH {
@@ -609,7 +486,7 @@ impl Engine<'_> {
                         packet::parse_icmp_v6(from, &bytes)
                     };
                     if let Ok(answer) = parsed {
-                        self.on_icmp(answer, report);
+                        answers.extend(self.on_icmp(answer));
                     }
                 }
                 if n < BATCH {
@@ -623,22 +500,21 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn on_tcp(&mut self, a: packet::TcpAnswer, report: &mut impl FnMut(SocketAddr, Outcome)) {
+    /// The answer a TCP segment carries, when it answers one of our probes (its cookie).
+    fn on_tcp(&mut self, a: packet::TcpAnswer) -> Option<Answer> {
         // The confirmation probe leaves from the next port: the target may still hold the first
         // probe's half-open connection (when our reset was lost), and a second SYN on the same
         // 4-tuple would be answered with a reset.
         let phase = match a.dport.wrapping_sub(self.sport) {
             0 => 0,
             1 => 1,
-            _ => return,
+            _ => return None,
         };
         let addr = SocketAddr::new(a.src, a.sport);
-        let Some(src) = self.sources.get(&a.src).copied() else {
-            return;
-        };
+        let src = self.sources.get(&a.src).copied()?;
         let cookie = self.key.cookie(src, a.dport, a.src, a.sport, phase);
         if a.flags & ACK == 0 || a.ack != cookie.wrapping_add(1) {
-            return;
+            return None;
         }
         if a.flags & SYN != 0 {
             // Our own reset ends the target's half-open connection, for late and repeated
@@ -656,9 +532,6 @@ impl Engine<'_> {
             );
             self.resets.push((addr, seg, len));
         }
-        if self.pending.get(&addr).is_none_or(|e| e.phase != phase) {
-            return;
-        }
         let outcome = if a.flags & SYN != 0 {
             Outcome {
                 state: PortState::Open,
@@ -670,89 +543,31 @@ impl Engine<'_> {
                 reason: Reason::Reset,
             }
         } else {
-            return;
+            return None;
         };
-        self.settle(addr, outcome, report);
+        Some(Answer { addr, phase, outcome })
     }
 
-    fn on_icmp(&mut self, a: packet::IcmpAnswer, report: &mut impl FnMut(SocketAddr, Outcome)) {
+    /// The answer an ICMP error carries, when it quotes one of our probes (its cookie).
+    fn on_icmp(&mut self, a: packet::IcmpAnswer) -> Option<Answer> {
         let phase = match a.sport.wrapping_sub(self.sport) {
             0 => 0,
             1 => 1,
-            _ => return,
+            _ => return None,
         };
         if a.proto != 6 {
-            return;
+            return None;
         }
         let addr = SocketAddr::new(a.dst, a.dport);
-        if self.pending.get(&addr).is_none_or(|e| e.phase != phase) {
-            return;
-        }
-        let Some(src) = self.sources.get(&a.dst).copied() else {
-            return;
-        };
+        let src = self.sources.get(&a.dst).copied()?;
         if a.seq != self.key.cookie(src, a.sport, a.dst, a.dport, phase) {
-            return;
+            return None;
         }
-        self.settle(addr, a.outcome(), report);
-    }
-
-    /// A port answered: report it, or send its confirmation probe.
-    fn settle(&mut self, addr: SocketAddr, outcome: Outcome, report: &mut impl FnMut(SocketAddr, Outcome)) {
-        let Some(entry) = self.pending.remove(&addr) else {
-            return;
-        };
-        let now = Instant::now();
-        if entry.in_flight {
-            self.in_flight -= 1;
-        }
-        // Karn: only a first try still in flight gives an unambiguous RTT.
-        let rtt = entry.in_flight.then(|| now.duration_since(entry.sent));
-        self.timing.answered(addr.ip(), entry.attempt, rtt, now);
-        if outcome.state == PortState::Open && entry.phase == 0 && self.opts.confirm {
-            // Back in the map as waiting, so a late duplicate of this answer is not mistaken.
-            self.pending.insert(
-                addr,
-                Entry {
-                    attempt: 0,
-                    phase: 1,
-                    sent: now,
-                    seq: 0,
-                    in_flight: false,
-                },
-            );
-            self.retry.push_front((addr, 0, 1));
-            return;
-        }
-        report(addr, outcome);
-        self.finished += 1;
-    }
-
-    fn expire(&mut self, now: Instant, report: &mut impl FnMut(SocketAddr, Outcome)) {
-        while let Some(Reverse((deadline, addr, id))) = self.timers.peek().copied() {
-            if deadline > now {
-                break;
-            }
-            self.timers.pop();
-            let Some(entry) = self.pending.get_mut(&addr) else {
-                continue;
-            };
-            if entry.seq != id || !entry.in_flight {
-                continue;
-            }
-            entry.in_flight = false;
-            self.in_flight -= 1;
-            let (attempt, phase) = (entry.attempt, entry.phase);
-            match self.timing.silent(addr.ip(), attempt) {
-                Silence::Retry(next) => self.retry.push_back((addr, next, phase)),
-                Silence::Settle => {
-                    self.pending.remove(&addr);
-                    report(addr, silent(phase));
-                    self.finished += 1;
-                }
-                Silence::Park => self.given_up.push((addr, attempt, phase)),
-            }
-        }
+        Some(Answer {
+            addr,
+            phase,
+            outcome: a.outcome(),
+        })
     }
 }
 

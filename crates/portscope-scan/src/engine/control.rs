@@ -1,0 +1,313 @@
+//! The probe engine's control loop, over a small [`Network`] trait: which probe goes next, when
+//! a try has timed out, when a port is settled and when the run is over. No sockets and no clock
+//! of its own: the SYN engine runs it over raw sockets (`linux::syn`), and the tests run the same
+//! loop over simulated networks (`engine::sim`) without root.
+//!
+//! A port's first probe is phase 0; an open answer is confirmed, when asked, by a second probe
+//! (phase 1) before the port is reported, so a stray SYN-ACK alone never makes a port open.
+//! Timing, the window and the retry rule are [`super::timing`]'s.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use portscope_core::error::Result;
+
+use super::feed::Pacer;
+use super::timing::{Silence, Timing};
+use crate::report::{EngineConfig, Outcome, PortState, Reason, ScanStats};
+
+/// Probes built between two flushes, at most.
+pub(crate) const BATCH: usize = 64;
+
+/// An answer the network has checked belongs to one of our probes (the right cookie).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Answer {
+    pub(crate) addr: SocketAddr,
+    /// The phase of the probe it answers.
+    pub(crate) phase: u8,
+    pub(crate) outcome: Outcome,
+}
+
+/// What the control loop needs from the network: send probes, collect answers, tell the time.
+pub(crate) trait Network {
+    /// Builds try `attempt` of phase `phase` to `addr`, sent by the next [`Network::flush`].
+    fn queue(&mut self, addr: SocketAddr, attempt: u32, phase: u8) -> Result<()>;
+    /// Sends what was queued.
+    fn flush(&mut self) -> Result<()>;
+    /// Sleeps until an answer may have arrived, or `wait` has passed.
+    fn wait(&mut self, wait: Duration) -> Result<()>;
+    /// Moves every answer that has arrived into `answers`.
+    fn collect(&mut self, answers: &mut Vec<Answer>) -> Result<()>;
+    /// The time now.
+    fn now(&self) -> Instant;
+}
+
+/// A port begun and not yet reported.
+struct Entry {
+    attempt: u32,
+    /// 0 for the first probe of a port, 1 for its confirmation.
+    phase: u8,
+    sent: Instant,
+    seq: u64,
+    in_flight: bool,
+}
+
+/// The loop's bookkeeping.
+struct Tracker<'a> {
+    confirm: bool,
+    pending: HashMap<SocketAddr, Entry>,
+    timers: BinaryHeap<Reverse<(Instant, SocketAddr, u64)>>,
+    retry: VecDeque<(SocketAddr, u32, u8)>,
+    /// Ports that went silent at the try limit in force then; revisited when all else is done.
+    given_up: Vec<(SocketAddr, u32, u8)>,
+    in_flight: usize,
+    seq: u64,
+    timing: Timing<'a>,
+    stats: ScanStats,
+    finished: u64,
+}
+
+/// Probes every address of `probes` over `net`, calls `on_result` once per address with its
+/// final outcome and `on_progress` with the number settled since its last call. Ends early, in
+/// order, when `stop` says so.
+pub(crate) fn run<N: Network>(
+    net: &mut N,
+    probes: impl Iterator<Item = SocketAddr>,
+    cfg: &EngineConfig,
+    confirm: bool,
+    stop: impl Fn() -> bool,
+    mut on_result: impl FnMut(SocketAddr, Outcome),
+    mut on_progress: impl FnMut(u64),
+) -> Result<ScanStats> {
+    let started = net.now();
+    let mut probes = probes.peekable();
+    let mut t = Tracker {
+        confirm,
+        pending: HashMap::new(),
+        timers: BinaryHeap::new(),
+        retry: VecDeque::new(),
+        given_up: Vec::new(),
+        in_flight: 0,
+        seq: 0,
+        timing: Timing::new(cfg, cfg.max_parallelism),
+        stats: ScanStats::default(),
+        finished: 0,
+    };
+    let mut answers = Vec::with_capacity(BATCH);
+    let mut pacer = Pacer::new(started);
+    loop {
+        if stop() {
+            break;
+        }
+        // Send while the window and the rate allow, a batch at a time.
+        loop {
+            let room = t.timing.limit().saturating_sub(t.in_flight);
+            if room == 0 {
+                break;
+            }
+            let mut budget = room.min(BATCH);
+            if let Some(rate) = cfg.rate {
+                if !pacer.take(rate, net.now()) {
+                    break;
+                }
+                budget = 1;
+            }
+            let mut queued = 0;
+            while queued < budget {
+                let next = t.retry.pop_front().or_else(|| probes.next().map(|a| (a, 0, 0)));
+                let Some((addr, attempt, phase)) = next else { break };
+                if (attempt > 0 || phase > 0) && !t.waiting(addr, phase) {
+                    // A late answer settled the port while its retry waited.
+                    continue;
+                }
+                net.queue(addr, attempt, phase)?;
+                t.sent(addr, attempt, phase, net.now());
+                queued += 1;
+            }
+            net.flush()?;
+            t.take_answers(net, &mut answers, &mut on_result)?;
+            if queued < budget {
+                break;
+            }
+        }
+        if t.in_flight == 0 && t.retry.is_empty() && probes.peek().is_none() {
+            t.revisit(&mut on_result);
+            on_progress(std::mem::take(&mut t.finished));
+            if t.retry.is_empty() {
+                break;
+            }
+            continue;
+        }
+        // Wait for answers, no longer than the next timer or send slot.
+        let now = net.now();
+        let mut wait = t
+            .timers
+            .peek()
+            .map_or(Duration::from_millis(50), |Reverse((deadline, _, _))| {
+                deadline.saturating_duration_since(now)
+            });
+        let more = !t.retry.is_empty() || probes.peek().is_some();
+        if more && t.in_flight < t.timing.limit() {
+            wait = wait.min(pacer.until_next(now));
+        }
+        // Stop signals are looked at at least every 100 ms.
+        net.wait(wait.min(Duration::from_millis(100)))?;
+        t.take_answers(net, &mut answers, &mut on_result)?;
+        t.expire(net.now(), &mut on_result);
+        on_progress(std::mem::take(&mut t.finished));
+    }
+    let mut stats = t.stats;
+    t.timing.record(&mut stats);
+    stats.elapsed = net.now().duration_since(started);
+    Ok(stats)
+}
+
+/// A port's final answer when it never answered: filtered, or, when its only answer was a
+/// SYN-ACK the confirmation probe never saw again, still filtered — an open port is reported
+/// only when two probes say so.
+fn silent(_phase: u8) -> Outcome {
+    Outcome {
+        state: PortState::Filtered,
+        reason: Reason::NoResponse,
+    }
+}
+
+impl Tracker<'_> {
+    /// Whether `addr` waits for a retry of phase `phase` (no answer came meanwhile).
+    fn waiting(&self, addr: SocketAddr, phase: u8) -> bool {
+        self.pending
+            .get(&addr)
+            .is_some_and(|e| !e.in_flight && e.phase == phase)
+    }
+
+    /// A probe went out at `now`: its entry and its timer.
+    fn sent(&mut self, addr: SocketAddr, attempt: u32, phase: u8, now: Instant) {
+        self.seq += 1;
+        self.pending.insert(
+            addr,
+            Entry {
+                attempt,
+                phase,
+                sent: now,
+                seq: self.seq,
+                in_flight: true,
+            },
+        );
+        self.in_flight += 1;
+        self.stats.probes += 1;
+        if attempt > 0 {
+            self.stats.retries += 1;
+        }
+        self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.in_flight);
+        let wait = self.timing.wait(attempt);
+        self.timers.push(Reverse((now + wait, addr, self.seq)));
+    }
+
+    fn take_answers<N: Network>(
+        &mut self,
+        net: &mut N,
+        answers: &mut Vec<Answer>,
+        report: &mut impl FnMut(SocketAddr, Outcome),
+    ) -> Result<()> {
+        answers.clear();
+        net.collect(answers)?;
+        if answers.is_empty() {
+            return Ok(());
+        }
+        let now = net.now();
+        for answer in answers.drain(..) {
+            if self
+                .pending
+                .get(&answer.addr)
+                .is_some_and(|e| e.phase == answer.phase)
+            {
+                self.settle(answer.addr, answer.outcome, now, report);
+            }
+        }
+        Ok(())
+    }
+
+    /// A port answered: report it, or send its confirmation probe.
+    fn settle(
+        &mut self,
+        addr: SocketAddr,
+        outcome: Outcome,
+        now: Instant,
+        report: &mut impl FnMut(SocketAddr, Outcome),
+    ) {
+        let Some(entry) = self.pending.remove(&addr) else {
+            return;
+        };
+        if entry.in_flight {
+            self.in_flight -= 1;
+        }
+        // Karn: only a first try still in flight gives an unambiguous RTT.
+        let rtt = entry.in_flight.then(|| now.duration_since(entry.sent));
+        self.timing.answered(addr.ip(), entry.attempt, rtt, now);
+        if outcome.state == PortState::Open && entry.phase == 0 && self.confirm {
+            // Back in the map as waiting, so a late duplicate of this answer is not mistaken.
+            self.pending.insert(
+                addr,
+                Entry {
+                    attempt: 0,
+                    phase: 1,
+                    sent: now,
+                    seq: 0,
+                    in_flight: false,
+                },
+            );
+            self.retry.push_front((addr, 0, 1));
+            return;
+        }
+        report(addr, outcome);
+        self.finished += 1;
+    }
+
+    /// Ends the tries whose time is up.
+    fn expire(&mut self, now: Instant, report: &mut impl FnMut(SocketAddr, Outcome)) {
+        while let Some(Reverse((deadline, addr, id))) = self.timers.peek().copied() {
+            if deadline > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(entry) = self.pending.get_mut(&addr) else {
+                continue;
+            };
+            if entry.seq != id || !entry.in_flight {
+                continue;
+            }
+            entry.in_flight = false;
+            self.in_flight -= 1;
+            let (attempt, phase) = (entry.attempt, entry.phase);
+            match self.timing.silent(addr.ip(), attempt) {
+                Silence::Retry(next) => self.retry.push_back((addr, next, phase)),
+                Silence::Settle => {
+                    self.pending.remove(&addr);
+                    report(addr, silent(phase));
+                    self.finished += 1;
+                }
+                Silence::Park => self.given_up.push((addr, attempt, phase)),
+            }
+        }
+    }
+
+    /// Everything has been answered or given up on: ports given up on under a try limit that has
+    /// since risen get their further tries now, the rest are settled as silent.
+    fn revisit(&mut self, report: &mut impl FnMut(SocketAddr, Outcome)) {
+        let given_up = std::mem::take(&mut self.given_up);
+        let (again, done): (Vec<_>, Vec<_>) = given_up
+            .into_iter()
+            .partition(|(addr, a, _)| self.timing.revisit(addr.ip(), *a));
+        for (addr, attempt, phase) in again {
+            self.retry.push_back((addr, attempt + 1, phase));
+        }
+        for (addr, _, phase) in done {
+            if self.pending.remove(&addr).is_some() {
+                report(addr, silent(phase));
+                self.finished += 1;
+            }
+        }
+    }
+}
