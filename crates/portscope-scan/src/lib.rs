@@ -13,6 +13,8 @@
 //!   they arrive (`--json-lines`, `--resume`); [`banner`] optionally reads what open ports say;
 //!   [`greppable`] and [`xml`] write nmap's formats.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod banner;
 pub mod engine;
 pub mod greppable;

@@ -7,11 +7,14 @@
 //! them in order (the SYN scan's firewall rule is removed); the caller then exits with 128 + the
 //! signal's number.
 //!
+//! - `control`: the probe loop over a small `Network` trait (send probes, collect answers, tell
+//!   the time); the SYN engine runs it over raw sockets.
 //! - `timing`: the RTT estimate, the congestion window and the retry rule (pure, shared by the
-//!   connect and SYN engines); `feed`: probes shared between threads, and send pacing.
+//!   control loop and the connect engine's own epoll loop); `feed`: probes shared between
+//!   threads, and send pacing.
 //! - `linux`: the engines' system calls, the crate's only `unsafe` code.
-//! - `sim` (tests only): a simulated network and the scenarios under
-//!   `tests/resources/simulation/`, played without root over the same timing code.
+//! - `sim` (tests only): simulated networks (virtual clock, seeded randomness) and the scenarios
+//!   under `tests/resources/simulation/`, played without root over the same control loop.
 
 mod control;
 mod feed;
@@ -57,6 +60,16 @@ pub struct Hooks<'a> {
     pub note: &'a dyn Fn(&str),
     /// `n` more probes have been settled.
     pub progress: &'a (dyn Fn(u64) + Sync),
+}
+
+/// Engine threads at most: past a few, the kernel's locks, not the cores, set the pace.
+const MAX_THREADS: usize = 4;
+
+/// How many engine threads a scan runs: one per core, up to [`MAX_THREADS`].
+pub fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_THREADS)
 }
 
 /// Whether this process may open raw sockets for a SYN scan.
@@ -176,7 +189,7 @@ pub fn run(
                 threads,
                 stop.as_deref(),
                 |addr, outcome| sink(addr, ScanProto::Tcp, outcome),
-                |n| progress(n),
+                progress,
             )?;
             for line in &run.notes {
                 note(line);
@@ -191,7 +204,7 @@ pub fn run(
                 cfg,
                 threads,
                 |addr, outcome| sink(addr, ScanProto::Tcp, outcome),
-                |n| progress(n),
+                progress,
             )?
         };
         add(&mut total, &stats);
@@ -203,7 +216,7 @@ pub fn run(
             cfg,
             stop.as_deref(),
             |addr, outcome| sink(addr, ScanProto::Udp, outcome),
-            |n| progress(n),
+            progress,
         )?;
         if let Some(gap) = run.paced_gap {
             note(&format!(

@@ -6,7 +6,6 @@
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -14,17 +13,14 @@ use clap::Args;
 
 use portscope_scan::engine::{self as scan_engine, Hooks, Stop};
 use portscope_scan::plan::{Plan, Request, Tallies};
-use portscope_scan::report::{EngineConfig, HostResult, PortState, ScanReport};
-use portscope_scan::{banner, greppable, ports, resolve, stream as scan_stream, xml};
+use portscope_scan::report::{EngineConfig, ScanReport};
+use portscope_scan::{banner, greppable, resolve, stream as scan_stream, xml};
 
 use super::lookup::LocalNamesArgs;
 use crate::error::{Error, ExitCode, Result};
 use crate::files;
 use crate::output::scan as scan_report;
 use crate::output::{Ui, note};
-
-/// Engine threads at most: past a few, the kernel's locks, not the cores, set the pace.
-const MAX_THREADS: usize = 4;
 
 #[derive(Args, Debug, Clone)]
 #[command(after_help = "Examples:\n  portscope scan 198.18.0.2 -p-\n  \
@@ -216,9 +212,7 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
         rate: args.rate,
         ..EngineConfig::default()
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_THREADS);
+    let threads = scan_engine::threads();
     let mut stream = scan_stream::Stream::new(args.json_lines, args.all);
     let mut done = scan_stream::Done::new();
     if let Some(path) = &args.resume {
@@ -264,7 +258,7 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
 
     let (mut hosts, silent_hosts) = tallies.finish(&plan.names, &names);
     if args.banner {
-        add_banners(&mut hosts, args.banner_timeout);
+        banner::add_to_open_ports(&mut hosts, args.banner_timeout);
     }
     let finished_at = SystemTime::now();
     let report = ScanReport {
@@ -276,7 +270,7 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(" "),
         start: epoch(started_at),
-        ports: ports_label(&plan),
+        ports: plan.ports_label(),
         port_count: plan.ports.len() + plan.udp_ports.len(),
         hosts,
         silent_hosts,
@@ -467,36 +461,6 @@ fn modes(args: &ScanArgs) -> scan_engine::Modes {
         connect: args.connect,
         udp: args.udp,
         confirm: !args.no_confirm,
-    }
-}
-
-/// `1-1024`, or `T:22,80,U:53,161` when both protocols are scanned.
-fn ports_label(plan: &Plan) -> String {
-    match (plan.ports.is_empty(), plan.udp_ports.is_empty()) {
-        (_, true) => ports::ranges_label(&plan.ports),
-        (true, false) => ports::ranges_label(&plan.udp_ports),
-        (false, false) => format!(
-            "T:{},U:{}",
-            ports::ranges_label(&plan.ports),
-            ports::ranges_label(&plan.udp_ports)
-        ),
-    }
-}
-
-fn add_banners(hosts: &mut [HostResult], timeout: Duration) {
-    let mut addrs = Vec::new();
-    for host in hosts.iter() {
-        if let Some(ip) = host.address {
-            for p in host.ports.iter().filter(|p| p.state == PortState::Open) {
-                addrs.push(SocketAddr::new(ip, p.port));
-            }
-        }
-    }
-    let mut banners = banner::grab_all(&addrs, timeout).into_iter();
-    for host in hosts.iter_mut() {
-        for p in host.ports.iter_mut().filter(|p| p.state == PortState::Open) {
-            p.banner = banners.next().flatten();
-        }
     }
 }
 

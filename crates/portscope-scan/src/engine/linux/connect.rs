@@ -9,7 +9,9 @@
 //! where the kernel answers within the first call, no epoll round at all.
 //!
 //! Timing, the window and the retry rule are [`crate::engine::timing`]'s, shared with the SYN
-//! engine.
+//! engine. The loop itself is still this engine's own rather than [`crate::engine::control`]'s:
+//! here a try is a socket slot whose answer may come within the `connect` call, a probe is put
+//! back when descriptors run out, and an expiring try asks its socket once more.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
