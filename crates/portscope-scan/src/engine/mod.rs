@@ -267,3 +267,54 @@ pub fn scan_info(plan: &Plan, modes: &Modes) -> Vec<ScanInfo> {
     }
     info
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::plan::Request;
+
+    fn plan() -> Plan {
+        let targets = vec!["198.18.0.1-4".to_string()];
+        let request = Request {
+            targets: &targets,
+            ports: Some("1-50"),
+            ..Request::default()
+        };
+        Plan::new(&request, &|_: &[String]| Ok(Vec::new())).unwrap()
+    }
+
+    #[test]
+    fn shards_cover_every_probe_once_and_skip_what_was_resumed() {
+        let plan = plan();
+        let none = Done::new();
+        let all: Vec<SocketAddr> = probes(
+            &plan,
+            &plan.ports,
+            ScanProto::Tcp,
+            &Selection {
+                shard: None,
+                done: &none,
+            },
+        )
+        .collect();
+        assert_eq!(all.len(), 4 * 50);
+        let mut done = Done::new();
+        done.insert((all[7], ScanProto::Tcp));
+        // A UDP outcome of the same address does not count for TCP.
+        done.insert((all[8], ScanProto::Udp));
+        let mut seen = HashSet::new();
+        for text in ["1/3", "2/3", "3/3"] {
+            let selection = Selection {
+                shard: Some(Shard::parse(text).unwrap()),
+                done: &done,
+            };
+            for addr in probes(&plan, &plan.ports, ScanProto::Tcp, &selection) {
+                assert!(seen.insert(addr), "{addr} in two shards");
+            }
+        }
+        let expected: HashSet<SocketAddr> = all.iter().copied().filter(|a| *a != all[7]).collect();
+        assert_eq!(seen, expected);
+    }
+}
