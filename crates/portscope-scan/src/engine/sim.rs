@@ -64,6 +64,10 @@ struct HostSpec {
     /// Every port answers with a SYN-ACK.
     #[serde(default)]
     all_open: bool,
+    /// Ports that answer their first probe with a SYN-ACK and are silent after (a stray or
+    /// spoofed answer): the confirmation probe never sees it again.
+    #[serde(default)]
+    once: Vec<u16>,
     #[serde(default)]
     closed: Closed,
     /// The round-trip time; each packet gets ±10 % of jitter.
@@ -89,6 +93,9 @@ struct Expect {
     max_probes: u64,
     /// The scan takes at most this long on the virtual clock.
     max_seconds: f64,
+    /// And at least this long (a rate limit holds).
+    #[serde(default)]
+    min_seconds: f64,
 }
 
 /// splitmix64: small, seeded, the same on every machine.
@@ -155,6 +162,13 @@ impl<'a> SimNet<'a> {
 
     /// The answer `host` gives a probe arriving at `at`, if any.
     fn answer(&mut self, host: &HostSpec, port: u16, at: Instant) -> Option<Outcome> {
+        if host.once.contains(&port) {
+            let addr = SocketAddr::new(host.address, port);
+            return (self.probes.get(&addr) == Some(&1)).then_some(Outcome {
+                state: PortState::Open,
+                reason: Reason::SynAck,
+            });
+        }
         if host.all_open || host.open.contains(&port) {
             return Some(Outcome {
                 state: PortState::Open,
@@ -288,6 +302,7 @@ fn play(scenario: &Scenario) -> Vec<String> {
         };
         let open = host.all_open || host.open.contains(&addr.port());
         let right = match (open, host.closed) {
+            _ if host.once.contains(&addr.port()) => outcome.state == PortState::Filtered,
             (true, _) => outcome.state == PortState::Open && outcome.reason == Reason::SynAck,
             (false, Closed::Silent) => outcome.state == PortState::Filtered,
             (false, Closed::Reset) => {
@@ -328,6 +343,12 @@ fn play(scenario: &Scenario) -> Vec<String> {
         problems.push(format!(
             "took {seconds:.2} s of virtual time, more than {}",
             scenario.expect.max_seconds
+        ));
+    }
+    if seconds < scenario.expect.min_seconds {
+        problems.push(format!(
+            "took {seconds:.2} s of virtual time, less than {}",
+            scenario.expect.min_seconds
         ));
     }
     problems
