@@ -83,7 +83,7 @@ pub(crate) fn raw_sockets_allowed() -> bool {
 }
 
 /// Whether a stop signal has arrived, shared by the engine's threads (a pending signal is taken
-/// by the one thread whose `sigtimedwait` sees it).
+/// by the one thread whose poll of [`Stop`] sees it).
 struct Stopped<'a> {
     signals: Option<&'a dyn Stop>,
     signal: AtomicI32,
