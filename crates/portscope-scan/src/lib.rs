@@ -5,9 +5,9 @@
 //!   turns host names into addresses through the system resolver; [`plan`] checks the size of a
 //!   scan and gathers the outcomes into a [`ScanReport`](report::ScanReport); [`shard`] splits
 //!   one scan over several runs.
-//! - How to probe it: [`engine`] picks the engines (SYN, connect, UDP) and feeds them; their
-//!   timing, congestion window and retry rule are pure code in `engine::timing`, tested on
-//!   simulated networks without root; the operating system's sockets sit in `engine::linux`, the
+//! - How to probe it: [`engine`] picks the engines (SYN, connect, UDP) and feeds them; the TCP
+//!   engines' control loop (`engine::control`), timing, congestion window and retry rule
+//!   (`engine::timing`) are pure code, tested on simulated networks without root; the operating system's sockets sit in `engine::linux`, the
 //!   crate's only `unsafe` code. [`packet`] and [`udp_payloads`] are the wire formats.
 //! - What came back: [`report`] holds the port states and statistics; [`stream`] writes them as
 //!   they arrive (`--json-lines`, `--resume`); [`banner`] optionally reads what open ports say;

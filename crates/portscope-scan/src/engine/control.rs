@@ -1,7 +1,8 @@
-//! The probe engine's control loop, over a small [`Network`] trait: which probe goes next, when
+//! The probe engines' control loop, over a small [`Network`] trait: which probe goes next, when
 //! a try has timed out, when a port is settled and when the run is over. No sockets and no clock
-//! of its own: the SYN engine runs it over raw sockets (`linux::syn`), and the tests run the same
-//! loop over simulated networks (`engine::sim`) without root.
+//! of its own: the SYN engine runs it over raw sockets (`linux::syn`), the connect engine over
+//! non-blocking connects on epoll (`linux::connect`), and the tests run the same loop over
+//! simulated networks (`engine::sim`) without root.
 //!
 //! A port's first probe is phase 0; an open answer is confirmed, when asked, by a second probe
 //! (phase 1) before the port is reported, so a stray SYN-ACK alone never makes a port open.
@@ -12,7 +13,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use portscope_core::error::Result;
+use portscope_core::error::{Error, Result};
 
 use super::feed::Pacer;
 use super::timing::{Silence, Timing};
@@ -27,19 +28,43 @@ pub(crate) struct Answer {
     pub(crate) addr: SocketAddr,
     /// The phase of the probe it answers.
     pub(crate) phase: u8,
-    pub(crate) outcome: Outcome,
+    /// `None` when the try ended without saying anything about the port (it counts as silence).
+    pub(crate) outcome: Option<Outcome>,
+}
+
+/// What became of a probe handed to the network.
+#[derive(Debug)]
+pub(crate) enum Sent {
+    /// On its way: its answer comes through [`Network::collect`], or its timer runs out. The
+    /// token is the network's handle on the try, given back to [`Network::expired`].
+    Pending(usize),
+    /// Answered at once (a local kernel answers a connect within the call).
+    Answered(Outcome),
+    /// Ended at once without saying anything about the port (counts as silence).
+    Lost,
+    /// Not sent: this process is out of descriptors or local ports for now. The probe is queued
+    /// again and the window capped at what is in flight; the error is the run's when nothing of
+    /// ours is in flight to free one for seconds.
+    Deferred(Error),
 }
 
 /// What the control loop needs from the network: send probes, collect answers, tell the time.
 pub(crate) trait Network {
-    /// Builds try `attempt` of phase `phase` to `addr`, sent by the next [`Network::flush`].
-    fn queue(&mut self, addr: SocketAddr, attempt: u32, phase: u8) -> Result<()>;
+    /// How long to wait for answers when no timer is running.
+    const IDLE_WAIT: Duration;
+
+    /// Builds try `attempt` of phase `phase` to `addr`, sent by the next [`Network::flush`] at
+    /// the latest.
+    fn queue(&mut self, addr: SocketAddr, attempt: u32, phase: u8) -> Result<Sent>;
     /// Sends what was queued.
     fn flush(&mut self) -> Result<()>;
     /// Sleeps until an answer may have arrived, or `wait` has passed.
     fn wait(&mut self, wait: Duration) -> Result<()>;
     /// Moves every answer that has arrived into `answers`.
     fn collect(&mut self, answers: &mut Vec<Answer>) -> Result<()>;
+    /// The time of the pending try `token` to `addr` is up: its answer if one came after all
+    /// (queued behind others). The network forgets the try either way.
+    fn expired(&mut self, addr: SocketAddr, token: usize) -> Option<Outcome>;
     /// The time now.
     fn now(&self) -> Instant;
 }
@@ -52,6 +77,8 @@ struct Entry {
     sent: Instant,
     seq: u64,
     in_flight: bool,
+    /// The network's handle on the try in flight.
+    token: usize,
 }
 
 /// The loop's bookkeeping.
@@ -67,6 +94,8 @@ struct Tracker<'a> {
     timing: Timing<'a>,
     stats: ScanStats,
     finished: u64,
+    /// Sends in a row that found no descriptor while nothing of ours was in flight.
+    starved: u32,
 }
 
 /// Probes every address of `probes` over `net`, calls `on_result` once per address with its
@@ -94,6 +123,7 @@ pub(crate) fn run<N: Network>(
         timing: Timing::new(cfg, cfg.max_parallelism),
         stats: ScanStats::default(),
         finished: 0,
+        starved: 0,
     };
     let mut answers = Vec::with_capacity(BATCH);
     let mut pacer = Pacer::new(started);
@@ -102,7 +132,8 @@ pub(crate) fn run<N: Network>(
             break;
         }
         // Send while the window and the rate allow, a batch at a time.
-        loop {
+        let mut short = false;
+        'send: loop {
             let room = t.timing.limit().saturating_sub(t.in_flight);
             if room == 0 {
                 break;
@@ -122,8 +153,40 @@ pub(crate) fn run<N: Network>(
                     // A late answer settled the port while its retry waited.
                     continue;
                 }
-                net.queue(addr, attempt, phase)?;
-                t.sent(addr, attempt, phase, net.now());
+                let sent_at = net.now();
+                match net.queue(addr, attempt, phase)? {
+                    Sent::Pending(token) => t.sent(addr, attempt, phase, token, sent_at),
+                    Sent::Answered(outcome) => {
+                        t.count(attempt);
+                        let now = net.now();
+                        let rtt = now.duration_since(sent_at);
+                        t.finish(addr, attempt, phase, Some(rtt), outcome, now, &mut on_result);
+                    }
+                    Sent::Lost => {
+                        t.count(attempt);
+                        t.silence(addr, attempt, phase, sent_at, &mut on_result);
+                    }
+                    Sent::Deferred(err) => {
+                        t.retry.push_front((addr, attempt, phase));
+                        t.stats.deferred += 1;
+                        if t.in_flight == 0 {
+                            // Nothing of ours to wait for: other threads hold the descriptors.
+                            // Give them a moment, and give up only when none come back for
+                            // seconds.
+                            t.starved += 1;
+                            if t.starved > 3000 {
+                                return Err(err);
+                            }
+                            std::thread::sleep(Duration::from_millis(1));
+                        } else {
+                            t.timing.cap = t.in_flight.max(1);
+                        }
+                        short = true;
+                        net.flush()?;
+                        break 'send;
+                    }
+                }
+                t.starved = 0;
                 queued += 1;
             }
             net.flush()?;
@@ -142,20 +205,17 @@ pub(crate) fn run<N: Network>(
         }
         // Wait for answers, no longer than the next timer or send slot.
         let now = net.now();
-        let mut wait = t
-            .timers
-            .peek()
-            .map_or(Duration::from_millis(50), |Reverse((deadline, _, _))| {
-                deadline.saturating_duration_since(now)
-            });
+        let mut wait = t.timers.peek().map_or(N::IDLE_WAIT, |Reverse((deadline, _, _))| {
+            deadline.saturating_duration_since(now)
+        });
         let more = !t.retry.is_empty() || probes.peek().is_some();
-        if more && t.in_flight < t.timing.limit() {
+        if cfg.rate.is_some() && !short && more && t.in_flight < t.timing.limit() {
             wait = wait.min(pacer.until_next(now));
         }
         // Stop signals are looked at at least every 100 ms.
         net.wait(wait.min(Duration::from_millis(100)))?;
         t.take_answers(net, &mut answers, &mut on_result)?;
-        t.expire(net.now(), &mut on_result);
+        t.expire(net, &mut on_result);
         on_progress(std::mem::take(&mut t.finished));
     }
     let mut stats = t.stats;
@@ -182,8 +242,18 @@ impl Tracker<'_> {
             .is_some_and(|e| !e.in_flight && e.phase == phase)
     }
 
-    /// A probe went out at `now`: its entry and its timer.
-    fn sent(&mut self, addr: SocketAddr, attempt: u32, phase: u8, now: Instant) {
+    /// Counts a probe sent.
+    fn count(&mut self, attempt: u32) {
+        self.stats.probes += 1;
+        if attempt > 0 {
+            self.stats.retries += 1;
+        }
+        self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.in_flight + 1);
+    }
+
+    /// A probe went out at `now` and waits for its answer: its entry and its timer.
+    fn sent(&mut self, addr: SocketAddr, attempt: u32, phase: u8, token: usize, now: Instant) {
+        self.count(attempt);
         self.seq += 1;
         self.pending.insert(
             addr,
@@ -193,14 +263,10 @@ impl Tracker<'_> {
                 sent: now,
                 seq: self.seq,
                 in_flight: true,
+                token,
             },
         );
         self.in_flight += 1;
-        self.stats.probes += 1;
-        if attempt > 0 {
-            self.stats.retries += 1;
-        }
-        self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.in_flight);
         let wait = self.timing.wait(attempt);
         self.timers.push(Reverse((now + wait, addr, self.seq)));
     }
@@ -218,12 +284,21 @@ impl Tracker<'_> {
         }
         let now = net.now();
         for answer in answers.drain(..) {
-            if self
-                .pending
-                .get(&answer.addr)
-                .is_some_and(|e| e.phase == answer.phase)
-            {
-                self.settle(answer.addr, answer.outcome, now, report);
+            let Some(entry) = self.pending.get_mut(&answer.addr) else {
+                continue;
+            };
+            if entry.phase != answer.phase {
+                continue;
+            }
+            match answer.outcome {
+                Some(outcome) => self.settle(answer.addr, outcome, now, report),
+                None if entry.in_flight => {
+                    entry.in_flight = false;
+                    self.in_flight -= 1;
+                    let (attempt, phase, sent) = (entry.attempt, entry.phase, entry.sent);
+                    self.silence(answer.addr, attempt, phase, sent, report);
+                }
+                None => {}
             }
         }
         Ok(())
@@ -245,8 +320,24 @@ impl Tracker<'_> {
         }
         // Karn: only a first try still in flight gives an unambiguous RTT.
         let rtt = entry.in_flight.then(|| now.duration_since(entry.sent));
-        self.timing.answered(addr.ip(), entry.attempt, rtt, now);
-        if outcome.state == PortState::Open && entry.phase == 0 && self.confirm {
+        self.finish(addr, entry.attempt, entry.phase, rtt, outcome, now, report);
+    }
+
+    /// Try `attempt` of phase `phase` got `outcome` (after `rtt`, when that is unambiguous):
+    /// report the port, or send its confirmation probe.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &mut self,
+        addr: SocketAddr,
+        attempt: u32,
+        phase: u8,
+        rtt: Option<Duration>,
+        outcome: Outcome,
+        now: Instant,
+        report: &mut impl FnMut(SocketAddr, Outcome),
+    ) {
+        self.timing.answered(addr.ip(), attempt, rtt, now);
+        if outcome.state == PortState::Open && phase == 0 && self.confirm {
             // Back in the map as waiting, so a late duplicate of this answer is not mistaken.
             self.pending.insert(
                 addr,
@@ -256,6 +347,7 @@ impl Tracker<'_> {
                     sent: now,
                     seq: 0,
                     in_flight: false,
+                    token: 0,
                 },
             );
             self.retry.push_front((addr, 0, 1));
@@ -265,31 +357,63 @@ impl Tracker<'_> {
         self.finished += 1;
     }
 
-    /// Ends the tries whose time is up.
-    fn expire(&mut self, now: Instant, report: &mut impl FnMut(SocketAddr, Outcome)) {
+    /// Try `attempt` of phase `phase` to `addr`, sent at `sent`, stayed silent (it is no longer
+    /// in flight): try again, settle the port, or park it.
+    fn silence(
+        &mut self,
+        addr: SocketAddr,
+        attempt: u32,
+        phase: u8,
+        sent: Instant,
+        report: &mut impl FnMut(SocketAddr, Outcome),
+    ) {
+        let waiting = Entry {
+            attempt,
+            phase,
+            sent,
+            seq: 0,
+            in_flight: false,
+            token: 0,
+        };
+        match self.timing.silent(addr.ip(), attempt) {
+            Silence::Retry(next) => {
+                self.pending.insert(addr, waiting);
+                self.retry.push_back((addr, next, phase));
+            }
+            Silence::Settle => {
+                self.pending.remove(&addr);
+                report(addr, silent(phase));
+                self.finished += 1;
+            }
+            Silence::Park => {
+                self.pending.insert(addr, waiting);
+                self.given_up.push((addr, attempt, phase));
+            }
+        }
+    }
+
+    /// Ends the tries whose time is up, asking the network once more first in case an answer is
+    /// queued behind others.
+    fn expire<N: Network>(&mut self, net: &mut N, report: &mut impl FnMut(SocketAddr, Outcome)) {
+        let now = net.now();
         while let Some(Reverse((deadline, addr, id))) = self.timers.peek().copied() {
             if deadline > now {
                 break;
             }
             self.timers.pop();
-            let Some(entry) = self.pending.get_mut(&addr) else {
+            let Some(entry) = self.pending.get(&addr) else {
                 continue;
             };
             if entry.seq != id || !entry.in_flight {
                 continue;
             }
-            entry.in_flight = false;
-            self.in_flight -= 1;
-            let (attempt, phase) = (entry.attempt, entry.phase);
-            match self.timing.silent(addr.ip(), attempt) {
-                Silence::Retry(next) => self.retry.push_back((addr, next, phase)),
-                Silence::Settle => {
-                    self.pending.remove(&addr);
-                    report(addr, silent(phase));
-                    self.finished += 1;
-                }
-                Silence::Park => self.given_up.push((addr, attempt, phase)),
+            let (attempt, phase, sent, token) = (entry.attempt, entry.phase, entry.sent, entry.token);
+            if let Some(outcome) = net.expired(addr, token) {
+                self.settle(addr, outcome, now, report);
+                continue;
             }
+            self.in_flight -= 1;
+            self.silence(addr, attempt, phase, sent, report);
         }
     }
 

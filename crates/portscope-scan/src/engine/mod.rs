@@ -8,10 +8,9 @@
 //! signal's number.
 //!
 //! - `control`: the probe loop over a small `Network` trait (send probes, collect answers, tell
-//!   the time); the SYN engine runs it over raw sockets.
-//! - `timing`: the RTT estimate, the congestion window and the retry rule (pure, shared by the
-//!   control loop and the connect engine's own epoll loop); `feed`: probes shared between
-//!   threads, and send pacing.
+//!   the time); the SYN engine runs it over raw sockets, the connect engine over epoll.
+//! - `timing`: the RTT estimate, the congestion window and the retry rule (pure, used by the
+//!   control loop); `feed`: probes shared between threads, and send pacing.
 //! - `linux`: the engines' system calls, the crate's only `unsafe` code.
 //! - `sim` (tests only): simulated networks (virtual clock, seeded randomness) and the scenarios
 //!   under `tests/resources/simulation/`, played without root over the same control loop.

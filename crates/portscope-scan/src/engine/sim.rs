@@ -4,7 +4,7 @@
 //!
 //! Each scenario is a file under `tests/resources/simulation/` (hosts, their ports, what they
 //! answer, loss, rate limits, and what the scan must find); [`every_scenario_holds`] plays them
-//! all over the very loop the SYN engine runs ([`super::control::run`]).
+//! all over the very loop the SYN and connect engines run ([`super::control::run`]).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use portscope_core::error::Result;
 use serde::Deserialize;
 
-use super::control::{self, Answer, Network};
+use super::control::{self, Answer, Network, Sent};
 use crate::report::{EngineConfig, Outcome, PortState, Reason};
 
 /// A scenario file.
@@ -197,9 +197,15 @@ impl<'a> SimNet<'a> {
 }
 
 impl Network for SimNet<'_> {
-    fn queue(&mut self, addr: SocketAddr, _attempt: u32, phase: u8) -> Result<()> {
+    const IDLE_WAIT: Duration = Duration::from_millis(50);
+
+    fn queue(&mut self, addr: SocketAddr, _attempt: u32, phase: u8) -> Result<Sent> {
         self.queued.push((addr, phase));
-        Ok(())
+        Ok(Sent::Pending(0))
+    }
+
+    fn expired(&mut self, _addr: SocketAddr, _token: usize) -> Option<Outcome> {
+        None
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -220,7 +226,14 @@ impl Network for SimNet<'_> {
             }
             self.next_id += 1;
             self.air.push(Reverse((self.now + rtt, self.next_id)));
-            self.answers.insert(self.next_id, Answer { addr, phase, outcome });
+            self.answers.insert(
+                self.next_id,
+                Answer {
+                    addr,
+                    phase,
+                    outcome: Some(outcome),
+                },
+            );
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The timing every TCP engine shares: how long to wait for an answer, how many probes may be in
 //! flight, and how often a silent port is tried. Pure code (no sockets, no clock of its own): the
-//! engines pass in the time, so the simulated networks of `engine::sim` drive the same code.
+//! control loop passes in the time, so the simulated networks of `engine::sim` drive the same
+//! code.
 //!
 //! It follows nmap's congestion control in spirit: a smoothed RTT and its variance give the
 //! timeout (RFC 6298); a window of probes in flight grows on every answer (slow start, then

@@ -9,12 +9,10 @@
 //! where the kernel answers within the first call, no epoll round at all.
 //!
 //! Timing, the window and the retry rule are [`crate::engine::timing`]'s, shared with the SYN
-//! engine. The loop itself is still this engine's own rather than [`crate::engine::control`]'s:
-//! here a try is a socket slot whose answer may come within the `connect` call, a probe is put
-//! back when descriptors run out, and an expiring try asks its socket once more.
+//! engine, and so is the loop ([`crate::engine::control`]): here a try is a socket slot whose
+//! answer may come within the `connect` call, a probe is put back when descriptors run out, and
+//! an expiring try asks its socket once more.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::sync::Mutex;
@@ -24,8 +22,8 @@ use rustix::event::epoll;
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
-use crate::engine::feed::{Batches, Pacer, lock};
-use crate::engine::timing::{Silence, Timing};
+use crate::engine::control::{self, Answer, Network, Sent};
+use crate::engine::feed::{Batches, lock};
 use crate::report::{EngineConfig, Outcome, PortState, Reason, ScanStats};
 use portscope_core::error::{Error, Result};
 
@@ -122,122 +120,33 @@ pub fn scan_parallel(
 pub fn scan(
     probes: impl Iterator<Item = SocketAddr>,
     cfg: &EngineConfig,
-    mut on_result: impl FnMut(SocketAddr, Outcome),
-    mut on_progress: impl FnMut(u64),
+    on_result: impl FnMut(SocketAddr, Outcome),
+    on_progress: impl FnMut(u64),
 ) -> Result<ScanStats> {
-    let started = Instant::now();
     let fd_cap = raise_fd_limit();
-    let cap = cfg.max_parallelism.min(fd_cap).max(1);
-    let mut engine = Engine {
+    let cfg = EngineConfig {
+        max_parallelism: cfg.max_parallelism.min(fd_cap).max(1),
+        ..cfg.clone()
+    };
+    let mut net = EpollNet {
         epfd: epoll::create(epoll::CreateFlags::CLOEXEC).map_err(|e| sys("creating an epoll instance", e))?,
         slots: Vec::new(),
         free: Vec::new(),
-        timers: BinaryHeap::new(),
-        retry: VecDeque::new(),
-        given_up: Vec::new(),
-        in_flight: 0,
-        seq: 0,
-        timing: Timing::new(cfg, cap),
+        events: Vec::with_capacity(1024),
         immediate: 1.0,
-        stats: ScanStats::default(),
-        finished: 0,
-        starved: 0,
+        tries: 0,
     };
-    let mut probes = probes.peekable();
-    let mut events: Vec<epoll::Event> = Vec::with_capacity(1024);
-    let mut pacer = Pacer::new(started);
-    let mut report = |addr: SocketAddr, outcome: Outcome| on_result(addr, outcome);
-
-    loop {
-        // Send while the window, the descriptor cap and the rate allow.
-        let mut short_of_fds = false;
-        while engine.in_flight < engine.timing.limit() {
-            if let Some(rate) = cfg.rate
-                && !pacer.take(rate, Instant::now())
-            {
-                break;
-            }
-            let Some((addr, attempt)) = engine.retry.pop_front().or_else(|| probes.next().map(|a| (a, 0)))
-            else {
-                break;
-            };
-            if !engine.send(addr, attempt, &mut report)? {
-                short_of_fds = true;
-                break;
-            }
-        }
-
-        if engine.in_flight == 0 && engine.retry.is_empty() && probes.peek().is_none() {
-            // Everything has been answered or given up on. Ports given up on under a try limit
-            // that has since risen get their further tries now.
-            let given_up = std::mem::take(&mut engine.given_up);
-            let (again, done): (Vec<_>, Vec<_>) = given_up
-                .into_iter()
-                .partition(|(addr, a)| engine.timing.revisit(addr.ip(), *a));
-            for (addr, attempt) in again {
-                engine.retry.push_back((addr, attempt + 1));
-            }
-            for (addr, _) in done {
-                report(addr, filtered(Reason::NoResponse));
-                engine.finished += 1;
-            }
-            on_progress(std::mem::take(&mut engine.finished));
-            if engine.retry.is_empty() {
-                break;
-            }
-            continue;
-        }
-
-        // Wait for answers, no longer than the next timer or the next send slot.
-        let now = Instant::now();
-        let mut wait = engine
-            .timers
-            .peek()
-            .map_or(Duration::from_millis(100), |Reverse((t, _, _))| {
-                t.saturating_duration_since(now)
-            });
-        let more = !engine.retry.is_empty() || probes.peek().is_some();
-        if cfg.rate.is_some() && !short_of_fds && more {
-            wait = wait.min(pacer.until_next(now));
-        }
-        let timeout = rustix::event::Timespec::try_from(wait).ok();
-        events.clear();
-        match epoll::wait(
-            &engine.epfd,
-            rustix::buffer::spare_capacity(&mut events),
-            timeout.as_ref(),
-        ) {
-            Ok(_) | Err(Errno::INTR) => {}
-            Err(e) => return Err(sys("waiting on epoll", e)),
-        }
-        for event in &events {
-            engine.on_event(event.data.u64() as usize, &mut report);
-        }
-        engine.expire(Instant::now(), &mut report);
-        on_progress(std::mem::take(&mut engine.finished));
-    }
-    let mut stats = engine.stats;
-    engine.timing.record(&mut stats);
-    stats.elapsed = started.elapsed();
-    Ok(stats)
+    control::run(&mut net, probes, &cfg, false, || false, on_result, on_progress)
 }
 
-/// One socket of the engine. Its index is its epoll token for life; the socket itself is reused
-/// from probe to probe while it ends each one unconnected.
+/// One socket of the engine. Its index is its epoll token for life (and the try's token in the
+/// control loop); the socket itself is reused from probe to probe while it ends each one
+/// unconnected.
 struct Slot {
     fd: Option<OwnedFd>,
     v4: bool,
-    probe: Option<InFlight>,
-}
-
-/// The try a slot's socket is making.
-struct InFlight {
-    addr: SocketAddr,
-    /// 0 for the first try.
-    attempt: u32,
-    sent: Instant,
-    /// Identifies this try, so a timer left over from an earlier one is ignored.
-    seq: u64,
+    /// The port its try is for, while one is in flight.
+    probe: Option<SocketAddr>,
 }
 
 /// Where a connect stands, read by calling `connect` again on the same socket: it reports the
@@ -253,57 +162,43 @@ enum Progress {
     Lost,
 }
 
-struct Engine<'a> {
+/// One engine thread's sockets, as the control loop's [`Network`].
+struct EpollNet {
     epfd: OwnedFd,
     slots: Vec<Slot>,
     /// Slots without a probe, most recently used last (its socket is the warmest).
     free: Vec<usize>,
-    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
-    retry: VecDeque<(SocketAddr, u32)>,
-    /// Ports that went silent at the try limit in force then; revisited when all else is done.
-    given_up: Vec<(SocketAddr, u32)>,
-    in_flight: usize,
-    seq: u64,
-    timing: Timing<'a>,
+    /// What the last `epoll_wait` reported, read by `collect`.
+    events: Vec<epoll::Event>,
     /// How often the answer was already there right after `connect` (a moving average): on a
     /// local link the kernel answers within the call, and asking at once saves an epoll round.
     immediate: f64,
-    stats: ScanStats,
-    finished: u64,
-    /// Sends in a row that found no descriptor while nothing of ours was in flight.
-    starved: u32,
+    /// Connects started, for asking at once now and then.
+    tries: u64,
 }
 
-impl Engine<'_> {
-    /// Starts one try. Returns false when the process is out of descriptors or local ports: the
-    /// probe is queued again and the window capped at what is in flight.
-    fn send(
-        &mut self,
-        addr: SocketAddr,
-        attempt: u32,
-        report: &mut impl FnMut(SocketAddr, Outcome),
-    ) -> Result<bool> {
+impl Network for EpollNet {
+    const IDLE_WAIT: Duration = Duration::from_millis(100);
+
+    /// Starts one try with a non-blocking connect.
+    fn queue(&mut self, addr: SocketAddr, _attempt: u32, _phase: u8) -> Result<Sent> {
         let slot = self.take_slot(addr.is_ipv4());
         if self.slots[slot].fd.is_none() {
             match self.open_socket(slot) {
                 Ok(()) => {}
-                Err(errno) if is_resource_shortage(errno) => return self.defer(slot, addr, attempt, errno),
+                Err(errno) if is_resource_shortage(errno) => return Ok(self.defer(slot, errno)),
                 Err(errno) => return Err(sys("creating a socket", errno)),
             }
         }
-        self.stats.probes += 1;
-        if attempt > 0 {
-            self.stats.retries += 1;
-        }
-        let sent = Instant::now();
+        self.tries += 1;
         let progress = {
             let Some(fd) = self.slots[slot].fd.as_ref() else {
-                return Ok(true);
+                return Ok(self.end(slot, Progress::Lost).map_or(Sent::Lost, Sent::Answered));
             };
             match rustix::net::connect(fd, &addr) {
                 Err(Errno::INPROGRESS) => {
                     // Ask at once while that tends to pay off, and now and then to find out again.
-                    let ask = self.immediate > 0.05 || self.stats.probes.is_multiple_of(64);
+                    let ask = self.immediate > 0.05 || self.tries.is_multiple_of(64);
                     if ask {
                         let progress = check(fd, addr);
                         let hit = !matches!(progress, Progress::Pending);
@@ -315,13 +210,10 @@ impl Engine<'_> {
                 }
                 Ok(()) => Progress::Connected(connected_outcome(fd, addr)),
                 Err(errno) if is_resource_shortage(errno) => {
-                    self.stats.probes -= 1;
-                    if attempt > 0 {
-                        self.stats.retries -= 1;
-                    }
+                    self.tries -= 1;
                     // A socket that failed to bind a local port is not reused.
                     self.slots[slot].fd = None;
-                    return self.defer(slot, addr, attempt, errno);
+                    return Ok(self.defer(slot, errno));
                 }
                 Err(errno) => match error_outcome(errno) {
                     Some(outcome) => Progress::Answer(outcome),
@@ -329,26 +221,87 @@ impl Engine<'_> {
                 },
             }
         };
-        self.starved = 0;
-        self.seq += 1;
-        self.slots[slot].probe = Some(InFlight {
-            addr,
-            attempt,
-            sent,
-            seq: self.seq,
-        });
-        self.in_flight += 1;
-        self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.in_flight);
-        match progress {
-            Progress::Pending => {
-                let wait = self.timing.wait(attempt);
-                self.timers.push(Reverse((sent + wait, slot, self.seq)));
-            }
-            other => self.settle(slot, other, Instant::now(), report),
+        if let Progress::Pending = progress {
+            self.slots[slot].probe = Some(addr);
+            return Ok(Sent::Pending(slot));
         }
-        Ok(true)
+        Ok(match self.end(slot, progress) {
+            Some(outcome) => Sent::Answered(outcome),
+            None => Sent::Lost,
+        })
     }
 
+    fn flush(&mut self) -> Result<()> {
+        // Each connect went out when it was queued.
+        Ok(())
+    }
+
+    fn wait(&mut self, wait: Duration) -> Result<()> {
+        let timeout = rustix::event::Timespec::try_from(wait).ok();
+        self.events.clear();
+        match epoll::wait(
+            &self.epfd,
+            rustix::buffer::spare_capacity(&mut self.events),
+            timeout.as_ref(),
+        ) {
+            Ok(_) | Err(Errno::INTR) => Ok(()),
+            Err(e) => Err(sys("waiting on epoll", e)),
+        }
+    }
+
+    fn collect(&mut self, answers: &mut Vec<Answer>) -> Result<()> {
+        let events = std::mem::take(&mut self.events);
+        for event in &events {
+            let slot = event.data.u64() as usize;
+            let Some(Slot {
+                fd: Some(fd),
+                probe: Some(addr),
+                ..
+            }) = self.slots.get(slot)
+            else {
+                // A wake-up for a try already settled.
+                continue;
+            };
+            let addr = *addr;
+            match check(fd, addr) {
+                Progress::Pending => {}
+                progress => answers.push(Answer {
+                    addr,
+                    phase: 0,
+                    outcome: self.end(slot, progress),
+                }),
+            }
+        }
+        self.events = events;
+        self.events.clear();
+        Ok(())
+    }
+
+    /// Asks the socket once more, in case its answer is queued behind others.
+    fn expired(&mut self, addr: SocketAddr, slot: usize) -> Option<Outcome> {
+        let Some(Slot {
+            fd: Some(fd),
+            probe: Some(probe),
+            ..
+        }) = self.slots.get(slot)
+        else {
+            return None;
+        };
+        if *probe != addr {
+            return None;
+        }
+        match check(fd, addr) {
+            Progress::Pending | Progress::Lost => self.end(slot, Progress::Lost),
+            progress => self.end(slot, progress),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+impl EpollNet {
     /// A free slot, preferring one whose socket has the right family.
     fn take_slot(&mut self, v4: bool) -> usize {
         let slot = match self.free.pop() {
@@ -389,111 +342,31 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// Puts a probe back after a resource shortage; an error when nothing is in flight to wait for.
-    fn defer(&mut self, slot: usize, addr: SocketAddr, attempt: u32, errno: Errno) -> Result<bool> {
+    /// Puts a probe back after a resource shortage: the slot is free again.
+    fn defer(&mut self, slot: usize, errno: Errno) -> Sent {
         self.free.push(slot);
-        self.retry.push_front((addr, attempt));
-        self.stats.deferred += 1;
-        if self.in_flight == 0 {
-            // Nothing of ours to wait for: other threads hold the descriptors. Give them a moment,
-            // and give up only when none come back for seconds.
-            self.starved += 1;
-            if self.starved > 3000 {
-                return Err(sys("creating a socket", errno));
-            }
-            std::thread::sleep(Duration::from_millis(1));
-            return Ok(false);
-        }
-        // The window's cap drops to what is in flight.
-        self.timing.cap = self.in_flight.max(1);
-        Ok(false)
+        Sent::Deferred(sys("creating a socket", errno))
     }
 
-    fn on_event(&mut self, slot: usize, report: &mut impl FnMut(SocketAddr, Outcome)) {
-        let Some(Slot {
-            fd: Some(fd),
-            probe: Some(probe),
-            ..
-        }) = self.slots.get(slot)
-        else {
-            // A wake-up for a try already settled.
-            return;
-        };
-        match check(fd, probe.addr) {
-            Progress::Pending => {}
-            progress => self.settle(slot, progress, Instant::now(), report),
-        }
-    }
-
-    /// Expires the tries whose time is up, asking each socket once more first in case its
-    /// answer is queued behind others.
-    fn expire(&mut self, now: Instant, report: &mut impl FnMut(SocketAddr, Outcome)) {
-        while let Some(Reverse((deadline, slot, id))) = self.timers.peek().copied() {
-            if deadline > now {
-                break;
-            }
-            self.timers.pop();
-            let Some(Slot {
-                fd: Some(fd),
-                probe: Some(probe),
-                ..
-            }) = self.slots.get(slot)
-            else {
-                continue;
-            };
-            if probe.seq != id {
-                continue;
-            }
-            match check(fd, probe.addr) {
-                Progress::Pending | Progress::Lost => self.settle(slot, Progress::Lost, now, report),
-                progress => self.settle(slot, progress, now, report),
-            }
-        }
-    }
-
-    /// Ends the slot's try: reports an answer, or queues another try after a loss.
-    fn settle(
-        &mut self,
-        slot: usize,
-        progress: Progress,
-        now: Instant,
-        report: &mut impl FnMut(SocketAddr, Outcome),
-    ) {
-        let Some(probe) = self.slots[slot].probe.take() else {
-            return;
-        };
-        self.in_flight -= 1;
+    /// Ends the slot's try and frees it: the answer, or `None` when it says nothing about the
+    /// port (the socket is closed then, and a new one made for the next try).
+    fn end(&mut self, slot: usize, progress: Progress) -> Option<Outcome> {
+        self.slots[slot].probe = None;
         self.free.push(slot);
-        let outcome = match progress {
-            Progress::Answer(outcome) => outcome,
+        match progress {
+            Progress::Answer(outcome) => Some(outcome),
             Progress::Connected(outcome) => {
                 if let Some(fd) = self.slots[slot].fd.take() {
                     // Close with a reset: no TIME_WAIT, and the listener's side goes at once.
                     let _ = rustix::net::sockopt::set_socket_linger(&fd, Some(Duration::ZERO));
                 }
-                outcome
+                Some(outcome)
             }
             Progress::Pending | Progress::Lost => {
                 self.slots[slot].fd = None;
-                match self.timing.silent(probe.addr.ip(), probe.attempt) {
-                    Silence::Retry(next) => self.retry.push_back((probe.addr, next)),
-                    Silence::Settle => {
-                        report(probe.addr, filtered(Reason::NoResponse));
-                        self.finished += 1;
-                    }
-                    Silence::Park => self.given_up.push((probe.addr, probe.attempt)),
-                }
-                return;
+                None
             }
-        };
-        self.timing.answered(
-            probe.addr.ip(),
-            probe.attempt,
-            Some(now.duration_since(probe.sent)),
-            now,
-        );
-        report(probe.addr, outcome);
-        self.finished += 1;
+        }
     }
 }
 

@@ -31,7 +31,7 @@ use portscope_core::error::{Error, Result};
 
 use super::firewall::{RstFilter, SCAN_MARK};
 use crate::engine::Stop;
-use crate::engine::control::{self, Answer, BATCH, Network};
+use crate::engine::control::{self, Answer, BATCH, Network, Sent};
 use crate::engine::feed::{Batches, lock};
 use crate::packet::{self, ACK, CookieKey, RST, SYN};
 use crate::report::{EngineConfig, Outcome, PortState, Reason, ScanStats};
@@ -347,7 +347,9 @@ struct RawNet {
 }
 
 impl Network for RawNet {
-    fn queue(&mut self, addr: SocketAddr, _attempt: u32, phase: u8) -> Result<()> {
+    const IDLE_WAIT: Duration = Duration::from_millis(50);
+
+    fn queue(&mut self, addr: SocketAddr, _attempt: u32, phase: u8) -> Result<Sent> {
         let src = self.source(addr.ip())?;
         self.family(addr.is_ipv4())?;
         let sport = self.sport + u16::from(phase);
@@ -355,11 +357,16 @@ impl Network for RawNet {
         let mut seg = [0u8; packet::SYN_LEN];
         let len = packet::tcp_segment(&mut seg, src, addr.ip(), sport, addr.port(), cookie, 0, SYN);
         self.batch.push((addr, seg, len));
-        Ok(())
+        Ok(Sent::Pending(0))
     }
 
     fn flush(&mut self) -> Result<()> {
         RawNet::flush(self)
+    }
+
+    fn expired(&mut self, _addr: SocketAddr, _token: usize) -> Option<Outcome> {
+        // An answer is read as soon as it is there; there is nothing more to ask.
+        None
     }
 
     fn wait(&mut self, wait: Duration) -> Result<()> {
@@ -545,7 +552,11 @@ impl RawNet {
         } else {
             return None;
         };
-        Some(Answer { addr, phase, outcome })
+        Some(Answer {
+            addr,
+            phase,
+            outcome: Some(outcome),
+        })
     }
 
     /// The answer an ICMP error carries, when it quotes one of our probes (its cookie).
@@ -566,7 +577,7 @@ impl RawNet {
         Some(Answer {
             addr,
             phase,
-            outcome: a.outcome(),
+            outcome: Some(a.outcome()),
         })
     }
 }
