@@ -26,6 +26,8 @@ struct Scenario {
     seed: u64,
     #[serde(default)]
     engine: EngineSpec,
+    #[serde(default)]
+    network: NetSpec,
     hosts: Vec<HostSpec>,
     expect: Expect,
 }
@@ -39,6 +41,17 @@ struct EngineSpec {
     rate: Option<f64>,
     /// Confirm open ports with a second probe (default on, as `scan -sS`).
     confirm: Option<bool>,
+}
+
+/// How this machine's side of the network behaves.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetSpec {
+    /// Answers come back within the send itself, as a local kernel answers a connect.
+    #[serde(default)]
+    answers_at_once: bool,
+    /// At most this many tries in flight at once (descriptors or local ports run out past it).
+    descriptors: Option<usize>,
 }
 
 /// How a closed port answers.
@@ -96,6 +109,9 @@ struct Expect {
     /// And at least this long (a rate limit holds).
     #[serde(default)]
     min_seconds: f64,
+    /// At least this many probes were put back for want of descriptors.
+    #[serde(default)]
+    min_deferred: u64,
 }
 
 /// splitmix64: small, seeded, the same on every machine.
@@ -130,6 +146,10 @@ struct Bucket {
 /// The network of a scenario: probes in, answers out after their round trip, on a virtual clock.
 struct SimNet<'a> {
     hosts: HashMap<IpAddr, &'a HostSpec>,
+    at_once: bool,
+    descriptors: Option<usize>,
+    /// The ports with a try in flight (each holds a descriptor).
+    outstanding: std::collections::HashSet<SocketAddr>,
     start: Instant,
     now: Instant,
     rng: Rng,
@@ -144,10 +164,13 @@ struct SimNet<'a> {
 }
 
 impl<'a> SimNet<'a> {
-    fn new(hosts: &'a [HostSpec], seed: u64) -> SimNet<'a> {
+    fn new(hosts: &'a [HostSpec], net: &NetSpec, seed: u64) -> SimNet<'a> {
         let start = Instant::now();
         SimNet {
             hosts: hosts.iter().map(|h| (h.address, h)).collect(),
+            at_once: net.answers_at_once,
+            descriptors: net.descriptors,
+            outstanding: std::collections::HashSet::new(),
             start,
             now: start,
             rng: Rng(seed),
@@ -200,11 +223,28 @@ impl Network for SimNet<'_> {
     const IDLE_WAIT: Duration = Duration::from_millis(50);
 
     fn queue(&mut self, addr: SocketAddr, _attempt: u32, phase: u8) -> Result<Sent> {
+        if self.descriptors.is_some_and(|d| self.outstanding.len() >= d) {
+            return Ok(Sent::Deferred(portscope_core::Error::System(
+                "out of descriptors (simulated)".into(),
+            )));
+        }
+        if self.at_once {
+            *self.probes.entry(addr).or_default() += 1;
+            let host = self.hosts.get(&addr.ip()).copied();
+            let outcome = host.and_then(|h| self.answer(h, addr.port(), self.now));
+            if let Some(outcome) = outcome {
+                return Ok(Sent::Answered(outcome));
+            }
+            self.outstanding.insert(addr);
+            return Ok(Sent::Pending(0));
+        }
+        self.outstanding.insert(addr);
         self.queued.push((addr, phase));
         Ok(Sent::Pending(0))
     }
 
-    fn expired(&mut self, _addr: SocketAddr, _token: usize) -> Option<Outcome> {
+    fn expired(&mut self, addr: SocketAddr, _token: usize) -> Option<Outcome> {
+        self.outstanding.remove(&addr);
         None
     }
 
@@ -254,7 +294,10 @@ impl Network for SimNet<'_> {
                 break;
             }
             self.air.pop();
-            answers.extend(self.answers.remove(&id));
+            if let Some(answer) = self.answers.remove(&id) {
+                self.outstanding.remove(&answer.addr);
+                answers.push(answer);
+            }
         }
         Ok(())
     }
@@ -277,7 +320,7 @@ fn play(scenario: &Scenario) -> Vec<String> {
         ..defaults
     };
     let confirm = scenario.engine.confirm.unwrap_or(true);
-    let mut net = SimNet::new(&scenario.hosts, scenario.seed);
+    let mut net = SimNet::new(&scenario.hosts, &scenario.network, scenario.seed);
     let probes: Vec<SocketAddr> = scenario
         .hosts
         .iter()
@@ -358,6 +401,12 @@ fn play(scenario: &Scenario) -> Vec<String> {
             scenario.expect.max_seconds
         ));
     }
+    if stats.deferred < scenario.expect.min_deferred {
+        problems.push(format!(
+            "{} probes deferred, fewer than {}",
+            stats.deferred, scenario.expect.min_deferred
+        ));
+    }
     if seconds < scenario.expect.min_seconds {
         problems.push(format!(
             "took {seconds:.2} s of virtual time, less than {}",
@@ -399,7 +448,7 @@ fn the_same_seed_plays_the_same_run() {
     let scenario: Scenario = toml::from_str(text).unwrap();
     let run = |s: &Scenario| {
         let host = &s.hosts[0];
-        let mut net = SimNet::new(&s.hosts, s.seed);
+        let mut net = SimNet::new(&s.hosts, &s.network, s.seed);
         let mut order = Vec::new();
         let stats = control::run(
             &mut net,
