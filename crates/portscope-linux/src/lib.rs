@@ -15,6 +15,7 @@ pub mod capabilities;
 pub mod cgroup;
 pub mod connect_scan;
 pub mod cross_view;
+pub mod diag;
 pub mod exe_file;
 pub mod fd_table;
 pub mod host_facts;
@@ -25,13 +26,11 @@ pub mod locks;
 pub mod nat;
 pub mod netns;
 pub mod packages;
-pub mod packet_diag;
 pub mod pidfd;
 pub mod proc_net;
 pub mod process;
 pub mod scan_firewall;
 pub mod sock_destroy;
-pub mod sock_diag;
 pub mod stop_signal;
 pub mod syn_scan;
 pub mod sysctl;
@@ -397,7 +396,7 @@ fn unsupported(err: &io::Error) -> bool {
 /// directory that belongs to that namespace (raw sockets come from there when the kernel has no
 /// raw_diag).
 fn dump_here(query: &Query, proc_net: &str) -> io::Result<Vec<Socket>> {
-    let mut diag = sock_diag::SockDiag::open()?;
+    let mut diag = diag::SockDiag::open()?;
     let mut sockets = Vec::new();
     for (protocol, family) in wanted_kinds(query) {
         diag.dump(protocol, family, query.states, &mut sockets)?;
