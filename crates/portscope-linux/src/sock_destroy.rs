@@ -25,7 +25,7 @@ pub fn connections(selection: &NetnsSelection) -> io::Result<Vec<Socket>> {
         processes: false,
         ..Query::ports()
     };
-    crate::snapshot_in(&query, selection)
+    crate::snapshot::snapshot_in(&query, selection)
         .map(|snapshot| snapshot.sockets)
         .map_err(|e| io::Error::other(e.to_string()))
 }
