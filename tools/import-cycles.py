@@ -256,7 +256,8 @@ class Crate:
                     continue
                 target = self.resolve(absolute)
                 if target is not None and target != path:
-                    found.setdefault((path, target), "::".join(segments))
+                    shown = segments[:-1] if segments[-1] == "self" else segments
+                    found.setdefault((path, target), "::".join(shown))
         return found
 
 
