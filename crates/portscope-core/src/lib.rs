@@ -22,7 +22,6 @@ pub mod error;
 pub mod fixture;
 pub mod knowledge;
 pub mod model;
-pub mod nat;
 pub mod platform;
 pub mod privilege;
 pub mod render;

@@ -1,134 +1,14 @@
-//! What `close` can act on besides a port: the processes audit names (`--pid`, `--process`), and
-//! the one command that acts on each audit finding.
-//!
-//! A port plan ([`PortSpec`]) selects the listeners on a port; a process plan ([`ProcessSpec`])
-//! selects every socket the chosen processes hold, connections included, and signals those
-//! processes and the children they handed a socket to (a shell's `sleep`), but no other holder. Both go through the same safety
-//! checks, confirmation and verification in [`super::plan`] and [`super::execute`].
+//! The one `close` command that acts on each audit finding: the process audit names
+//! (`--pid`), else the connection, else the port. What each kind of close selects is
+//! [`super::spec`].
 
 use std::net::SocketAddr;
 
-use serde::Serialize;
-
 use crate::audit::Finding;
-use crate::model::{Process, Protocol, Socket};
-use crate::platform::Query;
+use crate::model::Protocol;
 
-use super::plan::PortSpec;
-
-/// The processes whose sockets `close --pid` / `--process` closes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ProcessSpec {
-    pub pid: Option<u32>,
-    /// Matches the process's executable file name or, when its executable cannot be read, its
-    /// name, exactly (never a prefix: `close --process ssh` must not stop `sshd`).
-    pub name: Option<String>,
-}
-
-impl ProcessSpec {
-    /// Whether `process` is one of the chosen.
-    pub fn selects(&self, process: &Process) -> bool {
-        let pid_ok = self.pid.is_none_or(|pid| process.pid == pid);
-        let name_ok = self.name.as_deref().is_none_or(|name| {
-            let exe_name = process
-                .exe
-                .as_ref()
-                .and_then(|e| e.file_name())
-                .and_then(|n| n.to_str());
-            exe_name == Some(name) || process.name == name
-        });
-        pid_ok && name_ok
-    }
-
-    /// "process 23406", "processes named sh", "process 23406 (sh)".
-    pub fn describe(&self) -> String {
-        match (self.pid, &self.name) {
-            (Some(pid), Some(name)) => format!("process {pid} ({name})"),
-            (Some(pid), None) => format!("process {pid}"),
-            (None, Some(name)) => format!("processes named {name}"),
-            (None, None) => "no process".into(),
-        }
-    }
-}
-
-/// What a close plan is about.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "by", rename_all = "snake_case")]
-pub enum Spec {
-    /// The listening and bound sockets of a port.
-    Port(PortSpec),
-    /// Every TCP and UDP socket some processes hold.
-    Process(ProcessSpec),
-}
-
-impl From<PortSpec> for Spec {
-    fn from(spec: PortSpec) -> Spec {
-        Spec::Port(spec)
-    }
-}
-
-impl From<ProcessSpec> for Spec {
-    fn from(spec: ProcessSpec) -> Spec {
-        Spec::Process(spec)
-    }
-}
-
-impl Spec {
-    /// The snapshot query that finds candidates.
-    pub fn query(&self) -> Query {
-        match self {
-            Spec::Port(port) => port.query(),
-            Spec::Process(_) => Query::ports(),
-        }
-    }
-
-    /// Whether `socket` is one the plan closes (for a process plan: one a chosen process holds,
-    /// which needs a snapshot with processes).
-    pub fn matches(&self, socket: &Socket) -> bool {
-        match self {
-            Spec::Port(port) => port.matches(socket),
-            Spec::Process(spec) => {
-                matches!(socket.protocol, Protocol::Tcp | Protocol::Udp)
-                    && socket.holders.iter().any(|h| spec.selects(&h.process))
-            }
-        }
-    }
-
-    /// Whether `process`, a holder of a matching socket, is one to stop.
-    pub fn stops(&self, process: &Process) -> bool {
-        match self {
-            Spec::Port(_) => true,
-            Spec::Process(spec) => spec.selects(process),
-        }
-    }
-
-    /// "tcp port 8080", "process 23406".
-    pub fn describe(&self) -> String {
-        match self {
-            Spec::Port(port) => port.describe(),
-            Spec::Process(spec) => spec.describe(),
-        }
-    }
-
-    /// What the user is told when nothing matches.
-    pub fn nothing_found(&self) -> String {
-        match self {
-            Spec::Port(port) => format!("nothing listens on {}", port.describe()),
-            Spec::Process(spec) => format!(
-                "{} holds no TCP or UDP socket (or is not running); `portscope list --all` shows who holds what",
-                spec.describe()
-            ),
-        }
-    }
-
-    /// "held" for a port ("tcp port 80 is free"), the sockets for a process plan.
-    pub fn freed(&self) -> String {
-        match self {
-            Spec::Port(port) => format!("{} is free", port.describe()),
-            Spec::Process(spec) => format!("every socket of {} is closed", spec.describe()),
-        }
-    }
-}
+/// Re-exported: callers that build a process plan name its specs here.
+pub use crate::close::spec::{ProcessSpec, Spec};
 
 /// The `portscope close …` command that acts on a finding: the process when one is named (a
 /// reverse shell, a binary in /tmp), else the connection, else the port.
