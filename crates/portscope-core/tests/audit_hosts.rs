@@ -7,9 +7,10 @@
 use std::path::Path;
 
 use portscope_core::audit::{self, Finding, allow, expected::Expected};
-use portscope_core::fixture::FixturePlatform;
 use portscope_core::knowledge::ServiceNames;
-use portscope_core::platform::{Platform, Query};
+use portscope_core::platform::Query;
+use portscope_core::platform::prelude::*;
+use portscope_fixture::FixturePlatform;
 use serde::Deserialize;
 
 #[derive(Deserialize)]

@@ -86,6 +86,10 @@ pub fn run(args: &AuditArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
             "\n{} alert, {} warning, {} info{silenced}",
             s.alert, s.warning, s.info
         )?;
+        // Rules this platform gives no evidence for: neither clean nor findings, said once.
+        for skipped in &report.not_checked {
+            writeln!(out, "{skipped}")?;
+        }
     }
     out.flush()?;
     for note in &report.notes {

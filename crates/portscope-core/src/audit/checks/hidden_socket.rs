@@ -59,19 +59,26 @@ pub fn check(ctx: &Context, out: &mut Out) {
         .filter(|s| ctx.snapshot.is_own(s))
         .cloned()
         .collect();
-    let Ok(proc_first) = platform.proc_net_sockets() else {
-        out.notes
-            .push("sockets were not compared with /proc/net: its tables could not be read".into());
-        return;
+    let proc_first = match platform.proc_net_sockets() {
+        Ok(Ok(sockets)) => sockets,
+        Ok(Err(_)) => {
+            out.notes
+                .push("sockets were not compared with /proc/net: its tables could not be read".into());
+            return;
+        }
+        Err(unsupported) => return out.not_checked(CheckId::HiddenSocket, unsupported),
     };
     let (only_netlink, only_proc) = mismatch(&own, &proc_first);
     if only_netlink.is_empty() && only_proc.is_empty() {
         return;
     }
     // A second look, both views again.
-    let (Ok(netlink_again), Ok(proc_again)) =
-        (platform.snapshot(&own_tcp_udp()), platform.proc_net_sockets())
-    else {
+    let (Ok(netlink_again), Ok(proc_again)) = (
+        platform.snapshot(&own_tcp_udp()),
+        platform
+            .proc_net_sockets()
+            .unwrap_or_else(|u| Err(std::io::Error::other(u))),
+    ) else {
         return;
     };
     let (netlink_second, proc_second) = mismatch(&netlink_again.sockets, &proc_again);
