@@ -1,5 +1,5 @@
 //! Audit situations on recorded hosts: each file in tests/hosts/ is a fixture host (see
-//! `portscope_core::fixture`) plus the findings `audit` must report on it, exactly. One runner
+//! `portscope_fixture`) plus the findings `audit` must report on it, exactly. One runner
 //! plays them all, without root and without starting anything; a new situation is a new file.
 //! The live namespace scenarios (crates/portscope/tests/audit_scenarios) prove the same rules
 //! against the kernel.
@@ -27,6 +27,10 @@ struct Scenario {
     silenced: usize,
     #[serde(default)]
     expect: Vec<Expect>,
+    /// The rules the platform gave no evidence for, as the report names them
+    /// (`hidden-process (listed_pids)`), exactly and in the order the rules run; absent: none.
+    #[serde(default)]
+    not_checked: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -70,7 +74,15 @@ fn play(path: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let mut table: toml::Table = toml::from_str(&text).map_err(|e| e.to_string())?;
     let mut own = toml::Table::new();
-    for key in ["description", "deep", "allow", "services", "silenced", "expect"] {
+    for key in [
+        "description",
+        "deep",
+        "allow",
+        "services",
+        "silenced",
+        "expect",
+        "not_checked",
+    ] {
         if let Some(value) = table.remove(key) {
             own.insert(key.into(), value);
         }
@@ -119,6 +131,17 @@ fn play(path: &Path) -> Result<(), String> {
         problems.push(format!(
             "silenced {} findings, expected {}",
             report.summary.silenced, scenario.silenced
+        ));
+    }
+    let not_checked: Vec<String> = report
+        .not_checked
+        .iter()
+        .map(|n| format!("{} ({})", n.check, n.fact))
+        .collect();
+    if not_checked != scenario.not_checked {
+        problems.push(format!(
+            "not checked {not_checked:?}, expected {:?}",
+            scenario.not_checked
         ));
     }
     if problems.is_empty() {
@@ -173,4 +196,77 @@ fn a_row_shows_its_worst_finding() {
         verdicts.get(&snapshot.sockets[0].inode),
         Some(&audit::Severity::Alert)
     );
+}
+
+/// The host of tests/hosts/unsupported-facts.toml, with or without its `unsupported` list.
+fn unsupported_host(declared: bool) -> FixturePlatform {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hosts/unsupported-facts.toml");
+    let mut table: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for key in ["description", "deep", "not_checked"] {
+        table.remove(key);
+    }
+    if !declared {
+        table["host"].as_table_mut().unwrap().remove("unsupported");
+    }
+    FixturePlatform::from_table(table).unwrap()
+}
+
+fn deep_audit(host: &FixturePlatform) -> audit::Report {
+    let snapshot = host.snapshot(&Query::default()).unwrap();
+    let options = audit::Options {
+        deep: true,
+        allow: Vec::new(),
+        names: ServiceNames::iana(),
+    };
+    audit::run(host, &snapshot, &Expected::built_in().unwrap(), &options).unwrap()
+}
+
+#[test]
+fn an_unsupported_fact_skips_its_rule_and_says_so_once() {
+    // The same host where the facts exist: the rules do find something.
+    let supported = deep_audit(&unsupported_host(false));
+    let checks: Vec<&str> = supported.findings.iter().map(|f| f.check.as_str()).collect();
+    assert!(checks.contains(&"hidden-process"), "{checks:?}");
+    assert_eq!(
+        checks.iter().filter(|c| **c == "unpackaged").count(),
+        2,
+        "{checks:?}"
+    );
+    assert!(supported.not_checked.is_empty());
+
+    // Without them: not a finding (nothing is called hidden or unpackaged) ...
+    let report = deep_audit(&unsupported_host(true));
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert_eq!(report.worst(), None);
+    // ... and not a silent clean result either: each rule is named once, with its fact,
+    // although hidden-process would ask for the listing twice and unpackaged asks per process.
+    let lines: Vec<String> = report.not_checked.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "not checked on this platform: unpackaged (package_owners)",
+            "not checked on this platform: hidden-process (listed_pids)",
+        ]
+    );
+    // JSON carries the list; a report with nothing skipped has no such key.
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["not_checked"],
+        serde_json::json!([
+            {"check": "unpackaged", "fact": "package_owners"},
+            {"check": "hidden-process", "fact": "listed_pids"},
+        ])
+    );
+    assert!(
+        serde_json::to_value(&supported)
+            .unwrap()
+            .get("not_checked")
+            .is_none()
+    );
+}
+
+#[test]
+fn a_fixture_refuses_an_unknown_unsupported_fact() {
+    let err = FixturePlatform::from_toml("[host]\nunsupported = [\"snapshot\"]\n").unwrap_err();
+    assert!(err.to_string().contains("not an optional fact"), "{err}");
 }

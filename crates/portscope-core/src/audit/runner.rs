@@ -41,8 +41,9 @@ pub struct Report {
     pub summary: Summary,
     /// How the audit looked and what it could not check.
     pub notes: Vec<String>,
-    /// Rules skipped because this platform does not provide their evidence, each named once
-    /// (`not checked on this platform: <rule> (<fact>)`). Absent from JSON when empty.
+    /// Rules skipped because this platform does not provide their evidence, each named once, in
+    /// the order the rules run (`not checked on this platform: <rule> (<fact>)`). Absent from
+    /// JSON when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_checked: Vec<NotChecked>,
 }
