@@ -6,7 +6,7 @@
 //!   one rule that says which side of a connection is the service.
 //! - [`audit`]: the rules that judge a snapshot; [`close`]: who holds a port and what to do to
 //!   each holder; [`watch`] and [`baseline`]: what changed.
-//! - [`platform`]: the [`Platform`](platform::Platform) trait an operating system implements, by
+//! - [`platform`]: the [`Platform`] trait an operating system implements, by
 //!   role (collect, host facts, control, session), with an explicit "unsupported" answer for
 //!   every optional fact. The TOML fixture platform that tests use lives in the
 //!   `portscope-fixture` crate, a dev-dependency, not in this library.
