@@ -212,9 +212,13 @@ fn unsupported_host(declared: bool) -> FixturePlatform {
 }
 
 fn deep_audit(host: &FixturePlatform) -> audit::Report {
+    audit_with(host, true)
+}
+
+fn audit_with(host: &FixturePlatform, deep: bool) -> audit::Report {
     let snapshot = host.snapshot(&Query::default()).unwrap();
     let options = audit::Options {
-        deep: true,
+        deep,
         allow: Vec::new(),
         names: ServiceNames::iana(),
     };
@@ -269,4 +273,80 @@ fn an_unsupported_fact_skips_its_rule_and_says_so_once() {
 fn a_fixture_refuses_an_unknown_unsupported_fact() {
     let err = FixturePlatform::from_toml("[host]\nunsupported = [\"snapshot\"]\n").unwrap_err();
     assert!(err.to_string().contains("not an optional fact"), "{err}");
+}
+
+/// Every recorded host, played once per optional fact with that fact unsupported: no finding is
+/// more severe than with the fact, and a rule that loses its findings says it was not checked.
+#[test]
+fn no_unsupported_fact_reads_as_clean_or_suspicious() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hosts");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    let mut problems = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut base: toml::Table = toml::from_str(&text).unwrap();
+        // As the scenario runs (the --deep rules only where it asks for them), to stay quick.
+        let deep = base.get("deep").and_then(toml::Value::as_bool).unwrap_or(false);
+        for key in [
+            "description",
+            "deep",
+            "allow",
+            "services",
+            "silenced",
+            "expect",
+            "not_checked",
+        ] {
+            base.remove(key);
+        }
+        let host_of = |unsupported: &[&str]| {
+            let mut table = base.clone();
+            let host = table
+                .entry("host")
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .unwrap();
+            let list: Vec<toml::Value> = unsupported.iter().map(|s| toml::Value::from(*s)).collect();
+            host.insert("unsupported".into(), toml::Value::Array(list));
+            // The hidden-process probe asks every pid below pid_max: keep the matrix quick.
+            host.entry("pid_max").or_insert(toml::Value::from(1000));
+            FixturePlatform::from_table(table).unwrap()
+        };
+        let supported = audit_with(&host_of(&[]), deep);
+        for fact in portscope_core::platform::OPTIONAL_FACTS {
+            let report = audit_with(&host_of(&[fact]), deep);
+            let name = format!("{} without {fact}", path.file_name().unwrap().to_string_lossy());
+            for finding in &report.findings {
+                let pid = finding.process.as_ref().map(|p| p.pid);
+                let covered = supported.findings.iter().any(|g| {
+                    g.check == finding.check
+                        && g.process.as_ref().map(|p| p.pid) == pid
+                        && g.severity >= finding.severity
+                });
+                if !covered {
+                    problems.push(format!(
+                        "{name}: more suspicious: {} {}",
+                        finding.severity, finding.reason
+                    ));
+                }
+            }
+            for lost in &supported.findings {
+                let kept = report.findings.iter().any(|f| f.check == lost.check);
+                let said = report.not_checked.iter().any(|n| n.check == lost.check);
+                if !kept && !said {
+                    problems.push(format!("{name}: {} silently clean", lost.check));
+                }
+            }
+            let mut seen = report.not_checked.clone();
+            seen.dedup();
+            if seen.len() != report.not_checked.len() {
+                problems.push(format!("{name}: not checked named twice"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -72,13 +72,10 @@ pub fn check(ctx: &Context, out: &mut Out) {
     if only_netlink.is_empty() && only_proc.is_empty() {
         return;
     }
-    // A second look, both views again.
-    let (Ok(netlink_again), Ok(proc_again)) = (
-        platform.snapshot(&own_tcp_udp()),
-        platform
-            .proc_net_sockets()
-            .unwrap_or_else(|u| Err(std::io::Error::other(u))),
-    ) else {
+    // A second look, both views again (the platform answered the first, so it supports both).
+    let (Ok(netlink_again), Ok(Ok(proc_again))) =
+        (platform.snapshot(&own_tcp_udp()), platform.proc_net_sockets())
+    else {
         return;
     };
     let (netlink_second, proc_second) = mismatch(&netlink_again.sockets, &proc_again);

@@ -82,6 +82,16 @@ pub fn check(ctx: &Context, out: &mut Out) {
                 Severity::Warning,
                 "a packaged program (an interactive login looks the same)",
             ),
+            // Unknown because the platform cannot tell packages at all: not a reason to alert.
+            Ownership::Unknown if ctx.packages_unsupported().is_some() => {
+                if let Some(unsupported) = ctx.packages_unsupported() {
+                    out.not_checked(CheckId::QuietShell, unsupported);
+                }
+                (
+                    Severity::Warning,
+                    "a program whose package this platform cannot tell (an interactive login looks the same)",
+                )
+            }
             _ => (
                 Severity::Alert,
                 "not a packaged program: the way backdoors hand their operator a shell that leaves no history",
