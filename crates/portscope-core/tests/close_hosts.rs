@@ -11,8 +11,9 @@ use portscope_core::close::plan::{self, Action, Plan, PortSpec};
 use portscope_core::close::safety::{self, Context, Refusal};
 use portscope_core::close::target::{self, ProcessSpec, Spec};
 use portscope_core::error::Error;
-use portscope_core::fixture::{self, FixturePlatform};
-use portscope_core::platform::{CloseSignal, Platform, Query};
+use portscope_core::platform::prelude::*;
+use portscope_core::platform::{CloseSignal, Query};
+use portscope_fixture::{self as fixture, FixturePlatform};
 
 const WEB: &str = r#"
 [host]
