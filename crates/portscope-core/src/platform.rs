@@ -25,9 +25,6 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Kept so that code outside core that names `platform::ParseError` still builds; the type
-/// lives in [`crate::error`].
-pub use crate::error::ParseError;
 use crate::error::Result;
 use crate::model::{Family, Process, Protocol, Snapshot, Socket, Supervisor};
 use crate::privilege::Privileges;

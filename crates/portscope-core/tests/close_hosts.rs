@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use portscope_core::close::connections::{self, Selector};
 use portscope_core::close::execute::{self, Options, Outcome};
-use portscope_core::close::plan::{self, Action, Plan, PortSpec};
+use portscope_core::close::plan::{self, Action, Plan};
 use portscope_core::close::safety::{self, Context, Refusal};
-use portscope_core::close::target::{self, ProcessSpec, Spec};
+use portscope_core::close::spec::{PortSpec, ProcessSpec, Spec};
+use portscope_core::close::target;
 use portscope_core::error::Error;
 use portscope_core::platform::prelude::*;
 use portscope_core::platform::{CloseSignal, Query};

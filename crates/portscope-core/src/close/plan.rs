@@ -15,7 +15,6 @@ use crate::model::{Endpoint, Process, Protocol, Snapshot, Socket, Supervisor};
 use crate::{privilege, render};
 
 /// Re-exported: callers that build a port plan name its spec here.
-pub use crate::close::spec::PortSpec;
 
 /// One socket that holds the port.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -247,6 +246,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::close::spec::PortSpec;
     use crate::model::{Holder, SocketSource, SocketState};
     use std::net::{IpAddr, Ipv4Addr};
 

@@ -8,7 +8,6 @@ use crate::audit::Finding;
 use crate::model::Protocol;
 
 /// Re-exported: callers that build a process plan name its specs here.
-pub use crate::close::spec::{ProcessSpec, Spec};
 
 /// The `portscope close …` command that acts on a finding: the process when one is named (a
 /// reverse shell, a binary in /tmp), else the connection, else the port.

@@ -10,8 +10,8 @@ use netlink_packet_sock_diag::constants::IPPROTO_TCP;
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_packet_sock_diag::{SockDiagDestroy, SockDiagMessage};
 
+use portscope_core::error::ParseError;
 use portscope_core::model::Socket;
-use portscope_core::platform::ParseError;
 
 use super::frame::{family_code, messages, serialize};
 

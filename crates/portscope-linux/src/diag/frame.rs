@@ -11,8 +11,8 @@ use std::io;
 use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload};
 use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, AF_PACKET};
 
+use portscope_core::error::ParseError;
 use portscope_core::model::Family;
-use portscope_core::platform::ParseError;
 
 /// struct nlmsghdr: length, type, flags, sequence, port id.
 pub const NLMSG_HDRLEN: usize = 16;

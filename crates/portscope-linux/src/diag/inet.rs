@@ -7,8 +7,9 @@ use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_packet_sock_diag::constants::{IPPROTO_RAW, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags};
 
+use portscope_core::error::ParseError;
 use portscope_core::model::{Endpoint, Family, Protocol, Socket, SocketState};
-use portscope_core::platform::{ParseError, StateFilter};
+use portscope_core::platform::StateFilter;
 
 use super::frame::{Progress, ReplyError, family_code, messages, serialize};
 

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use portscope_core::bpf::{self, Instruction};
+use portscope_core::error::ParseError;
 use portscope_core::model::{Endpoint, Family, PacketInfo, Protocol, Socket, SocketState};
-use portscope_core::platform::ParseError;
 
 use super::frame::{
     NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, Progress, ReplyError, SOCK_DIAG_BY_FAMILY, family_code, messages,

@@ -11,8 +11,8 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
+use portscope_core::error::ParseError;
 use portscope_core::model::{Endpoint, Protocol};
-use portscope_core::platform::ParseError;
 
 const WHAT_NFT: &str = "nft -j list ruleset";
 
