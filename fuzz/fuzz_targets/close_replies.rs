@@ -2,9 +2,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portscope_linux::{pidfd, sock_destroy};
+use portscope_linux::diag::destroy;
+use portscope_linux::pidfd;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = sock_destroy::parse_ack(data);
+    let _ = destroy::parse_ack(data);
     let _ = pidfd::parse_fdinfo_pid(data);
 });

@@ -4,13 +4,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portscope_core::nat;
-use portscope_linux::{netns, packet_diag};
+use portscope_linux::diag::packet;
+use portscope_linux::nat::parse as nat;
+use portscope_linux::netns;
 
 fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
-    let _ = packet_diag::parse_reply(data, &mut out);
-    let _ = packet_diag::parse_record(data);
+    let _ = packet::parse_reply(data, &mut out);
+    let _ = packet::parse_record(data);
     let _ = netns::parse_nsfs_mounts(data);
     let _ = netns::parse_ns_link(data);
     let _ = nat::parse_nft_json(data);

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use portscope_core::model::Protocol;
-use portscope_linux::sock_diag::parse_reply;
+use portscope_linux::diag::inet::parse_reply;
 
 fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();

@@ -48,8 +48,7 @@ impl Listener {
             return &owner.program == want;
         };
         let exe_name = exe.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        exe_name.starts_with(want.as_str())
-            || (&owner.program == want && crate::audit::context::is_system_path(exe))
+        exe_name.starts_with(want.as_str()) || (&owner.program == want && crate::program::is_system_path(exe))
     }
 
     /// How a report names what is expected: the program, or the executable.

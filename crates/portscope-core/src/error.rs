@@ -53,7 +53,7 @@ pub enum Error {
     File { path: PathBuf, message: String },
 
     #[error("{0}")]
-    Parse(#[from] crate::platform::ParseError),
+    Parse(#[from] ParseError),
 
     #[error("{0}")]
     System(String),
@@ -79,6 +79,29 @@ impl Error {
             Error::Permission { .. } => ExitCode::Permission,
             Error::Refused(_) => ExitCode::Refused,
             Error::Io { .. } | Error::File { .. } | Error::Parse(_) | Error::System(_) => ExitCode::System,
+        }
+    }
+}
+
+/// A parser's refusal of malformed or truncated input. Parsers return this instead of panicking,
+/// so the live system, fixtures and the fuzzer all drive the same code.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("{what}: truncated ({got} of {needed} bytes)")]
+    Truncated {
+        what: &'static str,
+        needed: usize,
+        got: usize,
+    },
+    #[error("{what}: malformed ({detail})")]
+    Malformed { what: &'static str, detail: String },
+}
+
+impl ParseError {
+    pub fn malformed(what: &'static str, detail: impl Into<String>) -> ParseError {
+        ParseError::Malformed {
+            what,
+            detail: detail.into(),
         }
     }
 }

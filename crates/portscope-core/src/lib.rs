@@ -6,8 +6,12 @@
 //!   one rule that says which side of a connection is the service.
 //! - [`audit`]: the rules that judge a snapshot; [`close`]: who holds a port and what to do to
 //!   each holder; [`watch`] and [`baseline`]: what changed.
-//! - [`platform`]: the [`Platform`](platform::Platform) trait an operating system implements;
-//!   [`fixture`]: a whole host loaded from TOML, for tests that need no root.
+//! - [`platform`]: the [`Platform`] trait an operating system implements, by
+//!   role (collect, host facts, control, session), with an explicit "unsupported" answer for
+//!   every optional fact. The TOML fixture platform that tests use lives in the
+//!   `portscope-fixture` crate, a dev-dependency, not in this library.
+//! - [`program`]: what a program is called, shared by audit's rules, its expected-server table
+//!   and the baseline.
 //! - [`render`]: the one place where strings from processes and the network are made safe to
 //!   print.
 //!
@@ -19,12 +23,11 @@ pub mod baseline;
 pub mod bpf;
 pub mod close;
 pub mod error;
-pub mod fixture;
 pub mod knowledge;
 pub mod model;
-pub mod nat;
 pub mod platform;
 pub mod privilege;
+pub mod program;
 pub mod render;
 pub mod time;
 pub mod watch;

@@ -1,10 +1,23 @@
-//! The seam between portscope and an operating system: the [`Platform`] trait.
+//! The seam between portscope and an operating system: the [`Platform`] trait and its roles.
 //!
-//! Everything the core needs from a host goes through it: one look at the sockets and their
-//! holders ([`Platform::snapshot`]), who a process is now, the facts audit weighs (files, package
-//! ownership, a bind probe), and the actions `close` takes (pin a process, signal it, stop a unit,
-//! cut a connection). `portscope-linux` implements it for Linux; [`crate::fixture`] implements it
-//! from a TOML file, so rules and decisions are tested on recorded hosts without root.
+//! Everything the core and the front ends need from a host goes through it, split by role:
+//! - [`Collect`]: one look at the sockets and their holders ([`Collect::snapshot`]), who a
+//!   process is now, privileges, users, portscope's own session;
+//! - [`HostFacts`]: the facts audit weighs (files, package ownership, a bind probe, the process
+//!   listing, eBPF programs, the kernel's taint);
+//! - [`Control`]: the actions `close` takes (pin a process, signal it, stop a unit, cut a
+//!   connection);
+//! - [`Session`]: local time, stop signals, killing a process group.
+//!
+//! [`Platform`] is all four at once (a blanket impl), so front ends hold one `&dyn Platform`.
+//!
+//! No method has a default body. A fact a platform may lack answers [`Answer<T>`]
+//! (`Result<T, Unsupported>`): "unsupported on this platform" is said explicitly, never as an
+//! empty list that a rule would read as a clean host. [`OPTIONAL_FACTS`] lists those facts.
+//!
+//! `portscope-linux` implements the roles for Linux; the `portscope-fixture` crate (a
+//! dev-dependency) implements them from a TOML file, so rules and decisions are tested on
+//! recorded hosts without root.
 
 use std::collections::HashMap;
 use std::io;
@@ -185,29 +198,6 @@ impl StateFilter {
     }
 }
 
-/// A parser's refusal of malformed or truncated input. Parsers return this instead of panicking,
-/// so the live system, fixtures and the fuzzer all drive the same code.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ParseError {
-    #[error("{what}: truncated ({got} of {needed} bytes)")]
-    Truncated {
-        what: &'static str,
-        needed: usize,
-        got: usize,
-    },
-    #[error("{what}: malformed ({detail})")]
-    Malformed { what: &'static str, detail: String },
-}
-
-impl ParseError {
-    pub fn malformed(what: &'static str, detail: impl Into<String>) -> ParseError {
-        ParseError::Malformed {
-            what,
-            detail: detail.into(),
-        }
-    }
-}
-
 /// Who a process is now: its name (`comm`) and executable, as in [`crate::model::Process`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
@@ -315,30 +305,65 @@ pub struct SelfInfo {
     pub supervisor: Option<Supervisor>,
 }
 
-/// An operating system, as portscope sees it. Object safe: front ends hold a `&dyn Platform`.
-pub trait Platform: Sync {
-    // --- Collection ---
+/// The answer "this platform cannot tell" to an optional question: the fact does not exist on
+/// this operating system, or its implementation does not read it. It is a property of the
+/// platform, not of one attempt: an answer that could not be read *this time* is the inner
+/// `None` or `io::Error` of a supported answer.
+///
+/// A rule whose evidence is unsupported is skipped and named in the audit's `not_checked` list;
+/// it never counts as a clean result nor as a finding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, thiserror::Error, serde::Serialize)]
+#[error("{what} is not available on this platform")]
+pub struct Unsupported {
+    /// The fact, named as the trait method that answers it (`listed_pids`, `package_owners`, …).
+    pub what: &'static str,
+}
 
+/// What an optional fact's method returns: the fact, or [`Unsupported`].
+pub type Answer<T> = std::result::Result<T, Unsupported>;
+
+/// The optional facts by name, as [`Unsupported::what`] spells them: a fixture declares a subset
+/// unsupported, and tests check that each is handled.
+pub const OPTIONAL_FACTS: &[&str] = &[
+    "parent",
+    "lock_holder",
+    "network_namespace",
+    "package_owners",
+    "processes",
+    "environment",
+    "preload_file",
+    "listed_pids",
+    "pid_max",
+    "pid_answers",
+    "thread_group",
+    "bpf_programs",
+    "proc_net_sockets",
+    "kernel_taint",
+];
+
+/// Waits for the user's stop request (Ctrl-C, SIGTERM, SIGHUP) between two polls.
+pub trait StopWait: Send + Sync {
+    /// Sleeps up to `timeout`; returns the stop signal's number as soon as one is pending.
+    fn wait(&self, timeout: Duration) -> Option<i32>;
+}
+
+/// Collecting sockets and processes: what every command starts from.
+pub trait Collect: Sync {
     /// One look at the host's sockets, shaped by `query`, joined to the processes that hold them.
     fn snapshot(&self, query: &Query) -> Result<Snapshot>;
     /// Who `pid` is now, without a full snapshot; `None` when it no longer exists.
     fn identity(&self, pid: u32) -> Option<Identity>;
-    /// The parent of `pid` now, for the parent chain a live view shows; `None` when unknown or
-    /// gone (platforms that cannot tell keep the default).
-    fn parent(&self, pid: u32) -> Option<u32> {
-        let _ = pid;
-        None
-    }
+    /// The parent of `pid` now, for the parent chain a live view shows; `Ok(None)` when unknown
+    /// or gone.
+    fn parent(&self, pid: u32) -> Answer<Option<u32>>;
     /// Whether `pid` is a kernel thread.
     fn is_kernel_thread(&self, pid: u32) -> bool;
     /// `pid`'s number in the innermost pid namespace it belongs to (the last of Linux's NSpid);
     /// 1 for a container's init. `None` when unknown.
     fn namespace_pid(&self, pid: u32) -> Option<u32>;
-    /// The process holding an exclusive flock on the file with this device and inode, when the
-    /// system says (the history's recorder lock). `None` when unknown.
-    fn lock_holder(&self, _dev: u64, _ino: u64) -> Option<u32> {
-        None
-    }
+    /// The process holding an exclusive flock on the file with this device and inode (the
+    /// history's recorder lock); `Ok(None)` when nobody does or it cannot be read.
+    fn lock_holder(&self, dev: u64, ino: u64) -> Answer<Option<u32>>;
     /// What this process may do (read every owner, signal any process, destroy sockets).
     fn privileges(&self) -> Privileges;
     /// uid → user name.
@@ -347,14 +372,14 @@ pub trait Platform: Sync {
     fn ephemeral_ports(&self) -> RangeInclusive<u16>;
     /// portscope's own pid, ancestry and supervisor.
     fn self_info(&self) -> SelfInfo;
-    /// An identifier of the network namespace whose sockets [`Platform::snapshot`] sees (on
+    /// An identifier of the network namespace whose sockets [`Collect::snapshot`] sees (on
     /// Linux its inode number), to tell hosts' and containers' sockets apart in metrics.
-    fn network_namespace(&self) -> Option<String> {
-        None
-    }
+    fn network_namespace(&self) -> Answer<Option<String>>;
+}
 
-    // --- Host facts that audit weighs ---
-
+/// The host facts audit weighs beyond the snapshot. Every fact a platform may lack answers
+/// [`Answer`]; the rest every platform can answer, if only with "unknown" (`None`).
+pub trait HostFacts: Sync {
     /// Whether a file exists at `path` now, inside `pid`'s root; `None` when unreadable.
     fn file_exists(&self, pid: u32, path: &Path) -> Option<bool>;
     /// Whether the directory holding `path` (inside `pid`'s root) is writable by every user.
@@ -364,63 +389,47 @@ pub trait Platform: Sync {
     fn name_resolves_to(&self, pid: u32, dir: &Path, name: &str, exe: &Path) -> bool;
     /// Whether `pid` sees the same root filesystem as portscope.
     fn same_root(&self, pid: u32) -> Option<bool>;
+    /// Which package database the host has ([`PackageDatabase::None`] when it has none).
     fn package_database(&self) -> PackageDatabase;
     /// The package that installed each of `paths`, for those some package owns.
-    fn package_owners(&self, paths: &[PathBuf]) -> io::Result<HashMap<PathBuf, String>>;
+    fn package_owners(&self, paths: &[PathBuf]) -> Answer<io::Result<HashMap<PathBuf, String>>>;
     /// Binds every port of `ports` once on the wildcard address and reports which are taken.
     fn bind_probe(&self, protocol: Protocol, family: Family, ports: &[u16]) -> io::Result<ProbeResult>;
     /// Whether the socket dump lists TCP sockets that are bound but not listening.
     fn lists_bound_inactive(&self) -> bool;
     /// Every process on the host, socket holder or not (audit's rules about spawned shells);
-    /// the fields a snapshot's processes have, read the same way. Empty when not supported.
-    fn processes(&self) -> Vec<Process> {
-        Vec::new()
-    }
-    /// `pid`'s environment as `NAME=value` entries (bounded, lossy UTF-8); `None` when unreadable.
-    fn environment(&self, _pid: u32) -> Option<Vec<String>> {
-        None
-    }
-    /// The contents of /etc/ld.so.preload (bounded): `None` when the file does not exist.
-    fn preload_file(&self) -> Option<Vec<u8>> {
-        None
-    }
+    /// the fields a snapshot's processes have, read the same way.
+    fn processes(&self) -> Answer<Vec<Process>>;
+    /// `pid`'s environment as `NAME=value` entries (bounded, lossy UTF-8); `Ok(None)` when
+    /// unreadable.
+    fn environment(&self, pid: u32) -> Answer<Option<Vec<String>>>;
+    /// The contents of /etc/ld.so.preload (bounded): `Ok(None)` when the file does not exist.
+    fn preload_file(&self) -> Answer<Option<Vec<u8>>>;
 
-    // --- Host facts that `audit --deep` weighs ---
+    // --- What `audit --deep` weighs ---
 
     /// The pids the process listing (/proc) shows, thread-group leaders only.
-    fn listed_pids(&self) -> io::Result<Vec<u32>> {
-        Ok(Vec::new())
-    }
+    fn listed_pids(&self) -> Answer<io::Result<Vec<u32>>>;
     /// The largest pid the kernel hands out (exclusive), bounding the hidden-process probe.
-    fn pid_max(&self) -> u32 {
-        0
-    }
+    fn pid_max(&self) -> Answer<u32>;
     /// Whether a process or thread with this pid exists, asked without the listing
     /// (kill(pid, 0) or pidfd_open): what a rootkit that filters /proc cannot easily hide.
-    fn pid_answers(&self, _pid: u32) -> bool {
-        false
-    }
-    /// The thread group (process) `pid` belongs to, read directly by pid; `None` when unreadable.
-    fn thread_group(&self, _pid: u32) -> Option<u32> {
-        None
-    }
+    fn pid_answers(&self, pid: u32) -> Answer<bool>;
+    /// The thread group (process) `pid` belongs to, read directly by pid; `Ok(None)` when
+    /// unreadable.
+    fn thread_group(&self, pid: u32) -> Answer<Option<u32>>;
     /// Every loaded eBPF program.
-    fn bpf_programs(&self) -> io::Result<Vec<BpfProgram>> {
-        Ok(Vec::new())
-    }
+    fn bpf_programs(&self) -> Answer<io::Result<Vec<BpfProgram>>>;
     /// The TCP and UDP sockets the text tables of portscope's own network namespace list
     /// (/proc/net/tcp, tcp6, udp, udp6), the view `netstat` reads: the second view the socket
     /// cross-check compares with the netlink dump. Holders are not attached.
-    fn proc_net_sockets(&self) -> io::Result<Vec<Socket>> {
-        Ok(Vec::new())
-    }
-    /// The kernel's taint mask (/proc/sys/kernel/tainted); `None` when unreadable.
-    fn kernel_taint(&self) -> Option<u64> {
-        None
-    }
+    fn proc_net_sockets(&self) -> Answer<io::Result<Vec<Socket>>>;
+    /// The kernel's taint mask (/proc/sys/kernel/tainted); `Ok(None)` when unreadable.
+    fn kernel_taint(&self) -> Answer<Option<u64>>;
+}
 
-    // --- Control ---
-
+/// The actions `close` takes.
+pub trait Control: Sync {
     /// Pins the process that has `pid` now.
     fn pin(&self, pid: u32) -> Result<Box<dyn Pinned>, ControlError>;
     /// Whether `systemctl` (or the host's service manager) is there to stop units.
@@ -431,4 +440,33 @@ pub trait Platform: Sync {
     fn connections(&self) -> io::Result<Vec<Socket>>;
     /// Aborts one TCP connection, inside the namespace it lives in.
     fn destroy(&self, connection: &Socket) -> Result<(), DestroyError>;
+}
+
+/// The operating-system services a long-running front end needs around its own session: the
+/// local clock, a clean stop on Ctrl-C, and ending the commands it started.
+pub trait Session: Sync {
+    /// `time_ms` (milliseconds since the epoch) as local wall-clock time, as history and watch
+    /// print it.
+    fn local_time(&self, time_ms: i64) -> String;
+    /// The local time zone's offset from UTC at `time_ms`, in milliseconds.
+    fn utc_offset_ms(&self, time_ms: i64) -> i64;
+    /// Blocks the stop signals for the whole process (call before starting any thread) and
+    /// returns what waits for them.
+    fn block_stop_signals(&self) -> io::Result<Box<dyn StopWait>>;
+    /// Ends every process of the process group `pgid` (a `--exec` command that ran too long,
+    /// with whatever it started). A group that is already gone is not an error.
+    fn kill_process_group(&self, pgid: u32);
+}
+
+/// An operating system, as portscope sees it: every role at once. Object safe: front ends hold a
+/// `&dyn Platform`; a type that implements the four roles is a `Platform` without more code.
+pub trait Platform: Collect + HostFacts + Control + Session {}
+
+impl<T: Collect + HostFacts + Control + Session + ?Sized> Platform for T {}
+
+/// The four roles and the umbrella trait, for code that calls platform methods on a concrete
+/// type (a test's fixture platform): `use portscope_core::platform::prelude::*;`. Code that holds
+/// a `&dyn Platform` needs no import.
+pub mod prelude {
+    pub use super::{Collect, Control, HostFacts, Platform, Session};
 }

@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use portscope_core::close::connections::{self, Selector};
 use portscope_core::close::execute::{self, Options, Outcome};
-use portscope_core::close::plan::{self, Action, Plan, PortSpec};
+use portscope_core::close::plan::{self, Action, Plan};
 use portscope_core::close::safety::{self, Context, Refusal};
-use portscope_core::close::target::{self, ProcessSpec, Spec};
+use portscope_core::close::spec::{PortSpec, ProcessSpec, Spec};
+use portscope_core::close::target;
 use portscope_core::error::Error;
-use portscope_core::fixture::{self, FixturePlatform};
-use portscope_core::platform::{CloseSignal, Platform, Query};
+use portscope_core::platform::prelude::*;
+use portscope_core::platform::{CloseSignal, Query};
+use portscope_fixture::{self as fixture, FixturePlatform};
 
 const WEB: &str = r#"
 [host]

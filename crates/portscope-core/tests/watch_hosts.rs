@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
-use portscope_core::fixture::FixturePlatform;
-use portscope_core::platform::{CloseSignal, Platform};
+use portscope_core::platform::CloseSignal;
+use portscope_core::platform::prelude::*;
 use portscope_core::watch::poll::Poller;
 use portscope_core::watch::{EventKind, diff};
+use portscope_fixture::FixturePlatform;
 
 const HOST: &str = r#"
 [[process]]

@@ -71,7 +71,8 @@ impl Collector {
             expected,
             options,
             baseline,
-            netns: platform.network_namespace().unwrap_or_default(),
+            // Unsupported or unreadable: the label is empty, as when the namespace is unknown.
+            netns: platform.network_namespace().ok().flatten().unwrap_or_default(),
             cache_for: cache_for.max(MIN_CACHE),
             version,
             state: Mutex::new(State::default()),
@@ -134,7 +135,7 @@ impl Source for Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portscope_core::fixture::FixturePlatform;
+    use portscope_fixture::FixturePlatform;
 
     const HOST: &str = r#"
 [packages]

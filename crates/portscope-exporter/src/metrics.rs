@@ -435,6 +435,7 @@ mod tests {
             findings,
             summary: Summary::default(),
             notes: Vec::new(),
+            not_checked: Vec::new(),
         }
     }
 

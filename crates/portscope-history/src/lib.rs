@@ -55,7 +55,7 @@ pub enum Claim {
     /// This process is the database's recorder until it exits.
     Claimed,
     /// Another process records to it; the lock file's device and inode, so that the platform
-    /// can say which process holds the lock (`Platform::lock_holder`).
+    /// can say which process holds the lock (`Collect::lock_holder`).
     HeldBy { dev: u64, ino: u64 },
 }
 

@@ -111,7 +111,7 @@ pub fn bound_inactive_supported() -> bool {
         netns: Some(portscope_core::platform::NetnsSelection::Current),
         ..Query::ports()
     };
-    crate::snapshot(&query).is_ok_and(|snapshot| {
+    crate::snapshot::snapshot(&query).is_ok_and(|snapshot| {
         snapshot
             .sockets
             .iter()

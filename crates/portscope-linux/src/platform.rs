@@ -1,5 +1,7 @@
-//! [`Linux`]: the [`Platform`] implementation, one method per question, each answered by the
-//! module that knows.
+//! [`Linux`]: the platform roles ([`Collect`], [`HostFacts`], [`Control`], [`Session`], which
+//! together make a [`portscope_core::Platform`]), one method per question, each answered by the
+//! module that knows. Linux answers every optional fact, so no method here returns
+//! [`Unsupported`](portscope_core::platform::Unsupported).
 
 use std::collections::HashMap;
 use std::io;
@@ -9,8 +11,8 @@ use std::path::{Path, PathBuf};
 use portscope_core::error::{Error, Result};
 use portscope_core::model::{Family, Process, Protocol, Snapshot, Socket, SocketSource};
 use portscope_core::platform::{
-    BpfProgram, ControlError, DestroyError, Identity, NetnsSelection, PackageDatabase, Pinned, Platform,
-    ProbeResult, Query, SelfInfo,
+    Answer, BpfProgram, Collect, Control, ControlError, DestroyError, HostFacts, Identity, NetnsSelection,
+    PackageDatabase, Pinned, ProbeResult, Query, SelfInfo, Session, StopWait,
 };
 use portscope_core::privilege::Privileges;
 
@@ -49,7 +51,7 @@ impl Linux {
     }
 }
 
-impl Platform for Linux {
+impl Collect for Linux {
     fn snapshot(&self, query: &Query) -> Result<Snapshot> {
         match crate::snapshot_in(query, query.netns.as_ref().unwrap_or(&self.netns)) {
             // The process that named the namespace exited and took the namespace with it.
@@ -64,8 +66,8 @@ impl Platform for Linux {
         identity::identity(pid)
     }
 
-    fn parent(&self, pid: u32) -> Option<u32> {
-        lineage::parent(pid)
+    fn parent(&self, pid: u32) -> Answer<Option<u32>> {
+        Ok(lineage::parent(pid))
     }
 
     fn is_kernel_thread(&self, pid: u32) -> bool {
@@ -76,8 +78,8 @@ impl Platform for Linux {
         crate::process::namespace_pid(pid)
     }
 
-    fn lock_holder(&self, dev: u64, ino: u64) -> Option<u32> {
-        crate::locks::flock_holder(dev, ino)
+    fn lock_holder(&self, dev: u64, ino: u64) -> Answer<Option<u32>> {
+        Ok(crate::locks::flock_holder(dev, ino))
     }
 
     fn privileges(&self) -> Privileges {
@@ -102,14 +104,19 @@ impl Platform for Linux {
         }
     }
 
-    fn network_namespace(&self) -> Option<String> {
+    fn network_namespace(&self) -> Answer<Option<String>> {
         // The link reads `net:[4026531840]`; the number is what `ip netns identify` and
         // `lsns -t net` show.
-        let link = std::fs::read_link("/proc/self/ns/net").ok()?;
-        let text = link.to_str()?;
-        Some(text.strip_prefix("net:[")?.strip_suffix(']')?.to_string())
+        let inode = || {
+            let link = std::fs::read_link("/proc/self/ns/net").ok()?;
+            let text = link.to_str()?;
+            Some(text.strip_prefix("net:[")?.strip_suffix(']')?.to_string())
+        };
+        Ok(inode())
     }
+}
 
+impl HostFacts for Linux {
     fn file_exists(&self, pid: u32, path: &Path) -> Option<bool> {
         exe_file::exists(pid, path)
     }
@@ -130,8 +137,8 @@ impl Platform for Linux {
         packages::detect()
     }
 
-    fn package_owners(&self, paths: &[PathBuf]) -> io::Result<HashMap<PathBuf, String>> {
-        packages::dpkg_owners(paths)
+    fn package_owners(&self, paths: &[PathBuf]) -> Answer<io::Result<HashMap<PathBuf, String>>> {
+        Ok(packages::dpkg_owners(paths))
     }
 
     fn bind_probe(&self, protocol: Protocol, family: Family, ports: &[u16]) -> io::Result<ProbeResult> {
@@ -142,46 +149,48 @@ impl Platform for Linux {
         bind_probe::bound_inactive_supported()
     }
 
-    fn processes(&self) -> Vec<Process> {
-        host_facts::processes()
+    fn processes(&self) -> Answer<Vec<Process>> {
+        Ok(host_facts::processes())
     }
 
-    fn environment(&self, pid: u32) -> Option<Vec<String>> {
-        host_facts::environment(pid)
+    fn environment(&self, pid: u32) -> Answer<Option<Vec<String>>> {
+        Ok(host_facts::environment(pid))
     }
 
-    fn preload_file(&self) -> Option<Vec<u8>> {
-        host_facts::preload_file()
+    fn preload_file(&self) -> Answer<Option<Vec<u8>>> {
+        Ok(host_facts::preload_file())
     }
 
-    fn listed_pids(&self) -> io::Result<Vec<u32>> {
-        host_facts::listed_pids()
+    fn listed_pids(&self) -> Answer<io::Result<Vec<u32>>> {
+        Ok(host_facts::listed_pids())
     }
 
-    fn pid_max(&self) -> u32 {
-        host_facts::pid_max()
+    fn pid_max(&self) -> Answer<u32> {
+        Ok(host_facts::pid_max())
     }
 
-    fn pid_answers(&self, pid: u32) -> bool {
-        host_facts::pid_answers(pid)
+    fn pid_answers(&self, pid: u32) -> Answer<bool> {
+        Ok(host_facts::pid_answers(pid))
     }
 
-    fn thread_group(&self, pid: u32) -> Option<u32> {
-        host_facts::thread_group(pid)
+    fn thread_group(&self, pid: u32) -> Answer<Option<u32>> {
+        Ok(host_facts::thread_group(pid))
     }
 
-    fn bpf_programs(&self) -> io::Result<Vec<BpfProgram>> {
-        bpf_progs::programs()
+    fn bpf_programs(&self) -> Answer<io::Result<Vec<BpfProgram>>> {
+        Ok(bpf_progs::programs())
     }
 
-    fn proc_net_sockets(&self) -> io::Result<Vec<Socket>> {
-        crate::proc_net_sockets()
+    fn proc_net_sockets(&self) -> Answer<io::Result<Vec<Socket>>> {
+        Ok(crate::proc_net_sockets())
     }
 
-    fn kernel_taint(&self) -> Option<u64> {
-        host_facts::kernel_taint()
+    fn kernel_taint(&self) -> Answer<Option<u64>> {
+        Ok(host_facts::kernel_taint())
     }
+}
 
+impl Control for Linux {
     fn pin(&self, pid: u32) -> Result<Box<dyn Pinned>, ControlError> {
         match pidfd::ProcessHandle::open(pid) {
             Ok(handle) => Ok(Box::new(handle)),
@@ -207,5 +216,29 @@ impl Platform for Linux {
 
     fn destroy(&self, connection: &Socket) -> Result<(), DestroyError> {
         sock_destroy::destroy(connection)
+    }
+}
+
+impl StopWait for crate::stop_signal::StopSignals {
+    fn wait(&self, timeout: std::time::Duration) -> Option<i32> {
+        crate::stop_signal::StopSignals::wait(self, timeout)
+    }
+}
+
+impl Session for Linux {
+    fn local_time(&self, time_ms: i64) -> String {
+        crate::local_time::format(time_ms)
+    }
+
+    fn utc_offset_ms(&self, time_ms: i64) -> i64 {
+        crate::local_time::utc_offset_ms(time_ms)
+    }
+
+    fn block_stop_signals(&self) -> io::Result<Box<dyn StopWait>> {
+        Ok(Box::new(crate::stop_signal::StopSignals::block()?))
+    }
+
+    fn kill_process_group(&self, pgid: u32) {
+        crate::stop_signal::kill_process_group(pgid)
     }
 }

@@ -7,8 +7,8 @@ use std::io::Cursor;
 use procfs_core::net::{TcpNetEntries, UdpNetEntries};
 use procfs_core::{ExplicitSystemInfo, FromBufReadSI};
 
+use portscope_core::error::ParseError;
 use portscope_core::model::{Endpoint, Family, Protocol, Socket, SocketState};
-use portscope_core::platform::ParseError;
 
 fn system_info() -> ExplicitSystemInfo {
     ExplicitSystemInfo {

@@ -5,8 +5,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::cgroup;
+use portscope_core::error::ParseError;
 use portscope_core::model::{Process, Supervisor};
-use portscope_core::platform::ParseError;
 
 /// The fields of /proc/PID/stat that portscope uses.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use portscope_core::close::connections::{self, Selector};
 use portscope_core::close::execute::{self, Outcome, Report};
-use portscope_core::close::plan::{self, Action, Plan, PortSpec};
+use portscope_core::close::plan::{self, Action, Plan};
 use portscope_core::close::safety::{Context, Facts};
+use portscope_core::close::spec::PortSpec;
 use portscope_core::model::{Netns, Protocol, Snapshot, Socket};
 use portscope_core::platform::{Platform, Query, StateFilter};
 use portscope_core::render;

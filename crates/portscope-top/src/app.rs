@@ -94,6 +94,8 @@ impl<'p> App<'p> {
                     Ok(report) => {
                         self.model.set_report(&report);
                         notes.extend(report.notes.iter().cloned());
+                        // Rules this platform cannot check, in the same note line as the others.
+                        notes.extend(report.not_checked.iter().map(ToString::to_string));
                     }
                     Err(err) => notes.push(format!("audit failed: {err}")),
                 }

@@ -166,11 +166,12 @@ impl Details {
                 items.push(item("exe", exe));
                 if let Some(exe) = &process.exe {
                     let package = match platform.package_owners(std::slice::from_ref(exe)) {
-                        Ok(owners) => match owners.get(exe) {
+                        Ok(Ok(owners)) => match owners.get(exe) {
                             Some(package) => render::escape(package).into_owned(),
                             None => "no package owns this file".into(),
                         },
-                        Err(err) => format!("unknown ({err})"),
+                        Ok(Err(err)) => format!("unknown ({err})"),
+                        Err(unsupported) => format!("unknown ({unsupported})"),
                     };
                     items.push(item("package", package));
                 }
@@ -227,8 +228,9 @@ fn parents(platform: &dyn Platform, ppid: u32) -> String {
             .map(|i| render::escape(&i.name).into_owned())
             .unwrap_or_else(|| "?".into());
         chain.push(format!("{pid} {name}"));
+        // A platform that cannot tell a parent ends the chain here, as an unknown one does.
         match platform.parent(pid) {
-            Some(parent) if parent != pid => pid = parent,
+            Ok(Some(parent)) if parent != pid => pid = parent,
             _ => break,
         }
     }

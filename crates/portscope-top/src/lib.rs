@@ -10,7 +10,7 @@
 //! - [`run`]: the terminal and the event loop (crossterm), restored on exit, panic and signals.
 //!
 //! Everything but [`run`] works on any ratatui backend, so the tests draw into a `TestBackend`
-//! with the core's fixture platform.
+//! with the fixture platform of `portscope-fixture` (a dev-dependency).
 
 pub mod actions;
 pub mod app;

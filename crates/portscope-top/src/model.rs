@@ -4,7 +4,8 @@
 //! seconds), marks the ones that vanished as closed (kept visible for a few seconds more), and
 //! updates the state and queues of the rest. Holders and verdicts change only when the source took
 //! a full look (a socket appeared, an owner changed); a cheap look, the kernel's dump alone, keeps
-//! them. Nothing here reads the host: tests drive it with snapshots from the fixture platform.
+//! them. Nothing here reads the host: tests drive it with snapshots from the fixture platform
+//! (`portscope-fixture`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;

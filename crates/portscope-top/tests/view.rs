@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use portscope_core::audit::{self, expected::Expected};
-use portscope_core::fixture::{Action, FixturePlatform};
 use portscope_core::knowledge::ServiceNames;
 use portscope_core::platform::CloseSignal;
+use portscope_fixture::{Action, FixturePlatform};
 use portscope_top::app::{App, Flow};
 use portscope_top::source::{Look, Source};
 use portscope_top::view::Line;
@@ -333,7 +333,7 @@ fn new_rows_are_marked_then_plain_and_closed_rows_linger() {
             .lines()
             .any(|l| l.starts_with("+ ") || l.starts_with("- "))
     );
-    let pin = portscope_core::Platform::pin(&platform, 300).expect("pin");
+    let pin = portscope_core::platform::Control::pin(&platform, 300).expect("pin");
     pin.signal(CloseSignal::Term).expect("signal");
     app.refresh(Duration::from_secs(1));
     let now = screen(&mut app, 1);
@@ -368,7 +368,7 @@ fn the_source_looks_cheaply_until_something_changes() {
     assert!(matches!(source.look(), Ok(Look::Cheap(..))), "nothing changed");
     assert!(matches!(source.look(), Ok(Look::Cheap(..))));
     // An owner exits (its sockets go with it): the next look is full again.
-    let pin = portscope_core::Platform::pin(&platform, 4100).expect("pin");
+    let pin = portscope_core::platform::Control::pin(&platform, 4100).expect("pin");
     pin.signal(CloseSignal::Term).expect("signal");
     match source.look() {
         Ok(Look::Full(snapshot, report)) => {

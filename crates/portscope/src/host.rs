@@ -1,13 +1,8 @@
-//! The one place that picks the operating system: the [`Platform`] every command runs on, and
-//! the few OS services a front end needs beyond it (stop signals, local time).
+//! The one place that picks the operating system: it constructs the [`Platform`] every command
+//! runs on. Every OS service a command needs (local time, stop signals, killing a process group)
+//! is a method of that platform.
 
 use portscope_core::Platform;
-
-#[cfg(target_os = "linux")]
-pub use portscope_linux::{
-    local_time,
-    stop_signal::{StopSignals, kill_process_group},
-};
 
 /// The host portscope runs on, looking at the network namespaces `netns` picks.
 #[cfg(target_os = "linux")]

@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use crate::knowledge::{ServiceNames, ServiceSides};
 use crate::model::{Process, Snapshot, Socket};
-use crate::platform::{PackageDatabase, Platform};
+use crate::platform::{PackageDatabase, Platform, Unsupported};
 use crate::privilege::Privileges;
+use crate::program::{self, exe_name, is_system_path};
 
-use super::expected::{self, Expected};
+use super::expected::Expected;
 
 /// A process with every socket it holds and the descriptor numbers it holds each under.
 pub struct ProcessView<'a> {
@@ -39,7 +40,15 @@ pub struct Context<'a> {
     /// Which side of each connection is the service.
     pub sides: ServiceSides,
     processes: Vec<ProcessView<'a>>,
-    owners: OnceCell<(PackageDatabase, HashMap<PathBuf, String>)>,
+    owners: OnceCell<Owners>,
+}
+
+/// The package database as read once per run.
+struct Owners {
+    database: PackageDatabase,
+    paths: HashMap<PathBuf, String>,
+    /// The platform cannot say which package owns a file: ownership is unknown, not "none".
+    unsupported: Option<Unsupported>,
 }
 
 impl<'a> Context<'a> {
@@ -81,20 +90,29 @@ impl<'a> Context<'a> {
 
     /// Which package database this machine has (read on first use).
     pub fn package_database(&self) -> PackageDatabase {
-        self.owners().0
+        self.owners().database
+    }
+
+    /// Set when the platform has a package database but cannot read who owns a file: the rules
+    /// about packages are then not checked (and ownership is [`Ownership::Unknown`]).
+    pub fn packages_unsupported(&self) -> Option<Unsupported> {
+        self.owners().unsupported
     }
 
     /// Which package installed `process`'s executable. The first call reads the package database
     /// once for every executable in the snapshot.
     pub fn ownership(&self, process: &Process) -> Ownership {
-        let (database, owners) = self.owners();
+        let owners = self.owners();
         let Some(exe) = process.exe.as_deref() else {
             return Ownership::Unknown;
         };
-        if *database != PackageDatabase::Dpkg || self.platform.same_root(process.pid) != Some(true) {
+        if owners.database != PackageDatabase::Dpkg
+            || owners.unsupported.is_some()
+            || self.platform.same_root(process.pid) != Some(true)
+        {
             return Ownership::Unknown;
         }
-        if let Some(package) = owners.get(exe) {
+        if let Some(package) = owners.paths.get(exe) {
             return Ownership::Package(package.clone());
         }
         let known = self
@@ -106,11 +124,11 @@ impl<'a> Context<'a> {
         }
         // A process that holds no socket (a spawned shell, a renamed parent): asked alone.
         match self.platform.package_owners(&[exe.to_path_buf()]) {
-            Ok(found) => match found.into_values().next() {
+            Ok(Ok(found)) => match found.into_values().next() {
                 Some(package) => Ownership::Package(package),
                 None => Ownership::NoPackage,
             },
-            Err(_) => Ownership::Unknown,
+            Ok(Err(_)) | Err(_) => Ownership::Unknown,
         }
     }
 
@@ -130,7 +148,7 @@ impl<'a> Context<'a> {
         if !trusted {
             return false;
         }
-        if exe_name(process).is_some_and(|name| expected::matches(pattern, name)) {
+        if exe_name(process).is_some_and(|name| program::matches(pattern, name)) {
             return true;
         }
         let dirs = ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"];
@@ -141,11 +159,16 @@ impl<'a> Context<'a> {
             })
     }
 
-    fn owners(&self) -> &(PackageDatabase, HashMap<PathBuf, String>) {
+    fn owners(&self) -> &Owners {
         self.owners.get_or_init(|| {
             let database = self.platform.package_database();
+            let none = |database, unsupported| Owners {
+                database,
+                paths: HashMap::new(),
+                unsupported,
+            };
             if database != PackageDatabase::Dpkg {
-                return (database, HashMap::new());
+                return none(database, None);
             }
             let mut paths: Vec<PathBuf> = self
                 .processes
@@ -155,28 +178,17 @@ impl<'a> Context<'a> {
             paths.sort();
             paths.dedup();
             match self.platform.package_owners(&paths) {
-                Ok(owners) => (database, owners),
+                Ok(Ok(paths)) => Owners {
+                    database,
+                    paths,
+                    unsupported: None,
+                },
                 // An unreadable database is treated as none rather than as "nothing is packaged".
-                Err(_) => (PackageDatabase::None, HashMap::new()),
+                Ok(Err(_)) => none(PackageDatabase::None, None),
+                Err(unsupported) => none(database, Some(unsupported)),
             }
         })
     }
-}
-
-/// The executable's file name, if known.
-pub fn exe_name(process: &Process) -> Option<&str> {
-    process.exe.as_deref()?.file_name()?.to_str()
-}
-
-/// The names a program answers to: its executable's file name and its process name (comm).
-pub fn program_names(process: &Process) -> Vec<&str> {
-    let mut names = vec![process.name.as_str()];
-    if let Some(exe) = exe_name(process)
-        && exe != process.name
-    {
-        names.insert(0, exe);
-    }
-    names
 }
 
 /// How a finding names a program: "python3.11 (pid 42)".
@@ -200,30 +212,4 @@ pub fn holder_label(socket: &crate::model::Socket) -> String {
 /// A path for a message.
 pub fn show(path: &Path) -> String {
     path.display().to_string()
-}
-
-/// An executable run from an anonymous memory file (`memfd_create`), the fileless-malware shape.
-pub fn is_memfd(path: &Path) -> bool {
-    path.as_os_str().as_encoded_bytes().starts_with(b"/memfd:")
-}
-
-/// Directories whose executables come from the system or a package manager.
-pub fn is_system_path(path: &Path) -> bool {
-    const SYSTEM: &[&str] = &[
-        "/usr/",
-        "/bin/",
-        "/sbin/",
-        "/lib/",
-        "/lib32/",
-        "/lib64/",
-        "/libx32/",
-        "/opt/",
-        "/snap/",
-        "/nix/store/",
-        "/gnu/store/",
-        "/var/lib/flatpak/",
-        "/var/lib/snapd/",
-    ];
-    let bytes = path.as_os_str().as_encoded_bytes();
-    SYSTEM.iter().any(|dir| bytes.starts_with(dir.as_bytes()))
 }

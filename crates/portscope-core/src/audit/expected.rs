@@ -7,8 +7,9 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
+use crate::error::ParseError;
 use crate::model::Process;
-use crate::platform::ParseError;
+use crate::program;
 
 const BUILT_IN: &str = include_str!("../../data/expected-servers.toml");
 const PACKET: &str = include_str!("../../data/expected-packet.toml");
@@ -92,23 +93,14 @@ impl Expected {
     /// Whether `process` is a known server for `port`. `None` when the port is not in the table.
     pub fn is_expected(&self, port: u16, process: &Process) -> Option<bool> {
         let (_, programs) = self.ports.get(&port)?;
-        let names = super::context::program_names(process);
+        let names = program::program_names(process);
         Some(
             programs
                 .iter()
                 .chain(&self.any)
-                .any(|pattern| names.iter().any(|name| matches(pattern, name))),
+                .any(|pattern| names.iter().any(|name| program::matches(pattern, name))),
         )
     }
-}
-
-/// Whether a table entry names a program. The kernel cuts process names (comm) to 15 bytes, so a
-/// 15-byte name matches any longer entry it starts; `*` at the end makes a prefix pattern.
-pub fn matches(pattern: &str, name: &str) -> bool {
-    if let Some(prefix) = pattern.strip_suffix('*') {
-        return name.starts_with(prefix);
-    }
-    pattern == name || (name.len() == 15 && pattern.len() > 15 && pattern.starts_with(name))
 }
 
 #[cfg(test)]
@@ -123,15 +115,6 @@ mod tests {
         assert!(table.ports[&22].1.contains(&"sshd".to_string()));
         assert!(table.ports[&53].1.contains(&"systemd-resolved".to_string()));
         assert!(table.any.contains(&"docker-proxy".to_string()));
-    }
-
-    #[test]
-    fn patterns() {
-        assert!(matches("nginx", "nginx"));
-        assert!(!matches("nginx", "nginx2"));
-        assert!(matches("php-fpm*", "php-fpm8.2"));
-        assert!(matches("systemd-timesyncd", "systemd-timesyn"));
-        assert!(!matches("systemd-timesyncd", "systemd-time"));
     }
 
     #[test]

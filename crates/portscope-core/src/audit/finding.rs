@@ -180,3 +180,19 @@ pub struct Finding {
     /// check (see [`super::advice`]).
     pub next_step: Option<String>,
 }
+
+/// A rule the platform gave no evidence for: skipped, neither clean nor suspicious.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct NotChecked {
+    /// The rule that was skipped (or the part of it that needs the fact).
+    pub check: CheckId,
+    /// The fact the platform does not provide, as [`crate::platform::Unsupported::what`] names it.
+    pub fact: &'static str,
+}
+
+impl fmt::Display for NotChecked {
+    /// `not checked on this platform: hidden-process (listed_pids)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not checked on this platform: {} ({})", self.check, self.fact)
+    }
+}

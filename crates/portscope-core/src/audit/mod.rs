@@ -15,5 +15,5 @@ pub mod expected;
 pub mod finding;
 pub mod runner;
 
-pub use finding::{CheckId, Finding, Severity, SocketRef};
+pub use finding::{CheckId, Finding, NotChecked, Severity, SocketRef};
 pub use runner::{Options, Report, run};

@@ -12,7 +12,7 @@ use super::allow::Rule;
 use super::checks::{self, Out};
 use super::context::Context;
 use super::expected::Expected;
-use super::finding::{Finding, Severity};
+use super::finding::{Finding, NotChecked, Severity};
 
 /// What a run should do beyond the passive checks.
 #[derive(Clone, Debug, Default)]
@@ -41,6 +41,11 @@ pub struct Report {
     pub summary: Summary,
     /// How the audit looked and what it could not check.
     pub notes: Vec<String>,
+    /// Rules skipped because this platform does not provide their evidence, each named once, in
+    /// the order the rules run (`not checked on this platform: <rule> (<fact>)`). Absent from
+    /// JSON when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_checked: Vec<NotChecked>,
 }
 
 impl Report {
@@ -111,5 +116,6 @@ pub fn run(
         findings: out.findings,
         summary,
         notes: out.notes,
+        not_checked: out.not_checked,
     })
 }

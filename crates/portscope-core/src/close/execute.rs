@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::close::plan::{Action, Plan, PortSocket};
-use crate::close::target::Spec;
+use crate::close::spec::Spec;
 use crate::error::Result;
 use crate::model::Snapshot;
 use crate::platform::{CloseSignal, ControlError, Pinned, Platform};

@@ -2,67 +2,17 @@
 //! or refuse. Built from one snapshot; nothing here touches a process.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::close::safety::{self, Context, Refusal};
+use crate::close::spec::Spec;
 use crate::close::supervisor;
-use crate::close::target::Spec;
 use crate::error::{Error, Result};
 use crate::model::{Endpoint, Process, Protocol, Snapshot, Socket, Supervisor};
-use crate::platform::{Query, StateFilter};
 use crate::{privilege, render};
-
-/// Which listening or bound sockets to close.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct PortSpec {
-    pub port: u16,
-    pub tcp: bool,
-    pub udp: bool,
-    /// Only sockets bound to exactly this local address (a wildcard listener does not match a
-    /// specific address).
-    pub address: Option<IpAddr>,
-}
-
-impl PortSpec {
-    /// The snapshot query that finds candidates.
-    pub fn query(&self) -> Query {
-        Query {
-            tcp: self.tcp,
-            udp: self.udp,
-            states: StateFilter::Listening,
-            ..Query::ports()
-        }
-    }
-
-    pub fn matches(&self, socket: &Socket) -> bool {
-        let protocol_ok = match socket.protocol {
-            Protocol::Tcp => self.tcp,
-            Protocol::Udp => self.udp,
-            Protocol::Raw | Protocol::Packet | Protocol::Sctp => false,
-        };
-        protocol_ok
-            && socket.state.is_listening()
-            && socket.local.port == self.port
-            && self.address.is_none_or(|a| a == socket.local.address)
-    }
-
-    /// "tcp port 8080", "tcp or udp port 53 on 127.0.0.1".
-    pub fn describe(&self) -> String {
-        let protocols = match (self.tcp, self.udp) {
-            (true, false) => "tcp",
-            (false, true) => "udp",
-            _ => "tcp or udp",
-        };
-        match self.address {
-            Some(address) => format!("{protocols} port {} on {address}", self.port),
-            None => format!("{protocols} port {}", self.port),
-        }
-    }
-}
 
 /// One socket that holds the port.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -124,7 +74,7 @@ impl Plan {
     }
 }
 
-/// Builds the plan for `spec` (a [`PortSpec`] or a [`super::target::ProcessSpec`]) from a
+/// Builds the plan for `spec` (a [`PortSpec`] or a [`super::spec::ProcessSpec`]) from a
 /// snapshot. `facts` answers for a PID; `use_unit` turns supervised holders' action into a unit
 /// stop.
 pub fn build(
@@ -294,8 +244,9 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::close::spec::PortSpec;
     use crate::model::{Holder, SocketSource, SocketState};
-    use std::net::Ipv4Addr;
+    use std::net::{IpAddr, Ipv4Addr};
 
     fn process(pid: u32, supervisor: Option<Supervisor>) -> Arc<Process> {
         Arc::new(Process {
@@ -380,7 +331,7 @@ mod tests {
         };
         let plan = build(spec, &snapshot, &context(), |_| safety::Facts::default(), false);
         assert_eq!(plan.sockets.len(), 3);
-        let by_pid = crate::close::target::ProcessSpec {
+        let by_pid = crate::close::spec::ProcessSpec {
             pid: Some(11),
             name: None,
         };

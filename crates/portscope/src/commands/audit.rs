@@ -69,23 +69,7 @@ pub fn run(args: &AuditArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     if args.json {
         output::json(&mut out, &report)?;
     } else {
-        if report.findings.is_empty() {
-            writeln!(out, "no findings")?;
-        } else {
-            table(&report.findings).write(&mut out, ui)?;
-            write_close_commands(&mut out, &report.findings)?;
-        }
-        let s = &report.summary;
-        let silenced = if s.silenced > 0 {
-            format!(", {} silenced by --allow", s.silenced)
-        } else {
-            String::new()
-        };
-        writeln!(
-            out,
-            "\n{} alert, {} warning, {} info{silenced}",
-            s.alert, s.warning, s.info
-        )?;
+        write_text(&mut out, &report, ui)?;
     }
     out.flush()?;
     for note in &report.notes {
@@ -102,6 +86,32 @@ pub fn run(args: &AuditArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
         Some(worst) if worst >= args.fail_on => ExitCode::Found,
         _ => ExitCode::Ok,
     })
+}
+
+/// The report as a table, the close commands, the summary line and the rules not checked.
+fn write_text(out: &mut impl Write, report: &audit::Report, ui: Ui) -> Result<()> {
+    if report.findings.is_empty() {
+        writeln!(out, "no findings")?;
+    } else {
+        table(&report.findings).write(out, ui)?;
+        write_close_commands(out, &report.findings)?;
+    }
+    let s = &report.summary;
+    let silenced = if s.silenced > 0 {
+        format!(", {} silenced by --allow", s.silenced)
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "\n{} alert, {} warning, {} info{silenced}",
+        s.alert, s.warning, s.info
+    )?;
+    // Rules this platform gives no evidence for: neither clean nor findings, said once.
+    for skipped in &report.not_checked {
+        writeln!(out, "{skipped}")?;
+    }
+    Ok(())
 }
 
 /// After the table: for each alert and warning, the exact `portscope close …` that acts on it
@@ -167,4 +177,53 @@ fn table(findings: &[Finding]) -> Table {
         );
     }
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::knowledge::ServiceNames;
+    use portscope_core::platform::prelude::*;
+    use portscope_fixture::FixturePlatform;
+
+    #[test]
+    fn rules_not_checked_are_printed_once_after_the_summary() {
+        let host = FixturePlatform::from_toml(
+            r#"
+            [host]
+            unsupported = ["listed_pids", "environment"]
+            [[process]]
+            pid = 70
+            name = "web"
+            exe = "/usr/sbin/web"
+            [[process]]
+            pid = 71
+            name = "web"
+            exe = "/usr/sbin/web"
+            [packages]
+            "/usr/sbin/web" = "web"
+            [[socket]]
+            local = "127.0.0.1:7003"
+            state = "LISTEN"
+            holders = [70, 71]
+            "#,
+        )
+        .unwrap();
+        let snapshot = host.snapshot(&Query::default()).unwrap();
+        let options = audit::Options {
+            deep: true,
+            allow: Vec::new(),
+            names: ServiceNames::iana(),
+        };
+        let report = audit::run(&host, &snapshot, &Expected::built_in().unwrap(), &options).unwrap();
+        let mut out = Vec::new();
+        write_text(&mut out, &report, Ui::plain()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "no findings\n\n0 alert, 0 warning, 0 info\n\
+             not checked on this platform: preload (environment)\n\
+             not checked on this platform: hidden-process (listed_pids)\n"
+        );
+    }
 }

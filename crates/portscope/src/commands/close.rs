@@ -14,9 +14,9 @@ use serde::Serialize;
 
 use crate::close::connections::{self, Cut, Selector};
 use crate::close::execute::{self, Options, Outcome, Report};
-use crate::close::plan::{self, Action, Plan, PortSpec};
+use crate::close::plan::{self, Action, Plan};
 use crate::close::safety::Context;
-use crate::close::target::{ProcessSpec, Spec};
+use crate::close::spec::{PortSpec, ProcessSpec, Spec};
 use crate::error::{Error, ExitCode, Result};
 use crate::output::table::{Cell, Table};
 use crate::output::{self, Color, Ui};

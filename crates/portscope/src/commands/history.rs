@@ -11,7 +11,6 @@ use crate::error::{Error, ExitCode, Result};
 use portscope_core::time;
 use portscope_history::{self as history, Filter, Span, Store};
 
-use crate::host::local_time;
 use crate::output::table::{Cell, Table};
 use crate::output::{self, Color, Ui};
 use crate::watch::{self, Event};
@@ -51,7 +50,7 @@ pub fn run(args: &HistoryArgs, ui: Ui, host: &dyn crate::platform::Platform) -> 
         Some(text) => Some(
             {
                 let now = time::now_ms();
-                time::parse_since(text, now, local_time::utc_offset_ms(now))
+                time::parse_since(text, now, host.utc_offset_ms(now))
             }
             .ok_or_else(|| {
                 Error::Usage(format!(
@@ -91,7 +90,11 @@ pub fn run(args: &HistoryArgs, ui: Ui, host: &dyn crate::platform::Platform) -> 
             output::json(&mut out, &events.iter().map(|e| e.json()).collect::<Vec<_>>())?;
         } else {
             for event in &events {
-                writeln!(out, "{}", crate::render::escape(&event.line(local_time::format)))?;
+                writeln!(
+                    out,
+                    "{}",
+                    crate::render::escape(&event.line(|t| host.local_time(t)))
+                )?;
             }
         }
         out.flush()?;
@@ -125,7 +128,7 @@ pub fn run(args: &HistoryArgs, ui: Ui, host: &dyn crate::platform::Platform) -> 
         out.flush()?;
         output::note("no port in the history matches");
     } else {
-        table(&spans, &gone).write(&mut out, ui)?;
+        table(host, &spans, &gone).write(&mut out, ui)?;
         if gone.iter().any(|g| *g) {
             out.flush()?;
             output::note(
@@ -196,7 +199,8 @@ impl<'a> SpanJson<'a> {
     }
 }
 
-fn table(spans: &[Span], gone: &[bool]) -> Table {
+fn table(host: &dyn crate::platform::Platform, spans: &[Span], gone: &[bool]) -> Table {
+    let local_time = |t| host.local_time(t);
     let mut table = Table::new(vec!["PROTO", "LOCAL", "PID/PROGRAM", "USER", "OPENED", "CLOSED"]);
     for (span, &gone) in spans.iter().zip(gone) {
         let local = match span.key.remote {
@@ -212,15 +216,15 @@ fn table(spans: &[Span], gone: &[bool]) -> Table {
         };
         let opened = match (span.opened_ms, span.opened_before) {
             (None, _) => "before the history".to_string(),
-            (Some(t), true) => format!("before {}", local_time::format(t)),
-            (Some(t), false) => local_time::format(t),
+            (Some(t), true) => format!("before {}", local_time(t)),
+            (Some(t), false) => local_time(t),
         };
         let closed = match (span.closed_ms, span.closed_before, span.ended_by_owner_change) {
             (None, ..) if gone => Cell::painted("unknown (pid gone)", Color::Yellow),
             (None, ..) => Cell::painted("open", Color::Green),
-            (Some(t), _, true) => format!("{} (new owner)", local_time::format(t)).into(),
-            (Some(t), true, false) => format!("before {}", local_time::format(t)).into(),
-            (Some(t), false, false) => local_time::format(t).into(),
+            (Some(t), _, true) => format!("{} (new owner)", local_time(t)).into(),
+            (Some(t), true, false) => format!("before {}", local_time(t)).into(),
+            (Some(t), false, false) => local_time(t).into(),
         };
         table.push(vec![
             span.key.protocol.as_str().into(),

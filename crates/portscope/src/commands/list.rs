@@ -791,7 +791,7 @@ fn service_cell(socket: &Socket, view: &View) -> Cell {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portscope_core::fixture::FixturePlatform;
+    use portscope_fixture::FixturePlatform;
 
     /// A recorded host: a web server and its client, a DNS server, a trojan's port, and a
     /// process whose name is a terminal attack.

@@ -175,7 +175,7 @@ fn parse_positive_duration(text: &str) -> std::result::Result<Duration, String> 
     Ok(duration)
 }
 
-pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
+pub fn run(args: &ScanArgs, ui: Ui, host: &dyn portscope_core::Platform) -> Result<ExitCode> {
     let names = args.names.load()?;
     let list = match &args.input_list {
         Some(path) => Some((read_input(path)?, path.display().to_string())),
@@ -240,7 +240,7 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
             tallies.record_proto(addr, proto, outcome);
         },
         &Hooks {
-            block_stop: &block_stop,
+            block_stop: &|| block_stop(host),
             note: &|line| note(line),
             progress: &|n| progress.inc(n),
         },
@@ -442,9 +442,9 @@ pub fn nmap_style_args(args: impl IntoIterator<Item = OsString>) -> Result<Vec<O
     Ok(out)
 }
 
-/// Blocks the stop signals for the engines that end in order on them.
-fn block_stop() -> std::io::Result<Box<dyn Stop>> {
-    let signals = crate::host::StopSignals::block()?;
+/// Blocks the stop signals for the engines that end in order on them; they poll without waiting.
+fn block_stop(host: &dyn portscope_core::Platform) -> std::io::Result<Box<dyn Stop>> {
+    let signals = host.block_stop_signals()?;
     Ok(Box::new(move || signals.wait(Duration::ZERO)))
 }
 

@@ -7,7 +7,6 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::error::{Error, ExitCode, Result};
-use crate::host::StopSignals;
 use crate::output::Ui;
 use crate::platform::Platform;
 
@@ -43,7 +42,9 @@ pub fn run(args: &TopArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     }
     let names = args.names.load()?;
     // SIGTERM, SIGINT and SIGHUP end the view through the loop, which restores the terminal.
-    let signals = StopSignals::block().map_err(|e| Error::io("blocking the stop signals", e))?;
+    let signals = host
+        .block_stop_signals()
+        .map_err(|e| Error::io("blocking the stop signals", e))?;
     let stop = || signals.wait(Duration::ZERO).is_some();
     portscope_top::run(
         host,

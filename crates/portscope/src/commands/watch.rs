@@ -17,7 +17,6 @@ use portscope_core::time;
 use portscope_history::{self as history, Claim, Store};
 
 use super::watch_exec as exec;
-use crate::host::{StopSignals, local_time};
 use crate::model::Protocol;
 use crate::output::{self, Ui};
 use crate::platform::Platform;
@@ -113,9 +112,11 @@ impl WatchArgs {
     }
 }
 
-pub fn run(args: &WatchArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
+pub fn run(args: &WatchArgs, ui: Ui, host: &'static dyn Platform) -> Result<ExitCode> {
     // Before anything else, so that Ctrl-C during the first snapshot is not lost either.
-    let signals = StopSignals::block().map_err(|e| Error::io("blocking Ctrl-C until a clean stop", e))?;
+    let signals = host
+        .block_stop_signals()
+        .map_err(|e| Error::io("blocking Ctrl-C until a clean stop", e))?;
     let store = match (&args.db, args.no_history) {
         (_, true) => None,
         (Some(path), false) => Some(Store::create(path)?),
@@ -125,7 +126,8 @@ pub fn run(args: &WatchArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     if let Some(r) = &mut recorder
         && let Claim::HeldBy { dev, ino } = r.store.claim_recorder()?
     {
-        let pid = host.lock_holder(dev, ino);
+        // A platform that cannot name the holder says so the same way as an unknown one.
+        let pid = host.lock_holder(dev, ino).ok().flatten();
         let who = pid.map_or("another portscope watch".to_string(), |p| {
             format!("portscope watch (pid {p})")
         });
@@ -170,7 +172,7 @@ pub fn run(args: &WatchArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
 
     let mut runner = match &args.exec {
         Some(cmd) => Some(
-            exec::Runner::start(cmd.clone(), args.exec_timeout)
+            exec::Runner::start(cmd.clone(), args.exec_timeout, host)
                 .map_err(|e| Error::io("starting the --exec worker", e))?,
         ),
         None => None,
@@ -208,7 +210,7 @@ pub fn run(args: &WatchArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
             if args.json_lines {
                 output::json_lines(&mut out, [event.json()])?;
             } else {
-                writeln!(out, "{}", paint(ui, event))?;
+                writeln!(out, "{}", paint(ui, host, event))?;
             }
             out.flush()?;
             drop(out);
@@ -347,8 +349,8 @@ fn catch_up(store: &mut Store, table: &PortTable, connections: bool) -> Result<(
     Ok(())
 }
 
-fn paint(ui: Ui, event: &Event) -> String {
-    let line = crate::render::escape(&event.line(local_time::format)).into_owned();
+fn paint(ui: Ui, host: &dyn Platform, event: &Event) -> String {
+    let line = crate::render::escape(&event.line(|t| host.local_time(t))).into_owned();
     let color = match event.kind {
         EventKind::Opened => output::Color::Green,
         EventKind::Closed => output::Color::Dim,

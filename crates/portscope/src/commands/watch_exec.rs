@@ -109,7 +109,12 @@ pub struct Runner {
 }
 
 impl Runner {
-    pub fn start(cmd: String, timeout: std::time::Duration) -> std::io::Result<Runner> {
+    /// Starts the worker; `host` ends a command's process group that outlives its timeout.
+    pub fn start(
+        cmd: String,
+        timeout: std::time::Duration,
+        host: &'static dyn crate::platform::Platform,
+    ) -> std::io::Result<Runner> {
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Event>(QUEUE);
         let stop = std::sync::Arc::new(std::sync::Mutex::new(None));
         let stopping = stop.clone();
@@ -120,7 +125,7 @@ impl Runner {
                     if past(&stopping) {
                         break;
                     }
-                    run_one(&cmd, &event, timeout, &stopping);
+                    run_one(host, &cmd, &event, timeout, &stopping);
                 }
             })?;
         Ok(Runner {
@@ -170,6 +175,7 @@ fn past(stop: &std::sync::Mutex<Option<std::time::Instant>>) -> bool {
 /// Runs the command for one event, killing its whole process group after `timeout` or once the
 /// stop deadline has passed.
 fn run_one(
+    host: &dyn crate::platform::Platform,
     cmd: &str,
     event: &Event,
     timeout: std::time::Duration,
@@ -206,7 +212,7 @@ fn run_one(
         }
         let stopping = past(stop);
         if stopping || started.elapsed() >= timeout {
-            crate::host::kill_process_group(child.id());
+            host.kill_process_group(child.id());
             let _ = child.kill();
             let _ = child.wait();
             if !stopping {

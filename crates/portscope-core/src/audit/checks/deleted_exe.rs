@@ -5,7 +5,9 @@
 //! package upgrade also replaces binaries under running daemons; then a new file sits at the same
 //! path, which is what separates "replaced" (warning) from "deleted" (alert).
 
-use super::super::context::{Context, is_memfd, label, show};
+use crate::program::is_memfd;
+
+use super::super::context::{Context, label, show};
 use super::super::finding::{CheckId, Severity};
 use super::{Out, about_process};
 

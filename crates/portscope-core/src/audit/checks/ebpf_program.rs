@@ -55,8 +55,9 @@ pub fn suspicious(program: &BpfProgram) -> Option<String> {
 
 pub fn check(ctx: &Context, out: &mut Out) {
     let programs = match ctx.platform.bpf_programs() {
-        Ok(programs) => programs,
-        Err(e) => {
+        Err(unsupported) => return out.not_checked(CheckId::EbpfProgram, unsupported),
+        Ok(Ok(programs)) => programs,
+        Ok(Err(e)) => {
             out.notes.push(format!(
                 "eBPF programs were not listed: {e} (listing them needs CAP_SYS_ADMIN)"
             ));

@@ -8,7 +8,9 @@
 
 use std::path::Path;
 
-use super::super::context::{Context, is_memfd, is_system_path, label, show};
+use crate::program::{is_memfd, is_system_path};
+
+use super::super::context::{Context, label, show};
 use super::super::finding::{CheckId, Severity};
 use super::{Out, about_process};
 

@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::model::Process;
+use crate::platform::Unsupported;
 
 use super::super::advice::keep_executable;
 use super::super::context::Context;
@@ -20,38 +21,50 @@ use super::super::finding::{CheckId, Finding, Severity};
 use super::Out;
 
 pub fn check(ctx: &Context, out: &mut Out) {
+    if let Err(unsupported) = probe(ctx, out) {
+        // Every fact this rule weighs is needed: without one the probe proves nothing, and a
+        // missing listing would make every pid look hidden.
+        out.findings.retain(|f| f.check != CheckId::HiddenProcess);
+        out.not_checked(CheckId::HiddenProcess, unsupported);
+    }
+}
+
+fn probe(ctx: &Context, out: &mut Out) -> Result<(), Unsupported> {
     let platform = ctx.platform;
-    let max = platform.pid_max();
-    let Ok(first) = platform.listed_pids() else {
+    let max = platform.pid_max()?;
+    let Ok(first) = platform.listed_pids()? else {
         out.notes
             .push("hidden processes were not looked for: the process listing could not be read".into());
-        return;
+        return Ok(());
     };
     if max == 0 {
-        return;
+        return Ok(());
     }
     let first: HashSet<u32> = first.into_iter().collect();
-    let candidates: Vec<u32> = (1..max)
-        .filter(|pid| !first.contains(pid) && platform.pid_answers(*pid))
-        .collect();
-    if candidates.is_empty() {
-        return;
+    let mut candidates = Vec::new();
+    for pid in 1..max {
+        if !first.contains(&pid) && platform.pid_answers(pid)? {
+            candidates.push(pid);
+        }
     }
-    let Ok(second) = platform.listed_pids() else {
-        return;
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let Ok(second) = platform.listed_pids()? else {
+        return Ok(());
     };
     let second: HashSet<u32> = second.into_iter().collect();
     for pid in candidates {
-        if second.contains(&pid) || !platform.pid_answers(pid) {
+        if second.contains(&pid) || !platform.pid_answers(pid)? {
             continue;
         }
-        let group = platform.thread_group(pid);
+        let group = platform.thread_group(pid)?;
         if group.is_some_and(|tgid| tgid != pid) {
             continue;
         }
         // /proc/PID/status unreadable: a thread that ended just now, or a process hidden from
         // lookups too. Only one that still answers afterwards counts.
-        if group.is_none() && !platform.pid_answers(pid) {
+        if group.is_none() && !platform.pid_answers(pid)? {
             continue;
         }
         let identity = platform.identity(pid);
@@ -76,4 +89,5 @@ pub fn check(ctx: &Context, out: &mut Out) {
             next_step: Some(format!("cat /proc/{pid}/status && {}", keep_executable(pid))),
         });
     }
+    Ok(())
 }

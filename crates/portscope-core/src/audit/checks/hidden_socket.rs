@@ -59,17 +59,21 @@ pub fn check(ctx: &Context, out: &mut Out) {
         .filter(|s| ctx.snapshot.is_own(s))
         .cloned()
         .collect();
-    let Ok(proc_first) = platform.proc_net_sockets() else {
-        out.notes
-            .push("sockets were not compared with /proc/net: its tables could not be read".into());
-        return;
+    let proc_first = match platform.proc_net_sockets() {
+        Ok(Ok(sockets)) => sockets,
+        Ok(Err(_)) => {
+            out.notes
+                .push("sockets were not compared with /proc/net: its tables could not be read".into());
+            return;
+        }
+        Err(unsupported) => return out.not_checked(CheckId::HiddenSocket, unsupported),
     };
     let (only_netlink, only_proc) = mismatch(&own, &proc_first);
     if only_netlink.is_empty() && only_proc.is_empty() {
         return;
     }
-    // A second look, both views again.
-    let (Ok(netlink_again), Ok(proc_again)) =
+    // A second look, both views again (the platform answered the first, so it supports both).
+    let (Ok(netlink_again), Ok(Ok(proc_again))) =
         (platform.snapshot(&own_tcp_udp()), platform.proc_net_sockets())
     else {
         return;

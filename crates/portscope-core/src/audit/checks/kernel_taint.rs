@@ -40,8 +40,10 @@ pub fn describe(mask: u64) -> Vec<String> {
 }
 
 pub fn check(ctx: &Context, out: &mut Out) {
-    let Some(mask) = ctx.platform.kernel_taint() else {
-        return;
+    let mask = match ctx.platform.kernel_taint() {
+        Ok(Some(mask)) => mask,
+        Ok(None) => return,
+        Err(unsupported) => return out.not_checked(CheckId::KernelTaint, unsupported),
     };
     if mask == 0 {
         return;

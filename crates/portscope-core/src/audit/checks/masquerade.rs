@@ -12,7 +12,9 @@ use std::path::Path;
 use crate::model::Process;
 use crate::platform::Platform;
 
-use super::super::context::{Context, Ownership, exe_name, is_memfd, label, show};
+use crate::program::{exe_name, is_memfd};
+
+use super::super::context::{Context, Ownership, label, show};
 use super::super::finding::{CheckId, Severity};
 use super::shell_socket::{Kind, classify_name};
 use super::{Out, about_process};

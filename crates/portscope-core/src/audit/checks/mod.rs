@@ -20,14 +20,32 @@ pub mod unexpected_server;
 pub mod unowned;
 pub mod unpackaged;
 
+use crate::platform::Unsupported;
+
 use super::context::{Context, ProcessView};
-use super::finding::{CheckId, Finding, Severity, SocketRef};
+use super::finding::{CheckId, Finding, NotChecked, Severity, SocketRef};
 
 /// Where checks put what they found, and what the user should know about how they looked.
 #[derive(Default)]
 pub struct Out {
     pub findings: Vec<Finding>,
     pub notes: Vec<String>,
+    /// Rules (or parts of rules) skipped because the platform lacks their evidence, each once.
+    pub not_checked: Vec<NotChecked>,
+}
+
+impl Out {
+    /// Records that `check` was skipped because the platform cannot answer `unsupported`: said
+    /// once however often the rule asked, and neither a clean result nor a finding.
+    pub fn not_checked(&mut self, check: CheckId, unsupported: Unsupported) {
+        let entry = NotChecked {
+            check,
+            fact: unsupported.what,
+        };
+        if !self.not_checked.contains(&entry) {
+            self.not_checked.push(entry);
+        }
+    }
 }
 
 /// A rule that reads the snapshot only.

@@ -10,7 +10,9 @@
 //!   fields), or a holder whose executable is deleted, anonymous (memfd), in a world-writable
 //!   directory or installed by no package: an alert. The decoded constants are shown.
 
-use super::super::context::{Context, Ownership, is_memfd, label, show};
+use crate::program::is_memfd;
+
+use super::super::context::{Context, Ownership, label, show};
 use super::super::finding::{CheckId, Finding, Severity, SocketRef};
 use super::Out;
 use crate::bpf;

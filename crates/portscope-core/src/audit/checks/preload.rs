@@ -25,24 +25,44 @@ pub fn libraries(text: &[u8]) -> Vec<String> {
 }
 
 /// Which of `libraries` no package installed (all of them when packages cannot be read).
-fn unpackaged(ctx: &Context, libraries: &[String]) -> Vec<String> {
+/// `None` when this platform cannot tell who owns a file: the libraries are then judged as
+/// packaged (a warning, not an alert) and the package part of the rule is named not checked.
+fn unpackaged(ctx: &Context, out: &mut Out, libraries: &[String]) -> Option<Vec<String>> {
     let paths: Vec<PathBuf> = libraries.iter().map(PathBuf::from).collect();
     match ctx.platform.package_owners(&paths) {
-        Ok(owners) => libraries
-            .iter()
-            .filter(|lib| !owners.contains_key(Path::new(lib.as_str())))
-            .cloned()
-            .collect(),
-        Err(_) => libraries.to_vec(),
+        Ok(Ok(owners)) => Some(
+            libraries
+                .iter()
+                .filter(|lib| !owners.contains_key(Path::new(lib.as_str())))
+                .cloned()
+                .collect(),
+        ),
+        Ok(Err(_)) => Some(libraries.to_vec()),
+        Err(unsupported) => {
+            out.not_checked(CheckId::Preload, unsupported);
+            None
+        }
     }
 }
 
 pub fn check(ctx: &Context, out: &mut Out) {
-    if let Some(text) = ctx.platform.preload_file() {
+    let preload = match ctx.platform.preload_file() {
+        Ok(preload) => preload,
+        Err(unsupported) => {
+            out.not_checked(CheckId::Preload, unsupported);
+            None
+        }
+    };
+    if let Some(text) = preload {
         let libs = libraries(&text);
         if !libs.is_empty() {
-            let strangers = unpackaged(ctx, &libs);
-            let (severity, why) = if strangers.is_empty() {
+            let strangers = unpackaged(ctx, out, &libs);
+            let (severity, why) = if strangers.is_none() {
+                (
+                    Severity::Warning,
+                    "whether a package installed them is not checked on this platform",
+                )
+            } else if strangers.as_ref().is_some_and(Vec::is_empty) {
                 (Severity::Warning, "every one of them from a package")
             } else {
                 (
@@ -70,8 +90,13 @@ pub fn check(ctx: &Context, out: &mut Out) {
     }
     for view in ctx.processes() {
         let process = view.process;
-        let Some(environment) = ctx.platform.environment(process.pid) else {
-            continue;
+        let environment = match ctx.platform.environment(process.pid) {
+            Ok(Some(environment)) => environment,
+            Ok(None) => continue,
+            Err(unsupported) => {
+                out.not_checked(CheckId::Preload, unsupported);
+                break;
+            }
         };
         let Some(value) = environment
             .iter()
@@ -83,20 +108,19 @@ pub fn check(ctx: &Context, out: &mut Out) {
         if libs.is_empty() {
             continue;
         }
-        let strangers = unpackaged(ctx, &libs);
-        let severity = if strangers.is_empty() {
-            Severity::Warning
-        } else {
-            Severity::Alert
+        let strangers = unpackaged(ctx, out, &libs);
+        let severity = match &strangers {
+            Some(strangers) if !strangers.is_empty() => Severity::Alert,
+            _ => Severity::Warning,
         };
         let reason = format!(
             "{} holds a network socket and was started with LD_PRELOAD={} in its environment{}",
             label(process),
             libs.join(":"),
-            if strangers.is_empty() {
-                " (packaged libraries)"
-            } else {
-                ": a library no package installed is loaded into it"
+            match &strangers {
+                None => " (whether a package installed it is not checked on this platform)",
+                Some(strangers) if strangers.is_empty() => " (packaged libraries)",
+                Some(_) => ": a library no package installed is loaded into it",
             }
         );
         let mut finding = about_process(view, CheckId::Preload, severity, reason);

@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use crate::model::Process;
 
 use super::super::advice::{keep_executable, stop};
-use super::super::context::{Context, Ownership, exe_name, label};
+use crate::program::exe_name;
+
+use super::super::context::{Context, Ownership, label};
 use super::super::finding::{CheckId, Finding, Severity, SocketRef};
 use super::Out;
 use super::shell_socket::{Kind, classify_name};
@@ -34,7 +36,10 @@ pub fn history_off(environment: &[String]) -> Option<&str> {
 }
 
 pub fn check(ctx: &Context, out: &mut Out) {
-    let all = ctx.platform.processes();
+    let all = match ctx.platform.processes() {
+        Ok(all) => all,
+        Err(unsupported) => return out.not_checked(CheckId::QuietShell, unsupported),
+    };
     if all.is_empty() {
         return;
     }
@@ -44,8 +49,10 @@ pub fn check(ctx: &Context, out: &mut Out) {
         if !is_shell {
             continue;
         }
-        let Some(environment) = ctx.platform.environment(shell.pid) else {
-            continue;
+        let environment = match ctx.platform.environment(shell.pid) {
+            Ok(Some(environment)) => environment,
+            Ok(None) => continue,
+            Err(unsupported) => return out.not_checked(CheckId::QuietShell, unsupported),
         };
         let Some(entry) = history_off(&environment) else {
             continue;
@@ -75,6 +82,16 @@ pub fn check(ctx: &Context, out: &mut Out) {
                 Severity::Warning,
                 "a packaged program (an interactive login looks the same)",
             ),
+            // Unknown because the platform cannot tell packages at all: not a reason to alert.
+            Ownership::Unknown if ctx.packages_unsupported().is_some() => {
+                if let Some(unsupported) = ctx.packages_unsupported() {
+                    out.not_checked(CheckId::QuietShell, unsupported);
+                }
+                (
+                    Severity::Warning,
+                    "a program whose package this platform cannot tell (an interactive login looks the same)",
+                )
+            }
             _ => (
                 Severity::Alert,
                 "not a packaged program: the way backdoors hand their operator a shell that leaves no history",

@@ -4,7 +4,9 @@
 
 use crate::model::{Process, SocketState};
 
-use super::super::context::{Context, exe_name, label};
+use crate::program::exe_name;
+
+use super::super::context::{Context, label};
 use super::super::finding::{CheckId, Finding, Severity, SocketRef};
 use super::Out;
 

@@ -6,7 +6,9 @@
 
 use crate::platform::PackageDatabase as Database;
 
-use super::super::context::{Context, Ownership, is_memfd, is_system_path, label, show};
+use crate::program::{is_memfd, is_system_path};
+
+use super::super::context::{Context, Ownership, label, show};
 use super::super::finding::{CheckId, Severity};
 use super::{Out, about_process};
 
@@ -38,6 +40,10 @@ pub fn check(ctx: &Context, out: &mut Out) {
                 .push("package ownership was not checked: no package database was found".into());
             return;
         }
+    }
+    if let Some(unsupported) = ctx.packages_unsupported() {
+        out.not_checked(CheckId::Unpackaged, unsupported);
+        return;
     }
     for view in candidates {
         let process = view.process;

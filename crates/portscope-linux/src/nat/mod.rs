@@ -4,13 +4,16 @@
 //! inherits the namespace of the thread that starts it): `nft -j list ruleset`, and, when a rule
 //! uses iptables' DNAT target, `iptables-nft-save -t nat` and `ip6tables-nft-save -t nat`. A
 //! container engine is never asked. Addresses come from getifaddrs, which asks the kernel over a
-//! netlink socket of the calling thread's namespace.
+//! netlink socket of the calling thread's namespace. The parsers of the tools' output are
+//! [`parse`].
+
+pub mod parse;
 
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Stdio};
 
-use portscope_core::nat::{self, NatRule};
+use parse::NatRule;
 
 /// A ruleset larger than this is cut off (and then fails to parse): never read without bound.
 const OUTPUT_LIMIT: u64 = 64 << 20;
@@ -52,13 +55,13 @@ fn run(name: &str, args: &[&str]) -> Option<Vec<u8>> {
 pub fn read_here() -> NsRules {
     let mut rules = Vec::new();
     if let Some(json) = run("nft", &["-j", "list", "ruleset"])
-        && let Ok(ruleset) = nat::parse_nft_json(&json)
+        && let Ok(ruleset) = parse::parse_nft_json(&json)
     {
         rules = ruleset.rules;
         if ruleset.has_xt_dnat {
             for (name, family) in [("iptables-nft-save", "ip"), ("ip6tables-nft-save", "ip6")] {
                 if let Some(text) = run(name, &["-t", "nat"]) {
-                    rules.extend(nat::parse_iptables_save(&text, family));
+                    rules.extend(parse::parse_iptables_save(&text, family));
                 }
             }
         }

@@ -3,22 +3,21 @@
 //!
 //! netlink-packet-sock-diag knows only inet and unix dumps, so the request and the reply are
 //! written here, against include/uapi/linux/packet_diag.h. A packet socket with a filter and no
-//! port is how a sniffing backdoor waits for its magic packet.
+//! port is how a sniffing backdoor waits for its magic packet. Framing comes from
+//! [`super::frame`]; no I/O here.
 
 use std::sync::Arc;
 
 use portscope_core::bpf::{self, Instruction};
+use portscope_core::error::ParseError;
 use portscope_core::model::{Endpoint, Family, PacketInfo, Protocol, Socket, SocketState};
-use portscope_core::platform::ParseError;
 
-use crate::sock_diag::{Progress, ReplyError, messages};
+use super::frame::{
+    NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, Progress, ReplyError, SOCK_DIAG_BY_FAMILY, family_code, messages,
+    split,
+};
 
 const WHAT: &str = "netlink packet_diag reply";
-const NLMSG_HDRLEN: usize = 16;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const SOCK_DIAG_BY_FAMILY: u16 = 20;
-const AF_PACKET: u8 = 17;
 /// struct packet_diag_msg: family, type, num (the EtherType, in host order), ino, cookie[2].
 const MSG_LEN: usize = 16;
 /// struct packet_diag_req: family, protocol, pad, ino, show, cookie[2].
@@ -44,7 +43,7 @@ pub fn dump_request() -> Vec<u8> {
     bytes.extend_from_slice(&flags.to_ne_bytes());
     bytes.extend_from_slice(&[0; 8]); // sequence, port id
     // struct packet_diag_req
-    bytes.push(AF_PACKET);
+    bytes.push(family_code(Family::Packet));
     bytes.push(0); // sdiag_protocol: must be 0
     bytes.extend_from_slice(&[0; 2]);
     bytes.extend_from_slice(&0u32.to_ne_bytes()); // pdiag_ino: all
@@ -76,16 +75,13 @@ fn u32_at(buf: &[u8], at: usize) -> Result<u32, ParseError> {
 /// Parses one buffer of a packet_diag dump, appending a socket per record to `out`.
 pub fn parse_reply(buf: &[u8], out: &mut Vec<Socket>) -> Result<Progress, ReplyError> {
     for message in messages(buf) {
-        let message = message.map_err(ReplyError::Parse)?;
-        let kind = u16_at(message, 4).map_err(ReplyError::Parse)?;
-        let payload = &message[NLMSG_HDRLEN..];
+        let (kind, payload) = split(message.map_err(ReplyError::Parse)?);
         match kind {
             NLMSG_DONE => return Ok(Progress::Done),
             NLMSG_ERROR => {
                 let code = u32_at(payload, 0).map_err(ReplyError::Parse)? as i32;
                 if code != 0 {
-                    let errno = code.saturating_abs();
-                    return Err(ReplyError::Kernel(std::io::Error::from_raw_os_error(errno)));
+                    return Err(ReplyError::kernel(code));
                 }
             }
             SOCK_DIAG_BY_FAMILY => out.push(parse_record(payload).map_err(ReplyError::Parse)?),
@@ -104,7 +100,7 @@ pub fn parse_record(payload: &[u8]) -> Result<Socket, ParseError> {
             got: payload.len(),
         });
     }
-    if payload[0] != AF_PACKET {
+    if payload[0] != family_code(Family::Packet) {
         return Err(ParseError::malformed(
             WHAT,
             format!("family {} in a packet dump", payload[0]),
@@ -192,10 +188,11 @@ pub fn parse_filter(bytes: &[u8]) -> Result<Vec<Instruction>, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netlink_packet_sock_diag::constants::AF_PACKET;
 
     /// Recorded by tests/fixtures/netlink/capture-packet.py in a fresh namespace: one
     /// AF_PACKET SOCK_RAW socket for ETH_P_IP with `tcpdump -dd icmp` attached, then NLMSG_DONE.
-    const PACKET: &[u8] = include_bytes!("../tests/fixtures/netlink/packet-dump.bin");
+    const PACKET: &[u8] = include_bytes!("../../tests/fixtures/netlink/packet-dump.bin");
 
     fn parse(buf: &[u8]) -> (Result<Progress, ReplyError>, Vec<Socket>) {
         let mut out = Vec::new();

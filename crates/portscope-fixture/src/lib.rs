@@ -1,4 +1,6 @@
-//! A whole host loaded from a TOML file: a [`Platform`] that needs no kernel.
+//! A whole host loaded from a TOML file: a [`Platform`](portscope_core::Platform) that needs no
+//! kernel. Test support only: the crate is a dev-dependency of core's tests, the live view, the
+//! exporter and the CLI, and never part of a release build.
 //!
 //! A fixture names the host's processes (executable, deleted or memfd, command line, supervisor),
 //! its sockets and who holds them, which package owns which file, which directories anyone may
@@ -7,6 +9,12 @@
 //! and without root. Control actions change the fixture's state the way the kernel would: a
 //! process that exits releases its sockets, and one marked `comeback` is replaced by a new
 //! listener, as a supervisor would restart it.
+//!
+//! A fixture can also play a platform that lacks facts: `unsupported = ["listed_pids", ...]`
+//! under `[host]` makes those methods answer [`Unsupported`] (names from
+//! [`OPTIONAL_FACTS`]), so tests show how every rule handles "not available on this platform".
+//! `lock_holder` and `network_namespace` are always unsupported here: a fixture has no file
+//! locks and one namespace per socket.
 //!
 //! ```toml
 //! [host]
@@ -37,16 +45,17 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
-use crate::model::{
+use portscope_core::error::{Error, Result};
+use portscope_core::model::{
     Endpoint, Family, Holder, Netns, NetnsKind, Process, Protocol, Snapshot, Socket, SocketSource,
     SocketState, Supervisor,
 };
-use crate::platform::{
-    CloseSignal, ControlError, DestroyError, Identity, NetnsSelection, PackageDatabase, Pinned, Platform,
-    ProbeResult, Query, SelfInfo,
+use portscope_core::platform::{
+    Answer, BpfProgram, CloseSignal, Collect, Control, ControlError, DestroyError, HostFacts, Identity,
+    NetnsSelection, OPTIONAL_FACTS, PackageDatabase, Pinned, ProbeResult, Query, SelfInfo, Session, StopWait,
+    Unsupported,
 };
-use crate::privilege::Privileges;
+use portscope_core::privilege::Privileges;
 
 /// The file format, as written by hand.
 #[derive(Debug, Default, Deserialize)]
@@ -78,7 +87,7 @@ struct File {
     preload: Option<String>,
     /// Loaded eBPF programs.
     #[serde(default)]
-    bpf: Vec<crate::platform::BpfProgram>,
+    bpf: Vec<portscope_core::platform::BpfProgram>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,6 +122,9 @@ struct HostSpec {
     /// pid_max: the hidden-process probe asks every pid below it.
     #[serde(default = "pid_max")]
     pid_max: u32,
+    /// Optional facts this host does not provide (see [`OPTIONAL_FACTS`]).
+    #[serde(default)]
+    unsupported: Vec<String>,
 }
 
 fn pid_max() -> u32 {
@@ -135,6 +147,7 @@ impl Default for HostSpec {
             users: BTreeMap::new(),
             taint: None,
             pid_max: pid_max(),
+            unsupported: Vec::new(),
         }
     }
 }
@@ -291,6 +304,7 @@ pub enum Action {
     Signal { pid: u32, signal: CloseSignal },
     StopUnit { unit: String, user: Option<String> },
     Destroy { local: Endpoint, remote: Endpoint },
+    KillGroup { pgid: u32 },
 }
 
 #[derive(Debug)]
@@ -321,6 +335,17 @@ impl FixturePlatform {
         let file: File = table
             .try_into()
             .map_err(|e| Error::Usage(format!("fixture: {e}")))?;
+        if let Some(name) = file
+            .host
+            .unsupported
+            .iter()
+            .find(|name| !OPTIONAL_FACTS.contains(&name.as_str()))
+        {
+            return Err(Error::Usage(format!(
+                "fixture: `{name}` in host.unsupported is not an optional fact (one of {})",
+                OPTIONAL_FACTS.join(", ")
+            )));
+        }
         let pids: HashSet<u32> = file.process.iter().map(|p| p.pid).collect();
         for socket in &file.socket {
             if let Some(pid) = socket.holders.iter().find(|pid| !pids.contains(pid)) {
@@ -354,6 +379,15 @@ impl FixturePlatform {
     /// Whether `pid` has exited (after a signal or a unit stop).
     pub fn has_exited(&self, pid: u32) -> bool {
         self.lock().exited.contains(&pid)
+    }
+
+    /// `value` unless the fixture declares `what` unsupported.
+    fn answer<T>(&self, what: &'static str, value: impl FnOnce() -> T) -> Answer<T> {
+        if self.file.host.unsupported.iter().any(|name| name == what) {
+            Err(Unsupported { what })
+        } else {
+            Ok(value())
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -410,18 +444,18 @@ impl FixturePlatform {
             if spec.protocol == Protocol::Packet {
                 socket.family = Family::Packet;
                 let filter = spec.filter.as_ref().map(|program| {
-                    let instructions: Vec<crate::bpf::Instruction> = program
+                    let instructions: Vec<portscope_core::bpf::Instruction> = program
                         .iter()
-                        .map(|&[code, jt, jf, k]| crate::bpf::Instruction {
+                        .map(|&[code, jt, jf, k]| portscope_core::bpf::Instruction {
                             code: code as u16,
                             jt: jt as u8,
                             jf: jf as u8,
                             k,
                         })
                         .collect();
-                    crate::bpf::decode(&instructions)
+                    portscope_core::bpf::decode(&instructions)
                 });
-                socket.packet = Some(Box::new(crate::model::PacketInfo {
+                socket.packet = Some(Box::new(portscope_core::model::PacketInfo {
                     kind: spec.packet_kind.clone().unwrap_or_else(|| "raw".into()),
                     ethertype: 3,
                     interface: 0,
@@ -497,6 +531,17 @@ impl FixturePlatform {
             .collect()
     }
 
+    /// The live process `pid` belongs to (itself, or the process whose thread it is).
+    fn group_of(&self, pid: u32) -> Option<u32> {
+        let state = self.lock();
+        self.file
+            .process
+            .iter()
+            .filter(|p| self.alive(&state, p.pid))
+            .find(|p| p.pid == pid || p.threads.contains(&pid))
+            .map(|p| p.pid)
+    }
+
     fn exit(&self, pid: u32) {
         self.lock().exited.insert(pid);
     }
@@ -532,7 +577,7 @@ fn wanted(query: &Query, socket: &Socket) -> bool {
     protocol_ok && family_ok && netns_ok && query.states.admits(socket.state)
 }
 
-impl Platform for FixturePlatform {
+impl Collect for FixturePlatform {
     fn snapshot(&self, query: &Query) -> Result<Snapshot> {
         let hidden = self.hidden_from("netlink");
         let sockets = self
@@ -568,11 +613,13 @@ impl Platform for FixturePlatform {
         })
     }
 
-    fn parent(&self, pid: u32) -> Option<u32> {
-        let state = self.lock();
-        self.spec(pid)
-            .filter(|p| self.alive(&state, p.pid) && p.ppid != 0 && p.ppid != p.pid)
-            .map(|p| p.ppid)
+    fn parent(&self, pid: u32) -> Answer<Option<u32>> {
+        self.answer("parent", || {
+            let state = self.lock();
+            self.spec(pid)
+                .filter(|p| self.alive(&state, p.pid) && p.ppid != 0 && p.ppid != p.pid)
+                .map(|p| p.ppid)
+        })
     }
 
     fn is_kernel_thread(&self, pid: u32) -> bool {
@@ -581,6 +628,10 @@ impl Platform for FixturePlatform {
 
     fn namespace_pid(&self, pid: u32) -> Option<u32> {
         self.spec(pid).map(|p| p.namespace_pid.unwrap_or(p.pid))
+    }
+
+    fn lock_holder(&self, _dev: u64, _ino: u64) -> Answer<Option<u32>> {
+        Err(Unsupported { what: "lock_holder" })
     }
 
     fn privileges(&self) -> Privileges {
@@ -613,6 +664,14 @@ impl Platform for FixturePlatform {
         }
     }
 
+    fn network_namespace(&self) -> Answer<Option<String>> {
+        Err(Unsupported {
+            what: "network_namespace",
+        })
+    }
+}
+
+impl HostFacts for FixturePlatform {
     fn file_exists(&self, _pid: u32, path: &Path) -> Option<bool> {
         Some(self.file.files.iter().any(|f| f == path))
     }
@@ -644,11 +703,13 @@ impl Platform for FixturePlatform {
         }
     }
 
-    fn package_owners(&self, paths: &[PathBuf]) -> io::Result<HashMap<PathBuf, String>> {
-        Ok(paths
-            .iter()
-            .filter_map(|p| self.file.packages.get(p).map(|pkg| (p.clone(), pkg.clone())))
-            .collect())
+    fn package_owners(&self, paths: &[PathBuf]) -> Answer<io::Result<HashMap<PathBuf, String>>> {
+        self.answer("package_owners", || {
+            Ok(paths
+                .iter()
+                .filter_map(|p| self.file.packages.get(p).map(|pkg| (p.clone(), pkg.clone())))
+                .collect())
+        })
     }
 
     fn bind_probe(&self, protocol: Protocol, family: Family, ports: &[u16]) -> io::Result<ProbeResult> {
@@ -676,74 +737,78 @@ impl Platform for FixturePlatform {
         self.file.host.lists_bound_inactive
     }
 
-    fn processes(&self) -> Vec<Process> {
-        let state = self.lock();
-        self.file
-            .process
-            .iter()
-            .filter(|p| self.alive(&state, p.pid))
-            .map(|p| self.process(p))
-            .collect()
+    fn processes(&self) -> Answer<Vec<Process>> {
+        self.answer("processes", || {
+            let state = self.lock();
+            self.file
+                .process
+                .iter()
+                .filter(|p| self.alive(&state, p.pid))
+                .map(|p| self.process(p))
+                .collect()
+        })
     }
 
-    fn environment(&self, pid: u32) -> Option<Vec<String>> {
-        self.spec(pid).map(|p| p.environment.clone())
+    fn environment(&self, pid: u32) -> Answer<Option<Vec<String>>> {
+        self.answer("environment", || self.spec(pid).map(|p| p.environment.clone()))
     }
 
-    fn preload_file(&self) -> Option<Vec<u8>> {
-        self.file.preload.as_ref().map(|text| text.as_bytes().to_vec())
+    fn preload_file(&self) -> Answer<Option<Vec<u8>>> {
+        self.answer("preload_file", || {
+            self.file.preload.as_ref().map(|text| text.as_bytes().to_vec())
+        })
     }
 
-    fn listed_pids(&self) -> io::Result<Vec<u32>> {
-        let state = self.lock();
-        Ok(self
-            .file
-            .process
-            .iter()
-            .filter(|p| self.alive(&state, p.pid) && !p.hidden)
-            .map(|p| p.pid)
-            .collect())
+    fn listed_pids(&self) -> Answer<io::Result<Vec<u32>>> {
+        self.answer("listed_pids", || {
+            let state = self.lock();
+            Ok(self
+                .file
+                .process
+                .iter()
+                .filter(|p| self.alive(&state, p.pid) && !p.hidden)
+                .map(|p| p.pid)
+                .collect())
+        })
     }
 
-    fn pid_max(&self) -> u32 {
-        self.file.host.pid_max
+    fn pid_max(&self) -> Answer<u32> {
+        self.answer("pid_max", || self.file.host.pid_max)
     }
 
-    fn pid_answers(&self, pid: u32) -> bool {
-        self.thread_group(pid).is_some()
+    fn pid_answers(&self, pid: u32) -> Answer<bool> {
+        self.answer("pid_answers", || self.group_of(pid).is_some())
     }
 
-    fn thread_group(&self, pid: u32) -> Option<u32> {
-        let state = self.lock();
-        self.file
-            .process
-            .iter()
-            .filter(|p| self.alive(&state, p.pid))
-            .find(|p| p.pid == pid || p.threads.contains(&pid))
-            .map(|p| p.pid)
+    fn thread_group(&self, pid: u32) -> Answer<Option<u32>> {
+        self.answer("thread_group", || self.group_of(pid))
     }
 
-    fn bpf_programs(&self) -> io::Result<Vec<crate::platform::BpfProgram>> {
-        Ok(self.file.bpf.clone())
+    fn bpf_programs(&self) -> Answer<io::Result<Vec<BpfProgram>>> {
+        self.answer("bpf_programs", || Ok(self.file.bpf.clone()))
     }
 
-    fn proc_net_sockets(&self) -> io::Result<Vec<Socket>> {
-        let hidden = self.hidden_from("proc");
-        Ok(self
-            .sockets_now(false)
-            .into_iter()
-            .filter(|s| {
-                matches!(s.protocol, Protocol::Tcp | Protocol::Udp)
-                    && s.netns.kind == NetnsKind::Host
-                    && !hidden.contains(&s.inode)
-            })
-            .collect())
+    fn proc_net_sockets(&self) -> Answer<io::Result<Vec<Socket>>> {
+        self.answer("proc_net_sockets", || {
+            let hidden = self.hidden_from("proc");
+            Ok(self
+                .sockets_now(false)
+                .into_iter()
+                .filter(|s| {
+                    matches!(s.protocol, Protocol::Tcp | Protocol::Udp)
+                        && s.netns.kind == NetnsKind::Host
+                        && !hidden.contains(&s.inode)
+                })
+                .collect())
+        })
     }
 
-    fn kernel_taint(&self) -> Option<u64> {
-        self.file.host.taint
+    fn kernel_taint(&self) -> Answer<Option<u64>> {
+        self.answer("kernel_taint", || self.file.host.taint)
     }
+}
 
+impl Control for FixturePlatform {
     fn pin(&self, pid: u32) -> Result<Box<dyn Pinned>, ControlError> {
         let state = self.lock();
         match self.spec(pid) {
@@ -785,7 +850,8 @@ impl Platform for FixturePlatform {
             .sockets_now(false)
             .into_iter()
             .filter(|s| {
-                s.protocol == Protocol::Tcp && crate::platform::StateFilter::Connected.admits(s.state)
+                s.protocol == Protocol::Tcp
+                    && portscope_core::platform::StateFilter::Connected.admits(s.state)
             })
             .collect())
     }
@@ -804,6 +870,35 @@ impl Platform for FixturePlatform {
         } else {
             Err(DestroyError::Gone)
         }
+    }
+}
+
+/// A fixture's stop signal never comes: waiting sleeps the whole timeout.
+struct NeverStopped;
+
+impl StopWait for NeverStopped {
+    fn wait(&self, timeout: Duration) -> Option<i32> {
+        std::thread::sleep(timeout);
+        None
+    }
+}
+
+impl Session for FixturePlatform {
+    /// Times are shown in UTC, so that outputs are the same on every machine.
+    fn local_time(&self, time_ms: i64) -> String {
+        portscope_core::time::rfc3339(time_ms)
+    }
+
+    fn utc_offset_ms(&self, _time_ms: i64) -> i64 {
+        0
+    }
+
+    fn block_stop_signals(&self) -> io::Result<Box<dyn StopWait>> {
+        Ok(Box::new(NeverStopped))
+    }
+
+    fn kill_process_group(&self, pgid: u32) {
+        self.lock().actions.push(Action::KillGroup { pgid });
     }
 }
 
@@ -874,7 +969,7 @@ impl Pinned for FixturePin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::StateFilter;
+    use portscope_core::platform::StateFilter;
 
     const HOST: &str = r#"
         [host]

@@ -1,95 +1,19 @@
-//! Socket dumps over NETLINK_SOCK_DIAG (inet_diag): the request we send and the parser for the
-//! kernel's replies. This is what `ss` uses; it is complete and far cheaper than /proc/net/tcp.
+//! The inet family of sock_diag (inet_diag: TCP, UDP, raw and SCTP over IPv4 and IPv6): the dump
+//! request and the parser for the kernel's records. This is what `ss` uses; it is complete and
+//! far cheaper than /proc/net/tcp. Framing comes from [`super::frame`]; no I/O here.
 
-use std::io;
-
-use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload};
+use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload};
 use netlink_packet_sock_diag::SockDiagMessage;
-use netlink_packet_sock_diag::constants::{
-    AF_INET, AF_INET6, IPPROTO_RAW, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP,
-};
+use netlink_packet_sock_diag::constants::{IPPROTO_RAW, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags};
-use netlink_sys::{Socket as NetlinkSocket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
 
+use portscope_core::error::ParseError;
 use portscope_core::model::{Endpoint, Family, Protocol, Socket, SocketState};
-use portscope_core::platform::{ParseError, StateFilter};
+use portscope_core::platform::StateFilter;
 
-const NLMSG_HDRLEN: usize = 16;
+use super::frame::{Progress, ReplyError, family_code, messages, serialize};
+
 const WHAT: &str = "netlink sock_diag reply";
-/// Large enough that the kernel fills each read with as many records as it will batch.
-const RECV_BUFFER: usize = 64 * 1024;
-
-/// Whether a reply buffer ended the dump.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Progress {
-    More,
-    Done,
-}
-
-/// An open NETLINK_SOCK_DIAG socket; one serves every dump of a run.
-pub struct SockDiag {
-    socket: NetlinkSocket,
-    buffer: Vec<u8>,
-}
-
-impl SockDiag {
-    pub fn open() -> io::Result<SockDiag> {
-        let mut socket = NetlinkSocket::new(NETLINK_SOCK_DIAG)?;
-        socket.bind_auto()?;
-        socket.connect(&SocketAddr::new(0, 0))?;
-        Ok(SockDiag {
-            socket,
-            buffer: vec![0; RECV_BUFFER],
-        })
-    }
-
-    /// Sends one request and returns the kernel's first reply (an acknowledgement, for requests
-    /// sent with NLM_F_ACK).
-    pub fn transact(&mut self, request: &[u8]) -> io::Result<&[u8]> {
-        self.socket.send(request, 0)?;
-        let len = self.socket.recv(&mut &mut self.buffer[..], 0)?;
-        Ok(&self.buffer[..len])
-    }
-
-    /// Appends every AF_PACKET socket to `out`.
-    pub fn dump_packet(&mut self, out: &mut Vec<Socket>) -> io::Result<()> {
-        self.socket.send(&crate::packet_diag::dump_request(), 0)?;
-        loop {
-            let len = self.socket.recv(&mut &mut self.buffer[..], 0)?;
-            match crate::packet_diag::parse_reply(&self.buffer[..len], out) {
-                Ok(Progress::Done) => return Ok(()),
-                Ok(Progress::More) => {}
-                Err(ReplyError::Kernel(err)) => return Err(err),
-                Err(ReplyError::Parse(err)) => {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, err));
-                }
-            }
-        }
-    }
-
-    /// Appends every socket of one protocol and family in the given states to `out`.
-    pub fn dump(
-        &mut self,
-        protocol: Protocol,
-        family: Family,
-        states: StateFilter,
-        out: &mut Vec<Socket>,
-    ) -> io::Result<()> {
-        let request = dump_request(protocol, family, states);
-        self.socket.send(&request, 0)?;
-        loop {
-            let len = self.socket.recv(&mut &mut self.buffer[..], 0)?;
-            match parse_reply(&self.buffer[..len], protocol, out) {
-                Ok(Progress::Done) => return Ok(()),
-                Ok(Progress::More) => {}
-                Err(ReplyError::Kernel(err)) => return Err(err),
-                Err(ReplyError::Parse(err)) => {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, err));
-                }
-            }
-        }
-    }
-}
 
 /// The highest state number this build knows (TCP_BOUND_INACTIVE, Linux 6.8). Asking only for
 /// known states keeps a future kernel's new state from reaching the parser as "unknown".
@@ -102,30 +26,6 @@ fn state_mask(protocol: Protocol, states: StateFilter) -> StateFlags {
         .filter(|&n| SocketState::from_kernel(protocol, n).is_some_and(|s| states.admits(s)))
         .fold(0u32, |bits, n| bits | 1 << n);
     StateFlags::from_bits_retain(bits)
-}
-
-/// Serializes one netlink message with the given flags.
-pub fn serialize<T>(flags: u16, payload: T) -> Vec<u8>
-where
-    T: netlink_packet_core::NetlinkSerializable,
-    NetlinkPayload<T>: From<T>,
-{
-    let mut header = NetlinkHeader::default();
-    header.flags = flags;
-    let mut message = NetlinkMessage::new(header, NetlinkPayload::from(payload));
-    message.finalize();
-    let mut bytes = vec![0; message.buffer_len()];
-    message.serialize(&mut bytes);
-    bytes
-}
-
-/// The kernel's code for an address family.
-pub fn family_code(family: Family) -> u8 {
-    match family {
-        Family::Ipv4 => AF_INET,
-        Family::Ipv6 => AF_INET6,
-        Family::Packet => netlink_packet_sock_diag::constants::AF_PACKET,
-    }
 }
 
 /// Serializes one inet_diag dump request.
@@ -153,52 +53,6 @@ pub fn dump_request(protocol: Protocol, family: Family, states: StateFilter) -> 
     )
 }
 
-/// Splits a buffer into netlink messages, checking each length against what is left.
-pub fn messages(mut buf: &[u8]) -> impl Iterator<Item = Result<&[u8], ParseError>> {
-    std::iter::from_fn(move || {
-        if buf.is_empty() {
-            return None;
-        }
-        let got = buf.len();
-        if got < NLMSG_HDRLEN {
-            buf = &[];
-            return Some(Err(ParseError::Truncated {
-                what: WHAT,
-                needed: NLMSG_HDRLEN,
-                got,
-            }));
-        }
-        let len = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-        if len < NLMSG_HDRLEN {
-            buf = &[];
-            return Some(Err(ParseError::malformed(
-                WHAT,
-                format!("message length {len} is shorter than its header"),
-            )));
-        }
-        if len > got {
-            buf = &[];
-            return Some(Err(ParseError::Truncated {
-                what: WHAT,
-                needed: len,
-                got,
-            }));
-        }
-        let message = &buf[..len];
-        // Messages are padded to 4 bytes; the last one may end the buffer unpadded.
-        buf = &buf[len.next_multiple_of(4).min(got)..];
-        Some(Ok(message))
-    })
-}
-
-/// Why a reply could not be taken.
-#[derive(Debug)]
-pub enum ReplyError {
-    /// The kernel answered with an error (EPERM, EINVAL, …).
-    Kernel(io::Error),
-    Parse(ParseError),
-}
-
 /// Parses one buffer of netlink messages from a dump, appending sockets of `protocol` to `out`.
 pub fn parse_reply(buf: &[u8], protocol: Protocol, out: &mut Vec<Socket>) -> Result<Progress, ReplyError> {
     for message in messages(buf) {
@@ -210,15 +64,11 @@ pub fn parse_reply(buf: &[u8], protocol: Protocol, out: &mut Vec<Socket>) -> Res
             }
             // A dump the kernel has no handler for (raw_diag, sctp_diag not built) ends at once,
             // with the error in NLMSG_DONE.
-            NetlinkPayload::Done(done) if done.code < 0 => {
-                let errno = done.code.saturating_abs();
-                return Err(ReplyError::Kernel(io::Error::from_raw_os_error(errno)));
-            }
+            NetlinkPayload::Done(done) if done.code < 0 => return Err(ReplyError::kernel(done.code)),
             NetlinkPayload::Done(_) => return Ok(Progress::Done),
+            // Not `to_io()`: it takes `abs()` of the code, which overflows on i32::MIN.
             NetlinkPayload::Error(err) if err.code.is_some() => {
-                // Not `to_io()`: it takes `abs()` of the code, which overflows on i32::MIN.
-                let errno = err.raw_code().saturating_abs();
-                return Err(ReplyError::Kernel(io::Error::from_raw_os_error(errno)));
+                return Err(ReplyError::kernel(err.raw_code()));
             }
             _ => {}
         }
@@ -264,13 +114,14 @@ fn socket_from(protocol: Protocol, response: &InetResponse) -> Result<Socket, Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netlink_packet_sock_diag::constants::AF_INET6;
     use std::net::IpAddr;
 
     /// Recorded by tests/fixtures/netlink/capture.py: a listener on 127.0.0.1:8080 and one
     /// connection to it, then NLMSG_DONE.
-    const TCP4: &[u8] = include_bytes!("../tests/fixtures/netlink/tcp4-dump.bin");
+    const TCP4: &[u8] = include_bytes!("../../tests/fixtures/netlink/tcp4-dump.bin");
     /// A UDP socket bound to [::1]:5353, then NLMSG_DONE.
-    const UDP6: &[u8] = include_bytes!("../tests/fixtures/netlink/udp6-dump.bin");
+    const UDP6: &[u8] = include_bytes!("../../tests/fixtures/netlink/udp6-dump.bin");
 
     fn parse(buf: &[u8], protocol: Protocol) -> (Result<Progress, ReplyError>, Vec<Socket>) {
         let mut out = Vec::new();
@@ -316,7 +167,7 @@ mod tests {
     }
 
     /// A raw-socket dump on a kernel without raw_diag: NLMSG_DONE carrying -ENOENT.
-    const RAW4_UNSUPPORTED: &[u8] = include_bytes!("../tests/fixtures/netlink/raw4-dump.bin");
+    const RAW4_UNSUPPORTED: &[u8] = include_bytes!("../../tests/fixtures/netlink/raw4-dump.bin");
 
     #[test]
     fn a_dump_without_a_kernel_handler_is_an_error() {

@@ -4,15 +4,15 @@
 //!
 //! A port published this way (`docker run -p 8080:80`, podman, kube-proxy) has no listening
 //! socket on the host; the rule and the listener it leads to are what the user needs to see.
-//! The parsers take bytes and return rules; which namespace they came from and which listener
-//! each reaches is the platform's business.
+//! The parsers take bytes and return rules, with no I/O: running the tools is [`super`]'s job,
+//! and which listener each rule reaches is decided when the snapshot links its forwards.
 
 use std::net::IpAddr;
 
 use serde_json::Value;
 
-use crate::model::{Endpoint, Protocol};
-use crate::platform::ParseError;
+use portscope_core::error::ParseError;
+use portscope_core::model::{Endpoint, Protocol};
 
 const WHAT_NFT: &str = "nft -j list ruleset";
 
