@@ -1,7 +1,7 @@
 //! portscope's core: what the user sees and every decision made about it, with no operating
 //! system inside.
 //!
-//! - [`model`]: sockets, endpoints, processes, snapshots; [`scan`]: what a port scan found.
+//! - [`model`]: sockets, endpoints, processes, snapshots.
 //! - [`knowledge`]: what a port means (IANA registry, local service names, abuse history) and the
 //!   one rule that says which side of a connection is the service.
 //! - [`audit`]: the rules that judge a snapshot; [`close`]: who holds a port and what to do to
@@ -29,7 +29,6 @@ pub mod platform;
 pub mod privilege;
 pub mod program;
 pub mod render;
-pub mod scan;
 pub mod time;
 pub mod watch;
 

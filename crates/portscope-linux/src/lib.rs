@@ -16,11 +16,10 @@
 //! - **Control actions for close** — [`pidfd`] (signals that cannot reach a reused PID),
 //!   [`systemctl`] (stopping a unit), [`sock_destroy`] (cutting one TCP connection).
 //! - **Services for front ends** — [`stop_signal`] (waiting for Ctrl-C), [`local_time`].
-//! - **Scan engines** — [`connect_scan`], [`syn_scan`], [`udp_scan`], [`scan_firewall`] (issue
-//!   21 moves them to portscope-scan).
 //!
-//! This is the only crate of portscope that makes raw system calls, so it is the only one allowed
-//! `unsafe`, and every `unsafe` block says why it is sound.
+//! The scan engines, with their raw sockets, live in `portscope-scan` (its `engine::linux`).
+//! Apart from that module, this is the only crate of portscope that makes raw system calls, so
+//! it is allowed `unsafe`, and every `unsafe` block says why it is sound.
 #![cfg(target_os = "linux")]
 #![allow(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -29,7 +28,6 @@ pub mod bind_probe;
 pub mod bpf_progs;
 pub mod capabilities;
 pub mod cgroup;
-pub mod connect_scan;
 pub mod cross_view;
 pub mod diag;
 pub mod exe_file;
@@ -45,14 +43,11 @@ pub mod packages;
 pub mod pidfd;
 pub mod proc_net;
 pub mod process;
-pub mod scan_firewall;
 pub mod snapshot;
 pub mod sock_destroy;
 pub mod stop_signal;
-pub mod syn_scan;
 pub mod sysctl;
 pub mod systemctl;
-pub mod udp_scan;
 pub mod users;
 
 mod platform;

@@ -8,6 +8,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use crate::report::{HostResult, PortState};
+
 /// The most bytes kept of a banner.
 const MAX_BANNER: usize = 256;
 /// Threads grabbing banners at once.
@@ -15,6 +17,24 @@ const PARALLEL: usize = 32;
 
 /// Grabs a banner from each address; the result is in the same order, `None` where nothing
 /// printable came back in time.
+/// Reads the banner of every open port of `hosts` into its report.
+pub fn add_to_open_ports(hosts: &mut [HostResult], timeout: Duration) {
+    let mut addrs = Vec::new();
+    for host in hosts.iter() {
+        if let Some(ip) = host.address {
+            for p in host.ports.iter().filter(|p| p.state == PortState::Open) {
+                addrs.push(SocketAddr::new(ip, p.port));
+            }
+        }
+    }
+    let mut banners = grab_all(&addrs, timeout).into_iter();
+    for host in hosts.iter_mut() {
+        for p in host.ports.iter_mut().filter(|p| p.state == PortState::Open) {
+            p.banner = banners.next().flatten();
+        }
+    }
+}
+
 pub fn grab_all(addrs: &[SocketAddr], timeout: Duration) -> Vec<Option<String>> {
     let mut out = vec![None; addrs.len()];
     for (chunk_addrs, chunk_out) in addrs.chunks(PARALLEL).zip(out.chunks_mut(PARALLEL)) {

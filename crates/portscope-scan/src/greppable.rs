@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use portscope_core::scan::ScanReport;
+use crate::report::ScanReport;
 
 pub fn write(out: &mut impl Write, report: &ScanReport, started: &str, finished: &str) -> io::Result<()> {
     writeln!(

@@ -10,7 +10,7 @@
 use std::hash::Hasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use portscope_core::scan::{Outcome, PortState, Reason};
+use crate::report::{Outcome, PortState, Reason};
 use siphasher::sip::SipHasher24;
 
 /// The TCP flags this module reads and writes.

@@ -5,12 +5,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
+use crate::report::{AnswersEverything, HostResult, Outcome, PortResult, PortState, Reason, ScanProto};
 use portscope_core::error::{Error, Result};
 use portscope_core::knowledge::ServiceNames;
 use portscope_core::model::Protocol;
-use portscope_core::scan::{
-    AnswersEverything, HostResult, Outcome, PortResult, PortState, Reason, ScanProto,
-};
 
 use crate::ports::{self, PortBits};
 use crate::targets::{self, Target};
@@ -170,6 +168,19 @@ impl Plan {
     /// Duplicates are dropped without remembering every address: an address of a range target
     /// is a repeat when an earlier range target contains it or an earlier single address was it;
     /// only the single addresses (a list's worth) are kept in a set, so a /8 costs nothing.
+    /// `1-1024`, or `T:22,80,U:53,161` when both protocols are scanned.
+    pub fn ports_label(&self) -> String {
+        match (self.ports.is_empty(), self.udp_ports.is_empty()) {
+            (_, true) => ports::ranges_label(&self.ports),
+            (true, false) => ports::ranges_label(&self.udp_ports),
+            (false, false) => format!(
+                "T:{},U:{}",
+                ports::ranges_label(&self.ports),
+                ports::ranges_label(&self.udp_ports)
+            ),
+        }
+    }
+
     pub fn hosts(&self) -> impl Iterator<Item = IpAddr> + '_ {
         let mut singles = HashSet::new();
         let targets = &self.targets;

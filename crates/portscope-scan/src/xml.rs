@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use portscope_core::scan::{HostResult, ScanReport};
+use crate::report::{HostResult, ScanReport};
 
 /// Times the XML records, as seconds since the epoch and as text.
 pub struct Times<'a> {

@@ -14,8 +14,6 @@ use crate::error::{Error, Result};
 use crate::model::{Endpoint, Process, Protocol, Snapshot, Socket, Supervisor};
 use crate::{privilege, render};
 
-/// Re-exported: callers that build a port plan name its spec here.
-
 /// One socket that holds the port.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PortSocket {

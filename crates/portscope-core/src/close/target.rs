@@ -7,8 +7,6 @@ use std::net::SocketAddr;
 use crate::audit::Finding;
 use crate::model::Protocol;
 
-/// Re-exported: callers that build a process plan name its specs here.
-
 /// The `portscope close …` command that acts on a finding: the process when one is named (a
 /// reverse shell, a binary in /tmp), else the connection, else the port.
 pub fn command_for(finding: &Finding) -> Option<String> {

@@ -10,8 +10,6 @@ pub mod history;
 pub mod list;
 pub mod lookup;
 pub mod scan;
-pub mod scan_engine;
-pub mod scan_stream;
 pub mod top;
 pub mod watch;
 pub mod watch_exec;
@@ -34,7 +32,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Explain(args) => explain::run(args, ui, host),
         Command::Audit(args) => audit::run(args, ui, host),
         Command::Close(args) => close::run(args, ui, host),
-        Command::Scan(args) => scan::run(args, ui),
+        Command::Scan(args) => scan::run(args, ui, host),
         Command::Top(args) => top::run(args, ui, host),
         Command::Watch(args) => watch::run(args, ui, host),
         Command::History(args) => history::run(args, ui, host),

@@ -1,29 +1,26 @@
-//! `portscope scan`: parse targets and ports, resolve names, run the connect engine, print.
+//! `portscope scan`: the command's arguments, and what is shown where (table or JSON on stdout,
+//! nmap formats to files, progress and notes on stderr).
 //!
-//! The work lives in `portscope-scan` and the platform's engine; this module wires the command line to it and decides what is
-//! shown where (table or JSON on stdout, nmap formats to files, progress and notes on stderr).
+//! The work — targets, ports, engines, timing, resume and sharding — lives in `portscope-scan`;
+//! this module wires the command line to it.
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
-use portscope_core::scan::{EngineConfig, HostResult, PortState, ScanReport};
+use portscope_scan::engine::{self as scan_engine, Hooks, Stop};
 use portscope_scan::plan::{Plan, Request, Tallies};
-use portscope_scan::{banner, greppable, ports, resolve, xml};
+use portscope_scan::report::{EngineConfig, ScanReport};
+use portscope_scan::{banner, greppable, resolve, stream as scan_stream, xml};
 
 use super::lookup::LocalNamesArgs;
-use super::{scan_engine, scan_stream};
 use crate::error::{Error, ExitCode, Result};
 use crate::files;
 use crate::output::scan as scan_report;
 use crate::output::{Ui, note};
-
-/// Engine threads at most: past a few, the kernel's locks, not the cores, set the pace.
-const MAX_THREADS: usize = 4;
 
 #[derive(Args, Debug, Clone)]
 #[command(after_help = "Examples:\n  portscope scan 198.18.0.2 -p-\n  \
@@ -178,7 +175,7 @@ fn parse_positive_duration(text: &str) -> std::result::Result<Duration, String> 
     Ok(duration)
 }
 
-pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
+pub fn run(args: &ScanArgs, ui: Ui, host: &dyn portscope_core::Platform) -> Result<ExitCode> {
     let names = args.names.load()?;
     let list = match &args.input_list {
         Some(path) => Some((read_input(path)?, path.display().to_string())),
@@ -215,13 +212,13 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
         rate: args.rate,
         ..EngineConfig::default()
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_THREADS);
+    let threads = scan_engine::threads();
     let mut stream = scan_stream::Stream::new(args.json_lines, args.all);
     let mut done = scan_stream::Done::new();
     if let Some(path) = &args.resume {
-        for (addr, proto, outcome) in stream.resume_from(path)? {
+        let me = scan_engine::effective_uid();
+        let file = portscope_history::safe_path::open_private(path, 0o600, me, "resume file")?;
+        for (addr, proto, outcome) in stream.resume_from(file)? {
             if done.insert((addr, proto)) {
                 tallies.record_proto(addr, proto, outcome);
                 progress.inc(1);
@@ -242,12 +239,16 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
             stream.record(addr, proto, outcome);
             tallies.record_proto(addr, proto, outcome);
         },
-        &progress,
+        &Hooks {
+            block_stop: &|| block_stop(host),
+            note: &|line| note(line),
+            progress: &|n| progress.inc(n),
+        },
     )?;
     stream.flush()?;
     if let Some(signal) = stopped {
         progress.finish_and_clear();
-        scan_engine::exit_stopped(signal);
+        exit_stopped(signal);
     }
     if args.json_lines {
         progress.finish_and_clear();
@@ -257,7 +258,7 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
 
     let (mut hosts, silent_hosts) = tallies.finish(&plan.names, &names);
     if args.banner {
-        add_banners(&mut hosts, args.banner_timeout);
+        banner::add_to_open_ports(&mut hosts, args.banner_timeout);
     }
     let finished_at = SystemTime::now();
     let report = ScanReport {
@@ -269,7 +270,7 @@ pub fn run(args: &ScanArgs, ui: Ui) -> Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(" "),
         start: epoch(started_at),
-        ports: ports_label(&plan),
+        ports: plan.ports_label(),
         port_count: plan.ports.len() + plan.udp_ports.len(),
         hosts,
         silent_hosts,
@@ -441,42 +442,25 @@ pub fn nmap_style_args(args: impl IntoIterator<Item = OsString>) -> Result<Vec<O
     Ok(out)
 }
 
+/// Blocks the stop signals for the engines that end in order on them; they poll without waiting.
+fn block_stop(host: &dyn portscope_core::Platform) -> std::io::Result<Box<dyn Stop>> {
+    let signals = host.block_stop_signals()?;
+    Ok(Box::new(move || signals.wait(Duration::ZERO)))
+}
+
+/// The engine has ended in order (its firewall rule is gone, the caller has flushed what it
+/// streams): exit as the signal asked.
+fn exit_stopped(signal: i32) -> ! {
+    note("scan stopped by a signal; nothing was left behind");
+    std::process::exit(128 + signal)
+}
+
 fn modes(args: &ScanArgs) -> scan_engine::Modes {
     scan_engine::Modes {
         syn: args.syn,
         connect: args.connect,
         udp: args.udp,
         confirm: !args.no_confirm,
-    }
-}
-
-/// `1-1024`, or `T:22,80,U:53,161` when both protocols are scanned.
-fn ports_label(plan: &Plan) -> String {
-    match (plan.ports.is_empty(), plan.udp_ports.is_empty()) {
-        (_, true) => ports::ranges_label(&plan.ports),
-        (true, false) => ports::ranges_label(&plan.udp_ports),
-        (false, false) => format!(
-            "T:{},U:{}",
-            ports::ranges_label(&plan.ports),
-            ports::ranges_label(&plan.udp_ports)
-        ),
-    }
-}
-
-fn add_banners(hosts: &mut [HostResult], timeout: Duration) {
-    let mut addrs = Vec::new();
-    for host in hosts.iter() {
-        if let Some(ip) = host.address {
-            for p in host.ports.iter().filter(|p| p.state == PortState::Open) {
-                addrs.push(SocketAddr::new(ip, p.port));
-            }
-        }
-    }
-    let mut banners = banner::grab_all(&addrs, timeout).into_iter();
-    for host in hosts.iter_mut() {
-        for p in host.ports.iter_mut().filter(|p| p.state == PortState::Open) {
-            p.banner = banners.next().flatten();
-        }
     }
 }
 

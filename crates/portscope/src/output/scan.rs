@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use crate::output::table::{Cell, Table};
 use crate::output::{Color, Ui};
-use portscope_core::scan::{HostResult, PortState, ScanReport};
+use portscope_scan::report::{HostResult, PortState, ScanReport};
 
 /// One block per host: a heading, the table of shown ports, a line for the ports not shown.
 pub fn write_table(out: &mut impl Write, report: &ScanReport, ui: Ui) -> io::Result<()> {
@@ -121,7 +121,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use portscope_core::scan::{PortResult, Reason, ScanStats};
+    use portscope_scan::report::{PortResult, Reason, ScanStats};
 
     fn report() -> ScanReport {
         let port = |port, state, reason, service: Option<&str>, banner: Option<&str>| PortResult {

@@ -7,13 +7,11 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 
-use portscope_core::scan::{Outcome, PortState, Reason, ScanProto};
+use portscope_core::error::{Error, Result};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::report::{Outcome, PortState, Reason, ScanProto};
 
 /// One port's outcome as a line.
 #[derive(Serialize)]
@@ -57,12 +55,10 @@ impl Stream {
         }
     }
 
-    /// Opens (or creates) the resume file without following a link, and returns the outcomes it
-    /// holds. A last line cut short by an interrupted write is dropped (and its probe redone).
-    pub fn resume_from(&mut self, path: &Path) -> Result<Vec<(SocketAddr, ScanProto, Outcome)>> {
-        // /proc/self belongs to the effective user: the file must be ours too.
-        let me = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
-        let mut file = portscope_history::safe_path::open_private(path, 0o600, me, "resume file")?;
+    /// Takes the resume file (opened by the caller without following a link, owned by
+    /// [`effective_uid`](crate::engine::effective_uid)), and returns the outcomes it holds. A last
+    /// line cut short by an interrupted write is dropped (and its probe redone).
+    pub fn resume_from(&mut self, mut file: File) -> Result<Vec<(SocketAddr, ScanProto, Outcome)>> {
         let mut held = Vec::new();
         let mut good_len = 0u64;
         {

@@ -1,21 +1,87 @@
-//! Which engines a scan runs (`-sS`, `-sT`, `-sU`) and how their outcomes reach the tallies.
+//! The engines and which of them a scan runs (`-sS`, `-sT`, `-sU`), fed with which probes, and
+//! how their outcomes reach the caller.
 //!
 //! The SYN scan is the default when this process may open raw sockets, as in nmap; otherwise the
 //! connect scan. `-sU` adds (or, alone, is) the UDP scan. The SYN and UDP engines run with the
-//! stop signals blocked and polled, so Ctrl-C ends them in order (the SYN scan's firewall rule is
-//! removed); the process then exits with 128 + the signal's number.
+//! stop signals blocked and polled (through [`Stop`], which the caller supplies), so Ctrl-C ends
+//! them in order (the SYN scan's firewall rule is removed); the caller then exits with 128 + the
+//! signal's number.
+//!
+//! - `control`: the probe loop over a small `Network` trait (send probes, collect answers, tell
+//!   the time); the SYN engine runs it over raw sockets, the connect engine over epoll.
+//! - `timing`: the RTT estimate, the congestion window and the retry rule (pure, used by the
+//!   control loop); `feed`: probes shared between threads, and send pacing.
+//! - `linux`: the engines' system calls, the crate's only `unsafe` code.
+//! - `sim` (tests only): simulated networks (virtual clock, seeded randomness) and the scenarios
+//!   under `tests/resources/simulation/`, played without root over the same control loop.
+
+mod control;
+mod feed;
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+mod linux;
+#[cfg(test)]
+mod sim;
+mod timing;
 
 use std::net::SocketAddr;
 
-use portscope_core::scan::{EngineConfig, Outcome, ScanInfo, ScanProto, ScanStats};
-use portscope_scan::plan::{Plan, Protocols};
-use portscope_scan::shard::{Permutation, Shard};
+use portscope_core::error::{Error, Result};
 
-use super::scan_stream::Done;
+use crate::plan::{Plan, Protocols};
+use crate::report::{EngineConfig, Outcome, ScanInfo, ScanProto, ScanStats};
+use crate::shard::{Permutation, Shard};
+use crate::stream::Done;
 
-use crate::error::{Error, Result};
-use crate::host::{StopSignals, connect_scan, syn_scan, udp_scan};
-use crate::output::note;
+#[cfg(target_os = "linux")]
+use linux::{connect, syn, udp};
+
+/// Asks whether the user has asked the scan to stop (Ctrl-C, SIGTERM). The caller implements it
+/// over its operating system's signals; any `Fn() -> Option<i32>` closure is one.
+pub trait Stop: Sync {
+    /// The number of a stop signal that is pending, without waiting.
+    fn pending(&self) -> Option<i32>;
+}
+
+impl<F: Fn() -> Option<i32> + Sync> Stop for F {
+    fn pending(&self) -> Option<i32> {
+        self()
+    }
+}
+
+/// What the engines need from their caller besides the probes: stop signals (blocked only when an
+/// engine that polls them runs, and before any engine thread starts, so every thread inherits the
+/// mask), a place for notes to the user, and a progress count.
+pub struct Hooks<'a> {
+    /// Blocks the stop signals and returns how to poll them.
+    pub block_stop: &'a dyn Fn() -> std::io::Result<Box<dyn Stop>>,
+    /// A line the user should read (said once, on stderr).
+    pub note: &'a dyn Fn(&str),
+    /// `n` more probes have been settled.
+    pub progress: &'a (dyn Fn(u64) + Sync),
+}
+
+/// Engine threads at most: past a few, the kernel's locks, not the cores, set the pace.
+const MAX_THREADS: usize = 4;
+
+/// How many engine threads a scan runs: one per core, up to [`MAX_THREADS`].
+pub fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_THREADS)
+}
+
+/// Whether this process may open raw sockets for a SYN scan.
+#[cfg(target_os = "linux")]
+fn raw_sockets_allowed() -> bool {
+    syn::raw_sockets_allowed()
+}
+
+/// The user a resume file must belong to: the one this process acts as.
+#[cfg(target_os = "linux")]
+pub fn effective_uid() -> u32 {
+    linux::effective_uid()
+}
 
 /// The scan types asked for on the command line.
 #[derive(Clone, Copy, Debug, Default)]
@@ -81,6 +147,7 @@ fn probes<'a>(
 
 /// Runs the engines the modes call for over `plan`'s hosts, feeding `sink`; returns the run's
 /// statistics (summed over the engines).
+#[cfg(target_os = "linux")]
 pub fn run(
     plan: &Plan,
     modes: &Modes,
@@ -88,11 +155,13 @@ pub fn run(
     threads: usize,
     selection: &Selection<'_>,
     sink: &mut Sink<'_>,
-    progress: &indicatif::ProgressBar,
+    hooks: &Hooks<'_>,
 ) -> Result<(ScanStats, Option<i32>)> {
+    let progress = hooks.progress;
+    let note = hooks.note;
     let tcp = modes.protocols().tcp && !plan.ports.is_empty();
-    let use_syn = tcp && !modes.connect && (modes.syn || syn_scan::raw_sockets_allowed());
-    if modes.syn && !syn_scan::raw_sockets_allowed() {
+    let use_syn = tcp && !modes.connect && (modes.syn || raw_sockets_allowed());
+    if modes.syn && !raw_sockets_allowed() {
         return Err(Error::Permission {
             what: "a SYN scan (-sS) opens raw sockets".into(),
             hint: "run as root or with CAP_NET_RAW, or use -sT".into(),
@@ -100,7 +169,7 @@ pub fn run(
     }
     // Blocked before any engine thread starts, so every thread inherits the mask.
     let stop = if use_syn || (modes.udp && !plan.udp_ports.is_empty()) {
-        Some(StopSignals::block().map_err(|e| Error::io("blocking stop signals", e))?)
+        Some((hooks.block_stop)().map_err(|e| Error::io("blocking stop signals", e))?)
     } else {
         None
     };
@@ -108,18 +177,18 @@ pub fn run(
     if tcp {
         let probes = probes(plan, &plan.ports, ScanProto::Tcp, selection);
         let stats = if use_syn {
-            let opts = syn_scan::SynOptions {
+            let opts = syn::SynOptions {
                 confirm: modes.confirm,
-                ..syn_scan::SynOptions::default()
+                ..syn::SynOptions::default()
             };
-            let run = syn_scan::scan(
+            let run = syn::scan(
                 probes,
                 cfg,
                 &opts,
                 threads,
-                stop.as_ref(),
+                stop.as_deref(),
                 |addr, outcome| sink(addr, ScanProto::Tcp, outcome),
-                |n| progress.inc(n),
+                progress,
             )?;
             for line in &run.notes {
                 note(line);
@@ -129,24 +198,24 @@ pub fn run(
             }
             run.stats
         } else {
-            connect_scan::scan_parallel(
+            connect::scan_parallel(
                 probes,
                 cfg,
                 threads,
                 |addr, outcome| sink(addr, ScanProto::Tcp, outcome),
-                |n| progress.inc(n),
+                progress,
             )?
         };
         add(&mut total, &stats);
     }
     if modes.udp && !plan.udp_ports.is_empty() {
         let probes = probes(plan, &plan.udp_ports, ScanProto::Udp, selection);
-        let run = udp_scan::scan(
+        let run = udp::scan(
             probes,
             cfg,
-            stop.as_ref(),
+            stop.as_deref(),
             |addr, outcome| sink(addr, ScanProto::Udp, outcome),
-            |n| progress.inc(n),
+            progress,
         )?;
         if let Some(gap) = run.paced_gap {
             note(&format!(
@@ -174,23 +243,17 @@ fn add(total: &mut ScanStats, stats: &ScanStats) {
     total.elapsed += stats.elapsed;
 }
 
-/// The engine has ended in order (its firewall rule is gone, the caller has flushed what it
-/// streams): exit as the signal asked.
-pub fn exit_stopped(signal: i32) -> ! {
-    note("scan stopped by a signal; nothing was left behind");
-    std::process::exit(128 + signal)
-}
-
 /// What each engine scans, for nmap's `scaninfo`.
+#[cfg(target_os = "linux")]
 pub fn scan_info(plan: &Plan, modes: &Modes) -> Vec<ScanInfo> {
     let mut info = Vec::new();
     if modes.protocols().tcp && !plan.ports.is_empty() {
-        let syn = !modes.connect && (modes.syn || syn_scan::raw_sockets_allowed());
+        let syn = !modes.connect && (modes.syn || raw_sockets_allowed());
         info.push(ScanInfo {
             kind: if syn { "syn" } else { "connect" },
             protocol: "tcp",
             count: plan.ports.len(),
-            ports: portscope_scan::ports::ranges_label(&plan.ports),
+            ports: crate::ports::ranges_label(&plan.ports),
         });
     }
     if modes.udp && !plan.udp_ports.is_empty() {
@@ -198,8 +261,59 @@ pub fn scan_info(plan: &Plan, modes: &Modes) -> Vec<ScanInfo> {
             kind: "udp",
             protocol: "udp",
             count: plan.udp_ports.len(),
-            ports: portscope_scan::ports::ranges_label(&plan.udp_ports),
+            ports: crate::ports::ranges_label(&plan.udp_ports),
         });
     }
     info
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::plan::Request;
+
+    fn plan() -> Plan {
+        let targets = vec!["198.18.0.1-4".to_string()];
+        let request = Request {
+            targets: &targets,
+            ports: Some("1-50"),
+            ..Request::default()
+        };
+        Plan::new(&request, &|_: &[String]| Ok(Vec::new())).unwrap()
+    }
+
+    #[test]
+    fn shards_cover_every_probe_once_and_skip_what_was_resumed() {
+        let plan = plan();
+        let none = Done::new();
+        let all: Vec<SocketAddr> = probes(
+            &plan,
+            &plan.ports,
+            ScanProto::Tcp,
+            &Selection {
+                shard: None,
+                done: &none,
+            },
+        )
+        .collect();
+        assert_eq!(all.len(), 4 * 50);
+        let mut done = Done::new();
+        done.insert((all[7], ScanProto::Tcp));
+        // A UDP outcome of the same address does not count for TCP.
+        done.insert((all[8], ScanProto::Udp));
+        let mut seen = HashSet::new();
+        for text in ["1/3", "2/3", "3/3"] {
+            let selection = Selection {
+                shard: Some(Shard::parse(text).unwrap()),
+                done: &done,
+            };
+            for addr in probes(&plan, &plan.ports, ScanProto::Tcp, &selection) {
+                assert!(seen.insert(addr), "{addr} in two shards");
+            }
+        }
+        let expected: HashSet<SocketAddr> = all.iter().copied().filter(|a| *a != all[7]).collect();
+        assert_eq!(seen, expected);
+    }
 }

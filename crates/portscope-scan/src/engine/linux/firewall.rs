@@ -43,11 +43,6 @@ impl RstFilter {
         nft_stdin(&ruleset)?;
         Ok(RstFilter { table })
     }
-
-    /// The table's name (for messages and tests).
-    pub fn table(&self) -> &str {
-        &self.table
-    }
 }
 
 impl Drop for RstFilter {

@@ -2,24 +2,24 @@
 //! back from raw sockets behind a BPF filter, no connection ever made.
 //!
 //! Every probe leaves from one source port, reserved for the scan by binding a TCP socket to it,
-//! with a keyed cookie as its sequence number ([`portscope_scan::packet::CookieKey`]): an answer
+//! with a keyed cookie as its sequence number ([`crate::packet::CookieKey`]): an answer
 //! is checked against the cookie alone, so a forged, stale or foreign packet is ignored. Probes go
 //! out 64 at a time with one `sendmmsg`, answers come in 64 at a time with `recvmmsg`; the
 //! kernel's filter passes only TCP segments to the source port, so the scan never copies the
 //! host's other traffic. ICMP errors come from a raw ICMP socket and count when they quote a
 //! probe's cookie.
 //!
-//! Timing, the window and the retry rule are the connect engine's ([`crate::connect_scan`]): an
+//! Timing, the window and the retry rule are shared with the connect engine
+//! ([`crate::engine::timing`]): an
 //! RTT estimate sets the timeout, the window grows on answers and halves when a retry is
 //! answered, a silent port gets one try more than the highest try ever answered. An open port is
 //! confirmed by a second probe (its own cookie) before it is reported, unless turned off.
 //!
 //! The kernel answers each SYN-ACK with a reset of its own; a firewall rule for the scan's
-//! lifetime ([`crate::scan_firewall`]) keeps that out and the scan sends its own reset instead.
+//! lifetime ([`super::firewall`]) keeps that out and the scan sends its own reset instead.
 //! A stop signal (SIGINT, SIGTERM, SIGHUP) ends the scan in order, so the rule is removed.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -28,15 +28,13 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use portscope_core::error::{Error, Result};
-use portscope_core::scan::{EngineConfig, Outcome, PortState, Reason, ScanStats};
-use portscope_scan::packet::{self, ACK, CookieKey, RST, SYN};
 
-use crate::connect_scan::{Rtt, Window};
-use crate::scan_firewall::{RstFilter, SCAN_MARK};
-use crate::stop_signal::StopSignals;
-
-/// Probes per `sendmmsg`, answers per `recvmmsg`.
-const BATCH: usize = 64;
+use super::firewall::{RstFilter, SCAN_MARK};
+use crate::engine::Stop;
+use crate::engine::control::{self, Answer, BATCH, Network, Sent};
+use crate::engine::feed::{Batches, lock};
+use crate::packet::{self, ACK, CookieKey, RST, SYN};
+use crate::report::{EngineConfig, Outcome, PortState, Reason, ScanStats};
 
 /// What the SYN engine does beyond the common [`EngineConfig`].
 #[derive(Clone, Debug)]
@@ -67,7 +65,7 @@ pub struct SynRun {
 }
 
 /// Whether this process may open raw sockets (root or CAP_NET_RAW in its namespace).
-pub fn raw_sockets_allowed() -> bool {
+pub(crate) fn raw_sockets_allowed() -> bool {
     // SAFETY: socket(2) with constant arguments; the descriptor is owned at once.
     let fd = unsafe {
         libc::socket(
@@ -85,19 +83,19 @@ pub fn raw_sockets_allowed() -> bool {
 }
 
 /// Whether a stop signal has arrived, shared by the engine's threads (a pending signal is taken
-/// by the one thread whose `sigtimedwait` sees it).
-struct Stop<'a> {
-    signals: Option<&'a StopSignals>,
+/// by the one thread whose poll of [`Stop`] sees it).
+struct Stopped<'a> {
+    signals: Option<&'a dyn Stop>,
     signal: AtomicI32,
 }
 
-impl Stop<'_> {
+impl Stopped<'_> {
     fn check(&self) -> Option<i32> {
         match self.signal.load(Ordering::Relaxed) {
             0 => {}
             signal => return Some(signal),
         }
-        let signal = self.signals.and_then(|s| s.wait(Duration::ZERO))?;
+        let signal = self.signals.and_then(|s| s.pending())?;
         self.signal.store(signal, Ordering::Relaxed);
         Some(signal)
     }
@@ -112,7 +110,7 @@ pub fn scan(
     cfg: &EngineConfig,
     opts: &SynOptions,
     threads: usize,
-    stop: Option<&StopSignals>,
+    stop: Option<&dyn Stop>,
     on_result: impl FnMut(SocketAddr, Outcome) + Send,
     on_progress: impl FnMut(u64) + Send,
 ) -> Result<SynRun> {
@@ -138,7 +136,7 @@ pub fn scan(
     let mut key = [0u8; 16];
     random_bytes(&mut key)?;
     let key = CookieKey(key);
-    let stop = Stop {
+    let stop = Stopped {
         signals: stop,
         signal: AtomicI32::new(0),
     };
@@ -155,10 +153,7 @@ pub fn scan(
             .map(|&sport| {
                 let (shared, sinks, stop, per_thread) = (&shared, &sinks, &stop, &per_thread);
                 scope.spawn(move || {
-                    let source = Batches {
-                        shared,
-                        buffer: VecDeque::new(),
-                    };
+                    let source = Batches::new(shared, 256);
                     worker(
                         source,
                         per_thread,
@@ -233,29 +228,8 @@ impl Drop for PendingFilter {
     }
 }
 
-/// Takes a poisoned lock anyway: a panicking engine thread is reported by `join`.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// One engine's view of the shared probe iterator: a batch at a time, so the lock is rare.
-struct Batches<'a, I> {
-    shared: &'a Mutex<I>,
-    buffer: VecDeque<SocketAddr>,
-}
-
-impl<I: Iterator<Item = SocketAddr>> Iterator for Batches<'_, I> {
-    type Item = SocketAddr;
-
-    fn next(&mut self) -> Option<SocketAddr> {
-        if self.buffer.is_empty() {
-            self.buffer.extend(lock(self.shared).by_ref().take(256));
-        }
-        self.buffer.pop_front()
-    }
-}
-
-/// One engine: its own source port and raw sockets, probes from the shared iterator.
+/// One engine: its own source port and raw sockets, probes from the shared iterator, run by the
+/// control loop every engine shares ([`crate::engine::control`]).
 #[allow(clippy::too_many_arguments)]
 fn worker(
     probes: impl Iterator<Item = SocketAddr>,
@@ -263,149 +237,28 @@ fn worker(
     opts: &SynOptions,
     key: CookieKey,
     sport: u16,
-    stop: &Stop<'_>,
-    mut on_result: impl FnMut(SocketAddr, Outcome),
-    mut on_progress: impl FnMut(u64),
+    stop: &Stopped<'_>,
+    on_result: impl FnMut(SocketAddr, Outcome),
+    on_progress: impl FnMut(u64),
 ) -> Result<ScanStats> {
-    let started = Instant::now();
-    let mut probes = probes.peekable();
-    let min_window = cfg.min_parallelism.max(1) as f64;
-    let cap = cfg.max_parallelism.max(1);
-    let mut e = Engine {
-        cfg,
-        opts,
+    let mut net = RawNet {
         key,
         sport,
         v4: None,
         v6: None,
         sources: HashMap::new(),
-        pending: HashMap::new(),
-        timers: BinaryHeap::new(),
-        retry: VecDeque::new(),
-        given_up: Vec::new(),
-        in_flight: 0,
-        seq: 0,
-        rtt: Rtt {
-            srtt: None,
-            rttvar: 0.0,
-            timeout: cfg
-                .initial_timeout
-                .clamp(cfg.min_timeout, cfg.max_timeout.max(cfg.min_timeout)),
-        },
-        window: Window {
-            cwnd: (min_window * 4.0).min(cap as f64).max(1.0),
-            ssthresh: cap as f64,
-            last_decrease: None,
-        },
-        cap,
-        max_answered_attempt: 0,
-        answered_hosts: HashSet::new(),
-        stats: ScanStats::default(),
-        finished: 0,
         batch: Vec::with_capacity(BATCH),
         resets: Vec::new(),
     };
-    let mut report = |addr: SocketAddr, outcome: Outcome| on_result(addr, outcome);
-    let mut next_send = started;
-    loop {
-        if stop.check().is_some() {
-            break;
-        }
-        // Send while the window and the rate allow, a batch at a time.
-        loop {
-            let room = (e.window.cwnd as usize)
-                .clamp(1, e.cap)
-                .saturating_sub(e.in_flight);
-            if room == 0 {
-                break;
-            }
-            let mut budget = room.min(BATCH);
-            if let Some(rate) = cfg.rate {
-                let now = Instant::now();
-                if next_send > now {
-                    break;
-                }
-                let interval = Duration::from_secs_f64(1.0 / rate);
-                next_send = next_send.max(now.checked_sub(interval).unwrap_or(now)) + interval;
-                budget = 1;
-            }
-            let mut queued = 0;
-            while queued < budget {
-                let next = e.retry.pop_front().or_else(|| probes.next().map(|a| (a, 0, 0)));
-                let Some((addr, attempt, phase)) = next else { break };
-                if attempt > 0 || phase > 0 {
-                    // A late answer may have settled the port while its retry waited.
-                    let waiting = e
-                        .pending
-                        .get(&addr)
-                        .is_some_and(|en| !en.in_flight && en.phase == phase);
-                    if !waiting {
-                        continue;
-                    }
-                }
-                e.queue(addr, attempt, phase)?;
-                queued += 1;
-            }
-            e.flush()?;
-            e.drain(&mut report)?;
-            if queued < budget {
-                break;
-            }
-        }
-        if e.in_flight == 0 && e.retry.is_empty() && probes.peek().is_none() {
-            let given_up = std::mem::take(&mut e.given_up);
-            let (again, done): (Vec<_>, Vec<_>) = given_up
-                .into_iter()
-                .partition(|(addr, a, _)| a + 1 < e.allowed_attempts(addr.ip()));
-            for (addr, attempt, phase) in again {
-                e.retry.push_back((addr, attempt + 1, phase));
-            }
-            for (addr, _, phase) in done {
-                if e.pending.remove(&addr).is_some() {
-                    report(addr, silent(phase));
-                    e.finished += 1;
-                }
-            }
-            on_progress(std::mem::take(&mut e.finished));
-            if e.retry.is_empty() {
-                break;
-            }
-            continue;
-        }
-        // Wait for answers, no longer than the next timer or send slot.
-        let now = Instant::now();
-        let mut wait = e
-            .timers
-            .peek()
-            .map_or(Duration::from_millis(50), |Reverse((t, _, _))| {
-                t.saturating_duration_since(now)
-            });
-        let more = !e.retry.is_empty() || probes.peek().is_some();
-        if more && e.in_flight < (e.window.cwnd as usize).clamp(1, e.cap) {
-            wait = wait.min(next_send.saturating_duration_since(now));
-        }
-        // Stop signals are looked at at least every 100 ms.
-        e.poll(wait.min(Duration::from_millis(100)))?;
-        e.drain(&mut report)?;
-        e.expire(Instant::now(), &mut report);
-        on_progress(std::mem::take(&mut e.finished));
-    }
-    let mut stats = e.stats;
-    stats.srtt_us = e.rtt.srtt.map_or(0, |s| (s * 1e6) as u64);
-    stats.rttvar_us = (e.rtt.rttvar * 1e6) as u64;
-    stats.timeout_us = e.rtt.timeout.as_micros() as u64;
-    stats.elapsed = started.elapsed();
-    Ok(stats)
-}
-
-/// A port's final answer when it never answered: filtered, or, when its only answer was a
-/// SYN-ACK the confirmation probe never saw again, still filtered — an open port is reported
-/// only when two probes say so.
-fn silent(_phase: u8) -> Outcome {
-    Outcome {
-        state: PortState::Filtered,
-        reason: Reason::NoResponse,
-    }
+    control::run(
+        &mut net,
+        probes,
+        cfg,
+        opts.confirm,
+        || stop.check().is_some(),
+        on_result,
+        on_progress,
+    )
 }
 
 /// Fills `buf` from the kernel's random source.
@@ -479,47 +332,24 @@ struct Family {
     icmp: OwnedFd,
 }
 
-struct Entry {
-    attempt: u32,
-    /// 0 for the first probe of a port, 1 for its confirmation.
-    phase: u8,
-    sent: Instant,
-    seq: u64,
-    in_flight: bool,
-}
-
-struct Engine<'a> {
-    cfg: &'a EngineConfig,
-    opts: &'a SynOptions,
+/// The raw sockets of one engine thread, as the control loop's [`Network`].
+struct RawNet {
     key: CookieKey,
     sport: u16,
     v4: Option<Family>,
     v6: Option<Family>,
     /// The local address the route to each target leaves from (the checksum covers it).
     sources: HashMap<IpAddr, IpAddr>,
-    /// Every port begun and not yet reported.
-    pending: HashMap<SocketAddr, Entry>,
-    timers: BinaryHeap<Reverse<(Instant, SocketAddr, u64)>>,
-    retry: VecDeque<(SocketAddr, u32, u8)>,
-    given_up: Vec<(SocketAddr, u32, u8)>,
-    in_flight: usize,
-    seq: u64,
-    rtt: Rtt,
-    window: Window,
-    cap: usize,
-    max_answered_attempt: u32,
-    answered_hosts: HashSet<IpAddr>,
-    stats: ScanStats,
-    finished: u64,
     /// Probes built and not yet sent: (target, segment, length).
     batch: Vec<(SocketAddr, [u8; packet::SYN_LEN], usize)>,
     /// Our resets to send after SYN-ACKs.
     resets: Vec<(SocketAddr, [u8; packet::SYN_LEN], usize)>,
 }
 
-impl Engine<'_> {
-    /// Builds one probe into the batch and starts its timer.
-    fn queue(&mut self, addr: SocketAddr, attempt: u32, phase: u8) -> Result<()> {
+impl Network for RawNet {
+    const IDLE_WAIT: Duration = Duration::from_millis(50);
+
+    fn queue(&mut self, addr: SocketAddr, _attempt: u32, phase: u8) -> Result<Sent> {
         let src = self.source(addr.ip())?;
         self.family(addr.is_ipv4())?;
         let sport = self.sport + u16::from(phase);
@@ -527,34 +357,32 @@ impl Engine<'_> {
         let mut seg = [0u8; packet::SYN_LEN];
         let len = packet::tcp_segment(&mut seg, src, addr.ip(), sport, addr.port(), cookie, 0, SYN);
         self.batch.push((addr, seg, len));
-        let now = Instant::now();
-        self.seq += 1;
-        self.pending.insert(
-            addr,
-            Entry {
-                attempt,
-                phase,
-                sent: now,
-                seq: self.seq,
-                in_flight: true,
-            },
-        );
-        self.in_flight += 1;
-        self.stats.probes += 1;
-        if attempt > 0 {
-            self.stats.retries += 1;
-        }
-        self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.in_flight);
-        let wait = self
-            .rtt
-            .timeout
-            .saturating_mul(1 << attempt.min(16))
-            .min(self.cfg.max_timeout)
-            .max(self.rtt.timeout);
-        self.timers.push(Reverse((now + wait, addr, self.seq)));
-        Ok(())
+        Ok(Sent::Pending(0))
     }
 
+    fn flush(&mut self) -> Result<()> {
+        RawNet::flush(self)
+    }
+
+    fn expired(&mut self, _addr: SocketAddr, _token: usize) -> Option<Outcome> {
+        // An answer is read as soon as it is there; there is nothing more to ask.
+        None
+    }
+
+    fn wait(&mut self, wait: Duration) -> Result<()> {
+        self.poll(wait)
+    }
+
+    fn collect(&mut self, answers: &mut Vec<Answer>) -> Result<()> {
+        self.drain(answers)
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+impl RawNet {
     /// Sends the batch of probes (and any resets owed) with one `sendmmsg` per family.
     fn flush(&mut self) -> Result<()> {
         let batch = std::mem::take(&mut self.batch);
@@ -632,7 +460,7 @@ impl Engine<'_> {
     }
 
     /// Reads every queued answer.
-    fn drain(&mut self, report: &mut impl FnMut(SocketAddr, Outcome)) -> Result<()> {
+    fn drain(&mut self, answers: &mut Vec<Answer>) -> Result<()> {
         for v4 in [true, false] {
             let Some(fam) = (if v4 { &self.v4 } else { &self.v6 }) else {
                 continue;
@@ -648,7 +476,7 @@ impl Engine<'_> {
                         packet::parse_tcp(from, &bytes)
                     };
                     if let Ok(answer) = parsed {
-                        self.on_tcp(answer, report);
+                        answers.extend(self.on_tcp(answer));
                     }
                 }
                 if n < BATCH {
@@ -665,7 +493,7 @@ impl Engine<'_> {
                         packet::parse_icmp_v6(from, &bytes)
                     };
                     if let Ok(answer) = parsed {
-                        self.on_icmp(answer, report);
+                        answers.extend(self.on_icmp(answer));
                     }
                 }
                 if n < BATCH {
@@ -679,22 +507,21 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn on_tcp(&mut self, a: packet::TcpAnswer, report: &mut impl FnMut(SocketAddr, Outcome)) {
+    /// The answer a TCP segment carries, when it answers one of our probes (its cookie).
+    fn on_tcp(&mut self, a: packet::TcpAnswer) -> Option<Answer> {
         // The confirmation probe leaves from the next port: the target may still hold the first
         // probe's half-open connection (when our reset was lost), and a second SYN on the same
         // 4-tuple would be answered with a reset.
         let phase = match a.dport.wrapping_sub(self.sport) {
             0 => 0,
             1 => 1,
-            _ => return,
+            _ => return None,
         };
         let addr = SocketAddr::new(a.src, a.sport);
-        let Some(src) = self.sources.get(&a.src).copied() else {
-            return;
-        };
+        let src = self.sources.get(&a.src).copied()?;
         let cookie = self.key.cookie(src, a.dport, a.src, a.sport, phase);
         if a.flags & ACK == 0 || a.ack != cookie.wrapping_add(1) {
-            return;
+            return None;
         }
         if a.flags & SYN != 0 {
             // Our own reset ends the target's half-open connection, for late and repeated
@@ -712,9 +539,6 @@ impl Engine<'_> {
             );
             self.resets.push((addr, seg, len));
         }
-        if self.pending.get(&addr).is_none_or(|e| e.phase != phase) {
-            return;
-        }
         let outcome = if a.flags & SYN != 0 {
             Outcome {
                 state: PortState::Open,
@@ -726,106 +550,35 @@ impl Engine<'_> {
                 reason: Reason::Reset,
             }
         } else {
-            return;
+            return None;
         };
-        self.settle(addr, outcome, report);
+        Some(Answer {
+            addr,
+            phase,
+            outcome: Some(outcome),
+        })
     }
 
-    fn on_icmp(&mut self, a: packet::IcmpAnswer, report: &mut impl FnMut(SocketAddr, Outcome)) {
+    /// The answer an ICMP error carries, when it quotes one of our probes (its cookie).
+    fn on_icmp(&mut self, a: packet::IcmpAnswer) -> Option<Answer> {
         let phase = match a.sport.wrapping_sub(self.sport) {
             0 => 0,
             1 => 1,
-            _ => return,
+            _ => return None,
         };
         if a.proto != 6 {
-            return;
+            return None;
         }
         let addr = SocketAddr::new(a.dst, a.dport);
-        if self.pending.get(&addr).is_none_or(|e| e.phase != phase) {
-            return;
-        }
-        let Some(src) = self.sources.get(&a.dst).copied() else {
-            return;
-        };
+        let src = self.sources.get(&a.dst).copied()?;
         if a.seq != self.key.cookie(src, a.sport, a.dst, a.dport, phase) {
-            return;
+            return None;
         }
-        self.settle(addr, a.outcome(), report);
-    }
-
-    /// A port answered: report it, or send its confirmation probe.
-    fn settle(&mut self, addr: SocketAddr, outcome: Outcome, report: &mut impl FnMut(SocketAddr, Outcome)) {
-        let Some(entry) = self.pending.remove(&addr) else {
-            return;
-        };
-        let now = Instant::now();
-        if entry.in_flight {
-            self.in_flight -= 1;
-        }
-        self.max_answered_attempt = self.max_answered_attempt.max(entry.attempt);
-        self.answered_hosts.insert(addr.ip());
-        if entry.attempt == 0 && entry.in_flight {
-            self.rtt.sample(now.duration_since(entry.sent), self.cfg);
-        } else if entry.attempt > 0 {
-            self.window
-                .on_loss(now, self.rtt.timeout, self.cfg.min_parallelism.max(1) as f64);
-        }
-        self.window.on_answer(self.cap as f64);
-        if outcome.state == PortState::Open && entry.phase == 0 && self.opts.confirm {
-            // Back in the map as waiting, so a late duplicate of this answer is not mistaken.
-            self.pending.insert(
-                addr,
-                Entry {
-                    attempt: 0,
-                    phase: 1,
-                    sent: now,
-                    seq: 0,
-                    in_flight: false,
-                },
-            );
-            self.retry.push_front((addr, 0, 1));
-            return;
-        }
-        report(addr, outcome);
-        self.finished += 1;
-    }
-
-    fn expire(&mut self, now: Instant, report: &mut impl FnMut(SocketAddr, Outcome)) {
-        while let Some(Reverse((deadline, addr, id))) = self.timers.peek().copied() {
-            if deadline > now {
-                break;
-            }
-            self.timers.pop();
-            let allowed = self.allowed_attempts(addr.ip());
-            let max_retries = self.cfg.max_retries;
-            let Some(entry) = self.pending.get_mut(&addr) else {
-                continue;
-            };
-            if entry.seq != id || !entry.in_flight {
-                continue;
-            }
-            entry.in_flight = false;
-            self.in_flight -= 1;
-            let (attempt, phase) = (entry.attempt, entry.phase);
-            if attempt + 1 < allowed {
-                self.retry.push_back((addr, attempt + 1, phase));
-            } else if attempt >= max_retries {
-                self.pending.remove(&addr);
-                report(addr, silent(phase));
-                self.finished += 1;
-                self.window.on_answer(self.cap as f64);
-            } else {
-                self.given_up.push((addr, attempt, phase));
-                self.window.on_answer(self.cap as f64);
-            }
-        }
-    }
-
-    fn allowed_attempts(&self, host: IpAddr) -> u32 {
-        if !self.answered_hosts.contains(&host) {
-            return self.cfg.max_retries + 1;
-        }
-        (self.max_answered_attempt + 2).clamp(self.cfg.min_retries + 1, self.cfg.max_retries + 1)
+        Some(Answer {
+            addr,
+            phase,
+            outcome: Some(a.outcome()),
+        })
     }
 }
 

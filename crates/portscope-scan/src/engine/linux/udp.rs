@@ -1,5 +1,5 @@
 //! The UDP engine (`scan -sU`): one datagram per port, carrying the protocol's own request where
-//! portscope knows one ([`portscope_scan::udp_payloads`]); an answer means open, an ICMP port
+//! portscope knows one ([`crate::udp_payloads`]); an answer means open, an ICMP port
 //! unreachable closed, and silence open|filtered.
 //!
 //! No raw socket is needed: probes leave from one unconnected UDP socket per address family with
@@ -20,10 +20,10 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use portscope_core::error::{Error, Result};
-use portscope_core::scan::{EngineConfig, Outcome, PortState, Reason, ScanStats};
-use portscope_scan::udp_payloads;
 
-use crate::stop_signal::StopSignals;
+use crate::engine::Stop;
+use crate::report::{EngineConfig, Outcome, PortState, Reason, ScanStats};
+use crate::udp_payloads;
 
 /// The longest gap between two retries, whatever the measured error rate: a little over Linux's
 /// default of one ICMP error per second per peer.
@@ -42,7 +42,7 @@ pub struct UdpRun {
 pub fn scan(
     probes: impl Iterator<Item = SocketAddr>,
     cfg: &EngineConfig,
-    stop: Option<&StopSignals>,
+    stop: Option<&dyn Stop>,
     mut on_result: impl FnMut(SocketAddr, Outcome),
     mut on_progress: impl FnMut(u64),
 ) -> Result<UdpRun> {
@@ -80,7 +80,7 @@ pub fn scan(
             }
             // Pace: wait out the gap, reading answers meanwhile.
             loop {
-                if let Some(signal) = stop.and_then(|s| s.wait(Duration::ZERO)) {
+                if let Some(signal) = stop.and_then(|s| s.pending()) {
                     stopped_by = Some(signal);
                     break;
                 }
@@ -423,7 +423,7 @@ fn icmp_outcome(origin: u8, icmp_type: u8, code: u8) -> Outcome {
             reason: Reason::HostUnreach,
         };
     }
-    let answer = portscope_scan::packet::IcmpAnswer {
+    let answer = crate::packet::IcmpAnswer {
         from: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         v6: origin == libc::SO_EE_ORIGIN_ICMP6,
         icmp_type,
