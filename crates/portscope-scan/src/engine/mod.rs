@@ -22,6 +22,7 @@ mod feed;
 mod linux;
 #[cfg(test)]
 mod sim;
+mod stop;
 mod timing;
 
 use std::net::SocketAddr;
@@ -33,21 +34,10 @@ use crate::report::{EngineConfig, Outcome, ScanInfo, ScanProto, ScanStats};
 use crate::shard::{Permutation, Shard};
 use crate::stream::Done;
 
+pub use stop::Stop;
+
 #[cfg(target_os = "linux")]
 use linux::{connect, syn, udp};
-
-/// Asks whether the user has asked the scan to stop (Ctrl-C, SIGTERM). The caller implements it
-/// over its operating system's signals; any `Fn() -> Option<i32>` closure is one.
-pub trait Stop: Sync {
-    /// The number of a stop signal that is pending, without waiting.
-    fn pending(&self) -> Option<i32>;
-}
-
-impl<F: Fn() -> Option<i32> + Sync> Stop for F {
-    fn pending(&self) -> Option<i32> {
-        self()
-    }
-}
 
 /// What the engines need from their caller besides the probes: stop signals (blocked only when an
 /// engine that polls them runs, and before any engine thread starts, so every thread inherits the

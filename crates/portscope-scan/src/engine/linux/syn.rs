@@ -30,9 +30,9 @@ use std::time::{Duration, Instant};
 use portscope_core::error::{Error, Result};
 
 use super::firewall::{RstFilter, SCAN_MARK};
-use crate::engine::Stop;
 use crate::engine::control::{self, Answer, BATCH, Network, Sent};
 use crate::engine::feed::{Batches, lock};
+use crate::engine::stop::Stop;
 use crate::packet::{self, ACK, CookieKey, RST, SYN};
 use crate::report::{EngineConfig, Outcome, PortState, Reason, ScanStats};
 

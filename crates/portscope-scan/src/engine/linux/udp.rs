@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use portscope_core::error::{Error, Result};
 
-use crate::engine::Stop;
+use crate::engine::stop::Stop;
 use crate::report::{EngineConfig, Outcome, PortState, Reason, ScanStats};
 use crate::udp_payloads;
 
