@@ -13,5 +13,6 @@ fuzz_target!(|data: &[u8]| {
         let again = Baseline::parse(&baseline.to_toml()).expect("a saved baseline parses");
         assert_eq!(again, baseline);
     }
-    let _ = parse_since(text, 1_800_000_000_000);
+    let _ = parse_since(text, 1_800_000_000_000, 0);
+    let _ = parse_since(text, 1_800_000_000_000, -36_000_000);
 });
