@@ -34,10 +34,11 @@ bench_need() {
 
 # --- the binary ---------------------------------------------------------------------------------
 
-# bench_build [CARGO ARGS…]: the release build, quiet; sets BIN to the binary's absolute path.
+# bench_build [CARGO ARGS…]: the release build, quiet; sets BIN to the binary's absolute path
+# (under $CARGO_TARGET_DIR when it is set, as cargo builds it there).
 bench_build() {
   cargo build --release --quiet "$@"
-  BIN=$PWD/target/release/portscope
+  BIN=$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)/portscope
 }
 
 # --- clean-up -----------------------------------------------------------------------------------
