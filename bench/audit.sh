@@ -7,25 +7,15 @@
 #      `unhide-tcp` (the hidden-port check it mirrors), inside that namespace, so that the bind
 #      probe touches no port of the host.
 # Needs root (namespaces, every owner). Installs unhide from apt if it is missing.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "bench/audit.sh needs root" >&2; exit 3; }
+. "$(dirname "$0")/lib.sh"
+bench_need_root "bench/audit.sh needs root" 3
 command -v hyperfine >/dev/null || { apt-get install -y -qq hyperfine >/dev/null; }
 command -v unhide-tcp >/dev/null || { apt-get install -y -qq unhide >/dev/null; }
 
-cargo build --release --quiet
-BIN=$PWD/target/release/portscope
+bench_build
 NS=ps-bench-audit-$$
-OUT=$(mktemp -d)
-ip netns add "$NS"
-LISTENER=""
-cleanup() {
-  [ -n "$LISTENER" ] && kill "$LISTENER" 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
-  rm -rf "$OUT"
-}
-trap cleanup EXIT
-ip -n "$NS" link set lo up
+bench_tmpdir OUT
+bench_netns "$NS"
 
 # 200 TCP and 50 UDP listeners inside the namespace, so the tables are not empty.
 ip netns exec "$NS" python3 -c '
@@ -44,7 +34,7 @@ p.setsockopt(socket.SOL_SOCKET, 26, struct.pack("HL", len(prog), ctypes.addresso
 keep.append(p)
 time.sleep(600)
 ' &
-LISTENER=$!
+bench_kill_on_exit $!
 sleep 1
 
 echo "== passive audit on this host ($(ss -tuna | tail -n +2 | wc -l) sockets) vs ss -tulpna, ss -0pb"
@@ -58,13 +48,4 @@ echo "== audit --deep vs unhide-tcp, inside $NS (250 listeners)"
 hyperfine -N -i --warmup 1 --runs 5 --export-json "$OUT/deep.json" \
   "ip netns exec $NS $BIN audit --deep --color never" "ip netns exec $NS unhide-tcp" >/dev/null
 
-python3 - "$OUT/host.json" "$OUT/passive.json" "$OUT/deep.json" <<'PY'
-import json, re, sys
-for path in sys.argv[1:]:
-    ours, *others = json.load(open(path))["results"]
-    print(f"{ours['command']:<70} {ours['mean']*1000:9.1f} ms ± {ours['stddev']*1000:.1f}")
-    for theirs in others:
-        print(f"{theirs['command']:<70} {theirs['mean']*1000:9.1f} ms ± {theirs['stddev']*1000:.1f}")
-        label = "  ratio portscope / " + re.sub(r"^ip netns exec [^ ]+ ", "", theirs["command"])
-        print(f"{label:<70} {ours['mean']/theirs['mean']:9.2f}x")
-PY
+bench_ratios "$OUT/host.json" "$OUT/passive.json" "$OUT/deep.json"

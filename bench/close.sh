@@ -4,23 +4,14 @@
 # network namespace this script creates; only processes started in it are signalled.
 #
 # Usage: bench/close.sh [RUNS]   (root; builds the release binary first)
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 runs=${1:-20}
-[ "$(id -u)" = 0 ] || { echo "bench/close.sh needs root (network namespaces)" >&2; exit 1; }
-for tool in hyperfine python3 fuser lsof ss; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install hyperfine psmisc lsof iproute2)" >&2; exit 1; }
-done
-cargo build --release --quiet
-bin=$PWD/target/release/portscope
+bench_need_root "bench/close.sh needs root (network namespaces)"
+bench_require "apt-get install hyperfine psmisc lsof iproute2" hyperfine python3 fuser lsof ss
+bench_build
+bin=$BIN
 ns=ps-bench-close-$$
-ip netns add "$ns"
-ip -n "$ns" link set lo up
-cleanup() {
-  ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
-  ip netns del "$ns" 2>/dev/null || true
-}
-trap cleanup EXIT
+bench_netns "$ns"
 in_ns() { echo "ip netns exec $ns $*"; }
 
 listener='import socket,time
@@ -30,9 +21,9 @@ pair='import socket,time
 l=socket.socket();l.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)
 l.bind(("127.0.0.1",9001));l.listen(4)
 c=socket.socket();c.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);c.bind(("127.0.0.1",40000));c.connect(("127.0.0.1",9001));a,_=l.accept();time.sleep(600)'
+bench_on_exit "rm -f /tmp/$ns-*.py"
 printf '%s' "$listener" >"/tmp/$ns-listener.py"
 printf '%s' "$pair" >"/tmp/$ns-pair.py"
-trap 'cleanup; rm -f /tmp/$ns-*.py' EXIT
 
 # Start a fresh program in the namespace and wait (bounded) until its port is open.
 start() {

@@ -12,55 +12,27 @@
 #
 # Usage: sudo bench/exporter-load.sh [SECONDS] [CONNECTIONS]   (default 10 s, 50; needs root
 # for `ip netns` and Debian's wrk: apt-get install wrk)
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 DURATION=${1:-10}
 CONNECTIONS=${2:-50}
-[ "$(id -u)" = 0 ] || { echo "exporter-load.sh: needs root (ip netns)" >&2; exit 3; }
+bench_need_root "exporter-load.sh: needs root (ip netns)" 3
 command -v wrk >/dev/null || { echo "exporter-load.sh: needs wrk (apt-get install wrk)" >&2; exit 2; }
 
-cargo build --release --quiet -p portscope
-BIN=$PWD/target/release/portscope
+bench_build -p portscope
 NS=ps-16-load-$$
-TMP=$(mktemp -d)
-OPENER_PID= EXPORTER_PID= NODE_PID=
-cleanup() {
-  [ -n "$EXPORTER_PID" ] && kill "$EXPORTER_PID" 2>/dev/null || true
-  [ -n "$NODE_PID" ] && kill "$NODE_PID" 2>/dev/null || true
-  [ -n "$OPENER_PID" ] && kill "$OPENER_PID" 2>/dev/null || true
-  wait 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-ip netns add "$NS"
-ip -n "$NS" link set lo up
+bench_tmpdir TMP
+bench_netns "$NS"
 
-cat > "$TMP/open.py" <<'PY'
-import resource, socket, sys, time
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
-socks = []
-for i in range(300):
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", 20000 + i)); s.listen(64); socks.append(s)
-for i in range(200):
-    u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.bind(("::1", 30000 + i)); socks.append(u)
-server = socks[0]
-for i in range(250):
-    c = socket.create_connection(("127.0.0.1", 20000)); a, _ = server.accept(); socks += [c, a]
-print(len(socks), flush=True)
-time.sleep(float(sys.argv[1]))
-PY
+bench_opener_script "$TMP/open.py"
 ip netns exec "$NS" /usr/bin/python3 "$TMP/open.py" $((DURATION + 60)) >"$TMP/opened" &
-OPENER_PID=$!
-for _ in $(seq 100); do [ -s "$TMP/opened" ] && break; sleep 0.1; done
+bench_kill_on_exit $!
+bench_wait_nonempty "$TMP/opened" 100 || true
 echo "sockets opened in $NS: $(cat "$TMP/opened")"
 
 ip netns exec "$NS" "$BIN" exporter --listen 127.0.0.1:9750 2>"$TMP/exporter.log" &
 EXPORTER_PID=$!
-for _ in $(seq 300); do grep -q "serving" "$TMP/exporter.log" 2>/dev/null && break; sleep 0.1; done
-grep -q "serving" "$TMP/exporter.log" || { cat "$TMP/exporter.log"; exit 4; }
+bench_kill_on_exit "$EXPORTER_PID"
+bench_wait_for "$TMP/exporter.log" serving 300 || { cat "$TMP/exporter.log"; exit 4; }
 
 HZ=$(getconf CLK_TCK)
 # One uncached collection, for scale: the first scrape after the cache has expired.
@@ -101,6 +73,7 @@ NODE=$(command -v prometheus-node-exporter || command -v node_exporter || true)
 if [ -n "$NODE" ]; then
   ip netns exec "$NS" "$NODE" --web.listen-address=127.0.0.1:9100 >"$TMP/node.log" 2>&1 &
   NODE_PID=$!
+  bench_kill_on_exit "$NODE_PID"
   for _ in $(seq 100); do
     ip netns exec "$NS" /usr/bin/python3 -c 'import socket; socket.create_connection(("127.0.0.1", 9100), 1)' 2>/dev/null && break
     sleep 0.1

@@ -9,8 +9,7 @@
 #
 #   bench/list.sh                 # N = 10000 and 40000
 #   COUNTS="1000" RUNS=5 bench/list.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 
 COUNTS=${COUNTS:-"10000 40000"}
 RUNS=${RUNS:-10}
@@ -18,47 +17,23 @@ RUNS=${RUNS:-10}
 FDS_PER_WORKER=$(( $(ulimit -Hn) - 100 ))
 [ "$FDS_PER_WORKER" -gt 16000 ] && FDS_PER_WORKER=16000
 NS="ps-bench-list-$$"
-OUT=$(mktemp -d)
-BIN="$PWD/target/release/portscope"
 
-need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
-need hyperfine hyperfine
-need lsof lsof
-need ss iproute2
+bench_need hyperfine hyperfine
+bench_need lsof lsof
+bench_need ss iproute2
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
-[ "$(id -u)" = 0 ] || { echo "bench/list.sh: needs root (network namespaces)" >&2; exit 3; }
-cargo build --release --quiet
+bench_need_root "bench/list.sh: needs root (network namespaces)" 3
+bench_build
+bench_tmpdir OUT
 
+bench_netns "$NS"
 pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
-  rm -rf "$OUT"
-}
-trap cleanup EXIT
-
-ip netns add "$NS"
-ip -n "$NS" link set lo up
+bench_on_exit 'for pid in "${pids[@]}"; do kill "$pid"; done; wait'
 ip netns exec "$NS" sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
 
-# One worker: a listener on its own port and COUNT connections to it, holding both ends. It runs
-# from a file so that its command line is as short as a real server's (every JSON row carries it).
-cat > "$OUT/worker.py" <<'PY'
-import socket, sys, time
-port, count = int(sys.argv[1]), int(sys.argv[2])
-listener = socket.socket()
-listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-listener.bind(("127.0.0.1", port))
-listener.listen(4096)
-held = []
-for _ in range(count):
-    client = socket.create_connection(("127.0.0.1", port))
-    server, _ = listener.accept()
-    held += [client, server]
-print("ready", flush=True)
-time.sleep(3600)
-PY
+# One worker: a listener on its own port and COUNT connections to it, holding both ends (every
+# JSON row carries its short command line).
+bench_worker_script "$OUT/worker.py"
 
 start_workers() {
   local n=$1
@@ -71,8 +46,7 @@ start_workers() {
     pids+=("$!")
   done
   for i in $(seq 1 "$WORKERS"); do
-    for _ in $(seq 1 600); do grep -q ready "$OUT/worker$i" 2>/dev/null && break; sleep 0.1; done
-    grep -q ready "$OUT/worker$i" || { echo "worker $i did not start" >&2; exit 4; }
+    bench_wait_for "$OUT/worker$i" ready 600 || { echo "worker $i did not start" >&2; exit 4; }
   done
 }
 

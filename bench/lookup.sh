@@ -2,10 +2,9 @@
 # How fast portscope answers "what is this port?" from its compiled-in registry, against the
 # lookups a user would otherwise run on this machine (getent and grep over /etc/services, which
 # know far fewer ports). Needs hyperfine and a release build: cargo build --release
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 bin=target/release/portscope
-[ -x "$bin" ] || cargo build --release
+[ -x "$bin" ] || bench_build
 command -v hyperfine >/dev/null || { echo "hyperfine is not installed" >&2; exit 1; }
 
 echo "registry rows compiled in: $(grep -vc '^#' crates/portscope-core/data/iana-services.tsv); /etc/services lines: $(grep -vc '^\s*\(#\|$\)' /etc/services || true)"

@@ -15,55 +15,29 @@
 #
 #   bench/netns.sh                         # NSCOUNT=5 TOTAL=10000 SINGLE=10000
 #   NSCOUNT=3 TOTAL=3000 RUNS=5 bench/netns.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 
 NSCOUNT=${NSCOUNT:-5}
 TOTAL=${TOTAL:-10000}
 SINGLE=${SINGLE:-10000}
 RUNS=${RUNS:-10}
 PREFIX="ps-bench-ns-$$"
-OUT=$(mktemp -d)
-BIN="$PWD/target/release/portscope"
 
-need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
-need hyperfine hyperfine
-need ss iproute2
-[ "$(id -u)" = 0 ] || { echo "bench/netns.sh: needs root (network namespaces)" >&2; exit 3; }
-cargo build --release --quiet
+bench_need hyperfine hyperfine
+bench_need ss iproute2
+bench_need_root "bench/netns.sh: needs root (network namespaces)" 3
+bench_build
+bench_tmpdir OUT
 
 pids=()
-namespaces=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-  rm -rf "$OUT"
-}
-trap cleanup EXIT
+bench_on_exit 'for pid in "${pids[@]}"; do kill "$pid"; done; wait'
 
-cat > "$OUT/worker.py" <<'PY'
-import socket, sys, time
-port, count = int(sys.argv[1]), int(sys.argv[2])
-listener = socket.socket()
-listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-listener.bind(("127.0.0.1", port))
-listener.listen(4096)
-held = []
-for _ in range(count):
-    client = socket.create_connection(("127.0.0.1", port))
-    server, _ = listener.accept()
-    held += [client, server]
-print("ready", flush=True)
-time.sleep(3600)
-PY
+bench_worker_script "$OUT/worker.py"
 
 # new_ns NAME CONNECTIONS: a namespace with one worker holding both ends of CONNECTIONS connections.
 new_ns() {
   local ns=$1 count=$2
-  ip netns add "$ns"
-  namespaces+=("$ns")
-  ip -n "$ns" link set lo up
+  bench_netns "$ns"
   ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
   ip netns exec "$ns" bash -c "ulimit -n \$(ulimit -Hn); exec /usr/bin/python3 $OUT/worker.py 20000 $count" > "$OUT/$ns.out" &
   pids+=("$!")
@@ -71,12 +45,9 @@ new_ns() {
 
 wait_ready() {
   for ns in "$@"; do
-    for _ in $(seq 1 900); do grep -q ready "$OUT/$ns.out" 2>/dev/null && break; sleep 0.1; done
-    grep -q ready "$OUT/$ns.out" || { echo "worker in $ns did not start" >&2; exit 4; }
+    bench_wait_for "$OUT/$ns.out" ready 900 || { echo "worker in $ns did not start" >&2; exit 4; }
   done
 }
-
-median() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$1"; }
 
 echo "== part 1: $TOTAL connections over $NSCOUNT namespaces"
 part1=()
@@ -97,9 +68,9 @@ sum=0
 for ns in "${part1[@]}"; do
   ip netns exec "$ns" hyperfine -N --warmup 2 --runs "$RUNS" --style basic --export-json "$OUT/ss-$ns.json" \
     -n "ss -tanp in $ns" "ss -tanp" >/dev/null
-  sum=$(python3 -c "print($sum + $(median "$OUT/ss-$ns.json"))")
+  sum=$(python3 -c "print($sum + $(bench_median "$OUT/ss-$ns.json"))")
 done
-ours=$(median "$OUT/portscope.json")
+ours=$(bench_median "$OUT/portscope.json")
 python3 - "$ours" "$sum" "$NSCOUNT" <<'PY'
 import sys
 ours, ss, n = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3]

@@ -11,26 +11,19 @@
 #
 #   bench/scan-memory.sh              # PREFIX=8 by default
 #   PREFIX=12 bench/scan-memory.sh    # a /12 for a quick run
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 
 PREFIX=${PREFIX:-8}
 LIMIT=${LIMIT:-900}
 NS="ps-scanmem-$$"
-cleanup() { ip netns del "$NS" 2>/dev/null || true; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-[ "$(id -u)" = 0 ] || { echo "bench/scan-memory.sh needs root (a network namespace)" >&2; exit 1; }
-for tool in ip nft /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
-done
+bench_need_root "bench/scan-memory.sh needs root (a network namespace)"
+bench_require "" ip nft /usr/bin/time
 
-cargo build --release --quiet --bin portscope
-PORTSCOPE=$PWD/target/release/portscope
+bench_build --bin portscope
+PORTSCOPE=$BIN
 
-ip netns add "$NS"
-ip -n "$NS" link set lo up
+bench_netns "$NS"
 # A veth pair whose both ends stay in the namespace: a route for the network, and nothing behind it.
 ip -n "$NS" link add d0 type veth peer name d1
 ip -n "$NS" link set d0 up

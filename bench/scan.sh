@@ -16,8 +16,7 @@
 #   SKIP_RUSTSCAN=1 bench/scan.sh       # do not build RustScan when it is not installed
 #   SKIP_UDP=1 bench/scan.sh            # skip the UDP scenario (minutes: the target rate-limits ICMP)
 #   MASSCAN_RATE=20000 bench/scan.sh    # masscan's --rate (when masscan is installed)
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 
 RUNS=${RUNS:-10}
 LOSSY_RUNS=${LOSSY_RUNS:-0}
@@ -27,30 +26,14 @@ TAG="ps-scanbench-$$"
 SCANNER="$TAG-s"
 TARGET="$TAG-t"
 TARGET_IP=198.18.0.2
-WORK=$(mktemp -d)
-LISTENER_PID=""
+bench_tmpdir WORK
 
-cleanup() {
-  set +e
-  if [ -n "$LISTENER_PID" ]; then
-    kill "$LISTENER_PID" 2>/dev/null
-    wait "$LISTENER_PID" 2>/dev/null
-  fi
-  ip netns del "$SCANNER" 2>/dev/null || true
-  ip netns del "$TARGET" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-[ "$(id -u)" = 0 ] || { echo "bench/scan.sh needs root (namespaces, nmap -sS)" >&2; exit 1; }
-for tool in hyperfine nmap python3 nft ip; do
-  command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
-done
+bench_need_root "bench/scan.sh needs root (namespaces, nmap -sS)"
+bench_require "" hyperfine nmap python3 nft ip
 
 echo "== building portscope (release)"
-cargo build --release --quiet --bin portscope
-PORTSCOPE=$PWD/target/release/portscope
+bench_build --bin portscope
+PORTSCOPE=$BIN
 
 RUSTSCAN=$(command -v rustscan || true)
 [ -z "$RUSTSCAN" ] && [ -x "$HOME/.cargo/bin/rustscan" ] && RUSTSCAN=$HOME/.cargo/bin/rustscan
@@ -64,15 +47,9 @@ if [ -z "$RUSTSCAN" ] && [ -z "${SKIP_RUSTSCAN:-}" ]; then
 fi
 
 echo "== namespaces $SCANNER -> $TARGET"
-ip netns add "$SCANNER"
-ip netns add "$TARGET"
-ip -n "$SCANNER" link set lo up
-ip -n "$TARGET" link set lo up
-ip link add veth0 netns "$SCANNER" type veth peer name veth0 netns "$TARGET"
-ip -n "$SCANNER" addr add 198.18.0.1/24 dev veth0
-ip -n "$TARGET" addr add "$TARGET_IP/24" dev veth0
-ip -n "$SCANNER" link set veth0 up
-ip -n "$TARGET" link set veth0 up
+bench_netns "$SCANNER"
+bench_netns "$TARGET"
+bench_veth "$SCANNER" 198.18.0.1/24 "$TARGET" "$TARGET_IP/24"
 
 # 20 distinct random ports; the listener accepts and closes every connection so no scan fills a
 # backlog and changes what the next one sees.
@@ -99,9 +76,8 @@ while time.time() < end:
             pass
 EOF
 ip netns exec "$TARGET" python3 "$WORK/listen.py" "$TARGET_IP" "${PORTS[@]}" >"$WORK/listen.out" &
-LISTENER_PID=$!
-for _ in $(seq 50); do grep -q ready "$WORK/listen.out" 2>/dev/null && break; sleep 0.1; done
-grep -q ready "$WORK/listen.out" || { echo "listener did not start" >&2; exit 1; }
+bench_kill_on_exit $!
+bench_wait_for "$WORK/listen.out" ready 50 || { echo "listener did not start" >&2; exit 1; }
 echo "expected open: $EXPECTED"
 
 IN="ip netns exec $SCANNER"
@@ -261,7 +237,7 @@ while time.time() < end:
 EOF
   ip netns exec "$TARGET" python3 "$WORK/udp.py" "$TARGET_IP" >"$WORK/udp.ready" &
   UDP_PID=$!
-  for _ in $(seq 50); do grep -q ready "$WORK/udp.ready" 2>/dev/null && break; sleep 0.1; done
+  bench_wait_for "$WORK/udp.ready" ready 50 || true
   udp_row() {
     local name=$1 cmd=$2 out=$WORK/udp-$1.out start end open
     start=$(date +%s.%N)

@@ -10,63 +10,31 @@
 #
 # Usage: sudo bench/watch-cpu.sh [SECONDS]    (default 30; needs root for `ip netns`)
 # Target: under 2% of one core.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 SECONDS_TO_MEASURE=${1:-30}
-[ "$(id -u)" = 0 ] || { echo "watch-cpu.sh: needs root (ip netns)" >&2; exit 3; }
+bench_need_root "watch-cpu.sh: needs root (ip netns)" 3
 
-cargo build --release --quiet
-BIN=$PWD/target/release/portscope
+bench_build
 NS=ps-w7-bench-$$
-TMP=$(mktemp -d)
-OPENER_PID= WATCH_PID=
-cleanup() {
-  [ -n "$WATCH_PID" ] && kill "$WATCH_PID" 2>/dev/null || true
-  [ -n "$OPENER_PID" ] && kill "$OPENER_PID" 2>/dev/null || true
-  wait 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-ip netns add "$NS"
-ip -n "$NS" link set lo up
+bench_tmpdir TMP
+WATCH_PID=
+bench_netns "$NS"
+bench_on_exit '[ -z "$WATCH_PID" ] || { kill "$WATCH_PID"; wait "$WATCH_PID"; }'
 
 # 300 TCP listeners + 200 UDP sockets + 250 connections (500 sockets) = 1,000 sockets.
 # While $TMP/churn exists, one extra listener opens and closes every 10 s, so that watch has
 # events to print and record (each one costs a full snapshot).
-cat > "$TMP/open.py" <<'PY'
-import os, resource, socket, sys, time
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
-socks = []
-for i in range(300):
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", 20000 + i)); s.listen(64); socks.append(s)
-for i in range(200):
-    u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.bind(("::1", 30000 + i)); socks.append(u)
-server = socks[0]
-for i in range(250):
-    c = socket.create_connection(("127.0.0.1", 20000)); a, _ = server.accept(); socks += [c, a]
-print(len(socks), flush=True)
-deadline = time.time() + float(sys.argv[1])
-while time.time() < deadline:
-    time.sleep(5)
-    if not os.path.exists(sys.argv[2]):
-        continue
-    extra = socket.socket(); extra.bind(("127.0.0.1", 29999)); extra.listen(1)
-    time.sleep(5)
-    extra.close()
-PY
+bench_opener_script "$TMP/open.py"
 # It outlives all the measurements below.
 ip netns exec "$NS" python3 "$TMP/open.py" $((4 * SECONDS_TO_MEASURE + 60)) "$TMP/churn" > "$TMP/opened" &
-OPENER_PID=$!
-for _ in $(seq 100); do [ -s "$TMP/opened" ] && break; sleep 0.1; done
+bench_kill_on_exit $!
+bench_wait_nonempty "$TMP/opened" 100 || true
 echo "sockets opened in $NS: $(cat "$TMP/opened")"
 echo "sockets the kernel reports there: $(ip netns exec "$NS" ss -tuan | tail -n +2 | wc -l)"
 echo "processes on the host (walked every poll): $(ls -d /proc/[0-9]* | wc -l)"
 
 tick=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_ticks() { bench_cpu_ticks "$1"; }
 
 measure() { # LABEL ARGS...
   local label=$1; shift

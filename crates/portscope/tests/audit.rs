@@ -6,7 +6,7 @@
 //! files played by tests/audit_scenarios.rs. Other engineers' tests run on this host at the same time, so on the host a test only looks at
 //! findings about its own processes; inside a namespace it owns, it may assert the whole report.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};

@@ -6,7 +6,7 @@
 //! `tcpdump -i lo`, which must stay below alert. portscope runs inside the namespace and looks at
 //! it alone, so each test may assert about its own processes without seeing another test's.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -3,7 +3,7 @@
 //! findings that `portscope audit`, run in the same namespace, must report. One runner plays
 //! them all; a new situation is a new file.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! `portscope baseline save/check` against real listeners in a network namespace of its own.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Output;

@@ -1,7 +1,7 @@
 //! `portscope close` against real processes. Every process signalled here was started by the test,
 //! inside a network namespace the test created, so no other process on the machine can match.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 use std::time::Duration;

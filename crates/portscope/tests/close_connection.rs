@@ -1,7 +1,7 @@
 //! `close --connection` cuts one established connection of a test pair inside a network namespace
 //! the test created, while the listener and its program stay up.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 

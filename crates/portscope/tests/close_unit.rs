@@ -2,7 +2,7 @@
 //! named like a unit (`ps-close-PID.service`) and puts a stand-in `systemctl` on PATH that stops
 //! only the test's own child. No real unit is touched.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! the valid values, the usage line) on one line after `portscope: `, and exit 2; nmap's spellings mapped or
 //! refused with a hint.
 
-mod support;
+use crate::support;
 
 use support::{portscope, run};
 

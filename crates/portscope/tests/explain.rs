@@ -1,7 +1,7 @@
 //! `portscope explain` end to end: real sockets held by real processes that this test starts, on
 //! the host loopback (sockets the test itself opened) or inside its own network namespace.
 
-mod support;
+use crate::support;
 
 use std::net::{TcpListener, UdpSocket};
 

@@ -2,7 +2,7 @@
 //! inside it, checked with `promtool`, attacked with malformed requests, and scraped by a real
 //! Prometheus. Every client runs inside the namespace, on its loopback.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -1,7 +1,7 @@
 //! The command line as a user sees it: help text snapshots (insta), so a change to a flag shows
 //! up in review.
 
-mod support;
+use crate::support;
 
 use support::{portscope, run};
 

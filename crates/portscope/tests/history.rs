@@ -1,7 +1,7 @@
 //! The history database: durability under SIGKILL, clear errors for bad paths and files, and
 //! `portscope history` reading back spans and events.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -82,7 +82,7 @@ fn sigkill_during_writes_keeps_every_committed_event() {
             Command::new(std::env::current_exe().unwrap())
                 .args([
                     "--exact",
-                    "writer_helper",
+                    "history::writer_helper",
                     "--ignored",
                     "--nocapture",
                     "--test-threads=1",

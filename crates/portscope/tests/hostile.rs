@@ -3,7 +3,7 @@
 //! never end. Each test sets the trap the way an attacker would and checks that portscope, run as
 //! root, neither writes where it should not, lies, crashes nor loses a result.
 
-mod support;
+use crate::support;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;

@@ -1,7 +1,7 @@
 //! `list` on real sockets and real processes: the library's snapshot and the binary's JSON must
 //! find every socket this test opens, with the right state, inode, pid and executable.
 
-mod support;
+use crate::support;
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};

@@ -1,7 +1,7 @@
 //! `portscope list` must show every socket `ss -tuanp` shows, with the same owners. Both run
 //! inside a network namespace this test creates, so the socket set is exactly the test's own.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! `portscope lookup` end to end: the built binary, its output and its exit codes.
 
-mod support;
+use crate::support;
 
 use std::process::Output;
 

@@ -3,7 +3,7 @@
 //! test makes its own namespaces and processes and looks at them with a host-wide portscope,
 //! selecting by port, pid or namespace so that whatever else runs on the machine cannot disturb it.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

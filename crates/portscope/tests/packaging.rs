@@ -2,7 +2,7 @@
 //! the Debian package. Each check needs a tool from outside (systemd-analyze, promtool,
 //! cargo-deb, ...) and says why it is skipped when the tool is missing.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

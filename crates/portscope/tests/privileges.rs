@@ -3,7 +3,7 @@
 //! every refusal names the capability that is missing. Also: no argument, however encoded, makes
 //! portscope panic.
 
-mod support;
+use crate::support;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;

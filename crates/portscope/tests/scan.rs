@@ -2,7 +2,7 @@
 //! namespace joined by a veth pair (198.18.0.0/24 and fd00:6::/64), with real listeners, real
 //! nftables DROP rules and real random loss. Nothing leaves those namespaces.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::process::Output;

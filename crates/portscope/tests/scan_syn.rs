@@ -4,7 +4,7 @@
 //! checks that the SYN scan's firewall table is gone after the scan, after SIGINT, and (removed by
 //! the next scan) after SIGKILL.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::process::{Command, Output, Stdio};

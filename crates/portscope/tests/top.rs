@@ -4,7 +4,7 @@
 //! plan; the view marks it closed, then drops it; SIGTERM ends the view with the terminal back on
 //! its main screen. Everything (tmux server, namespace, listener) is removed by name or PID.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Stdio};
 

@@ -1,7 +1,7 @@
 //! `portscope watch` against real listeners: it runs inside a network namespace of its own, so
 //! the only ports it sees are the ones these tests open and close.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::Stdio;

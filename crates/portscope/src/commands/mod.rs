@@ -20,6 +20,15 @@ use crate::cli::{Cli, Command};
 use crate::error::{Error, ExitCode, Result};
 use crate::output::Ui;
 
+/// The error a command built out of this binary answers with: one line that names the missing
+/// cargo feature and how to build it in. It exits 2, as any command line this build cannot run.
+pub fn not_in_this_build(feature: &str) -> Error {
+    Error::Usage(format!(
+        "`{feature}` is not in this build (built without the `{feature}` feature); rebuild with \
+         `cargo build --release --features {feature}`"
+    ))
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let ui = Ui::new(cli.color);
@@ -57,5 +66,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             std::io::Write::flush(&mut out)?;
             Ok(ExitCode::Ok)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_built_out_says_which_feature_in_one_line_and_exits_2() {
+        let err = not_in_this_build("top");
+        assert_eq!(
+            err.to_string(),
+            "`top` is not in this build (built without the `top` feature); rebuild with \
+             `cargo build --release --features top`"
+        );
+        assert!(!err.to_string().contains('\n'));
+        assert_eq!(err.exit_code(), ExitCode::Usage);
     }
 }

@@ -1,37 +1,14 @@
-//! `portscope top`: the live view. This module parses the flags, checks that there is a terminal
-//! and blocks the stop signals; the view itself is the `portscope-top` crate.
+//! `portscope top` in a build with the `top` feature: the terminal check, the stop signals and
+//! the view from `portscope-top`.
 
 use std::io::IsTerminal;
 use std::time::Duration;
-
-use clap::Args;
 
 use crate::error::{Error, ExitCode, Result};
 use crate::output::Ui;
 use crate::platform::Platform;
 
-use super::lookup::LocalNamesArgs;
-
-#[derive(Args, Debug, Clone)]
-pub struct TopArgs {
-    /// Time between two refreshes, e.g. 1s or 500ms (at least 100ms).
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
-    pub interval: Duration,
-    /// Start with listening TCP and bound UDP sockets only (`l` toggles).
-    #[arg(short = 'l', long)]
-    pub listening: bool,
-    #[command(flatten)]
-    pub names: LocalNamesArgs,
-}
-
-fn parse_interval(text: &str) -> std::result::Result<Duration, String> {
-    let interval = humantime::parse_duration(text)
-        .map_err(|e| format!("{text:?} is not a duration like 1s or 500ms ({e})"))?;
-    if interval < Duration::from_millis(100) {
-        return Err(format!("{text:?} is too short; the interval is at least 100ms"));
-    }
-    Ok(interval)
-}
+use super::TopArgs;
 
 pub fn run(args: &TopArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
