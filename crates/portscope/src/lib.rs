@@ -1,6 +1,6 @@
 //! The `portscope` command line: clap definitions ([`cli`]), one thin module per subcommand
 //! ([`commands`]: arguments → core → render) and the rendering layer for people and scripts
-//! ([`output`]). The work lives in `portscope-core`; the operating system behind
+//! ([`output`]); [`run`] wires a parsed command line to its module. The work lives in `portscope-core`; the operating system behind
 //! `portscope-core`'s `Platform` trait is chosen once, in [`host`].
 
 pub mod cli;
@@ -8,6 +8,7 @@ pub mod commands;
 pub mod files;
 pub mod host;
 pub mod output;
+pub mod run;
 
 // The core's modules, under the names the commands use.
 pub use portscope_core::{Error, ExitCode, Result, error};

@@ -21,7 +21,7 @@ fn main() -> std::process::ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
     };
-    let code = match portscope::commands::run(cli) {
+    let code = match portscope::run::run(cli) {
         Ok(code) => code,
         // `portscope list | head` closes the pipe early; that is not a failure.
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::Ok,

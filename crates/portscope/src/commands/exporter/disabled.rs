@@ -4,7 +4,7 @@
 use crate::error::{ExitCode, Result};
 use crate::platform::Platform;
 
-use super::ExporterArgs;
+use super::args::ExporterArgs;
 
 pub fn run(_args: &ExporterArgs, _host: &'static dyn Platform) -> Result<ExitCode> {
     Err(crate::commands::not_in_this_build("exporter"))

@@ -16,10 +16,11 @@ use crate::files;
 use crate::output;
 use crate::platform::Platform;
 
-use super::ExporterArgs;
+use super::args::ExporterArgs;
 
 // `--cache` is parsed against the flags' copy of the collector's minimum.
-const _: () = assert!(super::MIN_CACHE.as_nanos() == portscope_exporter::collector::MIN_CACHE.as_nanos());
+const _: () =
+    assert!(super::args::MIN_CACHE.as_nanos() == portscope_exporter::collector::MIN_CACHE.as_nanos());
 
 pub fn run(args: &ExporterArgs, host: &'static dyn Platform) -> Result<ExitCode> {
     let web = match &args.web_config {

@@ -5,7 +5,7 @@ use crate::error::{ExitCode, Result};
 use crate::output::Ui;
 use crate::platform::Platform;
 
-use super::TopArgs;
+use super::args::TopArgs;
 
 pub fn run(_args: &TopArgs, _ui: Ui, _host: &dyn Platform) -> Result<ExitCode> {
     Err(crate::commands::not_in_this_build("top"))

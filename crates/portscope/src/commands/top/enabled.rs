@@ -8,7 +8,7 @@ use crate::error::{Error, ExitCode, Result};
 use crate::output::Ui;
 use crate::platform::Platform;
 
-use super::TopArgs;
+use super::args::TopArgs;
 
 pub fn run(args: &TopArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {

@@ -1,13 +1,10 @@
-//! `portscope top`: the live view. This module holds the flags, which parse the same in every
+//! `portscope top`: the live view. Its flags (`args.rs`) parse the same in every
 //! build so help and completions never change; `enabled.rs` checks that there is a terminal, blocks
 //! the stop signals and runs the `portscope-top` crate, `disabled.rs` stands in for it in a build
 //! without the `top` feature.
 
-use std::time::Duration;
-
-use clap::Args;
-
-use super::lookup::LocalNamesArgs;
+mod args;
+pub use args::TopArgs;
 
 #[cfg(feature = "top")]
 mod enabled;
@@ -18,24 +15,3 @@ pub use enabled::run;
 mod disabled;
 #[cfg(not(feature = "top"))]
 pub use disabled::run;
-
-#[derive(Args, Debug, Clone)]
-pub struct TopArgs {
-    /// Time between two refreshes, e.g. 1s or 500ms (at least 100ms).
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
-    pub interval: Duration,
-    /// Start with listening TCP and bound UDP sockets only (`l` toggles).
-    #[arg(short = 'l', long)]
-    pub listening: bool,
-    #[command(flatten)]
-    pub names: LocalNamesArgs,
-}
-
-fn parse_interval(text: &str) -> std::result::Result<Duration, String> {
-    let interval = humantime::parse_duration(text)
-        .map_err(|e| format!("{text:?} is not a duration like 1s or 500ms ({e})"))?;
-    if interval < Duration::from_millis(100) {
-        return Err(format!("{text:?} is too short; the interval is at least 100ms"));
-    }
-    Ok(interval)
-}
