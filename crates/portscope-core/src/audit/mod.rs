@@ -5,7 +5,7 @@
 //! where its executable lives and whether it still exists, whether a package installed it, whether
 //! a shell talks to the network through its standard input, whether it is a known server for the
 //! port it holds. [`runner`] runs them, applies the allow-list and sorts the result; each module
-//! under [`checks`] is one rule, documented in the README section "How portscope decides".
+//! under [`checks`] is one rule, documented in docs/audit.md, "How portscope decides".
 
 pub mod advice;
 pub mod allow;

@@ -10,7 +10,7 @@ use portscope_core::time;
 
 use crate::watch::{Event, Owner};
 
-/// The variables set for each event, in the order the README lists them.
+/// The variables set for each event, in the order docs/watch-history-baseline.md lists them.
 pub const VARIABLES: &[&str] = &[
     "PORTSCOPE_EVENT",
     "PORTSCOPE_TIME",
