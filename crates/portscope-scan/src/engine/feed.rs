@@ -11,6 +11,23 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Waits for every engine thread of a scope and returns what each reported, a panicked thread
+/// as an error (the scan fails rather than losing that thread's probes in silence).
+pub(crate) fn join_all<T>(
+    handles: Vec<std::thread::ScopedJoinHandle<'_, portscope_core::error::Result<T>>>,
+) -> Vec<portscope_core::error::Result<T>> {
+    handles
+        .into_iter()
+        .map(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(portscope_core::error::Error::System(
+                    "a scan thread panicked".into(),
+                ))
+            })
+        })
+        .collect()
+}
+
 /// One engine thread's view of the shared probe iterator: `size` probes at a time.
 pub(crate) struct Batches<'a, I> {
     shared: &'a Mutex<I>,

@@ -23,7 +23,7 @@ use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use crate::engine::control::{self, Answer, Network, Sent};
-use crate::engine::feed::{Batches, lock};
+use crate::engine::feed::{Batches, join_all, lock};
 use crate::report::{EngineConfig, Outcome, PortState, Reason, ScanStats};
 use portscope_core::error::{Error, Result};
 
@@ -89,13 +89,7 @@ pub fn scan_parallel(
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::System("a scan thread panicked".into())))
-            })
-            .collect()
+        join_all(handles)
     });
     let mut total = ScanStats::default();
     let mut srtts = Vec::new();

@@ -31,7 +31,7 @@ use portscope_core::error::{Error, Result};
 
 use super::firewall::{RstFilter, SCAN_MARK};
 use crate::engine::control::{self, Answer, BATCH, Network, Sent};
-use crate::engine::feed::{Batches, lock};
+use crate::engine::feed::{Batches, join_all, lock};
 use crate::engine::stop::Stop;
 use crate::packet::{self, ACK, CookieKey, RST, SYN};
 use crate::report::{EngineConfig, Outcome, PortState, Reason, ScanStats};
@@ -171,13 +171,7 @@ pub fn scan(
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::System("a scan thread panicked".into())))
-            })
-            .collect()
+        join_all(handles)
     });
     let mut stats = ScanStats::default();
     for r in results {
