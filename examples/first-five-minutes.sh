@@ -17,14 +17,29 @@ A=$TAG-a
 B=$TAG-b
 DIR=$(mktemp -d /tmp/ps14.XXXXXX)
 PIDS=()
+# Everything the scene starts runs inside $A or $B, so the namespaces are the inventory: every
+# process still in one (a shell's `sleep` child, a server `ip netns exec` started) is killed
+# before the namespace is deleted. Deleting the name alone would leave them running in an
+# anonymous namespace. Runs on every way out: the end, an error (set -e), Ctrl-C, kill, hangup.
 cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    ip netns del "$A" 2>/dev/null || true
-    ip netns del "$B" 2>/dev/null || true
+    trap - EXIT INT TERM HUP
+    set +e
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        left=$(for ns in "$A" "$B"; do ip netns pids "$ns" 2>/dev/null; done)
+        [ -z "$left" ] && break
+        kill -KILL $left 2>/dev/null
+        sleep 0.2
+    done
+    wait 2>/dev/null
+    ip netns del "$A" 2>/dev/null
+    ip netns del "$B" 2>/dev/null
     rm -rf "$DIR"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 ip netns add "$A"
 ip netns add "$B"
 ip link add veth0 netns "$A" type veth peer name veth0 netns "$B"
@@ -50,7 +65,8 @@ while time.time()<end:
     for s in r: keep.append(s.accept()[0])
 "
 # A: the machine the user looks at.
-bg in_a /usr/bin/python3 -m http.server 80 --bind 0.0.0.0
+# Like every process here, the web server has a time limit even if the cleanup never ran.
+bg in_a timeout 300 /usr/bin/python3 -m http.server 80 --bind 0.0.0.0
 bg in_a /usr/bin/python3 -c "
 import socket,time
 s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('0.0.0.0',31337));s.listen(4)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds portscope's Debian package: the release binary, its man page, bash/zsh/fish completions
+# Builds portscope's Debian package: the release binary, its man pages (portscope(1) and one per
+# command, portscope-list(1), ...), bash/zsh/fish completions
 # and the systemd units (assets listed under [package.metadata.deb] in crates/portscope/Cargo.toml).
 #
 #   dist/deb/build.sh              # cargo build --release, then the .deb in target/debian/
@@ -18,10 +19,13 @@ bin="$target/release/portscope"
 [ -x "$bin" ] || { echo "build.sh: $bin is missing; build it or drop --no-build" >&2; exit 2; }
 # Generated from the binary's own clap definitions, so they always match its flags.
 extra="$target/release/deb-extra"
-rm -rf "$extra" && mkdir -p "$extra"
+rm -rf "$extra" && mkdir -p "$extra/man"
 # A stripped copy goes into the package; the build's own binary is left as it is.
 cp "$bin" "$extra/portscope" && strip "$extra/portscope"
-"$bin" man | gzip -9n >"$extra/portscope.1.gz"
+"$bin" man | gzip -9n >"$extra/man/portscope.1.gz"
+for command in $("$bin" man --list); do
+  "$bin" man "$command" | gzip -9n >"$extra/man/portscope-$command.1.gz"
+done
 "$bin" completions bash >"$extra/portscope.bash"
 "$bin" completions zsh >"$extra/_portscope"
 "$bin" completions fish >"$extra/portscope.fish"

@@ -8,7 +8,8 @@ use portscope_scan::packet;
 fuzz_target!(|data: &[u8]| {
     let from = std::net::IpAddr::from([198, 18, 0, 2]);
     let _ = packet::parse_tcp_v4(data);
-    let _ = packet::parse_tcp(from, data);
+    let to = std::net::IpAddr::from([198, 18, 0, 1]);
+    let _ = packet::parse_tcp(from, to, data);
     if let Ok(answer) = packet::parse_icmp_v4(data) {
         let _ = answer.outcome();
     }

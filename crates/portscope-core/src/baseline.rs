@@ -1,8 +1,11 @@
 //! Baselines: the listening ports of a known-good machine, in a TOML file a person can read, edit
 //! and diff, and the comparison of the machine now against one.
 //!
-//! A listener is identified by protocol, address and port; the program is what is expected to
-//! hold it. Entries are sorted and the file carries no timestamp, so saving the same machine twice
+//! A listener is identified by its network namespace, protocol, address and port; the program is
+//! what is expected to hold it. The namespace is written as a name that still means the same
+//! namespace tomorrow: absent for the one portscope runs in (the host's), the `ip netns` or
+//! container name where there is one, and `net:[INODE]` only for a namespace with no name, which
+//! matches for as long as that namespace lives. Entries are sorted and the file carries no timestamp, so saving the same machine twice
 //! gives the same bytes and `git diff` shows only real changes.
 
 use std::collections::BTreeMap;
@@ -20,6 +23,11 @@ pub struct Listener {
     pub port: u16,
     pub protocol: Protocol,
     pub address: IpAddr,
+    /// The network namespace, as [`netns_label`] writes it; absent for portscope's own (the
+    /// host's, when it runs there). A file written before namespaces were recorded has none, so
+    /// its listeners are read as the host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
     /// The program expected to hold it, by name. Absent: any program.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program: Option<String>,
@@ -60,9 +68,23 @@ impl Listener {
         }
     }
 
-    fn key(&self) -> (Protocol, IpAddr, u16) {
-        (self.protocol, self.address, self.port)
+    fn key(&self) -> ListenerKey {
+        (self.netns.clone(), self.protocol, self.address, self.port)
     }
+}
+
+/// What identifies a listener in a baseline: namespace, protocol, address, port.
+type ListenerKey = (Option<String>, Protocol, IpAddr, u16);
+
+/// How a baseline names the namespace of `key`: `None` for portscope's own, else its name (a
+/// named or container namespace), `host` for the machine's own seen from another one, or
+/// `net:[INODE]` for one with no name (see [`crate::model::Netns::label`]).
+pub fn netns_label(table: &PortTable, key: &PortKey) -> Option<String> {
+    table.netns_of(key).map(|netns| netns.label())
+}
+
+fn key_of(table: &PortTable, key: &PortKey) -> ListenerKey {
+    (netns_label(table, key), key.protocol, key.address, key.port)
 }
 
 /// A baseline file.
@@ -90,6 +112,7 @@ impl Baseline {
                 port: key.port,
                 protocol: key.protocol,
                 address: key.address,
+                netns: netns_label(table, key),
                 program: owner.as_ref().map(|o| o.program.clone()),
                 // Escaped as people see it (`\xff` for a byte that is not UTF-8, `\\` for a
                 // backslash): TOML holds only text, and the escaping is one-to-one.
@@ -112,7 +135,7 @@ impl Baseline {
     /// Parses a baseline file; the error is one line naming what is wrong.
     pub fn parse(text: &str) -> Result<Baseline, String> {
         let baseline: Baseline = toml::from_str(text).map_err(|e| {
-            let message = e.message().trim().to_string();
+            let message = crate::render::clip_quoted(e.message().trim());
             match e.span() {
                 Some(span) => {
                     let line = text.get(..span.start).map_or(0, |t| t.lines().count().max(1));
@@ -121,6 +144,18 @@ impl Baseline {
                 None => message,
             }
         })?;
+        // Two entries for one listener (an edit, a merge of two files): checking would use one
+        // and silently ignore the other, so the file is refused instead.
+        let mut seen = std::collections::BTreeSet::new();
+        for listener in &baseline.listeners {
+            if !seen.insert(listener.key()) {
+                let address = std::net::SocketAddr::new(listener.address, listener.port);
+                return Err(format!(
+                    "two entries for {} {address}; keep one (with both, one would silently win)",
+                    listener.protocol
+                ));
+            }
+        }
         Ok(baseline)
     }
 
@@ -130,16 +165,18 @@ impl Baseline {
         let mut report = Report::default();
         let mut seen = std::collections::BTreeSet::new();
         for (key, owner) in table.ports.iter().filter(|(k, _)| k.is_listener()) {
-            let id = (key.protocol, key.address, key.port);
+            let id = key_of(table, key);
+            let netns = id.0.clone();
+            let found = expected.get(&id);
             seen.insert(id);
-            match expected.get(&id) {
-                None => report.new.push(Difference::new(key, owner, None)),
+            match found {
+                None => report.new.push(Difference::new(key, netns, owner, None)),
                 Some(listener) => {
                     let program_differs = owner.as_ref().is_some_and(|owner| !listener.admits(owner));
                     if program_differs {
                         report
                             .changed
-                            .push(Difference::new(key, owner, listener.expected()));
+                            .push(Difference::new(key, netns, owner, listener.expected()));
                     } else {
                         report.matched += 1;
                     }
@@ -149,6 +186,7 @@ impl Baseline {
         for listener in &self.listeners {
             if !seen.contains(&listener.key()) {
                 report.missing.push(Difference {
+                    netns: listener.netns.clone(),
                     protocol: listener.protocol,
                     address: listener.address,
                     port: listener.port,
@@ -185,6 +223,9 @@ impl Report {
 /// One listener that differs, with who holds it now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Difference {
+    /// The namespace as the baseline names it; absent for portscope's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
     pub protocol: Protocol,
     pub address: IpAddr,
     pub port: u16,
@@ -193,8 +234,14 @@ pub struct Difference {
 }
 
 impl Difference {
-    fn new(key: &PortKey, owner: &Option<Owner>, expected_program: Option<String>) -> Difference {
+    fn new(
+        key: &PortKey,
+        netns: Option<String>,
+        owner: &Option<Owner>,
+        expected_program: Option<String>,
+    ) -> Difference {
         Difference {
+            netns,
             protocol: key.protocol,
             address: key.address,
             port: key.port,
@@ -229,6 +276,8 @@ address = "127.0.0.53"
         assert_eq!(Baseline::parse(&baseline.to_toml()).unwrap(), baseline);
     }
 
+    /// Unix names are any bytes; Windows' are UTF-16 (no such name to build there).
+    #[cfg(unix)]
     #[test]
     fn executables_decide_and_survive_any_bytes() {
         use std::os::unix::ffi::OsStrExt;
@@ -263,6 +312,47 @@ address = "127.0.0.53"
         let mut honest = PortTable::default();
         honest.ports.insert(key, Some(owner(b"/usr/sbin/sshd", "sshd")));
         assert_eq!(by_name.check(&honest).changed.len(), 0);
+    }
+
+    #[test]
+    fn a_listener_is_keyed_by_its_namespace_and_old_files_mean_the_host() {
+        use crate::model::{Netns, NetnsKind};
+        use std::sync::Arc;
+        let key = |netns| PortKey {
+            protocol: Protocol::Tcp,
+            address: "0.0.0.0".parse().unwrap(),
+            port: 80,
+            remote: None,
+            netns,
+        };
+        let mut table = PortTable::default();
+        table.ports.insert(key(0), None);
+        table.ports.insert(key(4026532400), None);
+        table.ports.insert(key(4026532999), None);
+        let web = Netns {
+            inode: 4026532400,
+            name: Some("web".into()),
+            kind: NetnsKind::Named,
+        };
+        table.namespaces.insert(web.inode, Arc::new(web));
+        let saved = Baseline::from_table(&table);
+        let names: Vec<_> = saved.listeners.iter().map(|l| l.netns.as_deref()).collect();
+        assert_eq!(names, [None, Some("net:[4026532999]"), Some("web")]);
+        let text = saved.to_toml();
+        assert!(text.contains("netns = \"web\""), "{text}");
+        assert_eq!(saved.check(&table).matched, 3);
+        // The same port in a new namespace (another inode, another name) is new.
+        let mut tomorrow = PortTable::default();
+        tomorrow.ports.insert(key(4026533000), None);
+        let report = saved.check(&tomorrow);
+        assert_eq!(report.new.len(), 1);
+        assert_eq!(report.new[0].netns.as_deref(), Some("net:[4026533000]"));
+        assert_eq!(report.missing.len(), 3);
+        // A file written before namespaces were recorded lists the host's ports.
+        let old =
+            Baseline::parse("[[listener]]\nport = 80\nprotocol = \"tcp\"\naddress = \"0.0.0.0\"\n").unwrap();
+        let report = old.check(&table);
+        assert_eq!((report.matched, report.new.len()), (1, 2));
     }
 
     #[test]

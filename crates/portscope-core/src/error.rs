@@ -66,7 +66,7 @@ impl Error {
         match source.kind() {
             io::ErrorKind::PermissionDenied => Error::Permission {
                 what: context,
-                hint: "run as root".into(),
+                hint: crate::privilege::ELEVATE.into(),
             },
             _ => Error::Io { context, source },
         }

@@ -116,6 +116,24 @@ pub enum SocketState {
 }
 
 impl SocketState {
+    /// Every state, in the kernel's order.
+    pub const ALL: [SocketState; 14] = [
+        SocketState::Established,
+        SocketState::SynSent,
+        SocketState::SynRecv,
+        SocketState::FinWait1,
+        SocketState::FinWait2,
+        SocketState::TimeWait,
+        SocketState::Close,
+        SocketState::CloseWait,
+        SocketState::LastAck,
+        SocketState::Listen,
+        SocketState::Closing,
+        SocketState::NewSynRecv,
+        SocketState::BoundInactive,
+        SocketState::Unconnected,
+    ];
+
     /// Maps the kernel's `TCP_*` state number (include/net/tcp_states.h) for the given protocol.
     pub fn from_kernel(protocol: Protocol, state: u8) -> Option<SocketState> {
         use SocketState::*;
@@ -178,7 +196,8 @@ impl fmt::Display for SocketState {
     }
 }
 
-/// What supervises a process, read from /proc/PID/cgroup.
+/// What supervises a process: on Linux read from /proc/PID/cgroup, on Windows from the service
+/// control manager.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Supervisor {
@@ -188,6 +207,10 @@ pub enum Supervisor {
     SystemdUser { unit: String },
     /// A container, by runtime and id (docker, podman, containerd, lxc, kubepods).
     Container { runtime: String, id: String },
+    /// A Windows service, by its service name (`Spooler`, `W3SVC`): the service control manager
+    /// restarts it according to its recovery options, as systemd restarts a unit.
+    #[serde(rename = "windows_service")]
+    WindowsService { name: String },
 }
 
 impl fmt::Display for Supervisor {
@@ -199,6 +222,7 @@ impl fmt::Display for Supervisor {
                 let short = id.get(..12).unwrap_or(id);
                 write!(f, "{runtime}:{short}")
             }
+            Supervisor::WindowsService { name } => write!(f, "service:{name}"),
         }
     }
 }
@@ -270,6 +294,21 @@ pub struct Holder {
     #[serde(flatten)]
     pub process: Arc<Process>,
     pub fds: Vec<u32>,
+    /// What started the process (its parent chain, unit, SSH session, cron job, container), read
+    /// only when a command asks for it (`list --why`, `explain`): see [`crate::provenance`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Arc<crate::provenance::Provenance>>,
+}
+
+impl Holder {
+    /// `process` holding a socket under `fds`, its provenance not read.
+    pub fn new(process: Arc<Process>, fds: Vec<u32>) -> Holder {
+        Holder {
+            process,
+            fds,
+            provenance: None,
+        }
+    }
 }
 
 /// One socket as the kernel reports it, with the processes that hold it.
@@ -331,8 +370,12 @@ pub struct Netns {
     pub kind: NetnsKind,
 }
 
+/// The widest [`Netns::short_label`]: a name longer than this loses its middle.
+pub const NETNS_SHORT_WIDTH: usize = 24;
+
 impl Netns {
-    /// How a table names it: `host`, the bind mount's or container's name, else `net:[INODE]`.
+    /// Its full name: `host`, the bind mount's or container's name, else `net:[INODE]` (what
+    /// `--netns` takes); JSON and `explain` use it.
     pub fn label(&self) -> String {
         match (&self.name, self.kind) {
             (Some(name), _) => name.clone(),
@@ -340,6 +383,62 @@ impl Netns {
             (None, _) => format!("net:[{}]", self.inode),
         }
     }
+
+    /// How a table column names it, in at most [`NETNS_SHORT_WIDTH`] columns: `host`; a name,
+    /// cut in the middle when longer; for an anonymous namespace `ns:` and the last 6 digits of
+    /// its inode (`ns:532319` for `net:[4026532319]`). Namespace inodes are handed out in
+    /// sequence from 4026531840, so the last 6 digits tell apart any namespaces alive together
+    /// and stay the same for the namespace's life.
+    pub fn short_label(&self) -> String {
+        match (&self.name, self.kind) {
+            (Some(name), _) => crate::render::truncate_middle(name, NETNS_SHORT_WIDTH).into_owned(),
+            (None, NetnsKind::Host) => "host".into(),
+            (None, _) => format!("ns:{:06}", self.inode % 1_000_000),
+        }
+    }
+
+    /// Whether `--netns NAME` names it: by its full [`label`](Netns::label) or by the short one
+    /// a table shows (`ns:532319`), so a label copied from any output selects its namespace.
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.label() == name || self.short_label() == name
+    }
+
+    /// The namespace as the close plan, watch events and history name it in JSON: its label
+    /// beside the inode, name and kind, so a script need not rebuild what a table shows.
+    pub fn labelled(&self) -> LabelledNetns {
+        LabelledNetns {
+            label: self.label(),
+            inode: self.inode,
+            name: self.name.clone(),
+            kind: self.kind,
+        }
+    }
+}
+
+/// [`Netns::labelled`]: `{"label": "net:[4026532319]", "inode": 4026532319, "name": null,
+/// "kind": "anonymous"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LabelledNetns {
+    pub label: String,
+    pub inode: u64,
+    pub name: Option<String>,
+    pub kind: NetnsKind,
+}
+
+/// `#[serde(serialize_with)]` for a namespace written with its label.
+pub fn serialize_labelled<S: serde::Serializer>(
+    netns: &Arc<Netns>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    netns.labelled().serialize(serializer)
+}
+
+/// `#[serde(serialize_with)]` for a list of namespaces written with their labels.
+pub fn serialize_labelled_list<S: serde::Serializer>(
+    namespaces: &[Arc<Netns>],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(namespaces.iter().map(|n| n.labelled()))
 }
 
 /// The parts of an AF_PACKET socket that say what it sees.
@@ -434,6 +533,8 @@ pub enum SocketSource {
     Netlink,
     /// /proc/net/{tcp,tcp6,udp,udp6}, used when netlink is refused.
     ProcNet,
+    /// Windows' IP helper owner tables (`GetExtendedTcpTable`, `GetExtendedUdpTable`).
+    IpHelper,
 }
 
 /// A process named by its pid and (untrusted, for people only) `comm`.
@@ -470,6 +571,10 @@ pub struct Snapshot {
     /// Ports forwarded by destination NAT, each linked to the listener it reaches.
     #[serde(default)]
     pub forwards: Vec<Forward>,
+    /// Processes whose main thread has exited while their other threads hold the descriptors
+    /// (a zombie leader: /proc/PID/fd is empty, /proc/PID/task/TID/fd is not).
+    #[serde(default)]
+    pub headless: Vec<u32>,
 }
 
 impl Snapshot {
@@ -486,6 +591,7 @@ impl Snapshot {
             skipped_namespaces: Vec::new(),
             unaccounted: Vec::new(),
             forwards: Vec::new(),
+            headless: Vec::new(),
         }
     }
 
@@ -548,4 +654,38 @@ pub struct ForwardTarget {
     pub inode: u64,
     /// The pids holding the listener.
     pub pids: Vec<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_names_a_namespace_in_a_few_columns() {
+        let netns = |inode, name: Option<&str>, kind| Netns {
+            inode,
+            name: name.map(str::to_string),
+            kind,
+        };
+        assert_eq!(netns(4026531840, None, NetnsKind::Host).short_label(), "host");
+        let anonymous = netns(4026532319, None, NetnsKind::Anonymous);
+        assert_eq!(anonymous.short_label(), "ns:532319");
+        assert_eq!(anonymous.label(), "net:[4026532319]", "the full label is kept");
+        assert_eq!(
+            netns(4027000012, None, NetnsKind::Anonymous).short_label(),
+            "ns:000012"
+        );
+        assert_eq!(netns(7, Some("web-1"), NetnsKind::Named).short_label(), "web-1");
+        let long = netns(
+            8,
+            Some("k8s_POD_payments-api-7d4f9c_default_0"),
+            NetnsKind::Container,
+        );
+        assert_eq!(long.short_label(), "k8s_POD_paym…c_default_0");
+        assert_eq!(crate::render::width(&long.short_label()), NETNS_SHORT_WIDTH);
+        // `--netns` takes either label; another namespace's does not select this one.
+        assert!(anonymous.answers_to("ns:532319") && anonymous.answers_to("net:[4026532319]"));
+        assert!(!anonymous.answers_to("ns:000012") && !anonymous.answers_to("532319"));
+        assert!(long.answers_to("k8s_POD_payments-api-7d4f9c_default_0"));
+    }
 }

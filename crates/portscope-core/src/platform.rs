@@ -7,9 +7,10 @@
 //!   listing, eBPF programs, the kernel's taint);
 //! - [`Control`]: the actions `close` takes (pin a process, signal it, stop a unit, cut a
 //!   connection);
-//! - [`Session`]: local time, stop signals, killing a process group.
+//! - [`Session`]: local time, stop signals, killing a process group;
+//! - [`Events`]: socket events and refused connections as they happen (eBPF on Linux).
 //!
-//! [`Platform`] is all four at once (a blanket impl), so front ends hold one `&dyn Platform`.
+//! [`Platform`] is all five at once (a blanket impl), so front ends hold one `&dyn Platform`.
 //!
 //! No method has a default body. A fact a platform may lack answers [`Answer<T>`]
 //! (`Result<T, Unsupported>`): "unsupported on this platform" is said explicitly, never as an
@@ -28,6 +29,7 @@ use std::time::Duration;
 use crate::error::Result;
 use crate::model::{Family, Process, Protocol, Snapshot, Socket, Supervisor};
 use crate::privilege::Privileges;
+use crate::watch::kernel::{EventStream, EventsUnavailable};
 
 /// Which sockets to collect. The kernel filters by protocol, family and state, so a narrow query
 /// is also a faster one.
@@ -170,8 +172,9 @@ mod tests {
 }
 
 /// A filter on socket state that the kernel can apply during the dump.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum StateFilter {
+    #[default]
     All,
     /// TCP LISTEN and unconnected (bound) UDP sockets.
     Listening,
@@ -203,6 +206,10 @@ impl StateFilter {
 pub struct Identity {
     pub name: String,
     pub exe: Option<PathBuf>,
+    /// Its start time (seconds since the epoch, as [`crate::model::Process::start_time`]) where
+    /// the platform needs it to tell a reused pid from the planned process (Windows, which has
+    /// no pidfd: a pid is only held while a handle is open); `None` where it is not read.
+    pub start_time: Option<u64>,
 }
 
 /// The package database a host has.
@@ -330,6 +337,7 @@ pub const OPTIONAL_FACTS: &[&str] = &[
     "network_namespace",
     "package_owners",
     "processes",
+    "children",
     "environment",
     "preload_file",
     "listed_pids",
@@ -339,6 +347,9 @@ pub const OPTIONAL_FACTS: &[&str] = &[
     "bpf_programs",
     "proc_net_sockets",
     "kernel_taint",
+    "persistence_files",
+    "script_files",
+    "provenance",
 ];
 
 /// Waits for the user's stop request (Ctrl-C, SIGTERM, SIGHUP) between two polls.
@@ -358,6 +369,10 @@ pub trait Collect: Sync {
     fn parent(&self, pid: u32) -> Answer<Option<u32>>;
     /// Whether `pid` is a kernel thread.
     fn is_kernel_thread(&self, pid: u32) -> bool;
+    /// The name of the system process `pid` is, when the operating system cannot run without it
+    /// (Windows' System, smss, csrss, wininit, services, lsass, or any process marked critical):
+    /// close refuses it. `None` on Linux, where init and kernel threads have rules of their own.
+    fn critical_process(&self, pid: u32) -> Option<&'static str>;
     /// `pid`'s number in the innermost pid namespace it belongs to (the last of Linux's NSpid);
     /// 1 for a container's init. `None` when unknown.
     fn namespace_pid(&self, pid: u32) -> Option<u32>;
@@ -375,6 +390,10 @@ pub trait Collect: Sync {
     /// An identifier of the network namespace whose sockets [`Collect::snapshot`] sees (on
     /// Linux its inode number), to tell hosts' and containers' sockets apart in metrics.
     fn network_namespace(&self) -> Answer<Option<String>>;
+    /// What started each of `pids` (their parent chains, socket activation, SSH session, cron or
+    /// at job, container names, login session), by pid; a pid that is gone is left out. Costly
+    /// (a few files per ancestor): asked only for the holders a command shows.
+    fn provenance(&self, pids: &[u32]) -> Answer<HashMap<u32, crate::provenance::Provenance>>;
 }
 
 /// The host facts audit weighs beyond the snapshot. Every fact a platform may lack answers
@@ -389,6 +408,10 @@ pub trait HostFacts: Sync {
     fn name_resolves_to(&self, pid: u32, dir: &Path, name: &str, exe: &Path) -> bool;
     /// Whether `pid` sees the same root filesystem as portscope.
     fn same_root(&self, pid: u32) -> Option<bool>;
+    /// Whether the file `pid` runs is the file at its executable's path in the host's mount
+    /// namespace (PID 1's): `Some(false)` for a binary bind-mounted over a packaged path in a
+    /// mount namespace of its own. `None` when it cannot be read.
+    fn exe_is_hosts(&self, pid: u32) -> Option<bool>;
     /// Which package database the host has ([`PackageDatabase::None`] when it has none).
     fn package_database(&self) -> PackageDatabase;
     /// The package that installed each of `paths`, for those some package owns.
@@ -400,6 +423,13 @@ pub trait HostFacts: Sync {
     /// Every process on the host, socket holder or not (audit's rules about spawned shells);
     /// the fields a snapshot's processes have, read the same way.
     fn processes(&self) -> Answer<Vec<Process>>;
+    /// The processes `pid` started that still run (its children, from every one of its
+    /// threads), for the rules about what a socket holder spawned; `Ok(None)` when unreadable.
+    fn children(&self, pid: u32) -> Answer<Option<Vec<u32>>>;
+    /// Whether `pid` runs portscope's own executable: the same file (device and inode), not the
+    /// same name. portscope's own raw sockets are then not findings. `false` when unknown: the
+    /// process is judged like any other.
+    fn runs_own_executable(&self, pid: u32) -> bool;
     /// `pid`'s environment as `NAME=value` entries (bounded, lossy UTF-8); `Ok(None)` when
     /// unreadable.
     fn environment(&self, pid: u32) -> Answer<Option<Vec<String>>>;
@@ -426,6 +456,18 @@ pub trait HostFacts: Sync {
     fn proc_net_sockets(&self) -> Answer<io::Result<Vec<Socket>>>;
     /// The kernel's taint mask (/proc/sys/kernel/tainted); `Ok(None)` when unreadable.
     fn kernel_taint(&self) -> Answer<Option<u64>>;
+
+    // --- Where a flagged program would start again from (`crate::persistence`) ---
+
+    /// The files programs are launched from — systemd units and drop-ins (system and every
+    /// user's), cron tables, /etc/rc.local, XDG autostart entries, the shell profiles of every
+    /// user — each read bounded and never through a symbolic link (links are listed with their
+    /// targets, unread), with the files not read and why.
+    fn persistence_files(&self) -> Answer<crate::persistence::files::Files>;
+    /// The scripts among `paths` (absolute paths on the host that launcher lines run): each a
+    /// regular file that starts with `#!`, read bounded; other files are left out silently,
+    /// unreadable ones listed as skipped.
+    fn script_files(&self, paths: &[PathBuf]) -> Answer<crate::persistence::files::Files>;
 }
 
 /// The actions `close` takes.
@@ -456,17 +498,29 @@ pub trait Session: Sync {
     /// Ends every process of the process group `pgid` (a `--exec` command that ran too long,
     /// with whatever it started). A group that is already gone is not an error.
     fn kill_process_group(&self, pgid: u32);
+    /// Whether the terminal on standard input has hung up or failed (its terminal emulator,
+    /// tmux server or ssh session died): an interactive view then ends, since such a terminal
+    /// reads as EOF or EIO forever. Does not block.
+    fn terminal_gone(&self) -> bool;
+}
+
+/// A source of socket events as they happen ([`crate::watch::kernel`]): what lets `watch` see a
+/// port that was open for 10 ms, and who scans the host.
+pub trait Events: Sync {
+    /// Starts the event source: `Unsupported` where the platform has none, `Err` when it has one
+    /// that cannot run now (privileges, kernel), with why.
+    fn events(&self) -> Answer<std::result::Result<Box<dyn EventStream>, EventsUnavailable>>;
 }
 
 /// An operating system, as portscope sees it: every role at once. Object safe: front ends hold a
-/// `&dyn Platform`; a type that implements the four roles is a `Platform` without more code.
-pub trait Platform: Collect + HostFacts + Control + Session {}
+/// `&dyn Platform`; a type that implements the five roles is a `Platform` without more code.
+pub trait Platform: Collect + HostFacts + Control + Session + Events {}
 
-impl<T: Collect + HostFacts + Control + Session + ?Sized> Platform for T {}
+impl<T: Collect + HostFacts + Control + Session + Events + ?Sized> Platform for T {}
 
-/// The four roles and the umbrella trait, for code that calls platform methods on a concrete
+/// The five roles and the umbrella trait, for code that calls platform methods on a concrete
 /// type (a test's fixture platform): `use portscope_core::platform::prelude::*;`. Code that holds
 /// a `&dyn Platform` needs no import.
 pub mod prelude {
-    pub use super::{Collect, Control, HostFacts, Platform, Session};
+    pub use super::{Collect, Control, Events, HostFacts, Platform, Session};
 }

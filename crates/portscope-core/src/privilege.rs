@@ -38,12 +38,39 @@ impl Privileges {
     }
 }
 
+// The names below are what the user is told to get: Linux capabilities, or on Windows the token
+// rights that stand for them (the platform maps an elevated token and SeDebugPrivilege to the
+// same three privileges).
+
 /// The capability that lets a process read every other process's descriptors.
+#[cfg(not(windows))]
 pub const READ_ALL: &str = "CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH";
 /// The capability that lets a process signal any other process.
+#[cfg(not(windows))]
 pub const KILL: &str = "CAP_KILL";
 /// The capability that lets a process destroy sockets.
+#[cfg(not(windows))]
 pub const NET_ADMIN: &str = "CAP_NET_ADMIN";
+/// The user who has every privilege.
+#[cfg(not(windows))]
+pub const SUPERUSER: &str = "root";
+/// What to do to get every privilege.
+#[cfg(not(windows))]
+pub const ELEVATE: &str = "run as root";
+
+/// Opening every process (its image path, user and command line).
+#[cfg(windows)]
+pub const READ_ALL: &str = "SeDebugPrivilege";
+/// Terminating another user's process.
+#[cfg(windows)]
+pub const KILL: &str = "SeDebugPrivilege";
+/// Cutting a connection (SetTcpEntry).
+#[cfg(windows)]
+pub const NET_ADMIN: &str = "an elevated token";
+#[cfg(windows)]
+pub const SUPERUSER: &str = "Administrator";
+#[cfg(windows)]
+pub const ELEVATE: &str = "run as Administrator";
 
 /// How many of the processes that hid their descriptors a note names.
 pub const NAMED_IN_NOTE: usize = 3;
@@ -98,7 +125,7 @@ pub fn hidden_owners_note_naming(
             ("belong to other users", "their")
         };
         format!(
-            "{subject} {verb}, so {whose} sockets show no owner; run as root (or grant {READ_ALL}) to \
+            "{subject} {verb}, so {whose} sockets show no owner; {ELEVATE} (or grant {READ_ALL}) to \
              see every owner"
         )
     })
@@ -112,7 +139,7 @@ mod tests {
     fn notes_name_the_missing_capability() {
         assert_eq!(hidden_owners_note(0, Privileges::none(1000)), None);
         let user = hidden_owners_note(3, Privileges::none(1000)).unwrap();
-        assert!(user.contains("CAP_SYS_PTRACE") && user.starts_with("3 processes"));
+        assert!(user.contains(READ_ALL) && user.starts_with("3 processes"));
         let root = hidden_owners_note(1, Privileges::full(0)).unwrap();
         assert!(
             root.contains("even with") && root.starts_with("1 process refuses"),

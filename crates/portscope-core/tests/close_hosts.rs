@@ -10,7 +10,7 @@ use portscope_core::close::execute::{self, Options, Outcome};
 use portscope_core::close::plan::{self, Action, Plan};
 use portscope_core::close::safety::{self, Context, Refusal};
 use portscope_core::close::spec::{PortSpec, ProcessSpec, Spec};
-use portscope_core::close::target;
+use portscope_core::close::suggest;
 use portscope_core::error::Error;
 use portscope_core::platform::prelude::*;
 use portscope_core::platform::{CloseSignal, Query};
@@ -234,7 +234,7 @@ fn refusals_protect_init_the_session_and_other_users() {
     assert_eq!(refusal(4), Some(Refusal::KernelThread));
     let err = preflight(&host, &plan_for(&host, port(3), false)).unwrap_err();
     assert!(
-        matches!(&err, Error::Refused(m) if m.contains("CAP_KILL")),
+        matches!(&err, Error::Refused(m) if m.contains(portscope_core::privilege::KILL)),
         "{err}"
     );
     assert!(host.actions().is_empty(), "a refusal signals nothing");
@@ -258,7 +258,7 @@ fn the_right_error_for_an_empty_or_invisible_port() {
     ));
     let err = preflight(&user, &plan_for(&user, port(9000), false)).unwrap_err();
     assert!(
-        matches!(&err, Error::Permission { hint, .. } if hint.contains("CAP_SYS_PTRACE")),
+        matches!(&err, Error::Permission { hint, .. } if hint.contains(portscope_core::privilege::READ_ALL)),
         "{err}"
     );
 
@@ -326,7 +326,7 @@ fn connections_are_chosen_and_cut_by_four_tuple() {
     let chosen = connections::select(&user, &from).unwrap();
     let err = connections::cut(&user, &chosen).unwrap_err();
     assert!(
-        matches!(&err, Error::Permission { hint, .. } if hint.contains("CAP_NET_ADMIN")),
+        matches!(&err, Error::Permission { hint, .. } if hint.contains(portscope_core::privilege::NET_ADMIN)),
         "{err}"
     );
 }
@@ -482,11 +482,11 @@ fn every_finding_names_the_close_command_that_acts_on_it() {
         .find(|f| f.process.as_ref().is_some_and(|p| p.pid == 23406))
         .expect("the shell is a finding");
     assert_eq!(
-        target::command_for(shell).as_deref(),
+        suggest::for_finding(shell).as_deref(),
         Some("portscope close --pid 23406")
     );
     for finding in &report.findings {
-        assert!(target::command_for(finding).is_some(), "{finding:?}");
+        assert!(suggest::for_finding(finding).is_some(), "{finding:?}");
     }
 }
 

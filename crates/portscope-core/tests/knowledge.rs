@@ -109,6 +109,31 @@ fn abuse_table_has_the_well_known_cases() {
     assert!(knowledge::abuse(80, Protocol::Tcp).is_empty());
 }
 
+/// The table grew from cited pages (MITRE ATT&CK procedure examples among them) and must not
+/// shrink silently; every row carries its years.
+#[test]
+fn abuse_table_keeps_its_sourced_rows() {
+    let rows = facts::parse_abuse(ABUSE).expect("abuse file parses");
+    assert!(rows.len() >= 100, "{} rows", rows.len());
+    assert!(
+        rows.iter()
+            .all(|r| r.years.starts_with(|c: char| c.is_ascii_digit()))
+    );
+    for (port, protocol, family) in [
+        (4782, Protocol::Tcp, "QuasarRAT"),
+        (1177, Protocol::Tcp, "njRAT"),
+        (50050, Protocol::Tcp, "Cobalt Strike"),
+        (6000, Protocol::Udp, "NETEAGLE"),
+    ] {
+        assert!(
+            knowledge::abuse(port, protocol)
+                .iter()
+                .any(|a| a.family == family),
+            "{port}/{protocol}: no {family} row"
+        );
+    }
+}
+
 /// The CSV the facts file was generated from: `$PORTSCOPE_IANA_CSV` (after a refresh from a newer
 /// download), else IANA's CSV beside the repository (`../shared/data`) or where this workplace keeps it.
 fn iana_csv() -> Option<PathBuf> {

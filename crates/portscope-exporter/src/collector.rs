@@ -1,4 +1,5 @@
-//! One collection — snapshot, audit, port events — over a [`Platform`], cached.
+//! One collection — the core's inspection (snapshot and audit, refreshed cheaply while nothing
+//! changed), port events — over a [`Platform`], cached.
 //!
 //! A scrape storm must not burn CPU: a collection walks every process's descriptors and runs the
 //! audit, so its result (both encodings, ready to send) is kept for `cache_for` (at least one
@@ -10,9 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portscope_core::Platform;
-use portscope_core::audit::{self, expected::Expected};
+use portscope_core::audit;
 use portscope_core::baseline::Baseline;
-use portscope_core::platform::Query;
+use portscope_core::filter::Expression;
+use portscope_core::inspect::{self, Refresher};
+use portscope_core::knowledge::ServiceSides;
+use portscope_core::model::Snapshot;
 use portscope_core::watch::{self, PortTable};
 
 use crate::metrics::{self, EventCounts, Inputs};
@@ -39,18 +43,23 @@ pub trait Source: Send + Sync {
 /// Collects from a platform, at most once per `cache_for`.
 pub struct Collector {
     platform: &'static dyn Platform,
-    expected: Expected,
-    options: audit::Options,
+    /// Every kind of socket, judged by the audit with the user's allow-list and names.
+    options: inspect::Options,
     baseline: Option<Baseline>,
     netns: String,
     cache_for: Duration,
     version: &'static str,
+    /// `--filter`: the sockets the metrics describe (the audit's findings stay whole).
+    filter: Option<Expression>,
     state: Mutex<State>,
 }
 
 #[derive(Default)]
 struct State {
     last: Option<(Instant, Arc<Exposition>)>,
+    /// The repeated look `top` and `watch` share: a full inspection only when sockets or owners
+    /// changed.
+    refresher: Option<Refresher<'static>>,
     ports: Option<PortTable>,
     events: EventCounts,
 }
@@ -65,29 +74,48 @@ impl Collector {
         cache_for: Duration,
         version: &'static str,
     ) -> Result<Collector, String> {
-        let expected = Expected::built_in().map_err(|e| e.to_string())?;
         Ok(Collector {
             platform,
-            expected,
-            options,
+            options: inspect::Options::everything(options),
             baseline,
             // Unsupported or unreadable: the label is empty, as when the namespace is unknown.
             netns: platform.network_namespace().ok().flatten().unwrap_or_default(),
             cache_for: cache_for.max(MIN_CACHE),
             version,
+            filter: None,
             state: Mutex::new(State::default()),
         })
     }
 
+    /// Describes only the sockets `filter` keeps (`exporter --filter`).
+    pub fn with_filter(mut self, filter: Option<Expression>) -> Collector {
+        self.filter = filter;
+        self
+    }
+
     fn collect(&self, state: &mut State) -> Result<Arc<Exposition>, String> {
         let started = Instant::now();
-        let snapshot = self
-            .platform
-            .snapshot(&Query::default())
-            .map_err(|e| e.to_string())?;
-        let report =
-            audit::run(self.platform, &snapshot, &self.expected, &self.options).map_err(|e| e.to_string())?;
-        let now = PortTable::from_snapshot(&snapshot, false);
+        let refresher = state
+            .refresher
+            .get_or_insert_with(|| Refresher::new(self.platform, self.options.clone()));
+        let inspection = refresher.look().map_err(|e| e.to_string())?.inspection();
+        let (mut snapshot, report) = (&inspection.snapshot, &inspection.report);
+        let kept;
+        if let Some(filter) = &self.filter {
+            let names = &self.options.audit.names;
+            let sides = ServiceSides::new(&snapshot.sockets, self.platform.ephemeral_ports());
+            kept = Snapshot {
+                sockets: snapshot
+                    .sockets
+                    .iter()
+                    .filter(|s| filter.keeps(inspection, s, names, &sides))
+                    .cloned()
+                    .collect(),
+                ..snapshot.clone()
+            };
+            snapshot = &kept;
+        }
+        let now = PortTable::from_snapshot(snapshot, false);
         let baseline = self.baseline.as_ref().map(|b| b.check(&now));
         state.ports = Some(match state.ports.take() {
             Some(before) => {
@@ -99,9 +127,9 @@ impl Collector {
             None => now,
         });
         let (openmetrics, classic) = metrics::both(&Inputs {
-            snapshot: &snapshot,
-            report: &report,
-            names: &self.options.names,
+            snapshot,
+            report,
+            names: &self.options.audit.names,
             netns: &self.netns,
             events: state.events,
             collect_seconds: started.elapsed().as_secs_f64(),
@@ -183,5 +211,45 @@ holders = [53]
             Arc::ptr_eq(&first, &again),
             "a second scrape within --cache reuses the first"
         );
+    }
+
+    #[test]
+    fn a_filter_narrows_the_sockets_described_not_the_findings() {
+        let host = format!(
+            "{HOST}\n[[process]]\npid = 80\nname = \"nginx\"\nexe = \"/usr/sbin/nginx\"\n\
+             [[socket]]\nlocal = \"0.0.0.0:8080\"\nstate = \"LISTEN\"\nholders = [80]\n"
+        );
+        let platform: &'static FixturePlatform =
+            Box::leak(Box::new(FixturePlatform::from_toml(&host).unwrap()));
+        let scrape = |filter: Option<&str>| {
+            let collector = Collector::new(
+                platform,
+                audit::Options::default(),
+                None,
+                Duration::from_secs(60),
+                "test",
+            )
+            .unwrap()
+            .with_filter(filter.map(|f| Expression::parse(f).unwrap()));
+            collector.scrape().unwrap().classic.to_string()
+        };
+        // The ports described, in a fixed order (series order follows their labels).
+        let ports = |text: &str| -> Vec<String> {
+            let mut ports: Vec<String> = text
+                .lines()
+                .filter(|l| l.starts_with("portscope_listening_socket_info{"))
+                .map(|l| metrics::parse_labels(l).unwrap()["port"].clone())
+                .collect();
+            ports.sort();
+            ports
+        };
+        assert_eq!(ports(&scrape(None)), ["31337", "8080"]);
+        let text = scrape(Some("program = nginx"));
+        assert_eq!(ports(&text), ["8080"]);
+        assert!(
+            text.contains("portscope_audit_findings{severity=\"warning\",rule=\"abuse-port\"} 1"),
+            "{text}"
+        );
+        assert_eq!(ports(&scrape(Some("rule = abuse-port"))), ["31337"]);
     }
 }

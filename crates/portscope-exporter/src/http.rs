@@ -1,17 +1,36 @@
 //! A small blocking HTTP/1.1 server for `/metrics` and `/health`, bounded in every direction.
 //!
-//! What a scrape target must survive is malformed, oversized and slow clients, so each limit is
-//! explicit: a request head is at most [`MAX_HEAD`] bytes (431 beyond), must arrive within
-//! [`HEAD_DEADLINE`] (a client that trickles bytes is dropped), and at most [`MAX_CONNECTIONS`]
-//! connections are served at once (503 beyond). Parsing is httparse's; anything it refuses gets
-//! 400 and the connection is closed. One thread per connection: scrapers are few and keep their
-//! connection alive, and a blocking thread is the simplest thing that cannot wedge the others.
-//! The server never reads a request body; a request that announces one is refused with 400.
+//! What a scrape target must survive is malformed, oversized, slow and unauthenticated clients,
+//! so each limit is explicit:
+//!
+//! - a request head is at most [`MAX_HEAD`] bytes (431 beyond) and must arrive within
+//!   [`HEAD_DEADLINE`] of its first byte;
+//! - one deadline governs every read and write of a connection, below TLS, so a handshake is
+//!   bounded like a request: a connection must complete its first authorized request within
+//!   [`FIRST_REQUEST_DEADLINE`] of being accepted, handshake included, or it is dropped;
+//! - at most [`MAX_CONNECTIONS`] connections are served at once, and at most
+//!   [`MAX_PENDING_PER_SOURCE`] of them from one source (an IPv4 address, an IPv6 /64) may be
+//!   waiting for their first authorized request (503 beyond), so one host holding idle or
+//!   stalled connections cannot take the slots of the others, nor have more than
+//!   [`MAX_PER_SOURCE`] connections of any kind;
+//! - a credential the [`Authorizer`] cannot decide cheaply costs a source one of
+//!   [`FAILURE_BURST`] attempts, given back on success and refilled one per [`FAILURE_REFILL`];
+//!   a source without one is answered 429 without the check (bcrypt is slow on purpose), and
+//!   its new connections are refused until it earns one.
+//!
+//! Parsing is httparse's; anything it refuses, and a request whose body length is ambiguous,
+//! gets 400 and the connection is closed. One thread per connection: scrapers are few and keep
+//! their connection alive, and a blocking thread is the simplest thing that cannot wedge the
+//! others. The server never reads a request body; a request that announces one is refused with
+//! 400.
 
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv6Addr, TcpListener, TcpStream};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::collector::Source;
@@ -23,22 +42,42 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub const MAX_HEADERS: usize = 64;
 /// Connections served at once; more are answered 503 and closed.
 pub const MAX_CONNECTIONS: usize = 128;
+/// Connections from one source still waiting for their first authorized request; more are
+/// answered 503 and closed. A scraper needs one; this leaves room for a few behind one NAT.
+pub const MAX_PENDING_PER_SOURCE: usize = 8;
+/// Connections from one source at once, authorized or not: without authentication configured,
+/// one request makes a connection authorized, and idle ones must not take every slot.
+pub const MAX_PER_SOURCE: usize = 32;
 /// How long a request head may take to arrive, from its first byte.
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(10);
-/// How long an idle keep-alive connection is kept, and the limit on any single read or write.
+/// How long a new connection has, from accept, to make its first authorized request (a TLS
+/// handshake included); until then it is dropped at this deadline whatever it sends.
+pub const FIRST_REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+/// How long an idle keep-alive connection is kept, and the time to write one response.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Requests served on one connection before it is closed.
 pub const MAX_REQUESTS_PER_CONNECTION: usize = 10_000;
+/// Costly credential checks a source may fail in a row before it is throttled.
+pub const FAILURE_BURST: u32 = 5;
+/// How often a throttled source earns one more check.
+pub const FAILURE_REFILL: Duration = Duration::from_secs(2);
+/// Sources remembered before those with nothing to remember are forgotten.
+const MAX_SOURCES: usize = 1024;
 
-/// Checks a request's `Authorization` header; `None` lets everything through.
+/// Checks a request's `Authorization` header in two steps, so that the server can decide who
+/// may spend the slow one.
 pub trait Authorizer: Send + Sync {
-    /// Whether the header (absent: `None`) grants access.
-    fn allows(&self, authorization: Option<&[u8]>) -> bool;
+    /// The answer when it costs nothing: no or malformed credentials, or credentials seen
+    /// before. `None`: only [`verify`](Authorizer::verify) can tell.
+    fn known(&self, authorization: Option<&[u8]>) -> Option<bool>;
+    /// The full check of credentials `known` could not decide (slow: bcrypt); remembers the
+    /// answer for `known`.
+    fn verify(&self, authorization: &[u8]) -> bool;
 }
 
 /// Wraps each accepted connection, e.g. in TLS; the identity for plain HTTP.
 pub trait Wrapper: Send + Sync {
-    fn serve(&self, stream: TcpStream, handler: &dyn Fn(&mut dyn ReadWrite));
+    fn serve(&self, stream: Conn, handler: &dyn Fn(&mut dyn ReadWrite));
 }
 
 /// A stream a connection is served over (a TCP stream, or TLS over one).
@@ -49,8 +88,72 @@ impl<T: Read + Write> ReadWrite for T {}
 pub struct Plain;
 
 impl Wrapper for Plain {
-    fn serve(&self, mut stream: TcpStream, handler: &dyn Fn(&mut dyn ReadWrite)) {
+    fn serve(&self, mut stream: Conn, handler: &dyn Fn(&mut dyn ReadWrite)) {
         handler(&mut stream);
+    }
+}
+
+/// When a connection must be done with what it is doing; shared between the stream, which
+/// enforces it, and the request loop, which moves it.
+#[derive(Clone)]
+pub struct Deadline(Rc<Cell<Instant>>);
+
+impl Deadline {
+    pub fn new(at: Instant) -> Deadline {
+        Deadline(Rc::new(Cell::new(at)))
+    }
+
+    fn set(&self, at: Instant) {
+        self.0.set(at);
+    }
+
+    /// Brings the deadline forward to `at`, never back.
+    fn limit(&self, at: Instant) {
+        self.0.set(self.0.get().min(at));
+    }
+
+    /// The time left, or a timeout error when there is none.
+    fn left(&self) -> io::Result<Duration> {
+        let left = self.0.get().saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connection deadline passed",
+            ));
+        }
+        Ok(left)
+    }
+}
+
+/// An accepted TCP connection whose every read and write ends by its [`Deadline`]: the socket's
+/// timeout is set to the time left before each call, so no sequence of slow calls (a trickled
+/// handshake, a reader that takes one byte a minute) outlives it.
+pub struct Conn {
+    stream: TcpStream,
+    deadline: Deadline,
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream, deadline: Deadline) -> Conn {
+        Conn { stream, deadline }
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.set_read_timeout(Some(self.deadline.left()?))?;
+        self.stream.read(buf)
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.set_write_timeout(Some(self.deadline.left()?))?;
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
     }
 }
 
@@ -58,6 +161,145 @@ impl Wrapper for Plain {
 pub struct App {
     pub source: Arc<dyn Source>,
     pub auth: Option<Arc<dyn Authorizer>>,
+}
+
+/// What is counted per source: connections not yet authorized, and the costly checks it may
+/// still fail.
+struct Account {
+    open: usize,
+    pending: usize,
+    attempts: f64,
+    updated: Instant,
+}
+
+impl Account {
+    fn refill(&mut self, now: Instant) {
+        let earned = now.saturating_duration_since(self.updated).as_secs_f64() / FAILURE_REFILL.as_secs_f64();
+        self.attempts = (self.attempts + earned).min(f64::from(FAILURE_BURST));
+        self.updated = now;
+    }
+
+    /// Nothing to remember: no connection pending, every attempt back.
+    fn at_rest(&self) -> bool {
+        self.open == 0 && self.pending == 0 && self.attempts >= f64::from(FAILURE_BURST)
+    }
+}
+
+/// The per-source accounts. An IPv6 host usually owns a whole /64, so that is its key.
+#[derive(Default)]
+pub struct Sources(Mutex<HashMap<IpAddr, Account>>);
+
+impl Sources {
+    fn key(address: IpAddr) -> IpAddr {
+        match address {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+            },
+            v4 => v4,
+        }
+    }
+
+    /// Runs `f` on the account of `address`, made when it has none.
+    fn with<T>(&self, address: IpAddr, f: impl FnOnce(&mut Account) -> T) -> T {
+        let mut table = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if table.len() >= MAX_SOURCES {
+            table.retain(|_, account| {
+                account.refill(now);
+                !account.at_rest()
+            });
+        }
+        let account = table.entry(Self::key(address)).or_insert(Account {
+            open: 0,
+            pending: 0,
+            attempts: f64::from(FAILURE_BURST),
+            updated: now,
+        });
+        account.refill(now);
+        let out = f(account);
+        if account.at_rest() {
+            table.remove(&Self::key(address));
+        }
+        out
+    }
+
+    /// Admits a new connection from `address` if the source has room for one more pending and
+    /// is not throttled: a throttled source's connections are refused before their handshake,
+    /// which would cost more than the 429 they would get.
+    fn admit(self: &Arc<Self>, address: IpAddr) -> Option<Pending> {
+        self.with(address, |a| {
+            let room = a.open < MAX_PER_SOURCE && a.pending < MAX_PENDING_PER_SOURCE;
+            (room && a.attempts >= 1.0).then(|| {
+                a.open += 1;
+                a.pending += 1;
+            })
+        })
+        .map(|()| Pending {
+            sources: Arc::clone(self),
+            address,
+            held: Cell::new(true),
+        })
+    }
+
+    /// Takes one costly check from the source's allowance; false when it has none left.
+    fn take_attempt(&self, address: IpAddr) -> bool {
+        self.with(address, |a| {
+            let ok = a.attempts >= 1.0;
+            if ok {
+                a.attempts -= 1.0;
+            }
+            ok
+        })
+    }
+
+    /// Gives back an attempt that succeeded: only failures are throttled.
+    fn give_back(&self, address: IpAddr) {
+        self.with(address, |a| {
+            a.attempts = (a.attempts + 1.0).min(f64::from(FAILURE_BURST))
+        });
+    }
+}
+
+/// A connection counted against its source until it ends, and as pending until its first
+/// authorized request.
+pub struct Pending {
+    sources: Arc<Sources>,
+    address: IpAddr,
+    held: Cell<bool>,
+}
+
+impl Pending {
+    fn release(&self) {
+        if self.held.replace(false) {
+            self.sources
+                .with(self.address, |a| a.pending = a.pending.saturating_sub(1));
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let held = self.held.replace(false);
+        self.sources.with(self.address, |a| {
+            a.open = a.open.saturating_sub(1);
+            if held {
+                a.pending = a.pending.saturating_sub(1);
+            }
+        });
+    }
+}
+
+/// One connection's place in the server: its source's account and its deadline.
+pub struct Session {
+    pending: Pending,
+    deadline: Deadline,
+}
+
+impl Session {
+    fn authorized(&self) -> bool {
+        !self.pending.held.get()
+    }
 }
 
 /// A parsed request head: only what the routes look at.
@@ -98,6 +340,7 @@ fn reason(status: u16) -> &'static str {
         401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -108,7 +351,9 @@ fn reason(status: u16) -> &'static str {
 /// Accepts connections forever, each served on a thread of its own.
 pub fn serve(listener: TcpListener, app: Arc<App>, wrapper: Arc<dyn Wrapper>) -> io::Result<()> {
     let active = Arc::new(AtomicUsize::new(0));
+    let sources = Arc::new(Sources::default());
     for stream in listener.incoming() {
+        let accepted = Instant::now();
         let stream = match stream {
             Ok(stream) => stream,
             // Out of descriptors, or a connection reset before accept: wait a moment, go on.
@@ -117,19 +362,14 @@ pub fn serve(listener: TcpListener, app: Arc<App>, wrapper: Arc<dyn Wrapper>) ->
                 continue;
             }
         };
-        if active.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
-            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-            let mut stream = stream;
-            let _ = write_response(
-                &mut stream,
-                &Response::text(503, "too many connections\n"),
-                true,
-                false,
-            );
+        let admitted = match stream.peer_addr() {
+            Ok(peer) if active.load(Ordering::Relaxed) < MAX_CONNECTIONS => sources.admit(peer.ip()),
+            _ => None,
+        };
+        let Some(pending) = admitted else {
+            refuse(stream);
             continue;
-        }
-        let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
-        let _ = stream.set_write_timeout(Some(IDLE_TIMEOUT));
+        };
         let _ = stream.set_nodelay(true);
         active.fetch_add(1, Ordering::Relaxed);
         // A thread that cannot be made (memory, limits) drops the connection and its slot.
@@ -139,10 +379,29 @@ pub fn serve(listener: TcpListener, app: Arc<App>, wrapper: Arc<dyn Wrapper>) ->
             .name("portscope-http".into())
             .spawn(move || {
                 let _slot = slot;
-                wrapper.serve(stream, &|conn| connection(conn, &app));
+                let deadline = Deadline::new(accepted + FIRST_REQUEST_DEADLINE);
+                let session = Session {
+                    pending,
+                    deadline: deadline.clone(),
+                };
+                wrapper.serve(Conn::new(stream, deadline), &|conn| {
+                    connection(conn, &app, &session)
+                });
             });
     }
     Ok(())
+}
+
+/// Answers 503 on the accepting thread (in plain text, even on a TLS port: a handshake is what
+/// the limit is there to avoid) and closes.
+fn refuse(mut stream: TcpStream) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = write_response(
+        &mut stream,
+        &Response::text(503, "too many connections\n"),
+        true,
+        false,
+    );
 }
 
 /// Frees a connection slot when its thread ends, panics included.
@@ -154,12 +413,12 @@ impl Drop for Slot {
     }
 }
 
-/// Serves requests on one connection until it closes, errs, or asks to close.
-pub fn connection(stream: &mut dyn ReadWrite, app: &App) {
+/// Serves requests on one connection until it closes, errs, asks to close, or runs out of time.
+pub fn connection(stream: &mut dyn ReadWrite, app: &App, session: &Session) {
     let mut buf = vec![0u8; MAX_HEAD];
     let mut filled = 0;
     for _ in 0..MAX_REQUESTS_PER_CONNECTION {
-        let (head, used) = match read_head(stream, &mut buf, &mut filled) {
+        let (head, used) = match read_head(stream, &mut buf, &mut filled, &session.deadline) {
             Ok(Some(parsed)) => parsed,
             Ok(None) => return,
             Err(status) => {
@@ -173,29 +432,37 @@ pub fn connection(stream: &mut dyn ReadWrite, app: &App) {
         };
         buf.copy_within(used..filled, 0);
         filled -= used;
-        let response = route(&head, app);
+        let response = route(&head, app, session);
+        // An authorized connection has the idle timeout to take its answer and to ask again; one
+        // that is not keeps the deadline it was accepted with.
+        if session.authorized() {
+            session.deadline.set(Instant::now() + IDLE_TIMEOUT);
+        }
         // Without reading a body we cannot find the next request: close after answering.
-        let close = head.close || head.has_body || response.status == 400;
+        let close = head.close || head.has_body || matches!(response.status, 400 | 429);
         if write_response(stream, &response, close, head.method == "HEAD").is_err() || close {
             return;
         }
     }
 }
 
-/// Reads until one request head is complete. `Ok(None)`: the client closed (or went idle)
-/// between requests; `Err(status)`: answer with that status and close.
+/// Reads until one request head is complete. `Ok(None)`: the client closed (or went idle, or
+/// ran out of time) between requests; `Err(status)`: answer with that status and close.
 fn read_head(
     stream: &mut dyn ReadWrite,
     buf: &mut [u8],
     filled: &mut usize,
+    deadline: &Deadline,
 ) -> Result<Option<(Head, usize)>, u16> {
-    let mut started: Option<Instant> = (*filled > 0).then(Instant::now);
+    if *filled > 0 {
+        deadline.limit(Instant::now() + HEAD_DEADLINE);
+    }
     loop {
         if *filled > 0 {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut request = httparse::Request::new(&mut headers);
             match request.parse(&buf[..*filled]) {
-                Ok(httparse::Status::Complete(used)) => return Ok(Some((head_of(&request), used))),
+                Ok(httparse::Status::Complete(used)) => return head_of(&request).map(|h| Some((h, used))),
                 Ok(httparse::Status::Partial) => {}
                 Err(httparse::Error::TooManyHeaders) => return Err(431),
                 Err(_) => return Err(400),
@@ -204,13 +471,12 @@ fn read_head(
                 return Err(431);
             }
         }
-        if started.is_some_and(|s| s.elapsed() > HEAD_DEADLINE) {
-            return Ok(None);
-        }
         match stream.read(&mut buf[*filled..]) {
             Ok(0) => return Ok(None),
             Ok(n) => {
-                started.get_or_insert_with(Instant::now);
+                if *filled == 0 {
+                    deadline.limit(Instant::now() + HEAD_DEADLINE);
+                }
                 *filled += n;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -219,7 +485,8 @@ fn read_head(
     }
 }
 
-fn head_of(request: &httparse::Request) -> Head {
+/// The request's head, or 400 when its body length is ambiguous.
+fn head_of(request: &httparse::Request) -> Result<Head, u16> {
     let header = |name: &str| {
         request
             .headers
@@ -244,29 +511,87 @@ fn head_of(request: &httparse::Request) -> Head {
     } else {
         contains("connection", "close")
     };
-    let has_body = header("transfer-encoding").is_some()
-        || header("content-length").is_some_and(|v| v.trim_ascii() != b"0");
-    Head {
+    let length = content_length(
+        request
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+            .map(|h| h.value),
+    )?;
+    let has_body = header("transfer-encoding").is_some() || length.is_some_and(|n| n != 0);
+    Ok(Head {
         method: request.method.unwrap_or_default().to_string(),
         path: request.path.unwrap_or_default().to_string(),
         close,
         openmetrics: contains("accept", "application/openmetrics-text"),
         has_body,
         authorization: header("authorization").map(<[u8]>::to_vec),
-    }
+    })
 }
 
-fn route(head: &Head, app: &App) -> Response {
+/// The one length every `Content-Length` header (and every item of a comma-separated one)
+/// gives, or 400: RFC 9112 6.3 makes lengths that differ, or are not decimal digits, an
+/// unrecoverable framing error (two readers would disagree where the next request starts).
+fn content_length<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Option<u64>, u16> {
+    let mut length = None;
+    for value in values {
+        for item in value.split(|&b| b == b',') {
+            let item = item.trim_ascii();
+            if item.is_empty() || !item.iter().all(u8::is_ascii_digit) {
+                return Err(400);
+            }
+            let n = std::str::from_utf8(item)
+                .ok()
+                .and_then(|text| text.parse::<u64>().ok())
+                .ok_or(400u16)?;
+            if length.is_some_and(|seen| seen != n) {
+                return Err(400);
+            }
+            length = Some(n);
+        }
+    }
+    Ok(length)
+}
+
+/// Whether the request may see what it asks for; `Err` is the answer when not.
+fn authorize(head: &Head, app: &App, session: &Session) -> Result<(), Response> {
+    let allowed = match &app.auth {
+        None => true,
+        Some(auth) => match (auth.known(head.authorization.as_deref()), &head.authorization) {
+            (Some(known), _) => known,
+            (None, None) => false,
+            (None, Some(header)) => {
+                let source = session.pending.address;
+                if !session.pending.sources.take_attempt(source) {
+                    return Err(Response {
+                        extra: "Retry-After: 2\r\n",
+                        ..Response::text(429, "too many failed logins from your address; try again later\n")
+                    });
+                }
+                let ok = auth.verify(header);
+                if ok {
+                    session.pending.sources.give_back(source);
+                }
+                ok
+            }
+        },
+    };
+    if !allowed {
+        return Err(Response {
+            extra: "WWW-Authenticate: Basic realm=\"portscope\"\r\n",
+            ..Response::text(401, "unauthorized\n")
+        });
+    }
+    session.pending.release();
+    Ok(())
+}
+
+fn route(head: &Head, app: &App, session: &Session) -> Response {
     if head.has_body {
         return Response::text(400, "requests with a body are not accepted\n");
     }
-    if let Some(auth) = &app.auth
-        && !auth.allows(head.authorization.as_deref())
-    {
-        return Response {
-            extra: "WWW-Authenticate: Basic realm=\"portscope\"\r\n",
-            ..Response::text(401, "unauthorized\n")
-        };
+    if let Err(refusal) = authorize(head, app, session) {
+        return refusal;
     }
     let path = head.path.split_once('?').map_or(head.path.as_str(), |(p, _)| p);
     let known = matches!(path, "/metrics" | "/health");
@@ -371,8 +696,27 @@ mod tests {
             input: io::Cursor::new(input.to_vec()),
             output: Vec::new(),
         };
-        connection(&mut pipe, &app);
+        connection(&mut pipe, &app, &session(&Arc::new(Sources::default())));
         String::from_utf8(pipe.output).unwrap()
+    }
+
+    const HOST: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 18, 0, 3));
+
+    /// A connection from `HOST` as the server holds it, admitted or not (a throttled source's
+    /// next request is what some tests look at).
+    fn session(sources: &Arc<Sources>) -> Session {
+        sources.with(HOST, |a| {
+            a.open += 1;
+            a.pending += 1;
+        });
+        Session {
+            pending: Pending {
+                sources: Arc::clone(sources),
+                address: HOST,
+                held: Cell::new(true),
+            },
+            deadline: Deadline::new(Instant::now() + FIRST_REQUEST_DEADLINE),
+        }
     }
 
     fn statuses(output: &str) -> Vec<&str> {
@@ -436,5 +780,106 @@ mod tests {
         let out = exchange(b"GET /health HTTP/1.0\r\n\r\nGET /health HTTP/1.0\r\n\r\n");
         assert_eq!(statuses(&out), ["200"]);
         assert!(out.contains("Connection: close"));
+    }
+
+    #[test]
+    fn content_lengths_must_agree() {
+        let of = |values: &[&[u8]]| content_length(values.iter().copied());
+        assert_eq!(of(&[]), Ok(None));
+        assert_eq!(of(&[b"0"]), Ok(Some(0)));
+        assert_eq!(of(&[b"5", b" 5 "]), Ok(Some(5)));
+        assert_eq!(of(&[b"5, 5"]), Ok(Some(5)));
+        for bad in [
+            &[&b"0"[..], b"5"][..],
+            &[b"0, 5"],
+            &[b"+0"],
+            &[b"0x0"],
+            &[b""],
+            &[b"5,"],
+            &[b"99999999999999999999999"],
+        ] {
+            assert_eq!(of(bad), Err(400), "{bad:?}");
+        }
+        let out = exchange(b"GET /health HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 23\r\n\r\nGET /metrics HTTP/1.1\r\n\r\n");
+        assert_eq!(statuses(&out), ["400"], "{out}");
+    }
+
+    /// Says yes to one password, after a check it counts.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl Authorizer for Counting {
+        fn known(&self, authorization: Option<&[u8]>) -> Option<bool> {
+            authorization.is_none().then_some(false)
+        }
+        fn verify(&self, authorization: &[u8]) -> bool {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            authorization == b"good"
+        }
+    }
+
+    #[test]
+    fn sources_are_limited_in_pending_connections_and_failed_checks() {
+        let sources = Arc::new(Sources::default());
+        let held: Vec<Pending> = (0..MAX_PENDING_PER_SOURCE)
+            .map(|_| sources.admit(HOST).expect("room"))
+            .collect();
+        assert!(sources.admit(HOST).is_none(), "the source is full");
+        let other = IpAddr::V4(std::net::Ipv4Addr::new(198, 18, 0, 2));
+        assert!(sources.admit(other).is_some(), "another source is not");
+        // Two addresses of one IPv6 /64 are one source.
+        let a: IpAddr = "fd00::1".parse().unwrap();
+        let b: IpAddr = "fd00::ffff:2".parse().unwrap();
+        let v6: Vec<Pending> = (0..MAX_PENDING_PER_SOURCE)
+            .map(|_| sources.admit(a).expect("room"))
+            .collect();
+        assert!(sources.admit(b).is_none());
+        held[0].release();
+        let next = sources.admit(HOST);
+        assert!(next.is_some(), "an authorized connection frees its place");
+        // Authorized connections count too, up to a higher bound.
+        let mut authorized: Vec<Pending> = held.into_iter().chain(next).collect();
+        for p in &authorized {
+            p.release();
+        }
+        while let Some(p) = sources.admit(HOST) {
+            p.release();
+            authorized.push(p);
+            assert!(authorized.len() <= MAX_PER_SOURCE);
+        }
+        assert_eq!(authorized.len(), MAX_PER_SOURCE);
+        drop(authorized);
+        assert!(sources.admit(HOST).is_some(), "closed connections free theirs");
+        drop(v6);
+
+        let counting = Arc::new(Counting(AtomicUsize::new(0)));
+        let app = App {
+            source: Arc::new(Fixed),
+            auth: Some(counting.clone()),
+        };
+        let ask = |password: &str| {
+            let mut pipe = Pipe {
+                input: io::Cursor::new(
+                    format!("GET /metrics HTTP/1.1\r\nAuthorization: {password}\r\n\r\n").into_bytes(),
+                ),
+                output: Vec::new(),
+            };
+            connection(&mut pipe, &app, &session(&sources));
+            statuses(&String::from_utf8(pipe.output).unwrap())[0].to_string()
+        };
+        assert_eq!(ask("good"), "200");
+        for _ in 0..FAILURE_BURST {
+            assert_eq!(ask("bad"), "401");
+        }
+        assert_eq!(ask("bad"), "429", "the source has used its checks");
+        assert_eq!(ask("good"), "429", "a throttled source is not checked at all");
+        assert_eq!(counting.0.load(Ordering::Relaxed), 1 + FAILURE_BURST as usize);
+        assert!(
+            sources.admit(HOST).is_none(),
+            "nor are its new connections served"
+        );
+        assert!(
+            sources.0.lock().unwrap().len() <= 1,
+            "only the throttled source is remembered"
+        );
     }
 }

@@ -19,7 +19,7 @@ use prometheus_client::registry::Registry;
 use portscope_core::audit::{CheckId, Report, Severity};
 use portscope_core::baseline;
 use portscope_core::knowledge::ServiceNames;
-use portscope_core::model::{Holder, Snapshot, Socket, Supervisor};
+use portscope_core::model::{Holder, NetnsKind, Snapshot, Socket, Supervisor};
 use portscope_core::watch::{self, Event, EventKind, PortKey};
 
 /// The content type of [`openmetrics`]'s text.
@@ -70,6 +70,8 @@ pub struct ListenerLabels {
     pub address: String,
     pub port: String,
     pub netns: String,
+    /// The namespace's name (`ip netns` or container name, `host`), empty when it has none.
+    pub netns_name: String,
     pub process: String,
     pub exe: String,
     pub user: String,
@@ -83,6 +85,7 @@ struct SocketLabels {
     proto: String,
     state: String,
     netns: String,
+    netns_name: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -115,21 +118,22 @@ struct BuildLabels {
 /// the process at the root of its holders as `watch` sees it, so a server's workers are one
 /// series and a restart of a worker changes nothing.
 pub fn listeners(snapshot: &Snapshot, names: &ServiceNames, netns: &str) -> Vec<ListenerLabels> {
-    let mut ports: BTreeMap<(PortKey, String), Vec<&Holder>> = BTreeMap::new();
+    let mut ports: BTreeMap<(PortKey, (String, String)), Vec<&Holder>> = BTreeMap::new();
     for socket in &snapshot.sockets {
         if let Some(key) = watch::key_of(socket, false) {
-            let space = netns_label(socket, netns);
+            let space = (netns_label(socket, netns), netns_name(socket));
             ports.entry((key, space)).or_default().extend(&socket.holders);
         }
     }
     ports
         .into_iter()
-        .map(|((key, netns), holders)| {
+        .map(|((key, (netns, netns_name)), holders)| {
             let owner = watch::root_holder(&holders).map(|h| &h.process);
             let (unit, container) = match owner.and_then(|p| p.supervisor.as_ref()) {
                 Some(Supervisor::Systemd { unit }) => (unit.clone(), String::new()),
                 Some(Supervisor::SystemdUser { unit }) => (format!("user:{unit}"), String::new()),
                 Some(s @ Supervisor::Container { .. }) => (String::new(), s.to_string()),
+                Some(Supervisor::WindowsService { name }) => (format!("service:{name}"), String::new()),
                 None => (String::new(), String::new()),
             };
             ListenerLabels {
@@ -137,6 +141,7 @@ pub fn listeners(snapshot: &Snapshot, names: &ServiceNames, netns: &str) -> Vec<
                 address: key.address.to_string(),
                 port: key.port.to_string(),
                 netns,
+                netns_name,
                 process: owner.map(|p| p.name.clone()).unwrap_or_default(),
                 exe: owner
                     .and_then(|p| p.exe.as_ref())
@@ -162,6 +167,20 @@ fn netns_label(socket: &Socket, own: &str) -> String {
     }
 }
 
+/// The `netns_name` label: the name a person knows the namespace by (the `ip netns` or container
+/// name, `host`), beside the inode; empty for an anonymous namespace or when the snapshot does not
+/// say which namespace a socket is in.
+fn netns_name(socket: &Socket) -> String {
+    if socket.netns.inode == 0 {
+        return String::new();
+    }
+    match (&socket.netns.name, socket.netns.kind) {
+        (Some(name), _) => name.clone(),
+        (None, NetnsKind::Host) => "host".into(),
+        (None, _) => String::new(),
+    }
+}
+
 /// The registry of one exposition.
 pub fn registry(inputs: &Inputs) -> Registry {
     let mut registry = Registry::default();
@@ -182,19 +201,25 @@ pub fn registry(inputs: &Inputs) -> Registry {
         "Sockets by protocol and state (as ss names the states)",
         sockets.clone(),
     );
-    let mut counts: BTreeMap<(&str, &str, String), i64> = BTreeMap::new();
+    let mut counts: BTreeMap<(&str, &str, String, String), i64> = BTreeMap::new();
     for socket in &inputs.snapshot.sockets {
         let netns = netns_label(socket, inputs.netns);
         *counts
-            .entry((socket.protocol.as_str(), socket.state.as_str(), netns))
+            .entry((
+                socket.protocol.as_str(),
+                socket.state.as_str(),
+                netns,
+                netns_name(socket),
+            ))
             .or_default() += 1;
     }
-    for ((proto, state, netns), count) in counts {
+    for ((proto, state, netns, netns_name), count) in counts {
         sockets
             .get_or_create(&SocketLabels {
                 proto: proto.into(),
                 state: state.into(),
                 netns,
+                netns_name,
             })
             .set(count);
     }
@@ -407,6 +432,7 @@ mod tests {
         Holder {
             process: Arc::new(p),
             fds: vec![3],
+            provenance: None,
         }
     }
 
@@ -509,7 +535,8 @@ mod tests {
         assert_eq!(tcp["user"], "www-data");
         assert_eq!(tcp["unit"], "web.service");
         assert_eq!(tcp["container"], "");
-        assert_eq!(tcp["service"], "pcsync-https");
+        // 8443 goes by its common use, not the registry's pcsync-https.
+        assert_eq!(tcp["service"], "https-alt");
         assert_eq!(tcp["netns"], "4026531840");
         let udp = parse_labels(lines.iter().find(|l| l.contains("\"53\"")).unwrap()).unwrap();
         assert_eq!((udp["address"].as_str(), udp["process"].as_str()), ("::", ""));
@@ -540,7 +567,9 @@ mod tests {
         };
         let (om, classic) = render(&snap, &report(vec![finding]));
         assert!(
-            om.contains("portscope_sockets{proto=\"tcp\",state=\"ESTAB\",netns=\"4026531840\"} 2"),
+            om.contains(
+                "portscope_sockets{proto=\"tcp\",state=\"ESTAB\",netns=\"4026531840\",netns_name=\"\"} 2"
+            ),
             "{om}"
         );
         assert!(om.contains("portscope_audit_findings{severity=\"alert\",rule=\"deleted-exe\"} 1"));
@@ -585,7 +614,7 @@ mod tests {
             assert_eq!(lines.len(), 1, "the name must not break the line: {text}");
             let labels = parse_labels(lines[0]).expect("the label set parses");
             assert_eq!(labels["process"], hostile);
-            assert_eq!(labels.len(), 10);
+            assert_eq!(labels.len(), 11);
         }
         assert!(om.contains(r#"process="a\"b\\c\nd"#));
     }

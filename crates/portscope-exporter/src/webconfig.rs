@@ -16,7 +16,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::io::Write;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -24,7 +23,7 @@ use base64::Engine;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use serde::Deserialize;
 
-use crate::http::{Authorizer, ReadWrite, Wrapper};
+use crate::http::{Authorizer, Conn, ReadWrite, Wrapper};
 
 /// The parsed file.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -51,7 +50,9 @@ impl WebConfig {
         let mut config: WebConfig = if text.trim().is_empty() {
             WebConfig::default()
         } else {
-            serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?
+            // serde quotes what it rejects (`unknown field \`...\``), which may be a whole line
+            // of whatever file the path points at: keep it to a short escaped token.
+            serde_yaml_ng::from_str(text).map_err(|e| portscope_core::render::clip_quoted(&e.to_string()))?
         };
         let base = path.parent().unwrap_or(Path::new("."));
         if let Some(tls) = &mut config.tls_server_config {
@@ -68,18 +69,21 @@ impl WebConfig {
         Ok(config)
     }
 
-    /// The TLS server configuration, reading the certificate and key files.
-    pub fn tls(&self) -> Result<Option<Tls>, String> {
+    /// The TLS server configuration from the certificate and key files, read through `read`
+    /// (the caller's file policy: bounded, regular files only, not writable by others).
+    pub fn tls(&self, read: impl Fn(&Path, &str) -> Result<Vec<u8>, String>) -> Result<Option<Tls>, String> {
         let Some(files) = &self.tls_server_config else {
             return Ok(None);
         };
-        let certs = CertificateDer::pem_file_iter(&files.cert_file)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        let cert_pem = read(&files.cert_file, "certificate file")?;
+        let certs = CertificateDer::pem_slice_iter(&cert_pem)
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("{}: {e}", files.cert_file.display()))?;
         if certs.is_empty() {
             return Err(format!("{}: no certificate in it", files.cert_file.display()));
         }
-        let key = PrivateKeyDer::from_pem_file(&files.key_file)
+        let key_pem = read(&files.key_file, "key file")?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem)
             .map_err(|e| format!("{}: {e}", files.key_file.display()))?;
         let config =
             rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -96,6 +100,8 @@ impl WebConfig {
         (!self.basic_auth_users.is_empty()).then(|| BasicAuth {
             users: self.basic_auth_users.clone(),
             verified: Mutex::new(HashSet::new()),
+            refused: Mutex::new(HashSet::new()),
+            checking: Mutex::new(()),
             hasher: RandomState::new(),
         })
     }
@@ -105,7 +111,7 @@ impl WebConfig {
 pub struct Tls(Arc<rustls::ServerConfig>);
 
 impl Wrapper for Tls {
-    fn serve(&self, stream: TcpStream, handler: &dyn Fn(&mut dyn ReadWrite)) {
+    fn serve(&self, stream: Conn, handler: &dyn Fn(&mut dyn ReadWrite)) {
         let Ok(connection) = rustls::ServerConnection::new(self.0.clone()) else {
             return;
         };
@@ -117,30 +123,64 @@ impl Wrapper for Tls {
 }
 
 /// Basic authentication against bcrypt hashes. bcrypt is slow on purpose (~50 ms at cost 10),
-/// so a user and password that verified once are remembered (as a keyed hash, never the
-/// password) and Prometheus's scrapes after the first cost nothing.
+/// so every answer is remembered (as a keyed hash of user and password, never the password):
+/// Prometheus's scrapes after the first cost nothing, and neither does a wrong password sent
+/// again. One check runs at a time, so guessing can take at most one core whatever the number
+/// of connections; how many guesses a source may make is the server's to limit.
 pub struct BasicAuth {
     users: BTreeMap<String, String>,
     verified: Mutex<HashSet<u64>>,
+    refused: Mutex<HashSet<u64>>,
+    checking: Mutex<()>,
     hasher: RandomState,
 }
 
-/// Remembered successful logins, at most.
+/// Remembered logins, successful and failed, at most each.
 const MAX_REMEMBERED: usize = 1024;
 
+impl BasicAuth {
+    fn key(&self, user: &str, password: &str) -> u64 {
+        self.hasher.hash_one((user, password))
+    }
+
+    fn remembered(&self, key: u64) -> Option<bool> {
+        let seen = |set: &Mutex<HashSet<u64>>| set.lock().unwrap_or_else(|p| p.into_inner()).contains(&key);
+        if seen(&self.verified) {
+            Some(true)
+        } else if seen(&self.refused) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    fn remember(&self, key: u64, ok: bool) {
+        let set = if ok { &self.verified } else { &self.refused };
+        let mut set = set.lock().unwrap_or_else(|p| p.into_inner());
+        if set.len() >= MAX_REMEMBERED {
+            set.clear();
+        }
+        set.insert(key);
+    }
+}
+
 impl Authorizer for BasicAuth {
-    fn allows(&self, authorization: Option<&[u8]>) -> bool {
+    fn known(&self, authorization: Option<&[u8]>) -> Option<bool> {
         let Some((user, password)) = authorization.and_then(credentials) else {
+            return Some(false);
+        };
+        self.remembered(self.key(&user, &password))
+    }
+
+    fn verify(&self, authorization: &[u8]) -> bool {
+        let Some((user, password)) = credentials(authorization) else {
             return false;
         };
-        let key = self.hasher.hash_one((&user, &password));
-        if self
-            .verified
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&key)
-        {
-            return true;
+        let key = self.key(&user, &password);
+        let _one_at_a_time = self.checking.lock().unwrap_or_else(|p| p.into_inner());
+        // Another connection may have checked the same credentials while this one waited.
+        if let Some(known) = self.remembered(key) {
+            return known;
         }
         // An unknown user is checked against some user's hash anyway, so that a wrong user name
         // takes as long as a wrong password.
@@ -152,13 +192,7 @@ impl Authorizer for BasicAuth {
             },
         };
         let ok = bcrypt::verify(&password, hash).unwrap_or(false) && known;
-        if ok {
-            let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            if verified.len() >= MAX_REMEMBERED {
-                verified.clear();
-            }
-            verified.insert(key);
-        }
+        self.remember(key, ok);
         ok
     }
 }
@@ -220,13 +254,25 @@ mod tests {
         )
         .unwrap();
         let auth = config.auth().unwrap();
-        assert!(!auth.allows(None));
-        assert!(!auth.allows(Some(b"Bearer x")));
-        assert!(!auth.allows(Some(b"Basic !!!notbase64")));
-        assert!(!auth.allows(Some(&header("prometheus", "wrong"))));
-        assert!(!auth.allows(Some(&header("nobody", "secret"))));
-        assert!(auth.allows(Some(&header("prometheus", "secret"))));
-        assert!(auth.allows(Some(&header("prometheus", "secret"))));
+        let allows = |h: &[u8]| auth.known(Some(h)).unwrap_or_else(|| auth.verify(h));
+        assert_eq!(auth.known(None), Some(false));
+        assert!(!allows(b"Bearer x"));
+        assert!(!allows(b"Basic !!!notbase64"));
+        assert_eq!(
+            auth.known(Some(&header("prometheus", "wrong"))),
+            None,
+            "not checked yet"
+        );
+        assert!(!allows(&header("prometheus", "wrong")));
+        assert_eq!(
+            auth.known(Some(&header("prometheus", "wrong"))),
+            Some(false),
+            "a failure is remembered: no second bcrypt"
+        );
+        assert!(!allows(&header("nobody", "secret")));
+        assert!(allows(&header("prometheus", "secret")));
+        assert_eq!(auth.known(Some(&header("prometheus", "secret"))), Some(true));
         assert_eq!(auth.verified.lock().unwrap().len(), 1);
+        assert_eq!(auth.refused.lock().unwrap().len(), 2);
     }
 }

@@ -10,6 +10,15 @@
 //! process that exits releases its sockets, and one marked `comeback` is replaced by a new
 //! listener, as a supervisor would restart it.
 //!
+//! Launcher files for the persistence search are listed, not read: `[[persistence.files]]`
+//! (`kind` such as `system-unit`, `user-crontab`, `autostart`; `path`; `user`; `text`),
+//! `[[persistence.links]]` (`kind`, `path`, `target`: a `*.wants` link or a mask),
+//! `[[persistence.skipped]]` (`path`, `why`), and `[[scripts]]` (`path`, `text`) for the scripts
+//! their lines run; `hosts/persistence.toml` is one such host.
+//! A process's provenance (what started it: `[process.provenance]` with `ssh`, `scheduler`,
+//! `container`, `activation`, …, as `list --why --json` prints it) is what `provenance` answers;
+//! its `chain` defaults to the fixture's own parents of the process.
+//!
 //! A fixture can also play a platform that lacks facts: `unsupported = ["listed_pids", ...]`
 //! under `[host]` makes those methods answer [`Unsupported`] (names from
 //! [`OPTIONAL_FACTS`]), so tests show how every rule handles "not available on this platform".
@@ -51,9 +60,9 @@ use portscope_core::model::{
     SocketState, Supervisor,
 };
 use portscope_core::platform::{
-    Answer, BpfProgram, CloseSignal, Collect, Control, ControlError, DestroyError, HostFacts, Identity,
-    NetnsSelection, OPTIONAL_FACTS, PackageDatabase, Pinned, ProbeResult, Query, SelfInfo, Session, StopWait,
-    Unsupported,
+    Answer, BpfProgram, CloseSignal, Collect, Control, ControlError, DestroyError, Events, HostFacts,
+    Identity, NetnsSelection, OPTIONAL_FACTS, PackageDatabase, Pinned, ProbeResult, Query, SelfInfo, Session,
+    StopWait, Unsupported,
 };
 use portscope_core::privilege::Privileges;
 
@@ -88,6 +97,14 @@ struct File {
     /// Loaded eBPF programs.
     #[serde(default)]
     bpf: Vec<portscope_core::platform::BpfProgram>,
+    /// The launcher files `persistence_files` answers: `[[persistence.files]]` (kind, path,
+    /// user, text), `[[persistence.links]]` (kind, path, target, user), `[[persistence.skipped]]`
+    /// (path, why).
+    #[serde(default)]
+    persistence: portscope_core::persistence::Files,
+    /// Scripts `script_files` answers for the paths asked: `[[scripts]]` (path, text).
+    #[serde(default)]
+    scripts: Vec<portscope_core::persistence::File>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +142,12 @@ struct HostSpec {
     /// Optional facts this host does not provide (see [`OPTIONAL_FACTS`]).
     #[serde(default)]
     unsupported: Vec<String>,
+    /// Pids that run portscope's own executable (the same file as the inspecting process).
+    #[serde(default)]
+    own_executable: Vec<u32>,
+    /// Pids whose main thread has exited while other threads hold their descriptors.
+    #[serde(default)]
+    headless: Vec<u32>,
 }
 
 fn pid_max() -> u32 {
@@ -148,6 +171,8 @@ impl Default for HostSpec {
             taint: None,
             pid_max: pid_max(),
             unsupported: Vec::new(),
+            own_executable: Vec::new(),
+            headless: Vec::new(),
         }
     }
 }
@@ -203,6 +228,9 @@ struct ProcessSpec {
     supervisor: Option<Supervisor>,
     #[serde(default)]
     kernel_thread: bool,
+    /// A process the system cannot run without (a recorded Windows host's csrss.exe, …).
+    #[serde(default)]
+    critical: bool,
     /// Its pid in its own pid namespace (1: a container's init); default: not in a namespace.
     #[serde(default)]
     namespace_pid: Option<u32>,
@@ -220,7 +248,22 @@ struct ProcessSpec {
     /// Thread ids of its other threads: they answer by pid but are never listed.
     #[serde(default)]
     threads: Vec<u32>,
+    /// What started it (`[process.provenance]`: chain, ssh, scheduler, container, …), as the
+    /// platform's `provenance` answers it; absent: only its parent chain, built from the
+    /// fixture's processes.
+    #[serde(default)]
+    provenance: Option<portscope_core::provenance::Provenance>,
 }
+
+/// The Windows processes close refuses by name when a fixture marks them critical.
+const CRITICAL_NAMES: &[&str] = &[
+    "System",
+    "smss.exe",
+    "csrss.exe",
+    "wininit.exe",
+    "services.exe",
+    "lsass.exe",
+];
 
 fn one() -> u32 {
     1
@@ -247,7 +290,8 @@ struct SocketSpec {
     /// The descriptor numbers each holder has it under (default: one, numbered from 3 up).
     #[serde(default)]
     fds: Vec<u32>,
-    /// The network namespace by name (`host`, the default, or any other name: a named one).
+    /// The network namespace by name (`host`, the default, or any other name: a named one), or
+    /// `net:[INODE]`: an anonymous one (`unshare -n`, a sandbox) with that inode.
     #[serde(default)]
     netns: Option<String>,
     /// A packet socket's kind (`raw`, the default, or `dgram`).
@@ -268,9 +312,18 @@ struct SocketSpec {
     dual_stack: bool,
 }
 
-/// The namespace a fixture socket lives in: `host` (inode 1) or a named one, whose inode is
-/// stable for the name so that selections by inode can be tested.
+/// The namespace a fixture socket lives in: `host` (inode 1), an anonymous one given as
+/// `net:[INODE]`, or a named one, whose inode is stable for the name so that selections by
+/// inode can be tested.
 fn fixture_netns(name: Option<&str>) -> Netns {
+    let anonymous = name.and_then(|n| n.strip_prefix("net:[")?.strip_suffix(']')?.parse::<u64>().ok());
+    if let Some(inode) = anonymous {
+        return Netns {
+            inode,
+            name: None,
+            kind: NetnsKind::Anonymous,
+        };
+    }
     match name {
         None | Some("host") => Netns {
             inode: 1,
@@ -490,6 +543,7 @@ impl FixturePlatform {
                         again.holders = vec![Holder {
                             process: Arc::new(process),
                             fds: vec![3],
+                            provenance: None,
                         }];
                     }
                     out.push(again);
@@ -512,6 +566,7 @@ impl FixturePlatform {
                     socket.holders.push(Holder {
                         process: Arc::clone(process),
                         fds,
+                        provenance: None,
                     });
                 }
             }
@@ -570,11 +625,40 @@ fn wanted(query: &Query, socket: &Socket) -> bool {
     let netns_ok = match query.netns.as_ref().unwrap_or(&NetnsSelection::All) {
         NetnsSelection::All => true,
         NetnsSelection::Current => socket.netns.kind == NetnsKind::Host,
-        NetnsSelection::Name(name) => &socket.netns.label() == name,
+        NetnsSelection::Name(name) => socket.netns.answers_to(name),
         NetnsSelection::Inode(inode) => socket.netns.inode == *inode,
         NetnsSelection::Pid(pid) => socket.holders.iter().any(|h| h.process.pid == *pid),
     };
     protocol_ok && family_ok && netns_ok && query.states.admits(socket.state)
+}
+
+impl FixturePlatform {
+    /// The parent chain of `pid` from the fixture's processes, parent first, up to a process the
+    /// fixture does not name.
+    fn chain(&self, pid: u32) -> Vec<portscope_core::provenance::Ancestor> {
+        let mut chain = Vec::new();
+        let mut current = self.spec(pid).map(|p| p.ppid);
+        while let Some(parent) = current.filter(|&p| p != 0) {
+            if chain.len() >= portscope_core::provenance::MAX_CHAIN {
+                break;
+            }
+            let Some(spec) = self.spec(parent) else {
+                break;
+            };
+            let process = self.process(spec);
+            chain.push(portscope_core::provenance::Ancestor {
+                pid: parent,
+                name: process.name.clone(),
+                exe: process.exe.clone(),
+                uid: Some(process.uid),
+                user: process.user.clone(),
+                cmdline: process.cmdline.iter().take(4).cloned().collect(),
+                session_leader: false,
+            });
+            current = Some(spec.ppid).filter(|&p| p != parent);
+        }
+        chain
+    }
 }
 
 impl Collect for FixturePlatform {
@@ -600,6 +684,11 @@ impl Collect for FixturePlatform {
             },
             namespaces,
             own_netns: Some(1),
+            headless: if query.processes {
+                self.file.host.headless.clone()
+            } else {
+                Vec::new()
+            },
             ..Snapshot::of(sockets, SocketSource::Netlink)
         })
     }
@@ -610,6 +699,7 @@ impl Collect for FixturePlatform {
         Some(Identity {
             name: spec.name.clone(),
             exe: spec.exe.clone(),
+            start_time: spec.start_time,
         })
     }
 
@@ -624,6 +714,16 @@ impl Collect for FixturePlatform {
 
     fn is_kernel_thread(&self, pid: u32) -> bool {
         self.spec(pid).is_some_and(|p| p.kernel_thread)
+    }
+
+    fn critical_process(&self, pid: u32) -> Option<&'static str> {
+        // The names a recorded Windows host may mark critical (`critical = true`).
+        let spec = self.spec(pid).filter(|p| p.critical)?;
+        CRITICAL_NAMES
+            .iter()
+            .copied()
+            .find(|name| name.eq_ignore_ascii_case(&spec.name))
+            .or(Some("a critical system process"))
     }
 
     fn namespace_pid(&self, pid: u32) -> Option<u32> {
@@ -664,6 +764,21 @@ impl Collect for FixturePlatform {
         }
     }
 
+    fn provenance(&self, pids: &[u32]) -> Answer<HashMap<u32, portscope_core::provenance::Provenance>> {
+        self.answer("provenance", || {
+            pids.iter()
+                .filter_map(|&pid| {
+                    let spec = self.spec(pid)?;
+                    let mut provenance = spec.provenance.clone().unwrap_or_default();
+                    if provenance.chain.is_empty() {
+                        provenance.chain = self.chain(pid);
+                    }
+                    Some((pid, provenance))
+                })
+                .collect()
+        })
+    }
+
     fn network_namespace(&self) -> Answer<Option<String>> {
         Err(Unsupported {
             what: "network_namespace",
@@ -692,6 +807,10 @@ impl HostFacts for FixturePlatform {
     }
 
     fn same_root(&self, _pid: u32) -> Option<bool> {
+        Some(true)
+    }
+
+    fn exe_is_hosts(&self, _pid: u32) -> Option<bool> {
         Some(true)
     }
 
@@ -747,6 +866,25 @@ impl HostFacts for FixturePlatform {
                 .map(|p| self.process(p))
                 .collect()
         })
+    }
+
+    fn children(&self, pid: u32) -> Answer<Option<Vec<u32>>> {
+        self.answer("children", || {
+            let state = self.lock();
+            self.spec(pid)?;
+            Some(
+                self.file
+                    .process
+                    .iter()
+                    .filter(|p| p.ppid == pid && p.pid != pid && self.alive(&state, p.pid))
+                    .map(|p| p.pid)
+                    .collect(),
+            )
+        })
+    }
+
+    fn runs_own_executable(&self, pid: u32) -> bool {
+        self.file.host.own_executable.contains(&pid)
     }
 
     fn environment(&self, pid: u32) -> Answer<Option<Vec<String>>> {
@@ -805,6 +943,23 @@ impl HostFacts for FixturePlatform {
 
     fn kernel_taint(&self) -> Answer<Option<u64>> {
         self.answer("kernel_taint", || self.file.host.taint)
+    }
+
+    fn persistence_files(&self) -> Answer<portscope_core::persistence::Files> {
+        self.answer("persistence_files", || self.file.persistence.clone())
+    }
+
+    fn script_files(&self, paths: &[PathBuf]) -> Answer<portscope_core::persistence::Files> {
+        self.answer("script_files", || portscope_core::persistence::Files {
+            files: self
+                .file
+                .scripts
+                .iter()
+                .filter(|s| paths.contains(&s.path))
+                .cloned()
+                .collect(),
+            ..Default::default()
+        })
     }
 }
 
@@ -883,6 +1038,20 @@ impl StopWait for NeverStopped {
     }
 }
 
+/// A recorded host has no live kernel: no event source, so `watch` on a fixture polls.
+impl Events for FixturePlatform {
+    fn events(
+        &self,
+    ) -> Answer<
+        std::result::Result<
+            Box<dyn portscope_core::watch::kernel::EventStream>,
+            portscope_core::watch::kernel::EventsUnavailable,
+        >,
+    > {
+        Err(Unsupported { what: "events" })
+    }
+}
+
 impl Session for FixturePlatform {
     /// Times are shown in UTC, so that outputs are the same on every machine.
     fn local_time(&self, time_ms: i64) -> String {
@@ -899,6 +1068,11 @@ impl Session for FixturePlatform {
 
     fn kill_process_group(&self, pgid: u32) {
         self.lock().actions.push(Action::KillGroup { pgid });
+    }
+
+    /// A recorded host has no terminal to lose.
+    fn terminal_gone(&self) -> bool {
+        false
     }
 }
 
@@ -1066,6 +1240,30 @@ mod tests {
         assert_eq!(select(NetnsSelection::Name("host".into())), [10]);
         assert_eq!(select(NetnsSelection::Inode(web.netns.inode)), [20]);
         assert_eq!(select(NetnsSelection::Pid(10)), [10]);
+    }
+
+    #[test]
+    fn an_anonymous_namespace_is_named_by_its_inode() {
+        let toml = r#"
+            [[process]]
+            pid = 30
+            name = "sandboxed"
+
+            [[socket]]
+            local = "127.0.0.1:9000"
+            state = "LISTEN"
+            holders = [30]
+            netns = "net:[4026532319]"
+        "#;
+        let host = FixturePlatform::from_toml(toml).unwrap();
+        let all = host.snapshot(&Query::default()).unwrap();
+        let netns = &all.sockets[0].netns;
+        assert_eq!(
+            (netns.inode, netns.kind, netns.name.as_deref()),
+            (4026532319, NetnsKind::Anonymous, None)
+        );
+        assert_eq!(netns.label(), "net:[4026532319]");
+        assert!(!all.is_own(&all.sockets[0]));
     }
 
     #[test]

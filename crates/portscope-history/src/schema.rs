@@ -34,4 +34,31 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX events_by_time ON events (time_ms);
     CREATE INDEX events_by_port ON events (port, protocol, address, remote);",
+    // 2: the network namespace of a port that is not the recorder's own: its inode (0 for the
+    // recorder's own, what every row of a version-1 database is), and its name and kind as the
+    // watcher saw them. The same port in two namespaces is two ports.
+    "ALTER TABLE events ADD COLUMN netns INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE events ADD COLUMN netns_name TEXT;
+    ALTER TABLE events ADD COLUMN netns_kind TEXT;
+    DROP INDEX events_by_port;
+    CREATE INDEX events_by_port ON events (port, protocol, address, remote, netns);",
+    // 3: what saw the change ('poll' or 'event', a kernel event) and whether the port opened and
+    // closed between two polls (only an event saw it).
+    "ALTER TABLE events ADD COLUMN source TEXT NOT NULL DEFAULT 'poll';
+    ALTER TABLE events ADD COLUMN short_lived INTEGER NOT NULL DEFAULT 0;",
+    // 4: scan alerts (`watch` with kernel events): one row per burst of refused connections
+    // from one source. `protocols` is the protocols' names joined by '+'.
+    "CREATE TABLE scans (
+        id INTEGER PRIMARY KEY,
+        first_ms INTEGER NOT NULL,
+        last_ms INTEGER NOT NULL,
+        netns INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        protocols TEXT NOT NULL,
+        ports INTEGER NOT NULL,
+        probes INTEGER NOT NULL,
+        lowest_port INTEGER NOT NULL,
+        highest_port INTEGER NOT NULL
+    );
+    CREATE INDEX scans_by_time ON scans (last_ms);",
 ];

@@ -6,6 +6,9 @@
 
 use serde::Serialize;
 
+use std::sync::Arc;
+
+use portscope_core::model::Netns;
 use portscope_core::watch::{Event, EventKind, Owner, PortKey};
 
 /// One owner's tenure of one port.
@@ -13,7 +16,12 @@ use portscope_core::watch::{Event, EventKind, Owner, PortKey};
 pub struct Span {
     #[serde(flatten)]
     pub key: PortKey,
-    pub owner: Option<Owner>,
+    /// Where the port is, when that is not the recorder's own namespace.
+    #[serde(skip)]
+    pub netns: Option<Arc<Netns>>,
+    /// Shared between the spans of one owner: a long history names the same few programs
+    /// again and again.
+    pub owner: Option<Arc<Owner>>,
     /// When the port was opened (ms since the epoch); `None` when it opened before the history
     /// begins.
     pub opened_ms: Option<i64>,
@@ -29,69 +37,120 @@ pub struct Span {
 
 /// Replays `events` (oldest first) into spans, in the order they started.
 pub fn spans(events: &[Event]) -> Vec<Span> {
-    let mut spans: Vec<Span> = Vec::new();
-    let mut open: std::collections::HashMap<PortKey, usize> = std::collections::HashMap::new();
+    let mut builder = Spans::default();
     for event in events {
-        let start = |spans: &mut Vec<Span>, open: &mut std::collections::HashMap<PortKey, usize>| {
-            open.insert(event.key, spans.len());
-            spans.push(Span {
-                key: event.key,
-                owner: event.owner.clone(),
-                opened_ms: Some(event.time_ms),
-                opened_before: event.at_start,
-                closed_ms: None,
-                closed_before: false,
-                ended_by_owner_change: false,
-            });
-        };
-        let previous = open.remove(&event.key);
+        builder.push(event.clone());
+    }
+    builder.finish()
+}
+
+/// Spans built one event at a time, so that a long history is replayed as it is read, never held
+/// as a list of events.
+#[derive(Default)]
+pub struct Spans {
+    spans: Vec<Span>,
+    /// The span each port has open now, by index into `spans`.
+    open: std::collections::HashMap<PortKey, usize>,
+    /// Every owner seen, once.
+    owners: std::collections::HashSet<Arc<Owner>>,
+}
+
+impl Spans {
+    /// Replays the next event (events come oldest first).
+    pub fn push(&mut self, event: Event) {
+        let previous = self.open.remove(&event.key);
         match event.kind {
             EventKind::Opened => {
                 if let Some(i) = previous {
-                    end(&mut spans[i], event, false);
+                    self.end(i, &event, false);
                 }
-                start(&mut spans, &mut open);
+                self.start(event);
             }
             EventKind::OwnerChanged => {
                 match previous {
-                    Some(i) => end(&mut spans[i], event, true),
+                    Some(i) => self.end(i, &event, true),
                     // The history begins after the port opened: show the earlier owner too.
-                    None if event.previous.is_some() => spans.push(Span {
+                    None if event.previous.is_some() => {
+                        let owner = self.intern(event.previous.clone());
+                        self.spans.push(Span {
+                            key: event.key,
+                            netns: event.netns.clone(),
+                            owner,
+                            opened_ms: None,
+                            opened_before: false,
+                            closed_ms: Some(event.time_ms),
+                            closed_before: event.at_start,
+                            ended_by_owner_change: true,
+                        })
+                    }
+                    None => {}
+                }
+                self.start(event);
+            }
+            EventKind::Closed => match previous {
+                Some(i) => self.end(i, &event, false),
+                None => {
+                    let owner = self.intern(event.owner);
+                    self.spans.push(Span {
                         key: event.key,
-                        owner: event.previous.clone(),
+                        netns: event.netns,
+                        owner,
                         opened_ms: None,
                         opened_before: false,
                         closed_ms: Some(event.time_ms),
                         closed_before: event.at_start,
-                        ended_by_owner_change: true,
-                    }),
-                    None => {}
+                        ended_by_owner_change: false,
+                    })
                 }
-                start(&mut spans, &mut open);
-            }
-            EventKind::Closed => match previous {
-                Some(i) => end(&mut spans[i], event, false),
-                None => spans.push(Span {
-                    key: event.key,
-                    owner: event.owner.clone(),
-                    opened_ms: None,
-                    opened_before: false,
-                    closed_ms: Some(event.time_ms),
-                    closed_before: event.at_start,
-                    ended_by_owner_change: false,
-                }),
             },
         }
     }
-    spans
-}
 
-fn end(span: &mut Span, event: &Event, by_owner_change: bool) {
-    span.closed_ms = Some(event.time_ms);
-    span.closed_before = event.at_start;
-    span.ended_by_owner_change = by_owner_change;
-    if span.owner.is_none() && event.kind == EventKind::Closed {
-        span.owner = event.owner.clone();
+    fn start(&mut self, event: Event) {
+        self.open.insert(event.key, self.spans.len());
+        let owner = self.intern(event.owner);
+        self.spans.push(Span {
+            key: event.key,
+            netns: event.netns,
+            owner,
+            opened_ms: Some(event.time_ms),
+            opened_before: event.at_start,
+            closed_ms: None,
+            closed_before: false,
+            ended_by_owner_change: false,
+        });
+    }
+
+    fn end(&mut self, i: usize, event: &Event, by_owner_change: bool) {
+        // A span opened with no visible owner is named by the owner its close names.
+        let owner = if self.spans[i].owner.is_none() && event.kind == EventKind::Closed {
+            self.intern(event.owner.clone())
+        } else {
+            None
+        };
+        let span = &mut self.spans[i];
+        span.closed_ms = Some(event.time_ms);
+        span.closed_before = event.at_start;
+        span.ended_by_owner_change = by_owner_change;
+        if owner.is_some() {
+            span.owner = owner;
+        }
+    }
+
+    /// The one shared copy of `owner`.
+    fn intern(&mut self, owner: Option<Owner>) -> Option<Arc<Owner>> {
+        let owner = owner?;
+        if let Some(known) = self.owners.get(&owner) {
+            return Some(Arc::clone(known));
+        }
+        let owner = Arc::new(owner);
+        self.owners.insert(Arc::clone(&owner));
+        Some(owner)
+    }
+
+    /// The spans, in the order they started.
+    pub fn finish(self) -> Vec<Span> {
+        self.spans
     }
 }
 
@@ -111,6 +170,7 @@ mod tests {
                 remote: None,
                 netns: 0,
             },
+            netns: None,
             owner: Some(Owner {
                 pid,
                 program: program.into(),
@@ -121,6 +181,8 @@ mod tests {
             }),
             previous: None,
             at_start: false,
+            source: Default::default(),
+            short_lived: false,
         }
     }
 

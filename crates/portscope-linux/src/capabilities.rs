@@ -7,6 +7,24 @@ const CAP_DAC_READ_SEARCH: u32 = 2;
 const CAP_KILL: u32 = 5;
 const CAP_NET_ADMIN: u32 = 12;
 const CAP_SYS_PTRACE: u32 = 19;
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+/// Whether a process with capability mask `effective` may load and attach the event source's
+/// tracing programs: CAP_BPF with CAP_PERFMON (Linux 5.8+), or CAP_SYS_ADMIN.
+pub fn can_trace(effective: u64) -> bool {
+    let has = |cap: u32| effective & (1 << cap) != 0;
+    (has(CAP_BPF) && has(CAP_PERFMON)) || has(CAP_SYS_ADMIN)
+}
+
+/// This process's effective capability mask; 0 when unreadable.
+pub fn effective() -> u64 {
+    std::fs::read("/proc/self/status")
+        .ok()
+        .and_then(|s| parse_effective(&s))
+        .unwrap_or(0)
+}
 
 /// The `CapEff:` mask of a status file.
 pub fn parse_effective(status: &[u8]) -> Option<u64> {

@@ -21,6 +21,48 @@ pub fn same_root(pid: u32) -> Option<bool> {
     Some(theirs.dev() == ours.dev() && theirs.ino() == ours.ino())
 }
 
+/// Whether the file `pid` runs (what /proc/PID/exe opens) is the file at the same path in PID
+/// 1's mount namespace (through /proc/1/root, a read; portscope's own when PID 1 refuses). A user in a mount namespace of its own
+/// can bind any binary over `/usr/bin/python3.11`; the path then lies, the device and inode do
+/// not. Checked only for a process that sees our root (a container's files are its own).
+pub fn is_hosts(pid: u32) -> Option<bool> {
+    if same_root(pid) != Some(true) {
+        return None;
+    }
+    let path = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    // A deleted or memfd executable has no path to compare: deleted-exe's business.
+    if path.as_os_str().as_encoded_bytes().ends_with(b" (deleted)") {
+        return None;
+    }
+    let runs = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?;
+    // PID 1's view is the host's; where PID 1 refuses even root (a sandbox's init), portscope's
+    // own, which is the host's when portscope runs on the host.
+    let hosts = match std::fs::metadata(in_root(1, &path)) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => std::fs::metadata(&path),
+        other => other,
+    };
+    let hosts = match hosts {
+        Ok(meta) => meta,
+        // A path only that namespace has (a tmpfs of its own): nothing of the host's to pass
+        // for; the other rules judge the path as it is.
+        Err(_) => return None,
+    };
+    Some(runs.dev() == hosts.dev() && runs.ino() == hosts.ino())
+}
+
+/// Whether `pid` runs the same executable file as portscope (device and inode of what
+/// /proc/PID/exe and /proc/self/exe open), however it is named or wherever it was copied from.
+/// A copy of the binary is another file and is judged like any program.
+pub fn same_as_own(pid: u32) -> bool {
+    static OWN: std::sync::OnceLock<Option<(u64, u64)>> = std::sync::OnceLock::new();
+    let own = OWN.get_or_init(|| {
+        let meta = std::fs::metadata("/proc/self/exe").ok()?;
+        Some((meta.dev(), meta.ino()))
+    });
+    let Some(own) = *own else { return false };
+    std::fs::metadata(format!("/proc/{pid}/exe")).is_ok_and(|m| (m.dev(), m.ino()) == own)
+}
+
 /// Whether a file exists at `path` now, inside the process's root.
 pub fn exists(pid: u32, path: &Path) -> Option<bool> {
     match std::fs::symlink_metadata(in_root(pid, path)) {

@@ -42,6 +42,9 @@ pub struct Walk {
     /// (out of descriptors or memory), not the other's: such a walk is incomplete, and owners
     /// would be missing without a word.
     pub failed: Option<Errno>,
+    /// Processes whose main thread has exited (a zombie leader, `pthread_exit`) while other
+    /// threads hold the descriptors: read through /proc/PID/task/TID/fd.
+    pub headless: Vec<u32>,
 }
 
 /// Every pid in /proc, read through an open /proc.
@@ -116,6 +119,7 @@ pub fn walk_pids(proc_fd: &OwnedFd, pids: &[u32]) -> std::io::Result<Walk> {
         walk.unreadable += part.unreadable;
         walk.unreadable_pids.extend(part.unreadable_pids);
         walk.failed = walk.failed.or(part.failed);
+        walk.headless.extend(part.headless);
     }
     if let Some(errno) = walk.failed {
         return Err(errno.into());
@@ -163,6 +167,32 @@ pub fn walk_pids(proc_fd: &OwnedFd, pids: &[u32]) -> std::io::Result<Walk> {
     Ok(walk)
 }
 
+/// The socket inodes one process holds now, read as the walk reads them (a zombie leader's
+/// other threads answering for it): close's last check before a signal.
+pub fn sockets_of(pid: u32) -> std::io::Result<Vec<u64>> {
+    let proc_fd = open_proc()?;
+    let mut fd_dir = open_fd_dir(&proc_fd, pid)?;
+    let mut buf = vec![MaybeUninit::<u8>::uninit(); 16 * 1024];
+    let mut names = Vec::new();
+    let mut entries = RawDir::new(&fd_dir, &mut buf);
+    while let Some(entry) = entries.next() {
+        if let Some(fd) = parse_pid(entry?.file_name().to_bytes()) {
+            names.push(fd);
+        }
+    }
+    if names.is_empty()
+        && let Some((dir, fds)) = other_threads_table(&proc_fd, pid, &mut buf)
+    {
+        fd_dir = dir;
+        names = fds;
+    }
+    let mut link = [0u8; 64];
+    Ok(names
+        .into_iter()
+        .filter_map(|fd| read_socket_link(&fd_dir, fd, &mut link).ok().flatten())
+        .collect())
+}
+
 /// Reads descriptor `fd`'s link under an open fd directory: the socket inode, if it is one.
 fn read_socket_link(dir: &OwnedFd, fd: u32, link: &mut [u8; 64]) -> Result<Option<u64>, Errno> {
     let mut name = [0u8; 12];
@@ -181,7 +211,7 @@ fn walk_some(proc_fd: &OwnedFd, pids: &[u32], next: &AtomicUsize, big: &std::syn
     let mut link = [0u8; 64];
     let mut names: Vec<u32> = Vec::new();
     while let Some(&pid) = pids.get(next.fetch_add(1, Ordering::Relaxed)) {
-        let fd_dir = match open_fd_dir(proc_fd, pid) {
+        let mut fd_dir = match open_fd_dir(proc_fd, pid) {
             Ok(fd) => fd,
             Err(Errno::ACCESS | Errno::PERM) => {
                 walk.unreadable += 1;
@@ -201,6 +231,13 @@ fn walk_some(proc_fd: &OwnedFd, pids: &[u32], next: &AtomicUsize, big: &std::syn
             if let Some(fd) = parse_pid(entry.file_name().to_bytes()) {
                 names.push(fd);
             }
+        }
+        if names.is_empty()
+            && let Some((dir, fds)) = other_threads_table(proc_fd, pid, &mut buf)
+        {
+            fd_dir = dir;
+            names = fds;
+            walk.headless.push(pid);
         }
         if names.len() > SPLIT_ABOVE
             && let Ok(mut big) = big.lock()
@@ -231,13 +268,53 @@ fn walk_some(proc_fd: &OwnedFd, pids: &[u32], next: &AtomicUsize, big: &std::syn
     walk
 }
 
+/// The descriptor table of a process whose leader has none: a main thread that called
+/// `pthread_exit` is a zombie with an empty /proc/PID/fd while its other threads run on with the
+/// process's descriptors (/proc/PID/task/TID/fd). The first other thread with descriptors
+/// answers for the process; kernel threads and truly empty processes have none.
+fn other_threads_table(
+    proc_fd: &OwnedFd,
+    pid: u32,
+    buf: &mut [MaybeUninit<u8>],
+) -> Option<(OwnedFd, Vec<u32>)> {
+    let tasks = open_dir(proc_fd, format_args!("{pid}/task\0")).ok()?;
+    let mut tids = Vec::new();
+    let mut entries = RawDir::new(&tasks, buf);
+    while let Some(Ok(entry)) = entries.next() {
+        match parse_pid(entry.file_name().to_bytes()) {
+            Some(tid) if tid != pid => tids.push(tid),
+            _ => {}
+        }
+    }
+    for tid in tids {
+        let Ok(dir) = open_dir(proc_fd, format_args!("{pid}/task/{tid}/fd\0")) else {
+            continue;
+        };
+        let mut fds = Vec::new();
+        let mut entries = RawDir::new(&dir, buf);
+        while let Some(Ok(entry)) = entries.next() {
+            if let Some(fd) = parse_pid(entry.file_name().to_bytes()) {
+                fds.push(fd);
+            }
+        }
+        if !fds.is_empty() {
+            return Some((dir, fds));
+        }
+    }
+    None
+}
+
 fn open_fd_dir(proc_fd: &OwnedFd, pid: u32) -> Result<OwnedFd, Errno> {
-    // "<pid>/fd" without a heap allocation per process.
-    let mut path = [0u8; 24];
-    let mut cursor = std::io::Cursor::new(&mut path[..]);
-    std::io::Write::write_fmt(&mut cursor, format_args!("{pid}/fd\0")).map_err(|_| Errno::NAMETOOLONG)?;
+    open_dir(proc_fd, format_args!("{pid}/fd\0"))
+}
+
+/// Opens the directory `path` (NUL-terminated, below /proc) without a heap allocation.
+fn open_dir(proc_fd: &OwnedFd, path: std::fmt::Arguments<'_>) -> Result<OwnedFd, Errno> {
+    let mut buf = [0u8; 48];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    std::io::Write::write_fmt(&mut cursor, path).map_err(|_| Errno::NAMETOOLONG)?;
     let len = cursor.position() as usize;
-    let path = CStr::from_bytes_with_nul(&path[..len]).map_err(|_| Errno::INVAL)?;
+    let path = CStr::from_bytes_with_nul(&buf[..len]).map_err(|_| Errno::INVAL)?;
     openat(
         proc_fd,
         path,

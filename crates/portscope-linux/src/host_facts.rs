@@ -47,6 +47,42 @@ pub fn preload_file() -> Option<Vec<u8>> {
     read_bounded("/etc/ld.so.preload", MAX_PRELOAD)
 }
 
+/// The most threads whose `children` files are read for one process.
+const MAX_THREADS: usize = 4096;
+
+/// The children of every thread of `pid` (/proc/PID/task/TID/children, one number each), or
+/// `None` when the process is gone.
+pub fn children(pid: u32) -> Option<Vec<u32>> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut children = Vec::new();
+    for task in tasks.take(MAX_THREADS).flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<u32>().ok()) else {
+            continue;
+        };
+        // A thread that ended since the listing has no file any more, and no children.
+        if let Some(bytes) = read_bounded(&format!("/proc/{pid}/task/{tid}/children"), 1 << 20) {
+            children.extend(parse_children(&bytes));
+        }
+    }
+    children.sort_unstable();
+    children.dedup();
+    Some(children)
+}
+
+/// Whether the kernel has /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN), asked of this
+/// process once.
+pub fn children_supported() -> bool {
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| std::path::Path::new("/proc/thread-self/children").exists())
+}
+
+/// `12 345 6789 `: the pids in a `children` file.
+pub fn parse_children(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    bytes
+        .split(|b| b.is_ascii_whitespace())
+        .filter_map(|word| std::str::from_utf8(word).ok()?.parse().ok())
+}
+
 /// The pids /proc lists: thread-group leaders.
 pub fn listed_pids() -> io::Result<Vec<u32>> {
     let proc_fd = crate::fd_table::open_proc()?;
@@ -106,6 +142,19 @@ mod tests {
         assert_eq!(parse_environ(b"\xffX=\xfe\0"), ["\u{fffd}X=\u{fffd}"]);
         assert_eq!(parse_tgid(b"Name:\tx\nTgid:\t812\nPid:\t813\n"), Some(812));
         assert_eq!(parse_tgid(b"Name:\tx\n"), None);
+        assert_eq!(
+            parse_children(b"12 345 \xff 6789 ").collect::<Vec<_>>(),
+            [12, 345, 6789]
+        );
+    }
+
+    #[test]
+    fn a_child_this_process_started_is_its_child() {
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let found = children(std::process::id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(found.unwrap().contains(&child.id()));
     }
 
     #[test]

@@ -11,5 +11,10 @@ pub use portscope_core::platform::Identity;
 pub fn identity(pid: u32) -> Option<Identity> {
     let stat = parse_stat(&std::fs::read(format!("/proc/{pid}/stat")).ok()?).ok()?;
     let exe = exe_link(pid).map(|(path, _)| path);
-    Some(Identity { name: stat.comm, exe })
+    // The pidfd already pins the process: no start time is needed to tell it from a reused pid.
+    Some(Identity {
+        name: stat.comm,
+        exe,
+        start_time: None,
+    })
 }

@@ -167,7 +167,13 @@ pub fn open_own() -> io::Result<OwnedFd> {
 pub fn discover(proc_fd: &OwnedFd, pids: &[u32]) -> io::Result<Discovery> {
     let own_fd = open_own()?;
     let own = inode_of(own_fd.as_fd())?;
-    let host = of_pid(proc_fd, 1).ok();
+    // Out of descriptors is no answer: a namespace missed that way would read as "nothing
+    // there". Every other failure means the namespace is not ours to see, or gone.
+    let host = match of_pid(proc_fd, 1) {
+        Ok(host) => Some(host),
+        Err(e) if short_of_descriptors(e) => return Err(e.into()),
+        Err(_) => None,
+    };
     let mut found = Discovery {
         own,
         ..Discovery::default()
@@ -179,7 +185,12 @@ pub fn discover(proc_fd: &OwnedFd, pids: &[u32]) -> io::Result<Discovery> {
         // PID 1's namespace is not readable (no root): call our own the host's.
         found.entry(own).netns.kind = NetnsKind::Host;
     }
-    if let Ok(text) = read_limited(Path::new("/proc/self/mountinfo")) {
+    let mountinfo = match read_limited(Path::new("/proc/self/mountinfo")) {
+        Ok(text) => Some(text),
+        Err(e) if io_short_of_descriptors(&e) => return Err(e),
+        Err(_) => None,
+    };
+    if let Some(text) = mountinfo {
         for (inode, path) in parse_nsfs_mounts(&text) {
             let space = found.entry(inode);
             if space.netns.name.is_none() {
@@ -205,6 +216,7 @@ pub fn discover(proc_fd: &OwnedFd, pids: &[u32]) -> io::Result<Discovery> {
                 }
             }
             Err(Errno::ACCESS | Errno::PERM) => found.unreadable += 1,
+            Err(e) if short_of_descriptors(e) => return Err(e.into()),
             // The process exited, or is a kernel thread without a namespace link.
             Err(_) => {}
         }
@@ -226,6 +238,19 @@ pub fn discover(proc_fd: &OwnedFd, pids: &[u32]) -> io::Result<Discovery> {
         }
     }
     Ok(found)
+}
+
+/// Whether `e` says this process ran out of descriptors (its limit or the system's): a walk that
+/// meets it cannot finish and must fail, not skip.
+pub fn short_of_descriptors(e: Errno) -> bool {
+    matches!(e, Errno::MFILE | Errno::NFILE)
+}
+
+/// [`short_of_descriptors`] for an I/O error.
+pub fn io_short_of_descriptors(e: &io::Error) -> bool {
+    e.raw_os_error()
+        .map(Errno::from_raw_os_error)
+        .is_some_and(short_of_descriptors)
 }
 
 /// The name of the first bind mount of namespace `inode`, if it has one.

@@ -36,6 +36,18 @@ pub fn parse_list(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|line| line.first() == Some(&b'/'))
 }
 
+/// Whether a `.list` file's bytes hold `path` as one whole line (as [`parse_list`] yields it),
+/// found with `finder` (a searcher for `path`). A substring search is far cheaper than splitting
+/// and hashing every line of every list when only a few paths are asked for.
+pub fn lists_path(bytes: &[u8], path: &[u8], finder: &memchr::memmem::Finder<'_>) -> bool {
+    finder.find_iter(bytes).any(|at| {
+        let starts_line = at == 0 || bytes[at - 1] == b'\n';
+        let rest = &bytes[at + path.len()..];
+        let ends_line = rest.is_empty() || rest[0] == b'\n' || rest.starts_with(b"\r\n") || rest == b"\r";
+        starts_line && ends_line
+    })
+}
+
 /// The package name of a `.list` file name (`coreutils.list`, `libc6:amd64.list`).
 pub fn package_of_list_file(file_name: &[u8]) -> Option<&str> {
     let stem = file_name.strip_suffix(b".list")?;
@@ -74,6 +86,11 @@ pub fn dpkg_owners(paths: &[PathBuf]) -> io::Result<HashMap<PathBuf, String>> {
     if wanted.is_empty() {
         return Ok(owners);
     }
+    let finders: Vec<_> = wanted
+        .iter()
+        .filter(|(needle, _)| needle.first() == Some(&b'/'))
+        .map(|(needle, path)| (needle.as_slice(), memchr::memmem::Finder::new(needle), *path))
+        .collect();
     for entry in std::fs::read_dir(DPKG_INFO)? {
         let entry = entry?;
         let name = entry.file_name();
@@ -84,8 +101,8 @@ pub fn dpkg_owners(paths: &[PathBuf]) -> io::Result<HashMap<PathBuf, String>> {
         let Ok(bytes) = std::fs::read(entry.path()) else {
             continue;
         };
-        for line in parse_list(&bytes) {
-            if let Some(path) = wanted.get(line) {
+        for (needle, finder, path) in &finders {
+            if lists_path(&bytes, needle, finder) {
                 owners
                     .entry((*path).clone())
                     .or_insert_with(|| package.to_string());
@@ -107,6 +124,26 @@ mod tests {
             lines,
             vec![&b"/."[..], b"/usr", b"/usr/bin/sleep", b"/usr/share/doc/x"]
         );
+    }
+
+    #[test]
+    fn whole_lines_only() {
+        let list = b"/.\n/usr/bin/python3.11\n/usr/bin/python3.11-config\r\nx/usr/bin/ls\n/usr/bin/env";
+        let has = |path: &[u8]| {
+            let finder = memchr::memmem::Finder::new(path);
+            let found = lists_path(list, path, &finder);
+            // The same answer as splitting the list into lines.
+            assert_eq!(found, parse_list(list).any(|line| line == path), "{path:?}");
+            found
+        };
+        assert!(has(b"/usr/bin/python3.11"));
+        assert!(has(b"/usr/bin/python3.11-config"));
+        assert!(has(b"/usr/bin/env"));
+        assert!(has(b"/."));
+        assert!(!has(b"/usr/bin/python3"));
+        assert!(!has(b"/usr/bin/ls"));
+        assert!(!has(b"/usr/bin/python3.11-"));
+        assert!(!has(b"/bin/python3.11"));
     }
 
     #[test]

@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 
-use crate::fd_table::parse_socket_link;
-
 pub use portscope_core::platform::CloseSignal;
 use portscope_core::platform::{ControlError, Pinned};
 
@@ -76,22 +74,12 @@ impl ProcessHandle {
     /// Walks /proc/PID/fd (which may by then belong to another process) and then confirms that
     /// the pinned process still owns the PID, so the walk saw the pinned process.
     pub fn holds_any(&self, inodes: &[u64]) -> io::Result<bool> {
-        let dir = match std::fs::read_dir(format!("/proc/{}/fd", self.pid)) {
-            Ok(dir) => dir,
+        let held = match crate::fd_table::sockets_of(self.pid) {
+            Ok(held) => held,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
             Err(err) => return Err(err),
         };
-        let mut found = false;
-        for entry in dir.flatten() {
-            let Ok(target) = std::fs::read_link(entry.path()) else {
-                continue;
-            };
-            use std::os::unix::ffi::OsStrExt;
-            if parse_socket_link(target.as_os_str().as_bytes()).is_some_and(|inode| inodes.contains(&inode)) {
-                found = true;
-                break;
-            }
-        }
+        let found = held.iter().any(|inode| inodes.contains(inode));
         Ok(found && self.is_unreaped()?)
     }
 

@@ -11,14 +11,14 @@ use std::path::{Path, PathBuf};
 use portscope_core::error::{Error, Result};
 use portscope_core::model::{Family, Process, Protocol, Snapshot, Socket, SocketSource};
 use portscope_core::platform::{
-    Answer, BpfProgram, Collect, Control, ControlError, DestroyError, HostFacts, Identity, NetnsSelection,
-    PackageDatabase, Pinned, ProbeResult, Query, SelfInfo, Session, StopWait,
+    Answer, BpfProgram, Collect, Control, ControlError, DestroyError, Events, HostFacts, Identity,
+    NetnsSelection, PackageDatabase, Pinned, ProbeResult, Query, SelfInfo, Session, StopWait,
 };
 use portscope_core::privilege::Privileges;
 
 use crate::{
-    bind_probe, bpf_progs, capabilities, exe_file, host_facts, identity, lineage, packages, pidfd,
-    sock_destroy, sysctl, systemctl, users,
+    bind_probe, bpf_progs, capabilities, exe_file, host_facts, identity, lineage, packages, persistence,
+    pidfd, sock_destroy, sysctl, systemctl, users,
 };
 
 /// The running Linux kernel, read through /proc and netlink.
@@ -28,6 +28,11 @@ pub struct Linux {
     netns: NetnsSelection,
     /// The namespace was chosen through a process: once both are gone, it has no sockets.
     pinned: bool,
+    /// A snapshot of the chosen namespace succeeded once: when it is gone later (its last process
+    /// was the one `close` stopped), it has no sockets rather than being an unknown namespace.
+    seen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Where launcher files are read from (`/` unless a test points it at a fake tree).
+    persistence_root: Option<PathBuf>,
 }
 
 impl Linux {
@@ -45,18 +50,67 @@ impl Linux {
             Some(inode) => Linux {
                 netns: NetnsSelection::Inode(inode),
                 pinned: true,
+                seen: Default::default(),
+                persistence_root: None,
             },
-            None => Linux { netns, pinned: false },
+            None => Linux {
+                netns,
+                pinned: false,
+                seen: Default::default(),
+                persistence_root: None,
+            },
         }
+    }
+
+    /// Reads launcher files (persistence) below `root` instead of `/`: for tests, which plant
+    /// units, crontabs and profiles in a scratch tree rather than on the machine.
+    pub fn with_persistence_root(mut self, root: PathBuf) -> Linux {
+        self.persistence_root = Some(root);
+        self
+    }
+
+    fn persistence_root(&self) -> &Path {
+        self.persistence_root.as_deref().unwrap_or(Path::new("/"))
+    }
+}
+
+impl Events for Linux {
+    fn events(
+        &self,
+    ) -> Answer<
+        std::result::Result<
+            Box<dyn portscope_core::watch::kernel::EventStream>,
+            portscope_core::watch::kernel::EventsUnavailable,
+        >,
+    > {
+        let only = match &self.netns {
+            NetnsSelection::Inode(inode) => Some(*inode),
+            NetnsSelection::Current => std::fs::metadata("/proc/self/ns/net")
+                .ok()
+                .map(|m| std::os::unix::fs::MetadataExt::ino(&m)),
+            _ => None,
+        };
+        Ok(crate::events::BpfEvents::start(only)
+            .map(|s| Box::new(s) as Box<dyn portscope_core::watch::kernel::EventStream>))
     }
 }
 
 impl Collect for Linux {
     fn snapshot(&self, query: &Query) -> Result<Snapshot> {
+        use std::sync::atomic::Ordering;
         match crate::snapshot_in(query, query.netns.as_ref().unwrap_or(&self.netns)) {
-            // The process that named the namespace exited and took the namespace with it.
-            Err(Error::NotFound(_)) if self.pinned && query.netns.is_none() => {
+            // The process that named the namespace, or the last one in it, exited and took the
+            // namespace with it.
+            Err(Error::NotFound(_))
+                if (self.pinned || self.seen.load(Ordering::Relaxed)) && query.netns.is_none() =>
+            {
                 Ok(Snapshot::of(Vec::new(), SocketSource::Netlink))
+            }
+            Ok(snapshot) => {
+                if query.netns.is_none() {
+                    self.seen.store(true, Ordering::Relaxed);
+                }
+                Ok(snapshot)
             }
             other => other,
         }
@@ -72,6 +126,11 @@ impl Collect for Linux {
 
     fn is_kernel_thread(&self, pid: u32) -> bool {
         lineage::is_kernel_thread(pid)
+    }
+
+    fn critical_process(&self, _pid: u32) -> Option<&'static str> {
+        // PID 1, namespace inits and kernel threads are refused by rules of their own.
+        None
     }
 
     fn namespace_pid(&self, pid: u32) -> Option<u32> {
@@ -104,6 +163,10 @@ impl Collect for Linux {
         }
     }
 
+    fn provenance(&self, pids: &[u32]) -> Answer<HashMap<u32, portscope_core::provenance::Provenance>> {
+        Ok(crate::provenance::read(pids))
+    }
+
     fn network_namespace(&self) -> Answer<Option<String>> {
         // The link reads `net:[4026531840]`; the number is what `ip netns identify` and
         // `lsns -t net` show.
@@ -133,6 +196,10 @@ impl HostFacts for Linux {
         exe_file::same_root(pid)
     }
 
+    fn exe_is_hosts(&self, pid: u32) -> Option<bool> {
+        exe_file::is_hosts(pid)
+    }
+
     fn package_database(&self) -> PackageDatabase {
         packages::detect()
     }
@@ -151,6 +218,19 @@ impl HostFacts for Linux {
 
     fn processes(&self) -> Answer<Vec<Process>> {
         Ok(host_facts::processes())
+    }
+
+    fn children(&self, pid: u32) -> Answer<Option<Vec<u32>>> {
+        // Without CONFIG_PROC_CHILDREN no process has the file: the rules that need it fall back
+        // to reading every process.
+        if !host_facts::children_supported() {
+            return Err(portscope_core::platform::Unsupported { what: "children" });
+        }
+        Ok(host_facts::children(pid))
+    }
+
+    fn runs_own_executable(&self, pid: u32) -> bool {
+        exe_file::same_as_own(pid)
     }
 
     fn environment(&self, pid: u32) -> Answer<Option<Vec<String>>> {
@@ -187,6 +267,21 @@ impl HostFacts for Linux {
 
     fn kernel_taint(&self) -> Answer<Option<u64>> {
         Ok(host_facts::kernel_taint())
+    }
+
+    fn persistence_files(&self) -> Answer<portscope_core::persistence::Files> {
+        Ok(persistence::files(
+            self.persistence_root(),
+            persistence::Limits::default(),
+        ))
+    }
+
+    fn script_files(&self, paths: &[PathBuf]) -> Answer<portscope_core::persistence::Files> {
+        Ok(persistence::scripts(
+            self.persistence_root(),
+            paths,
+            persistence::Limits::default(),
+        ))
     }
 }
 
@@ -240,5 +335,9 @@ impl Session for Linux {
 
     fn kill_process_group(&self, pgid: u32) {
         crate::stop_signal::kill_process_group(pgid)
+    }
+
+    fn terminal_gone(&self) -> bool {
+        crate::stop_signal::terminal_gone()
     }
 }

@@ -20,6 +20,10 @@ pub struct StatFields {
     pub flags: u64,
     /// Start time in clock ticks after boot.
     pub start_ticks: u64,
+    /// The session id (the pid of the session's leader).
+    pub session: u32,
+    /// The controlling terminal's device number, 0 for none.
+    pub tty_nr: u64,
 }
 
 impl StatFields {
@@ -66,6 +70,9 @@ pub fn parse_stat(bytes: &[u8]) -> Result<StatFields, ParseError> {
         ppid: u32::try_from(field(4)?).map_err(|_| ParseError::malformed(WHAT, "ppid out of range"))?,
         flags: field(9)?,
         start_ticks: field(22)?,
+        session: u32::try_from(field(6)?).unwrap_or(0),
+        // A signed number in the file; a negative one is no terminal.
+        tty_nr: field(7).unwrap_or(0),
     })
 }
 

@@ -14,9 +14,9 @@ use portscope_core::model::{
     Family, Holder, Netns, NetnsKind, Protocol, SkippedNetns, Snapshot, Socket, SocketSource, SocketState,
     Unaccounted,
 };
-use portscope_core::platform::{NetnsSelection, Query, StateFilter};
+use portscope_core::platform::{NetnsSelection, Query};
 
-use crate::{cross_view, diag, fd_table, nat, netns, proc_net, process, users};
+use crate::{cross_view, diag, fd_table, nat, netns, owners, proc_net, process, users};
 
 /// At most this many threads enter namespaces and dump them at once.
 const DUMP_THREADS: usize = 4;
@@ -45,11 +45,14 @@ pub fn snapshot_in(query: &Query, selection: &NetnsSelection) -> Result<Snapshot
     let (results, walk) = std::thread::scope(|scope| {
         let walk = query
             .processes
-            .then(|| scope.spawn(|| fd_table::walk_pids(&proc_fd, &pids)));
-        let results = dump_spaces(&discovery, &chosen, query);
+            .then(|| scope.spawn(|| owners::find(&proc_fd, &pids)));
+        let results = dump_spaces(&discovery, &chosen, query, &nat::Budget::default());
         let walk = walk.map(|w| {
-            w.join()
-                .unwrap_or_else(|_| Err(io::Error::other("fd walk panicked")))
+            w.join().unwrap_or_else(|_| owners::Found {
+                walk: Err(io::Error::other("fd walk panicked")),
+                way: owners::Way::Walk,
+                note: None,
+            })
         });
         (results, walk)
     });
@@ -74,14 +77,21 @@ pub fn snapshot_in(query: &Query, selection: &NetnsSelection) -> Result<Snapshot
                 snapshot.source = SocketSource::ProcNet;
                 add_sockets(&mut snapshot, &netns, read_proc_net(query)?);
             }
-            Err(err) => snapshot.skipped_namespaces.push(SkippedNetns {
-                netns: space.netns.clone(),
-                reason: describe(&err),
-            }),
+            Err(err) => {
+                let skip = skipped(&space.netns, err).map_err(|e| {
+                    Error::System(format!(
+                        "cannot read the sockets of network namespace {}: {e}{}",
+                        space.netns.label(),
+                        shortage_hint(&e)
+                    ))
+                })?;
+                snapshot.skipped_namespaces.push(skip);
+            }
         }
     }
-    if let Some(walk) = walk {
-        let walk = walk.map_err(|e| {
+    if let Some(found) = walk {
+        snapshot.notes.extend(found.note);
+        let walk = found.walk.map_err(|e| {
             Error::System(format!(
                 "cannot read /proc/*/fd to find which process holds each socket: {e}{}",
                 shortage_hint(&e)
@@ -95,6 +105,7 @@ pub fn snapshot_in(query: &Query, selection: &NetnsSelection) -> Result<Snapshot
         };
         let unmatched = attach_holders(&mut snapshot.sockets, &walk).map_err(holders_error)?;
         snapshot.unreadable_processes = walk.unreadable;
+        snapshot.headless = walk.headless.clone();
         let mut pids = walk.unreadable_pids.clone();
         pids.sort_unstable();
         snapshot.unreadable_owners = pids
@@ -105,7 +116,9 @@ pub fn snapshot_in(query: &Query, selection: &NetnsSelection) -> Result<Snapshot
                 name: process::read_comm(pid).unwrap_or_else(|| "?".into()),
             })
             .collect();
-        if *selection == NetnsSelection::All && query.states == StateFilter::All {
+        // Whatever the state filter: a listener in a namespace only a socket holds (a process
+        // that made a namespace, bound in it and went back) is found only this way.
+        if *selection == NetnsSelection::All {
             cross_view(&mut snapshot, &walk, unmatched, query).map_err(holders_error)?;
         }
         name_containers(&mut snapshot);
@@ -138,11 +151,11 @@ struct Dumped {
     nat: Option<nat::NsRules>,
 }
 
-fn dump_with_rules(query: &Query, proc_net: &str) -> io::Result<Dumped> {
+fn dump_with_rules(query: &Query, proc_net: &str, budget: &nat::Budget) -> io::Result<Dumped> {
     let sockets = dump_here(query, proc_net)?;
     Ok(Dumped {
         sockets,
-        nat: query.forwards.then(nat::read_here),
+        nat: query.forwards.then(|| nat::read_here(budget)),
     })
 }
 
@@ -151,6 +164,7 @@ fn dump_with_rules(query: &Query, proc_net: &str) -> io::Result<Dumped> {
 /// address or to the wildcard.
 fn link_forwards(snapshot: &mut Snapshot, rules: &[(Arc<Netns>, nat::NsRules)]) {
     use portscope_core::model::{Forward, ForwardTarget};
+    bounds_note(snapshot, rules);
     for (netns, found) in rules {
         for rule in &found.rules {
             let target = rule.target;
@@ -181,6 +195,35 @@ fn link_forwards(snapshot: &mut Snapshot, rules: &[(Arc<Netns>, nat::NsRules)]) 
     }
 }
 
+/// One line for the forwards left out by the bounds on NAT rules, and one for the rulesets a
+/// bound kept from being read, each naming the first namespace concerned.
+fn bounds_note(snapshot: &mut Snapshot, rules: &[(Arc<Netns>, nat::NsRules)]) {
+    let cut: Vec<_> = rules.iter().filter(|(_, r)| r.dropped > 0).collect();
+    if let Some((first, _)) = cut.first() {
+        let dropped: usize = cut.iter().map(|(_, r)| r.dropped).sum();
+        snapshot.notes.push(format!(
+            "{dropped} DNAT forward(s) in {} network namespace(s) (the first: {}) were left out: at most \
+             {} are read per namespace and {} in all",
+            cut.len(),
+            first.label(),
+            nat::parse::MAX_RULES,
+            nat::MAX_FORWARDS,
+        ));
+    }
+    let unread: Vec<_> = rules
+        .iter()
+        .filter_map(|(netns, r)| r.unread.map(|why| (netns, why)))
+        .collect();
+    if let Some((first, why)) = unread.first() {
+        snapshot.notes.push(format!(
+            "the NAT rules of {} network namespace(s) were not read, so their DNAT forwards are not \
+             shown (the first: {}, where {why})",
+            unread.len(),
+            first.label(),
+        ));
+    }
+}
+
 fn add_sockets(snapshot: &mut Snapshot, netns: &Arc<Netns>, mut sockets: Vec<Socket>) {
     for socket in &mut sockets {
         socket.netns = Arc::clone(netns);
@@ -205,6 +248,20 @@ fn skipped_note(snapshot: &mut Snapshot) {
         snapshot.notes.push(format!(
             "{skipped} network namespace(s) were skipped ({reason}); their sockets are not listed"
         ));
+    }
+}
+
+/// A namespace whose dump failed: skipped with a note when this user may not enter it or it is
+/// gone (what the note says is then true of it); any other failure is returned — a dump that
+/// could not run (out of descriptors, a netlink failure) must never read as a namespace with no
+/// sockets.
+fn skipped(netns: &Netns, err: io::Error) -> io::Result<SkippedNetns> {
+    match err.kind() {
+        io::ErrorKind::PermissionDenied | io::ErrorKind::NotFound => Ok(SkippedNetns {
+            reason: describe(&err),
+            netns: netns.clone(),
+        }),
+        _ => Err(err),
     }
 }
 
@@ -261,7 +318,7 @@ fn select(
         NetnsSelection::Current => one(by_inode(discovery.own), "of portscope's own".into()),
         NetnsSelection::Inode(inode) => one(by_inode(*inode), format!("net:[{inode}]")),
         NetnsSelection::Name(name) => one(
-            discovery.spaces.iter().position(|s| s.netns.label() == *name),
+            discovery.spaces.iter().position(|s| s.netns.answers_to(name)),
             format!("named {name:?}"),
         ),
         NetnsSelection::Pid(pid) => match netns::of_pid(proc_fd, *pid) {
@@ -283,11 +340,12 @@ fn dump_spaces(
     discovery: &netns::Discovery,
     chosen: &[usize],
     query: &Query,
+    budget: &nat::Budget,
 ) -> Vec<(usize, io::Result<Dumped>)> {
     if let [only] = chosen
         && discovery.spaces[*only].netns.inode == discovery.own
     {
-        return vec![(*only, dump_with_rules(query, "/proc/net"))];
+        return vec![(*only, dump_with_rules(query, "/proc/net", budget))];
     }
     let next = AtomicUsize::new(0);
     let threads = chosen.len().clamp(1, DUMP_THREADS);
@@ -306,7 +364,7 @@ fn dump_spaces(
                             }
                             here = space.netns.inode;
                         }
-                        out.push((index, dump_with_rules(query, "/proc/thread-self/net")));
+                        out.push((index, dump_with_rules(query, "/proc/thread-self/net", budget)));
                     }
                     out
                 })
@@ -497,8 +555,12 @@ fn cross_view(
         if !cross_view::is_dumped(name) || !asked_for(query, name) {
             continue;
         }
-        let Ok(ns_fd) = cross_view::socket_netns(*pid, *fd) else {
-            continue;
+        // The holder exited or closed it meanwhile: nothing to find; out of descriptors: the
+        // walk cannot finish.
+        let ns_fd = match cross_view::socket_netns(*pid, *fd) {
+            Ok(ns_fd) => ns_fd,
+            Err(e) if netns::io_short_of_descriptors(&e) => return Err(e),
+            Err(_) => continue,
         };
         let Ok(ns) = netns::inode_of(ns_fd.as_fd()) else {
             continue;
@@ -514,10 +576,7 @@ fn cross_view(
         });
         match netns::run_in(ns_fd.as_fd(), || dump_here(query, "/proc/thread-self/net")) {
             Ok(sockets) => found_more.push((netns, sockets)),
-            Err(err) => snapshot.skipped_namespaces.push(SkippedNetns {
-                netns: (*netns).clone(),
-                reason: describe(&err),
-            }),
+            Err(err) => snapshot.skipped_namespaces.push(skipped(&netns, err)?),
         }
     }
     for (netns, mut sockets) in found_more {
@@ -634,6 +693,7 @@ fn attach_holders(sockets: &mut [Socket], walk: &fd_table::Walk) -> std::io::Res
                 let holder = Holder {
                     process: Arc::clone(process),
                     fds: vec![fd],
+                    provenance: None,
                 };
                 // Nearly every socket has one holder: `vec!` allocates exactly one slot where a
                 // first `push` would reserve four (tens of MB on a machine with 100k sockets).

@@ -65,3 +65,21 @@ pub fn kill_process_group(pgid: u32) {
         let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
     }
 }
+
+/// Whether the terminal on standard input is gone: hung up (its tmux server or ssh session died),
+/// in error, or closed. Such a terminal reads as EOF or EIO forever, so an interactive view that
+/// waits for keys on it must end instead of reading again. Does not block.
+pub fn terminal_gone() -> bool {
+    use rustix::event::{PollFd, PollFlags, poll};
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    let fd = stdin.as_fd();
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    match poll(&mut fds, Some(&rustix::event::Timespec::default())) {
+        Ok(_) => fds[0]
+            .revents()
+            .intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL),
+        // poll itself failing on one descriptor says nothing about the terminal.
+        Err(_) => false,
+    }
+}

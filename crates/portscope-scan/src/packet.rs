@@ -6,6 +6,15 @@
 //! an ICMP error quotes the cookie) without a table of what was sent. A forged or stale packet
 //! does not match and is ignored. The parsers take bytes and return typed values; they never
 //! panic on any input (a fuzz target drives them).
+//!
+//! A raw socket is handed packets before the kernel checks their checksums, so the parsers check
+//! them (TCP with its pseudo-header, ICMP, ICMPv6 with its pseudo-header): a packet the kernel
+//! would drop is no answer, however well it quotes a cookie. A packet cut short, whose checksum
+//! cannot be checked, is refused the same way. One exception: a TCP segment that crossed a
+//! loopback or veth device from this host's own stack carries, with checksum offload, only the
+//! pseudo-header's sum (the device never fills in the rest, and the kernel trusts it); that exact
+//! value is accepted, since a raw IPv4 socket cannot tell such a segment from the wire's (over
+//! IPv6 the SYN engine has the kernel check first, which can).
 
 use std::hash::Hasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -82,35 +91,71 @@ pub fn tcp_segment(
     len
 }
 
-/// The Internet checksum of a TCP or UDP segment with its pseudo-header (RFC 793, RFC 8200 §8.1).
+/// The Internet checksum of a TCP or UDP segment (or an ICMPv6 message) with its pseudo-header
+/// (RFC 793, RFC 8200 §8.1). Over a segment whose checksum field is filled in, it is 0 when the
+/// checksum is right.
 pub fn transport_checksum(src: IpAddr, dst: IpAddr, proto: u8, segment: &[u8]) -> u16 {
-    let mut sum: u64 = 0;
-    let mut add = |bytes: &[u8]| {
-        let mut chunks = bytes.chunks_exact(2);
-        for c in &mut chunks {
-            sum += u64::from(u16::from_be_bytes([c[0], c[1]]));
-        }
-        if let [last] = chunks.remainder() {
-            sum += u64::from(*last) << 8;
-        }
-    };
+    let mut sum = pseudo_header(src, dst, proto, segment.len());
+    sum.add(segment);
+    sum.finish()
+}
+
+/// The sum of the pseudo-header of a `len`-byte segment.
+fn pseudo_header(src: IpAddr, dst: IpAddr, proto: u8, len: usize) -> Sum {
+    let mut sum = Sum::default();
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            add(&s.octets());
-            add(&d.octets());
+            sum.add(&s.octets());
+            sum.add(&d.octets());
         }
         (s, d) => {
-            add(&to_v6(s).octets());
-            add(&to_v6(d).octets());
+            sum.add(&to_v6(s).octets());
+            sum.add(&to_v6(d).octets());
         }
     }
-    add(&[0, proto]);
-    add(&(segment.len() as u32).to_be_bytes());
-    add(segment);
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
+    sum.add(&[0, proto]);
+    sum.add(&(len as u32).to_be_bytes());
+    sum
+}
+
+/// Whether a TCP segment's checksum field holds what Linux leaves there for a device to finish
+/// (`CHECKSUM_PARTIAL`): the folded sum of the pseudo-header alone. Segments from this host's
+/// own stack over loopback and veth arrive so; the kernel takes them as checked.
+fn offload_placeholder(src: IpAddr, dst: IpAddr, seg: &[u8]) -> bool {
+    let sum = pseudo_header(src, dst, 6, seg.len());
+    seg.len() >= 18 && u16::from_be_bytes([seg[16], seg[17]]) == !sum.finish()
+}
+
+/// The Internet checksum of bytes alone (RFC 1071), as ICMP over IPv4 uses it.
+pub fn internet_checksum(bytes: &[u8]) -> u16 {
+    let mut sum = Sum::default();
+    sum.add(bytes);
+    sum.finish()
+}
+
+/// A running one's-complement sum of 16-bit words. Every piece added but the last is of even
+/// length (addresses, lengths), so an odd byte is only ever the message's last.
+#[derive(Default)]
+struct Sum(u64);
+
+impl Sum {
+    fn add(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(2);
+        for c in &mut chunks {
+            self.0 += u64::from(u16::from_be_bytes([c[0], c[1]]));
+        }
+        if let [last] = chunks.remainder() {
+            self.0 += u64::from(*last) << 8;
+        }
     }
-    !(sum as u16)
+
+    fn finish(self) -> u16 {
+        let mut sum = self.0;
+        while sum >> 16 != 0 {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
 }
 
 fn to_v6(ip: IpAddr) -> Ipv6Addr {
@@ -179,22 +224,28 @@ pub enum ParseError {
     Truncated,
     #[error("not an IP packet of a kind the scan reads")]
     Unexpected,
+    #[error("wrong checksum (the kernel drops such a packet)")]
+    Checksum,
 }
 
-/// A TCP segment from an IPv4 raw socket (the IP header first).
+/// A TCP segment from an IPv4 raw socket (the IP header first), its checksum checked.
 pub fn parse_tcp_v4(bytes: &[u8]) -> Result<TcpAnswer, ParseError> {
-    let (src, _dst, proto, payload) = ipv4_header(bytes)?;
+    let (src, dst, proto, payload) = whole_ipv4(bytes)?;
     if proto != 6 {
         return Err(ParseError::Unexpected);
     }
-    parse_tcp(IpAddr::V4(src), payload)
+    parse_tcp(IpAddr::V4(src), IpAddr::V4(dst), payload)
 }
 
-/// A TCP segment from an IPv6 raw socket (which hands over the segment alone; the source comes
-/// from the socket address).
-pub fn parse_tcp(src: IpAddr, seg: &[u8]) -> Result<TcpAnswer, ParseError> {
+/// A TCP segment from `src` to `dst`, its checksum checked. An IPv6 raw socket hands over the
+/// segment alone: the source comes from the socket address, the destination is the address the
+/// probe left from (an answer to it is addressed there).
+pub fn parse_tcp(src: IpAddr, dst: IpAddr, seg: &[u8]) -> Result<TcpAnswer, ParseError> {
     if seg.len() < 20 {
         return Err(ParseError::Truncated);
+    }
+    if transport_checksum(src, dst, 6, seg) != 0 && !offload_placeholder(src, dst, seg) {
+        return Err(ParseError::Checksum);
     }
     Ok(TcpAnswer {
         src,
@@ -206,14 +257,17 @@ pub fn parse_tcp(src: IpAddr, seg: &[u8]) -> Result<TcpAnswer, ParseError> {
     })
 }
 
-/// An ICMP error from an IPv4 raw ICMP socket (the IP header first).
+/// An ICMP error from an IPv4 raw ICMP socket (the IP header first), its checksum checked.
 pub fn parse_icmp_v4(bytes: &[u8]) -> Result<IcmpAnswer, ParseError> {
-    let (from, _dst, proto, icmp) = ipv4_header(bytes)?;
+    let (from, _dst, proto, icmp) = whole_ipv4(bytes)?;
     if proto != 1 {
         return Err(ParseError::Unexpected);
     }
     if icmp.len() < 8 {
         return Err(ParseError::Truncated);
+    }
+    if internet_checksum(icmp) != 0 {
+        return Err(ParseError::Checksum);
     }
     let (icmp_type, code) = (icmp[0], icmp[1]);
     // Destination unreachable; other errors (time exceeded) say nothing about the port.
@@ -232,7 +286,9 @@ pub fn parse_icmp_v4(bytes: &[u8]) -> Result<IcmpAnswer, ParseError> {
     )
 }
 
-/// An ICMPv6 error from an IPv6 raw ICMPv6 socket (the ICMPv6 header first).
+/// An ICMPv6 error from an IPv6 raw ICMPv6 socket (the ICMPv6 header first), its checksum
+/// checked. The error is addressed to the quoted probe's source, which stands for the
+/// destination in the pseudo-header (the socket does not say where the packet went).
 pub fn parse_icmp_v6(from: IpAddr, icmp: &[u8]) -> Result<IcmpAnswer, ParseError> {
     if icmp.len() < 8 + 40 {
         return Err(ParseError::Truncated);
@@ -245,6 +301,11 @@ pub fn parse_icmp_v6(from: IpAddr, icmp: &[u8]) -> Result<IcmpAnswer, ParseError
     let ip = &icmp[8..];
     if ip[0] >> 4 != 6 {
         return Err(ParseError::Unexpected);
+    }
+    let mut src = [0u8; 16];
+    src.copy_from_slice(&ip[8..24]);
+    if transport_checksum(from, IpAddr::V6(Ipv6Addr::from(src)), 58, icmp) != 0 {
+        return Err(ParseError::Checksum);
     }
     let mut dst = [0u8; 16];
     dst.copy_from_slice(&ip[24..40]);
@@ -293,6 +354,15 @@ fn quoted_answer(
         dport: u16::from_be_bytes([quoted[2], quoted[3]]),
         seq,
     })
+}
+
+/// [`ipv4_header`] of a packet that must be whole (its checksum is to be checked): one cut short
+/// of its total length is refused.
+fn whole_ipv4(bytes: &[u8]) -> Result<(Ipv4Addr, Ipv4Addr, u8, &[u8]), ParseError> {
+    if bytes.len() >= 4 && usize::from(u16::from_be_bytes([bytes[2], bytes[3]])) > bytes.len() {
+        return Err(ParseError::Truncated);
+    }
+    ipv4_header(bytes)
 }
 
 /// Source, destination, protocol and payload of an IPv4 packet (options skipped; the payload is
@@ -362,17 +432,73 @@ mod tests {
         0x00, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4,
     ];
 
+    /// `SYN_ACK_V4` with its TCP checksum filled in (the capture's was offloaded, so 0).
+    fn syn_ack_v4() -> Vec<u8> {
+        let mut pkt = SYN_ACK_V4.to_vec();
+        let (s, d) = (IpAddr::from([198, 18, 0, 2]), IpAddr::from([198, 18, 0, 1]));
+        let sum = transport_checksum(s, d, 6, &pkt[20..]);
+        pkt[36..38].copy_from_slice(&sum.to_be_bytes());
+        pkt
+    }
+
+    /// Fills in the ICMP checksum of an IPv4 packet carrying ICMP.
+    fn with_icmp_checksum(mut pkt: Vec<u8>) -> Vec<u8> {
+        let sum = internet_checksum(&pkt[20..]);
+        pkt[22..24].copy_from_slice(&sum.to_be_bytes());
+        pkt
+    }
+
     #[test]
     fn parses_a_syn_ack() {
-        let a = parse_tcp_v4(SYN_ACK_V4).unwrap();
+        let pkt = syn_ack_v4();
+        let a = parse_tcp_v4(&pkt).unwrap();
         assert_eq!(a.src, "198.18.0.2".parse::<IpAddr>().unwrap());
         assert_eq!((a.sport, a.dport), (80, 40000));
         assert_eq!(a.ack, 0x01020305);
         assert_eq!(a.flags, SYN | ACK);
-        for n in 0..SYN_ACK_V4.len() {
-            let _ = parse_tcp_v4(&SYN_ACK_V4[..n]);
+        for n in 0..pkt.len() {
+            let _ = parse_tcp_v4(&pkt[..n]);
         }
-        assert_eq!(parse_tcp_v4(&SYN_ACK_V4[..30]), Err(ParseError::Truncated));
+        assert_eq!(parse_tcp_v4(&pkt[..30]), Err(ParseError::Truncated));
+        // Cut to its headers, a segment's checksum cannot be checked: refused.
+        assert_eq!(parse_tcp_v4(&pkt[..40]), Err(ParseError::Truncated));
+    }
+
+    #[test]
+    fn refuses_answers_with_a_wrong_checksum() {
+        // As the capture came (checksum 0), and with one bit of the checksum changed.
+        assert_eq!(parse_tcp_v4(SYN_ACK_V4), Err(ParseError::Checksum));
+        let mut pkt = syn_ack_v4();
+        pkt[37] ^= 1;
+        assert_eq!(parse_tcp_v4(&pkt), Err(ParseError::Checksum));
+        // What checksum offload leaves over loopback and veth (the pseudo-header's sum) is taken.
+        let (s4, d4) = (IpAddr::from([198, 18, 0, 2]), IpAddr::from([198, 18, 0, 1]));
+        let placeholder = !pseudo_header(s4, d4, 6, pkt.len() - 20).finish();
+        pkt[36..38].copy_from_slice(&placeholder.to_be_bytes());
+        assert!(parse_tcp_v4(&pkt).is_ok());
+        // Over IPv6 the pseudo-header's addresses count: the same segment to another address fails.
+        let (s, d, other): (IpAddr, IpAddr, IpAddr) = (
+            "fd00::2".parse().unwrap(),
+            "fd00::1".parse().unwrap(),
+            "fd00::9".parse().unwrap(),
+        );
+        let mut seg = [0u8; SYN_LEN];
+        let n = tcp_segment(&mut seg, s, d, 80, 40000, 1, 2, SYN | ACK);
+        assert!(parse_tcp(s, d, &seg[..n]).is_ok());
+        assert_eq!(parse_tcp(s, other, &seg[..n]), Err(ParseError::Checksum));
+        // An ICMP error whose checksum is wrong says nothing.
+        let mut icmp = vec![
+            0x45, 0, 0, 56, 0, 0, 0, 0, 64, 1, 0, 0, 198, 18, 0, 2, 198, 18, 0, 1,
+        ];
+        icmp.extend_from_slice(&[3, 13, 0, 0, 0, 0, 0, 0]);
+        icmp.extend_from_slice(&[
+            0x45, 0, 0, 44, 0, 0, 0, 0, 64, 6, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2,
+        ]);
+        icmp.extend_from_slice(&[0x9c, 0x40, 0, 80, 1, 2, 3, 4]);
+        let mut good = with_icmp_checksum(icmp);
+        assert!(parse_icmp_v4(&good).is_ok());
+        good[23] ^= 0x40;
+        assert_eq!(parse_icmp_v4(&good), Err(ParseError::Checksum));
     }
 
     #[test]
@@ -386,6 +512,7 @@ mod tests {
             0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2,
         ]);
         pkt.extend_from_slice(&[0x9c, 0x40, 0, 161, 0, 8, 0, 0]);
+        let pkt = with_icmp_checksum(pkt);
         let a = parse_icmp_v4(&pkt).unwrap();
         assert_eq!(
             (a.icmp_type, a.code, a.proto, a.sport, a.dport),
@@ -402,11 +529,19 @@ mod tests {
         ip6.extend_from_slice(&"fd00::2".parse::<Ipv6Addr>().unwrap().octets());
         v6.extend_from_slice(&ip6);
         v6.extend_from_slice(&[0x9c, 0x40, 0, 22, 1, 2, 3, 4]);
+        // Addressed to the quoted probe's source, fd00::1.
+        let sum = transport_checksum("fd00::2".parse().unwrap(), "fd00::1".parse().unwrap(), 58, &v6);
+        v6[2..4].copy_from_slice(&sum.to_be_bytes());
         let a = parse_icmp_v6("fd00::2".parse().unwrap(), &v6).unwrap();
         assert_eq!(
             (a.icmp_type, a.code, a.proto, a.dport, a.seq),
             (1, 4, 6, 22, 0x01020304)
         );
         assert!(parse_icmp_v6("fd00::2".parse().unwrap(), &v6[..40]).is_err());
+        v6[3] ^= 1;
+        assert_eq!(
+            parse_icmp_v6("fd00::2".parse().unwrap(), &v6),
+            Err(ParseError::Checksum)
+        );
     }
 }

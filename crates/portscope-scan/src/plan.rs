@@ -36,6 +36,9 @@ pub struct Request<'a> {
     pub top_ports: Option<usize>,
     pub exclude_ports: Option<&'a str>,
     pub force: bool,
+    /// The text of an installed nmap-services file, whose open frequencies order `--top-ports`
+    /// and the default scan; `None` keeps the built-in order.
+    pub nmap_services: Option<&'a str>,
     /// Which protocols to probe: TCP unless only UDP was asked for (`-sU` alone).
     pub protocols: Protocols,
 }
@@ -181,6 +184,35 @@ impl Plan {
         }
     }
 
+    /// Whether `addr` over `proto` is one of this scan's probes (its host a target, not excluded,
+    /// its port one of the protocol's ports). A resume file's lines are checked against it.
+    pub fn covers(&self, addr: std::net::SocketAddr, proto: ScanProto) -> bool {
+        let ports = match proto {
+            ScanProto::Tcp => &self.ports,
+            ScanProto::Udp => &self.udp_ports,
+        };
+        let ip = addr.ip();
+        ports.binary_search(&addr.port()).is_ok()
+            && self.targets.iter().any(|t| t.contains(ip))
+            && !self.excludes.iter().any(|e| e.contains(ip))
+    }
+
+    /// A fingerprint of what this scan probes (targets, exclusions, ports of each protocol): a
+    /// resume file carries it, so a file written by another scan is refused rather than mixed in.
+    pub fn fingerprint(&self) -> String {
+        use std::hash::Hasher;
+        let mut h = siphasher::sip::SipHasher24::new_with_key(&[0; 16]);
+        // Debug forms are canonical here: parsed, typed values, not the user's spelling.
+        h.write(
+            format!(
+                "{:?}|{:?}|{:?}|{:?}",
+                self.targets, self.excludes, self.ports, self.udp_ports
+            )
+            .as_bytes(),
+        );
+        format!("{:016x}", h.finish())
+    }
+
     pub fn hosts(&self) -> impl Iterator<Item = IpAddr> + '_ {
         let mut singles = HashSet::new();
         let targets = &self.targets;
@@ -206,8 +238,8 @@ impl Plan {
     }
 }
 
-/// The TCP and UDP ports to scan: --ports, --top-ports or the default 1000 of each protocol
-/// asked for, minus --exclude-ports.
+/// The TCP and UDP ports to scan: --ports, --top-ports or the default (the 1000 most often open
+/// of each protocol asked for, and for TCP every port of the abuse table), minus --exclude-ports.
 fn port_selection(request: &Request, notes: &mut Vec<String>) -> Result<(PortBits, PortBits)> {
     let want = request.protocols;
     let (mut tcp, mut udp) = match (request.ports, request.top_ports) {
@@ -232,8 +264,14 @@ fn port_selection(request: &Request, notes: &mut Vec<String>) -> Result<(PortBit
             (set.tcp, set.udp)
         }
         (None, n) => {
-            let n = n.unwrap_or(1000);
-            (ports::top_ports(n)?, ports::udp_top_ports(n)?)
+            let order = match request.nmap_services {
+                Some(text) => ports::PortOrder::from_nmap_services(text)?,
+                None => ports::PortOrder::builtin()?,
+            };
+            match n {
+                Some(n) => (order.top_tcp(n)?, order.top_udp(n)?),
+                None => (order.default_tcp()?, order.top_udp(ports::DEFAULT_TOP)?),
+            }
         }
     };
     if !want.tcp {
@@ -497,6 +535,22 @@ mod tests {
         assert_eq!(hosts, ["198.18.0.1", "198.18.0.2", "198.18.0.4"]);
         assert_eq!(plan.ports, [22, 80]);
         assert_eq!(plan.total_probes, 10);
+        // A resume file's lines are checked against the plan, and tied to it by its fingerprint.
+        let at = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        assert!(plan.covers(at("198.18.0.4:80"), ScanProto::Tcp));
+        assert!(!plan.covers(at("198.18.0.3:80"), ScanProto::Tcp), "excluded");
+        assert!(!plan.covers(at("198.18.0.5:80"), ScanProto::Tcp), "not a target");
+        assert!(!plan.covers(at("198.18.0.4:443"), ScanProto::Tcp), "not a port");
+        assert!(
+            !plan.covers(at("198.18.0.4:80"), ScanProto::Udp),
+            "not a protocol"
+        );
+        let other = Plan::new(&request(&targets, "22,81"), &no_names).unwrap();
+        assert_ne!(plan.fingerprint(), other.fingerprint());
+        assert_eq!(
+            plan.fingerprint(),
+            Plan::new(&req, &no_names).unwrap().fingerprint()
+        );
         // A single address before a range, overlapping octet ranges, a network inside another.
         let targets: Vec<String> = ["198.18.0.6", "198.18.0.5-7,6-8", "198.18.0.4/30", "198.18.0.9"]
             .map(String::from)
@@ -580,7 +634,12 @@ mod tests {
             &no_names,
         )
         .unwrap();
-        assert_eq!(default.ports.len(), 1000);
+        // nmap's 1000 and the abuse table's TCP ports.
+        assert_eq!(
+            default.ports.len(),
+            ports::PortOrder::builtin().unwrap().default_tcp().unwrap().len()
+        );
+        assert!(default.ports.len() >= 1000);
         let empty: Vec<String> = Vec::new();
         assert!(matches!(
             Plan::new(&request(&empty, "80"), &no_names),

@@ -146,8 +146,15 @@ fn parse_port(text: &str) -> Result<u16, SpecError> {
         .map_err(|_| SpecError::new(format!("port {text} is out of range (0-65535)")))
 }
 
-/// Our ordered list of commonly open TCP ports, most common first (see `top_ports.txt`).
+/// The built-in order of TCP ports, most often open first: nmap-services' open frequencies as
+/// of nmap 7.93 (see `top_ports.txt` and `tools/gen-top-ports.py`).
 const TOP_PORTS: &str = include_str!("top_ports.txt");
+
+/// Our hand-made order of commonly open UDP ports (see `udp_top_ports.txt`).
+const UDP_TOP_PORTS: &str = include_str!("udp_top_ports.txt");
+
+/// How many ports of each protocol a scan without `-p` or `--top-ports` takes from the order.
+pub const DEFAULT_TOP: usize = 1000;
 
 /// Parses the top-ports data: one port per line, `#` starts a comment, blank lines skipped.
 pub fn parse_top_ports(text: &str) -> Result<Vec<u16>, SpecError> {
@@ -167,36 +174,136 @@ pub fn parse_top_ports(text: &str) -> Result<Vec<u16>, SpecError> {
     Ok(ports)
 }
 
-/// The `n` most commonly open TCP ports. Past the end of our list, the remaining ports follow in
-/// ascending order, so `--top-ports 65535` is every port.
-pub fn top_ports(n: usize) -> Result<PortBits, SpecError> {
+/// The TCP and UDP orders of an nmap-services file (`NAME PORT/PROTO FREQUENCY [# COMMENT]`):
+/// ports by their open frequency, highest first, ties in ascending port order, as nmap's own
+/// `--top-ports` ranks them. Lines that do not fit are skipped (the file is nmap's, not ours to
+/// judge); ports with no frequency are left out.
+pub fn parse_nmap_services(text: &str) -> (Vec<u16>, Vec<u16>) {
+    let mut tcp: Vec<(u16, f64)> = Vec::new();
+    let mut udp: Vec<(u16, f64)> = Vec::new();
+    for line in text.lines() {
+        let mut fields = line.split('#').next().unwrap_or_default().split_whitespace();
+        let (Some(_name), Some(port_proto), Some(freq)) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let Some((port, proto)) = port_proto.split_once('/') else {
+            continue;
+        };
+        let (Ok(port), Ok(freq)) = (port.parse::<u16>(), freq.parse::<f64>()) else {
+            continue;
+        };
+        if port == 0 || !freq.is_finite() || freq <= 0.0 {
+            continue;
+        }
+        match proto {
+            "tcp" => tcp.push((port, freq)),
+            "udp" => udp.push((port, freq)),
+            _ => {}
+        }
+    }
+    let rank = |mut rows: Vec<(u16, f64)>| {
+        rows.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut seen = PortBits::default();
+        rows.into_iter()
+            .filter_map(|(port, _)| {
+                let new = !seen.contains(port);
+                seen.insert(port);
+                new.then_some(port)
+            })
+            .collect::<Vec<u16>>()
+    };
+    (rank(tcp), rank(udp))
+}
+
+/// Where `--top-ports` takes its order from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortOrder {
+    pub tcp: Vec<u16>,
+    pub udp: Vec<u16>,
+    /// What the order is based on, for the report's notes and docs.
+    pub source: &'static str,
+}
+
+impl PortOrder {
+    /// portscope's own lists.
+    pub fn builtin() -> Result<PortOrder, SpecError> {
+        Ok(PortOrder {
+            tcp: parse_top_ports(TOP_PORTS)?,
+            udp: parse_top_ports(UDP_TOP_PORTS)?,
+            source: "built in (TCP: nmap-services frequencies of nmap 7.93; UDP: portscope's own list)",
+        })
+    }
+
+    /// The order of an installed nmap-services file; a protocol the file ranks fewer than
+    /// [`DEFAULT_TOP`] ports of keeps the built-in order.
+    pub fn from_nmap_services(text: &str) -> Result<PortOrder, SpecError> {
+        let builtin = PortOrder::builtin()?;
+        let (tcp, udp) = parse_nmap_services(text);
+        let usable = |v: &Vec<u16>| v.len() >= DEFAULT_TOP;
+        if !usable(&tcp) && !usable(&udp) {
+            return Ok(builtin);
+        }
+        Ok(PortOrder {
+            tcp: if usable(&tcp) { tcp } else { builtin.tcp },
+            udp: if usable(&udp) { udp } else { builtin.udp },
+            source: "nmap-services frequencies",
+        })
+    }
+
+    /// The `n` most commonly open TCP ports.
+    pub fn top_tcp(&self, n: usize) -> Result<PortBits, SpecError> {
+        top_of(&self.tcp, n)
+    }
+
+    /// The `n` most commonly open UDP ports.
+    pub fn top_udp(&self, n: usize) -> Result<PortBits, SpecError> {
+        top_of(&self.udp, n)
+    }
+
+    /// What a TCP scan without `-p` or `--top-ports` probes: the [`DEFAULT_TOP`] most commonly
+    /// open ports and every TCP port of portscope's abuse table (31337, 12345, ...), the ports a
+    /// person scanning for trouble looks for whatever their frequency.
+    pub fn default_tcp(&self) -> Result<PortBits, SpecError> {
+        let mut bits = self.top_tcp(DEFAULT_TOP)?;
+        for row in portscope_core::knowledge::abuse::all() {
+            if row
+                .protocol
+                .is_none_or(|p| p == portscope_core::model::Protocol::Tcp)
+            {
+                bits.insert(row.port);
+            }
+        }
+        Ok(bits)
+    }
+}
+
+/// The first `n` ports of `listed`; past its end the remaining ports follow in ascending order,
+/// so `--top-ports 65535` is every port.
+fn top_of(listed: &[u16], n: usize) -> Result<PortBits, SpecError> {
     if n == 0 || n > usize::from(MAX_PORT) {
         return Err(SpecError::new(format!("--top-ports must be 1-65535, not {n}")));
     }
-    let listed = parse_top_ports(TOP_PORTS)?;
+    let mut listed_bits = PortBits::default();
+    for port in listed {
+        listed_bits.insert(*port);
+    }
+    let rest = (1..=MAX_PORT).filter(|p| !listed_bits.contains(*p));
     let mut bits = PortBits::default();
-    let rest = (1..=MAX_PORT).filter(|p| !listed.contains(p));
     for port in listed.iter().copied().chain(rest).take(n) {
         bits.insert(port);
     }
     Ok(bits)
 }
 
-/// Our ordered list of commonly open UDP ports (see `udp_top_ports.txt`).
-const UDP_TOP_PORTS: &str = include_str!("udp_top_ports.txt");
+/// The `n` most commonly open TCP ports in the built-in order.
+pub fn top_ports(n: usize) -> Result<PortBits, SpecError> {
+    PortOrder::builtin()?.top_tcp(n)
+}
 
-/// The `n` most commonly open UDP ports, continued in ascending order past our list.
+/// The `n` most commonly open UDP ports in the built-in order.
 pub fn udp_top_ports(n: usize) -> Result<PortBits, SpecError> {
-    if n == 0 || n > usize::from(MAX_PORT) {
-        return Err(SpecError::new(format!("--top-ports must be 1-65535, not {n}")));
-    }
-    let listed = parse_top_ports(UDP_TOP_PORTS)?;
-    let mut bits = PortBits::default();
-    let rest = (1..=MAX_PORT).filter(|p| !listed.contains(p));
-    for port in listed.iter().copied().chain(rest).take(n) {
-        bits.insert(port);
-    }
-    Ok(bits)
+    PortOrder::builtin()?.top_udp(n)
 }
 
 /// Compact label for a sorted port list: `1-1024,3306,8080-8090`.
@@ -277,11 +384,12 @@ mod tests {
     }
 
     #[test]
-    fn top_ports_list_is_valid_and_ordered_by_us() {
+    fn top_ports_list_is_valid_and_ordered_by_frequency() {
         let listed = parse_top_ports(TOP_PORTS).unwrap();
-        assert!(listed.len() >= 100);
-        assert_eq!(&listed[..3], &[80, 443, 22]);
-        assert_eq!(top_ports(3).unwrap().to_vec(), vec![22, 80, 443]);
+        assert!(listed.len() >= DEFAULT_TOP);
+        assert_eq!(&listed[..3], &[80, 23, 443]);
+        // nmap's survey: web, telnet, https.
+        assert_eq!(top_ports(3).unwrap().to_vec(), vec![23, 80, 443]);
         assert_eq!(top_ports(65535).unwrap().len(), 65535);
         assert!(top_ports(0).is_err());
         let udp = parse_top_ports(UDP_TOP_PORTS).unwrap();
@@ -290,6 +398,91 @@ mod tests {
         assert_eq!(udp_top_ports(65535).unwrap().len(), 65535);
         assert_eq!(parse_ports_as("53,T:80", true).unwrap().udp.to_vec(), vec![53]);
         assert!(top_ports(65536).is_err());
+    }
+
+    #[test]
+    fn nmap_services_rank_by_frequency_then_port() {
+        let text = "# comment\n\
+                    http\t80/tcp\t0.484143\t# World Wide Web HTTP\n\
+                    telnet\t23/tcp\t0.221265\n\
+                    b\t9/tcp\t0.000152\n\
+                    a\t7/tcp\t0.000152\n\
+                    never\t6/tcp\t0.000000\n\
+                    broken line\n\
+                    domain\t53/udp\t0.213496\n\
+                    x\t99999/tcp\t0.9\n\
+                    sctp\t80/sctp\t0.9\n";
+        let (tcp, udp) = parse_nmap_services(text);
+        assert_eq!(tcp, vec![80, 23, 7, 9]);
+        assert_eq!(udp, vec![53]);
+        // Too short a file to rank 1000 ports keeps the built-in order.
+        assert_eq!(
+            PortOrder::from_nmap_services(text).unwrap(),
+            PortOrder::builtin().unwrap()
+        );
+    }
+
+    #[test]
+    fn the_default_scan_takes_the_abuse_table_and_the_top_1000() {
+        let order = PortOrder::builtin().unwrap();
+        let default = order.default_tcp().unwrap();
+        for port in [31337, 12345, 12346, 27374, 5555, 8888, 4444, 80, 443] {
+            assert!(default.contains(port), "{port}");
+        }
+        for port in order.top_tcp(DEFAULT_TOP).unwrap().to_vec() {
+            assert!(default.contains(port), "{port}");
+        }
+        for row in portscope_core::knowledge::abuse::all() {
+            if row.protocol != Some(portscope_core::model::Protocol::Udp) {
+                assert!(default.contains(row.port), "{row:?}");
+            }
+        }
+    }
+
+    /// nmap's own `--top-ports 1000`, derived offline from its services file by the Python
+    /// generator (not by the Rust parser under test), is inside the default scan.
+    // Runs Debian's python3 on Debian's nmap files: a Linux host's test (under Wine the paths
+    // resolve, the program does not).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_default_scan_covers_nmaps_default_scan_when_nmap_is_installed() {
+        let path = "/usr/share/nmap/nmap-services";
+        let Ok(text) = std::fs::read_to_string(path) else {
+            eprintln!("skipping: {path} is not installed (apt-get install nmap)");
+            return;
+        };
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let out = std::env::temp_dir().join(format!("portscope-nmap-top-{}.txt", std::process::id()));
+        let status = std::process::Command::new("/usr/bin/python3")
+            .arg(format!("{root}/tools/gen-top-ports.py"))
+            .arg(path)
+            .arg("-o")
+            .arg(&out)
+            .status()
+            .expect("python3 runs");
+        assert!(status.success());
+        let nmap = parse_top_ports(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let _ = std::fs::remove_file(&out);
+        assert_eq!(nmap.len(), DEFAULT_TOP);
+        let installed = PortOrder::from_nmap_services(&text).unwrap();
+        assert_eq!(installed.source, "nmap-services frequencies");
+        let top = installed.top_tcp(DEFAULT_TOP).unwrap();
+        let installed_default = installed.default_tcp().unwrap();
+        let builtin_default = PortOrder::builtin().unwrap().default_tcp().unwrap();
+        for port in &nmap {
+            assert!(
+                top.contains(*port),
+                "{port}: --top-ports 1000 differs from nmap's"
+            );
+            assert!(
+                installed_default.contains(*port),
+                "{port} not in the default scan"
+            );
+            assert!(
+                builtin_default.contains(*port),
+                "{port} not in the built-in default: regenerate top_ports.txt with tools/gen-top-ports.py"
+            );
+        }
     }
 
     #[test]

@@ -58,21 +58,63 @@ impl Stream {
     /// Takes the resume file (opened by the caller without following a link, owned by
     /// [`effective_uid`](crate::engine::effective_uid)), and returns the outcomes it holds. A last
     /// line cut short by an interrupted write is dropped (and its probe redone).
-    pub fn resume_from(&mut self, mut file: File) -> Result<Vec<(SocketAddr, ScanProto, Outcome)>> {
+    ///
+    /// The file belongs to one scan: its first line carries the scan's
+    /// [`fingerprint`](crate::plan::Plan::fingerprint) (written when the file is new), and every
+    /// outcome must be one of the scan's probes (`covers`). A file of another scan, or a line for a
+    /// host or port this scan does not probe, is refused: mixed in, it would be reported as found.
+    pub fn resume_from(
+        &mut self,
+        mut file: File,
+        fingerprint: &str,
+        covers: impl Fn(SocketAddr, ScanProto) -> bool,
+    ) -> Result<Vec<(SocketAddr, ScanProto, Outcome)>> {
         let mut held = Vec::new();
         let mut good_len = 0u64;
+        let header = header(fingerprint);
         {
             let reader = BufReader::new(&mut file);
-            for raw in reader.split(b'\n') {
+            let mut lines = reader.split(b'\n');
+            match lines.next() {
+                None => {}
+                Some(raw) => {
+                    let raw = raw.map_err(|e| Error::io("reading the resume file", e))?;
+                    if raw != header.as_bytes() {
+                        return Err(Error::Usage(
+                            "the resume file belongs to another scan (other targets, ports or \
+                             protocols); give a new file or the first scan's exact arguments"
+                                .into(),
+                        ));
+                    }
+                    good_len += raw.len() as u64 + 1;
+                }
+            }
+            for raw in lines {
                 let raw = raw.map_err(|e| Error::io("reading the resume file", e))?;
                 let Some(entry) = parse_line(&raw) else { break };
+                if !covers(entry.0, entry.1) {
+                    return Err(Error::Usage(format!(
+                        "the resume file holds {}/{}, which this scan does not probe; it belongs \
+                         to another scan",
+                        entry.0,
+                        entry.1.as_str()
+                    )));
+                }
                 held.push(entry);
                 good_len += raw.len() as u64 + 1;
             }
         }
-        // Cut what did not parse (a torn last line) and append after the good part.
+        // Cut what did not parse (a torn last line) and append after the good part; a new file
+        // starts with the header.
         file.set_len(good_len)
             .and_then(|()| file.seek(SeekFrom::End(0)).map(drop))
+            .and_then(|()| {
+                if good_len == 0 {
+                    writeln!(file, "{header}")
+                } else {
+                    Ok(())
+                }
+            })
             .map_err(|e| Error::io("preparing the resume file", e))?;
         self.resume = Some(BufWriter::new(file));
         Ok(held)
@@ -98,6 +140,11 @@ impl Stream {
         }
         Ok(())
     }
+}
+
+/// The first line of a resume file: which scan it belongs to.
+fn header(fingerprint: &str) -> String {
+    format!("{{\"portscope_resume\":1,\"scan\":\"{fingerprint}\"}}")
 }
 
 fn parse_line(raw: &[u8]) -> Option<(SocketAddr, ScanProto, Outcome)> {
@@ -132,5 +179,65 @@ mod tests {
         );
         assert_eq!(parse_line(text.as_bytes()), Some((addr, ScanProto::Udp, outcome)));
         assert_eq!(parse_line(&text.as_bytes()[..20]), None);
+    }
+
+    /// A resume file in the system's temporary directory, removed on drop.
+    struct TempFile(std::path::PathBuf);
+
+    impl TempFile {
+        fn new(tag: &str, text: &str) -> TempFile {
+            let path = std::env::temp_dir().join(format!("portscope-stream-{tag}-{}", std::process::id()));
+            std::fs::write(&path, text).unwrap();
+            TempFile(path)
+        }
+
+        fn open(&self) -> File {
+            File::options().read(true).write(true).open(&self.0).unwrap()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_resume_file_belongs_to_one_scan() {
+        let ours: SocketAddr = "198.18.0.2:22".parse().unwrap();
+        let covers = |a: SocketAddr, p: ScanProto| a == ours && p == ScanProto::Tcp;
+        let open = Outcome {
+            state: PortState::Open,
+            reason: Reason::SynAck,
+        };
+        // A new file gets the header; the same scan reads its lines back.
+        let file = TempFile::new("new", "");
+        let mut stream = Stream::new(false, false);
+        assert!(stream.resume_from(file.open(), "abc", covers).unwrap().is_empty());
+        stream.record(ours, ScanProto::Tcp, open);
+        stream.flush().unwrap();
+        drop(stream);
+        let held = Stream::new(false, false)
+            .resume_from(file.open(), "abc", covers)
+            .unwrap();
+        assert_eq!(held, [(ours, ScanProto::Tcp, open)]);
+        // Another scan's fingerprint, a file without a header, a line the scan does not probe.
+        assert!(matches!(
+            Stream::new(false, false).resume_from(file.open(), "abd", covers),
+            Err(Error::Usage(_))
+        ));
+        let line = line(ours, ScanProto::Tcp, open);
+        let bare = TempFile::new("bare", &format!("{line}\n"));
+        assert!(
+            Stream::new(false, false)
+                .resume_from(bare.open(), "abc", covers)
+                .is_err()
+        );
+        let stranger = line.replace("198.18.0.2", "198.18.0.77");
+        let mixed = TempFile::new("mixed", &format!("{}\n{line}\n{stranger}\n", header("abc")));
+        assert!(matches!(
+            Stream::new(false, false).resume_from(mixed.open(), "abc", covers),
+            Err(Error::Usage(m)) if m.contains("198.18.0.77:22")
+        ));
     }
 }

@@ -4,6 +4,7 @@
 //! A [`Target`] knows how many addresses it names and yields them lazily, so a /8 never becomes a
 //! vector of 16 million addresses. Parsing takes text and returns a value or a [`SpecError`].
 
+use portscope_core::render::token;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
@@ -136,20 +137,26 @@ pub fn parse_target(text: &str) -> Result<Target, SpecError> {
     if let Some((addr, prefix)) = text.split_once('/') {
         let addr: IpAddr = addr.parse().map_err(|_| {
             SpecError::new(format!(
-                "bad network {text:?} (expected ADDRESS/PREFIX, e.g. 198.18.0.0/24)"
+                "bad network {} (expected ADDRESS/PREFIX, e.g. 198.18.0.0/24)",
+                token(text)
             ))
         })?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix: u8 = match prefix.parse() {
             Ok(p) if p <= max && prefix.bytes().all(|b| b.is_ascii_digit()) => p,
-            _ => return Err(SpecError::new(format!("bad prefix length in {text:?} (0-{max})"))),
+            _ => {
+                return Err(SpecError::new(format!(
+                    "bad prefix length in {} (0-{max})",
+                    token(text)
+                )));
+            }
         };
         let net = IpNet::new(addr, prefix)
-            .map_err(|_| SpecError::new(format!("bad prefix length in {text:?} (0-{max})")))?;
+            .map_err(|_| SpecError::new(format!("bad prefix length in {} (0-{max})", token(text))))?;
         return Ok(Target::Net(net.trunc()));
     }
     if text.contains(':') {
-        return Err(SpecError::new(format!("bad IPv6 address {text:?}")));
+        return Err(SpecError::new(format!("bad IPv6 address {}", token(text))));
     }
     if looks_like_ipv4(text) {
         return parse_octets(text).map(|octets| match single_address(&octets) {
@@ -161,7 +168,8 @@ pub fn parse_target(text: &str) -> Result<Target, SpecError> {
         return Ok(Target::Name(text.to_ascii_lowercase()));
     }
     Err(SpecError::new(format!(
-        "bad target {text:?} (expected an address, CIDR block, octet range or host name)"
+        "bad target {} (expected an address, CIDR block, octet range or host name)",
+        token(text)
     )))
 }
 
@@ -191,7 +199,8 @@ fn parse_octets(text: &str) -> Result<[Vec<(u8, u8)>; 4], SpecError> {
     let fields: Vec<&str> = text.split('.').collect();
     if fields.len() != 4 {
         return Err(SpecError::new(format!(
-            "bad IPv4 address {text:?} (expected four octets)"
+            "bad IPv4 address {} (expected four octets)",
+            token(text)
         )));
     }
     let mut octets: [Vec<(u8, u8)>; 4] = Default::default();
@@ -209,16 +218,25 @@ fn parse_octet_item(item: &str, whole: &str) -> Result<(u8, u8), SpecError> {
             return Ok(default);
         }
         if !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(SpecError::new(format!("bad octet {s:?} in {whole:?}")));
+            return Err(SpecError::new(format!(
+                "bad octet {} in {}",
+                token(s),
+                token(whole)
+            )));
         }
-        s.parse::<u8>()
-            .map_err(|_| SpecError::new(format!("octet {s} out of range (0-255) in {whole:?}")))
+        s.parse::<u8>().map_err(|_| {
+            SpecError::new(format!(
+                "octet {} out of range (0-255) in {}",
+                token(s),
+                token(whole)
+            ))
+        })
     };
     if item == "*" {
         return Ok((0, 255));
     }
     if item.is_empty() {
-        return Err(SpecError::new(format!("empty octet in {whole:?}")));
+        return Err(SpecError::new(format!("empty octet in {}", token(whole))));
     }
     let (low, high) = match item.split_once('-') {
         None => {
@@ -229,7 +247,9 @@ fn parse_octet_item(item: &str, whole: &str) -> Result<(u8, u8), SpecError> {
     };
     if low > high {
         return Err(SpecError::new(format!(
-            "backwards octet range {item:?} in {whole:?}"
+            "backwards octet range {} in {}",
+            token(item),
+            token(whole)
         )));
     }
     Ok((low, high))

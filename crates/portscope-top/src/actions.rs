@@ -1,10 +1,12 @@
-//! `c` and `x`: closing a port and cutting a connection from the view, through the same plan,
-//! safety rules, preflight and execution as `portscope close`.
+//! `c`, `e` and `x`: closing a port, ending a row's process and cutting a connection from the
+//! view, through the same plan, safety rules, preflight and execution as `portscope close`
+//! (`close PORT`, `close --pid PID`, `close --connection`).
 //!
 //! An action is prepared first (a fresh snapshot, the plan, the preflight: a refusal ends it
 //! here, with the same sentence `close` prints), shown for confirmation, and carried out only on
-//! `y`. Both stay inside the selected row's network namespace: the same port in another
-//! container is another port.
+//! `y`. Closing a port stays inside the selected row's network namespace: the same port in
+//! another container is another port. Ending a process needs no such bound: a PID names one
+//! process, wherever its sockets are (as `close --pid`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +15,7 @@ use portscope_core::close::connections::{self, Selector};
 use portscope_core::close::execute::{self, Outcome, Report};
 use portscope_core::close::plan::{self, Action, Plan};
 use portscope_core::close::safety::{Context, Facts};
-use portscope_core::close::spec::PortSpec;
+use portscope_core::close::spec::{PortSpec, ProcessSpec, Spec};
 use portscope_core::model::{Netns, Protocol, Snapshot, Socket};
 use portscope_core::platform::{Platform, Query, StateFilter};
 use portscope_core::render;
@@ -26,19 +28,40 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// An action waiting for the user's `y`.
 #[derive(Debug)]
 pub enum Pending {
-    Close { plan: Plan, netns: Arc<Netns> },
-    Cut { connections: Vec<Socket> },
+    /// A port plan (bound to the row's namespace) or a process plan (`netns` is `None`).
+    Close {
+        plan: Plan,
+        netns: Option<Arc<Netns>>,
+    },
+    Cut {
+        connections: Vec<Socket>,
+    },
 }
 
 impl Pending {
     /// The question the confirmation asks.
     pub fn question(&self) -> String {
         match self {
-            Pending::Close { plan, .. } => format!(
-                "Stop the {} process(es) below, which hold {}?",
-                plan.targets.len(),
-                plan.spec.describe()
-            ),
+            Pending::Close { plan, .. } => match &plan.spec {
+                Spec::Port(port) => format!(
+                    "Stop the {} process(es) below, which hold {}?",
+                    plan.targets.len(),
+                    port.describe()
+                ),
+                Spec::Process(chosen) => {
+                    let name = plan
+                        .targets
+                        .iter()
+                        .find(|t| Some(t.process.pid) == chosen.pid)
+                        .map(|t| format!(" ({})", render::escape(&t.process.name)))
+                        .unwrap_or_default();
+                    format!(
+                        "End {}{name}? Its {} socket(s) close with it.",
+                        chosen.describe(),
+                        plan.sockets.len(),
+                    )
+                }
+            },
             Pending::Cut { connections } => format!(
                 "Cut {} connection(s)? The program holding it keeps running.",
                 connections.len()
@@ -105,7 +128,8 @@ fn spec_of(row: &Row) -> Option<PortSpec> {
     })
 }
 
-/// Prepares `c` on `row`: the plan to stop the holders of its port, or the reason there is none.
+/// Prepares `c` on a listening `row`: the plan to stop the holders of its port, or the reason
+/// there is none.
 pub fn prepare_close(platform: &dyn Platform, row: &Row) -> Result<Pending, String> {
     let spec =
         spec_of(row).ok_or_else(|| format!("{} sockets have no port to close", row.socket.protocol))?;
@@ -115,14 +139,34 @@ pub fn prepare_close(platform: &dyn Platform, row: &Row) -> Result<Pending, Stri
     let netns = Arc::clone(&row.socket.netns);
     let snapshot = platform.snapshot(&spec.query()).map_err(|e| e.to_string())?;
     let snapshot = in_netns(snapshot, netns.inode);
-    if !row.socket.state.is_listening() && snapshot.sockets.iter().all(|s| !spec.matches(s)) {
-        return Err(format!(
-            "nothing listens on {} (this is a connection: x cuts it)",
-            spec.describe()
-        ));
-    }
+    let plan = checked_plan(platform, spec.into(), &snapshot)?;
+    Ok(Pending::Close {
+        plan,
+        netns: Some(netns),
+    })
+}
+
+/// Prepares "end the process" (`e`, and `c` on a connection or a program's line): the plan of
+/// `close --pid PID` (the process and the children it handed a socket to), or the reason there
+/// is none. `close`'s refusals apply as they are: PID 1, portscope's own chain, the session's
+/// shell, kernel threads.
+pub fn prepare_end(platform: &dyn Platform, pid: u32) -> Result<Pending, String> {
+    let spec = Spec::Process(ProcessSpec {
+        pid: Some(pid),
+        name: None,
+    });
+    let snapshot = platform.snapshot(&spec.query()).map_err(|e| e.to_string())?;
+    let plan = checked_plan(platform, spec, &snapshot)?;
+    plan.unreadable_choice(platform.privileges().read_all, platform)
+        .map_err(|e| e.to_string())?;
+    Ok(Pending::Close { plan, netns: None })
+}
+
+/// Builds the plan for `spec` on `snapshot` and runs `close`'s preflight on it: a refusal is
+/// the sentence `close` prints.
+fn checked_plan(platform: &dyn Platform, spec: Spec, snapshot: &Snapshot) -> Result<Plan, String> {
     let context = Context::of(platform);
-    let plan = plan::build(spec, &snapshot, &context, |pid| Facts::of(platform, pid), false);
+    let plan = plan::build(spec, snapshot, &context, |pid| Facts::of(platform, pid), false);
     let privileges = platform.privileges();
     plan.preflight(
         snapshot.unreadable_processes,
@@ -130,14 +174,16 @@ pub fn prepare_close(platform: &dyn Platform, row: &Row) -> Result<Pending, Stri
         platform.can_stop_units(),
     )
     .map_err(|e| e.to_string())?;
-    Ok(Pending::Close { plan, netns })
+    Ok(plan)
 }
 
 /// Prepares `x` on `row`: the one TCP connection to cut, or the reason there is none.
 pub fn prepare_cut(platform: &dyn Platform, row: &Row) -> Result<Pending, String> {
     let socket = &row.socket;
     if socket.protocol != Protocol::Tcp || !StateFilter::Connected.admits(socket.state) {
-        return Err("x cuts a TCP connection; select one (c closes a listening port)".into());
+        return Err(
+            "x cuts a TCP connection; select one (c closes a listening port, e ends a process)".into(),
+        );
     }
     let selector = Selector::Exact {
         local: std::net::SocketAddr::new(socket.local.address, socket.local.port),
@@ -156,12 +202,13 @@ pub fn prepare_cut(platform: &dyn Platform, row: &Row) -> Result<Pending, String
 }
 
 /// What a confirmed action did, as one line for the status bar, and whether it went as asked.
-pub fn carry_out(platform: &dyn Platform, pending: &Pending) -> (String, bool) {
+/// `force` is `close --force`: SIGKILL for a holder still running after [`TIMEOUT`].
+pub fn carry_out(platform: &dyn Platform, pending: &Pending, force: bool) -> (String, bool) {
     match pending {
         Pending::Close { plan, netns } => {
             let spec = &plan.spec;
             let options = execute::Options {
-                force: false,
+                force,
                 timeout: TIMEOUT,
                 watch: plan.comeback_window(None, TIMEOUT),
             };
@@ -171,7 +218,10 @@ pub fn carry_out(platform: &dyn Platform, pending: &Pending) -> (String, bool) {
                         processes,
                         ..spec.query()
                     })
-                    .map(|s| in_netns(s, netns.inode))
+                    .map(|s| match netns {
+                        Some(netns) => in_netns(s, netns.inode),
+                        None => s,
+                    })
             };
             match execute::execute(platform, plan, options, observe) {
                 Ok(report) => (summarize(plan, &report), report.port_free),
@@ -196,12 +246,24 @@ pub fn carry_out(platform: &dyn Platform, pending: &Pending) -> (String, bool) {
 
 fn summarize(plan: &Plan, report: &Report) -> String {
     let what = plan.spec.describe();
+    let ended = report.targets.iter().all(|t| {
+        matches!(
+            t.outcome,
+            Outcome::Exited | Outcome::Killed | Outcome::AlreadyGone | Outcome::UnitStopped { .. }
+        )
+    });
     let outcomes: Vec<String> = report
         .targets
         .iter()
         .map(|t| format!("{}/{} {}", t.pid, render::escape(&t.name), outcome(&t.outcome)))
         .collect();
-    let verdict = if report.port_free {
+    let verdict = if let Spec::Process(_) = &plan.spec {
+        match (ended, report.port_free) {
+            (true, _) => format!("{what} ended"),
+            (false, true) => plan.spec.freed(),
+            (false, false) => format!("{what} still holds sockets"),
+        }
+    } else if report.port_free {
         format!("{what} is free")
     } else if !report.came_back.is_empty() {
         format!("{what} came back (a supervisor restarted it?)")
@@ -216,7 +278,7 @@ fn outcome(outcome: &Outcome) -> String {
         Outcome::Exited => "exited after SIGTERM".into(),
         Outcome::Killed => "was killed with SIGKILL".into(),
         Outcome::StillRunning => format!(
-            "still runs {}s after SIGTERM (portscope close --force kills it)",
+            "still runs {}s after SIGTERM (answering k instead of y kills it)",
             TIMEOUT.as_secs()
         ),
         Outcome::Unkillable => "still runs even after SIGKILL".into(),

@@ -28,6 +28,17 @@ pub enum Tone {
     Bad,
 }
 
+/// The keys that act on the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ActionKey {
+    /// `c`: close a listener's port; end the process elsewhere.
+    Close,
+    /// `e`: end the process of the line.
+    End,
+    /// `x`: cut a connection.
+    Cut,
+}
+
 /// Everything the live view shows.
 pub struct App<'p> {
     pub source: Source<'p>,
@@ -75,14 +86,20 @@ impl<'p> App<'p> {
         self.refresh_now = false;
         let platform = self.source.platform();
         match self.source.look() {
-            Ok(Look::Cheap(snapshot)) => {
-                self.model
-                    .apply(&snapshot, false, now, &self.names, self.ephemeral.clone());
+            Ok(Look::Unchanged(inspection)) => {
+                self.model.apply(
+                    &inspection.snapshot,
+                    false,
+                    now,
+                    &self.names,
+                    self.ephemeral.clone(),
+                );
                 self.error = None;
             }
-            Ok(Look::Full(snapshot, report)) => {
+            Ok(Look::Full(inspection)) => {
+                let (snapshot, report) = (&inspection.snapshot, &inspection.report);
                 self.model
-                    .apply(&snapshot, true, now, &self.names, self.ephemeral.clone());
+                    .apply(snapshot, true, now, &self.names, self.ephemeral.clone());
                 let mut notes = snapshot.notes.clone();
                 if let Some(note) = portscope_core::privilege::hidden_owners_note(
                     snapshot.unreadable_processes,
@@ -90,20 +107,22 @@ impl<'p> App<'p> {
                 ) {
                     notes.push(note);
                 }
-                match report {
-                    Ok(report) => {
-                        self.model.set_report(&report);
-                        notes.extend(report.notes.iter().cloned());
-                        // Rules this platform cannot check, in the same note line as the others.
-                        notes.extend(report.not_checked.iter().map(ToString::to_string));
-                    }
-                    Err(err) => notes.push(format!("audit failed: {err}")),
-                }
+                self.model.set_report(report);
+                notes.extend(report.notes.iter().cloned());
+                // Rules this platform cannot check, in the same note line as the others.
+                notes.extend(report.not_checked.iter().map(ToString::to_string));
                 self.notes = notes;
                 self.error = None;
             }
             Err(err) => self.error = Some(err.to_string()),
         }
+        // A flagged row whose socket closed stays while its process runs: the same PID with the
+        // same name (a PID reused by another program does not keep it).
+        self.model.linger(now, |holder| {
+            platform
+                .identity(holder.process.pid)
+                .is_some_and(|now| now.name == holder.process.name)
+        });
         self.view.refresh(&self.model);
         self.reopen_details();
     }
@@ -196,8 +215,9 @@ impl<'p> App<'p> {
                 Some(Line::Row(_)) => self.view.details = !self.view.details,
                 None => {}
             },
-            KeyCode::Char('c') => self.prepare(true),
-            KeyCode::Char('x') => self.prepare(false),
+            KeyCode::Char('c') => self.prepare(ActionKey::Close),
+            KeyCode::Char('e') => self.prepare(ActionKey::End),
+            KeyCode::Char('x') => self.prepare(ActionKey::Cut),
             _ => {}
         }
         self.view.refresh(&self.model);
@@ -226,24 +246,45 @@ impl<'p> App<'p> {
         self.reopen_details();
     }
 
-    fn prepare(&mut self, close: bool) {
-        let Some(key) = self.view.selected_row() else {
-            self.status = Some((
-                "select a socket first (a group line names a program)".into(),
-                Tone::Bad,
-            ));
-            return;
-        };
-        let Some(row) = self.model.row(&key) else { return };
-        if row.closed.is_some() {
-            self.status = Some(("this socket is already closed".into(), Tone::Info));
-            return;
-        }
+    /// `c`, `e` or `x` on the selected line. `c` closes a listener's port; on a connection or
+    /// a program's line it ends the process, as `e` does on any line (TCPView's "End
+    /// Process"); `x` cuts a connection.
+    fn prepare(&mut self, key: ActionKey) {
         let platform = self.source.platform();
-        let prepared = if close {
-            actions::prepare_close(platform, row)
-        } else {
-            actions::prepare_cut(platform, row)
+        let prepared = match (self.view.selected_line(), key) {
+            (None, _) => return,
+            (Some(Line::Group { key: group, .. }), ActionKey::Close | ActionKey::End) => {
+                if group.pid == 0 {
+                    Err("no visible process holds these sockets: there is nothing to end".into())
+                } else {
+                    actions::prepare_end(platform, group.pid)
+                }
+            }
+            (Some(Line::Group { .. }), ActionKey::Cut) => {
+                Err("x cuts a connection: select one (c or e on a program ends it)".into())
+            }
+            (Some(Line::Row(row_key)), key) => {
+                let Some(row) = self.model.row(row_key) else {
+                    return;
+                };
+                let open = row.closed.is_none();
+                match key {
+                    ActionKey::Close if open && row.socket.state.is_listening() => {
+                        actions::prepare_close(platform, row)
+                    }
+                    // A closed row stays while a finding names its process, which can still be
+                    // ended.
+                    ActionKey::Close | ActionKey::End if open || row.lingers => match row.owner() {
+                        Some(owner) => actions::prepare_end(platform, owner.process.pid),
+                        None => Err("no visible process holds this socket: there is nothing to end".into()),
+                    },
+                    ActionKey::Cut if open => actions::prepare_cut(platform, row),
+                    _ => {
+                        self.status = Some(("this socket is already closed".into(), Tone::Info));
+                        return;
+                    }
+                }
+            }
         };
         match prepared {
             Ok(pending) => {
@@ -258,11 +299,17 @@ impl<'p> App<'p> {
         let Some(pending) = self.pending.take() else {
             return;
         };
-        if !matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
-            self.status = Some(("not confirmed; nothing was done".into(), Tone::Info));
-            return;
-        }
-        let (line, ok) = actions::carry_out(self.source.platform(), &pending);
+        // `k` is `close --force`: SIGKILL for a holder still running when the time is up (an
+        // interactive shell ignores SIGTERM). It kills only what the plan signals.
+        let force = match key.code {
+            KeyCode::Char('y' | 'Y') => false,
+            KeyCode::Char('k') if matches!(pending, Pending::Close { .. }) => true,
+            _ => {
+                self.status = Some(("not confirmed; nothing was done".into(), Tone::Info));
+                return;
+            }
+        };
+        let (line, ok) = actions::carry_out(self.source.platform(), &pending, force);
         self.status = Some((line, if ok { Tone::Good } else { Tone::Bad }));
         self.source.invalidate();
         self.refresh_now = true;

@@ -192,6 +192,7 @@ impl Details {
                     },
                 ));
                 items.push(item("parents", parents(platform, process.ppid)));
+                items.extend(why(platform, process, socket));
             }
         }
 
@@ -203,6 +204,34 @@ impl Details {
             items: first,
         })
     }
+}
+
+/// What started the holder (the line of `list --why`) and what would bring it back, with the
+/// commands that stop it for good.
+fn why(
+    platform: &dyn Platform,
+    process: &portscope_core::model::Process,
+    socket: &portscope_core::model::Socket,
+) -> Vec<Item> {
+    use portscope_core::provenance;
+    let found = match provenance::of_processes(platform, &[process]) {
+        Ok(found) => found,
+        Err(unsupported) => return vec![item("why", format!("unknown ({unsupported})"))],
+    };
+    let Some(p) = found.get(&process.pid) else {
+        return Vec::new();
+    };
+    let mut items = vec![item(
+        "why",
+        render::escape(&provenance::why::line(p, process, Some(socket))).into_owned(),
+    )];
+    for r in provenance::stop::restarters(p, process, Some(socket)) {
+        items.push(item(
+            "comes back",
+            render::escape(&format!("{}: {}", r.what, r.commands.join(" && "))).into_owned(),
+        ));
+    }
+    items
 }
 
 /// `tcp 0.0.0.0:8080 LISTEN` or `tcp 10.0.0.1:22 -> 10.0.0.9:51000 ESTAB`.

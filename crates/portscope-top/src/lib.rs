@@ -23,7 +23,8 @@ pub mod view;
 use std::io::{self, Stdout};
 use std::time::{Duration, Instant};
 
-use portscope_core::audit::{self, expected::Expected};
+use portscope_core::audit;
+use portscope_core::inspect;
 use portscope_core::knowledge::ServiceNames;
 use portscope_core::platform::Platform;
 use ratatui::Terminal;
@@ -44,6 +45,8 @@ pub struct Options {
     pub listeners_only: bool,
     /// The names ports go by.
     pub names: ServiceNames,
+    /// `--filter EXPR`: only the sockets the filter language keeps.
+    pub filter: Option<portscope_core::filter::Expression>,
 }
 
 /// The longest the loop sleeps before it checks for a stop signal again.
@@ -67,15 +70,15 @@ impl Drop for Restore {
 /// Runs the live view on the terminal until the user quits or `stop()` says a stop signal came
 /// (the caller blocks SIGTERM, SIGINT and SIGHUP and checks for them without a handler).
 pub fn run(platform: &dyn Platform, options: Options, stop: &dyn Fn() -> bool) -> portscope_core::Result<()> {
-    let expected = Expected::built_in()?;
     let audit_options = audit::Options {
         deep: false,
         allow: Vec::new(),
         names: options.names.clone(),
     };
-    let source = Source::new(platform, expected, audit_options);
+    let source = Source::new(platform, inspect::Options::ports(audit_options));
     let mut app = App::new(source, options.names, options.interval, options.color);
     app.view.listeners_only = options.listeners_only;
+    app.view.expression = options.filter;
     let start = Instant::now();
     // The first look before the screen changes: an error leaves the terminal untouched.
     app.refresh(Duration::ZERO);
@@ -97,19 +100,48 @@ pub fn run(platform: &dyn Platform, options: Options, stop: &dyn Fn() -> bool) -
         .map_err(|e| portscope_core::Error::io("setting up the terminal", e))?;
     term.clear()
         .map_err(|e| portscope_core::Error::io("drawing", e))?;
-    event_loop(&mut term, &mut app, start, stop).map_err(|e| portscope_core::Error::io("drawing", e))
+    event_loop(&mut term, &mut app, platform, start, stop)
+        .map_err(|e| portscope_core::Error::io("drawing", e))
+}
+
+/// What the input thread passes on: a terminal event, or the error that ended its reading.
+type Input = io::Result<Event>;
+
+/// Reads the terminal's events on a thread of its own and passes them on. crossterm's reader
+/// retries a read that returns EOF (or fails) without end: a terminal that died would hold the
+/// view's loop in that read forever, at full CPU, deaf to the stop signals. Off the loop, such a
+/// read can only hold this thread, which ends with the process once the loop sees the terminal
+/// gone ([`Platform::terminal_gone`]).
+fn spawn_input() -> io::Result<std::sync::mpsc::Receiver<Input>> {
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Input>(64);
+    std::thread::Builder::new()
+        .name("top-input".into())
+        .spawn(move || {
+            loop {
+                let input = event::read();
+                let failed = input.is_err();
+                if sender.send(input).is_err() || failed {
+                    return;
+                }
+            }
+        })?;
+    Ok(receiver)
 }
 
 fn event_loop(
     term: &mut Terminal<CrosstermBackend<Stdout>>,
     app: &mut App,
+    platform: &dyn Platform,
     start: Instant,
     stop: &dyn Fn() -> bool,
 ) -> io::Result<()> {
+    use std::sync::mpsc::RecvTimeoutError;
+    let input = spawn_input()?;
     let mut next = Instant::now() + app.interval;
     let mut dirty = true;
     loop {
-        if stop() {
+        // A stop signal, or a terminal that hung up (EOF or EIO from now on): the view ends.
+        if stop() || platform.terminal_gone() {
             return Ok(());
         }
         let now = Instant::now();
@@ -125,12 +157,15 @@ fn event_loop(
             dirty = false;
         }
         let wait = next.saturating_duration_since(Instant::now()).min(WAKE);
-        if !event::poll(wait)? {
-            continue;
-        }
-        match event::read()? {
+        let event = match input.recv_timeout(wait) {
+            Ok(event) => event?,
+            Err(RecvTimeoutError::Timeout) => continue,
+            // The reader ended without saying why: the terminal cannot be read any more.
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        };
+        match event {
             Event::Key(key) if key.kind != KeyEventKind::Release => {
-                if app.pending.is_some() && matches!(key.code, event::KeyCode::Char('y' | 'Y')) {
+                if app.pending.is_some() && matches!(key.code, event::KeyCode::Char('y' | 'Y' | 'k')) {
                     // Stopping a holder can take seconds: say so before it starts.
                     app.status = Some(("working…".into(), app::Tone::Info));
                     term.draw(|frame| ui::draw(frame, app, start.elapsed()))?;

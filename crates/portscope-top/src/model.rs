@@ -4,7 +4,13 @@
 //! seconds), marks the ones that vanished as closed (kept visible for a few seconds more), and
 //! updates the state and queues of the rest. Holders and verdicts change only when the source took
 //! a full look (a socket appeared, an owner changed); a cheap look, the kernel's dump alone, keeps
-//! them. Nothing here reads the host: tests drive it with snapshots from the fixture platform
+//! them.
+//!
+//! A finding stays on its process until the process is gone: when a flagged socket closes (a
+//! reverse shell's connection cut with `x`), the audit can no longer see it, but the process may
+//! well run on. Such a row keeps its verdict and findings and stays, marked closed, while its
+//! owner lives ([`Model::linger`]), and goes at the first look that finds the owner gone. Nothing here
+//! reads the host: tests drive it with snapshots from the fixture platform
 //! (`portscope-fixture`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -55,11 +61,19 @@ pub struct Row {
     pub verdict: Option<Severity>,
     /// When the row appeared; `None` for rows present at the first look (not "new").
     pub appeared: Option<Duration>,
-    /// When the row's socket vanished; it is removed [`CLOSED_FOR`] later.
+    /// When the row's socket vanished; it is removed [`CLOSED_FOR`] later, unless it lingers.
     pub closed: Option<Duration>,
+    /// Closed, with a warning or an alert, and its owner still runs: the row stays so that the
+    /// finding stays on the process.
+    pub lingers: bool,
 }
 
 impl Row {
+    /// Whether the row is still shown at `now`: open, closed lately, or lingering.
+    fn stays(&self, now: Duration) -> bool {
+        self.lingers || self.closed.is_none_or(|t| now.saturating_sub(t) < CLOSED_FOR)
+    }
+
     pub fn is_new(&self, now: Duration) -> bool {
         self.closed.is_none() && self.appeared.is_some_and(|t| now.saturating_sub(t) < NEW_FOR)
     }
@@ -90,6 +104,10 @@ pub struct Model {
     /// Bumped whenever a row is added, removed, closed or changes what it shows.
     generation: u64,
     namespaces: usize,
+    /// The namespace portscope runs in, when the platform knows it.
+    own_netns: Option<u64>,
+    /// Some row lives in another namespace than portscope's own.
+    foreign: bool,
 }
 
 impl Model {
@@ -118,9 +136,15 @@ impl Model {
         self.generation
     }
 
-    /// Whether the rows come from more than one network namespace (the view adds a NETNS column).
+    /// Whether the rows come from more than one network namespace.
     pub fn spans_namespaces(&self) -> bool {
         self.namespaces > 1
+    }
+
+    /// Whether the view adds a NETNS column: the rows span namespaces, or some row lives in
+    /// another namespace than portscope's own (even when every row comes from that one).
+    pub fn shows_netns(&self) -> bool {
+        self.spans_namespaces() || self.foreign
     }
 
     /// The findings about the socket with this inode, most severe first.
@@ -130,8 +154,10 @@ impl Model {
 
     pub fn counts(&self) -> Counts {
         let mut counts = Counts::default();
-        for row in self.rows.values().filter(|r| r.closed.is_none()) {
-            if row.socket.state.is_listening() {
+        for row in self.rows.values().filter(|r| r.closed.is_none() || r.lingers) {
+            if row.closed.is_some() {
+                // A lingering row counts for its finding only: its socket is gone.
+            } else if row.socket.state.is_listening() {
                 counts.listeners += 1;
             } else {
                 counts.connections += 1;
@@ -168,6 +194,7 @@ impl Model {
                         || row.socket.state != socket.state
                         || (with_holders && row.socket.holders != socket.holders);
                     row.closed = None;
+                    row.lingers = false;
                     row.socket.state = socket.state;
                     row.socket.recv_queue = socket.recv_queue;
                     row.socket.send_queue = socket.send_queue;
@@ -192,6 +219,7 @@ impl Model {
                             verdict: None,
                             appeared: self.started.then_some(now),
                             closed: None,
+                            lingers: false,
                         },
                     );
                     self.generation += 1;
@@ -205,30 +233,46 @@ impl Model {
             }
         }
         let count = self.rows.len();
-        self.rows
-            .retain(|_, row| row.closed.is_none_or(|t| now.saturating_sub(t) < CLOSED_FOR));
+        self.rows.retain(|_, row| row.stays(now));
         if self.rows.len() != count {
             self.generation += 1;
         }
+        if snapshot.own_netns.is_some() {
+            self.own_netns = snapshot.own_netns;
+        }
         let namespaces: HashSet<u64> = self.rows.keys().map(|k| k.netns).collect();
         self.namespaces = namespaces.len();
+        self.foreign = self
+            .own_netns
+            .is_some_and(|own| namespaces.iter().any(|&n| n != own));
         self.started = true;
         self.generation != before
     }
 
-    /// Takes the verdicts and findings of an audit of the latest full look.
+    /// Takes the verdicts and findings of an audit of the latest full look. A closed row keeps
+    /// the verdict and findings it had: the audit no longer sees its socket, but what it found
+    /// stays on the process ([`Model::linger`] decides how long).
     pub fn set_report(&mut self, report: &Report) {
         let verdicts = report.verdicts();
-        self.findings.clear();
-        for finding in &report.findings {
-            for socket in &finding.sockets {
-                self.findings
-                    .entry(socket.inode)
-                    .or_default()
-                    .push(finding.clone());
+        let kept: Vec<u64> = self
+            .rows
+            .values()
+            .filter(|r| r.closed.is_some() && r.socket.inode != 0)
+            .map(|r| r.socket.inode)
+            .collect();
+        let mut findings: HashMap<u64, Vec<Finding>> = HashMap::new();
+        for inode in kept {
+            if let Some(old) = self.findings.remove(&inode) {
+                findings.insert(inode, old);
             }
         }
-        for row in self.rows.values_mut() {
+        for finding in &report.findings {
+            for socket in &finding.sockets {
+                findings.entry(socket.inode).or_default().push(finding.clone());
+            }
+        }
+        self.findings = findings;
+        for row in self.rows.values_mut().filter(|r| r.closed.is_none()) {
             let verdict = (row.socket.inode != 0)
                 .then(|| verdicts.get(&row.socket.inode).copied())
                 .flatten();
@@ -236,6 +280,26 @@ impl Model {
                 row.verdict = verdict;
                 self.generation += 1;
             }
+        }
+    }
+
+    /// Keeps the closed rows with a warning or an alert whose owner `alive` says still runs
+    /// (the same PID and program), and lets the others go as closed rows do. Called after each
+    /// look, with the host's answer.
+    pub fn linger(&mut self, now: Duration, alive: impl Fn(&Holder) -> bool) {
+        let mut changed = false;
+        for row in self.rows.values_mut().filter(|r| r.closed.is_some()) {
+            let flagged = row.verdict.is_some_and(|v| v >= Severity::Warning);
+            let lingers = flagged && row.owner().is_some_and(&alive);
+            if row.lingers != lingers {
+                row.lingers = lingers;
+                changed = true;
+            }
+        }
+        let count = self.rows.len();
+        self.rows.retain(|_, row| row.stays(now));
+        if changed || self.rows.len() != count {
+            self.generation += 1;
         }
     }
 

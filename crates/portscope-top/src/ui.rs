@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use portscope_core::audit::Severity;
+use portscope_core::model::{Netns, SocketState};
 use portscope_core::render;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -16,6 +17,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line as TextLine, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
+use crate::actions::{self, Pending};
 use crate::app::{App, Tone};
 use crate::model::Row;
 use crate::view::Line;
@@ -60,6 +62,8 @@ struct Columns {
     state: usize,
     service: usize,
     user: usize,
+    /// The owner's executable; 0 (no column) unless the addresses already have all they use.
+    exe: usize,
     netns: usize,
     verdict: usize,
 }
@@ -67,6 +71,9 @@ struct Columns {
 impl Columns {
     /// Widths for a table `width` columns wide. Below 100 columns the USER column goes (the
     /// group line names the user) and the fixed columns narrow, so that addresses keep room.
+    /// Once both addresses have their widest (an IPv6 address with a port), what is left, if
+    /// at least [`EXE_MIN`] columns, goes to an EXE column (as TCPView's Process Path): on a
+    /// wide terminal the path is where a disguised program shows.
     fn fit(width: usize, netns: bool) -> Columns {
         let wide = width >= 100;
         let (proto, state, service, verdict) = (5, if wide { 11 } else { 10 }, if wide { 10 } else { 8 }, 7);
@@ -80,8 +87,15 @@ impl Columns {
         let spaces = 5 + usize::from(user > 0) + usize::from(netns > 0);
         let fixed = 2 + proto + state + service + user + verdict + netns + spaces;
         let flexible = width.saturating_sub(fixed).max(16);
-        let local = (flexible / 2).min(47);
-        let remote = (flexible - local).min(47);
+        let local = (flexible / 2).min(ADDRESS_MAX);
+        let remote = (flexible - local).min(ADDRESS_MAX);
+        let rest = flexible - local - remote;
+        // The column and the space after it.
+        let exe = if rest > EXE_MIN {
+            (rest - 1).min(EXE_MAX)
+        } else {
+            0
+        };
         Columns {
             proto,
             local,
@@ -89,11 +103,18 @@ impl Columns {
             state,
             service,
             user,
+            exe,
             netns,
             verdict,
         }
     }
 }
+
+/// The widest an address column gets: `[ffff:…:ffff]:65535` and a little room.
+const ADDRESS_MAX: usize = 47;
+/// The narrowest EXE column worth showing, and the widest it gets.
+const EXE_MIN: usize = 16;
+const EXE_MAX: usize = 60;
 
 fn cell(text: &str, width: usize) -> String {
     let text = render::truncate(text, width);
@@ -198,7 +219,7 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
 
 fn draw_table(frame: &mut Frame, app: &mut App, area: Rect, theme: Theme, now: Duration) {
     let width = usize::from(area.width);
-    let netns = app.model.spans_namespaces();
+    let netns = app.model.shows_netns();
     let cols = Columns::fit(width, netns);
     let mut head = format!(
         "  {} {} {} {} {} ",
@@ -210,6 +231,10 @@ fn draw_table(frame: &mut Frame, app: &mut App, area: Rect, theme: Theme, now: D
     );
     if cols.user > 0 {
         head.push_str(&cell("USER", cols.user));
+        head.push(' ');
+    }
+    if cols.exe > 0 {
+        head.push_str(&cell("EXE", cols.exe));
         head.push(' ');
     }
     if netns {
@@ -241,6 +266,7 @@ fn draw_table(frame: &mut Frame, app: &mut App, area: Rect, theme: Theme, now: D
                 sockets,
                 worst,
                 collapsed,
+                states,
                 user,
             } => {
                 let marker = if *collapsed { "▸" } else { "▾" };
@@ -248,11 +274,15 @@ fn draw_table(frame: &mut Frame, app: &mut App, area: Rect, theme: Theme, now: D
                     Some(s) if *s >= Severity::Warning => format!("  {}", verdict_word(Some(*s))),
                     _ => String::new(),
                 };
-                let count = if *sockets == 1 {
+                let mut count = if *sockets == 1 {
                     "1 socket".to_string()
                 } else {
                     format!("{sockets} sockets")
                 };
+                if *collapsed {
+                    count.push_str(": ");
+                    count.push_str(&state_counts(states));
+                }
                 TextLine::from(vec![
                     Span::styled(
                         format!("{marker} {}", key.label()),
@@ -320,9 +350,29 @@ fn row_line(row: &Row, cols: &Columns, netns: bool, theme: Theme, now: Duration)
         text.push_str(&cell(&user, cols.user));
         text.push(' ');
     }
+    if cols.exe > 0 {
+        // The file name matters most, the directory next: a long path loses its middle.
+        let exe = match row.owner().map(|h| &h.process) {
+            Some(process) => match &process.exe {
+                Some(exe) if process.exe_deleted => format!("{} (deleted)", render::path(exe)),
+                Some(exe) => render::path(exe).into_owned(),
+                None => "?".into(),
+            },
+            None => "-".into(),
+        };
+        text.push_str(&format!(
+            "{:<width$} ",
+            render::truncate_middle(&exe, cols.exe),
+            width = cols.exe
+        ));
+    }
     if netns {
-        text.push_str(&cell(&render::escape(&socket.netns.label()), cols.netns));
-        text.push(' ');
+        let label = render::escape(&short_label(&socket.netns)).into_owned();
+        text.push_str(&format!(
+            "{:<width$} ",
+            render::truncate_middle(&label, cols.netns),
+            width = cols.netns
+        ));
     }
     TextLine::from(vec![
         Span::styled(text, style),
@@ -331,6 +381,27 @@ fn row_line(row: &Row, cols: &Columns, netns: bool, theme: Theme, now: Duration)
             theme.severity(row.verdict),
         ),
     ])
+}
+
+/// What a folded group holds: `3000 TIME-WAIT, 2 FIN-WAIT-2`, the three commonest states, then
+/// how many sockets are in the others.
+fn state_counts(states: &[(SocketState, usize)]) -> String {
+    let mut parts: Vec<String> = states
+        .iter()
+        .take(3)
+        .map(|(state, n)| format!("{n} {}", state.as_str()))
+        .collect();
+    let rest: usize = states.iter().skip(3).map(|(_, n)| n).sum();
+    if rest > 0 {
+        parts.push(format!("{rest} other"));
+    }
+    parts.join(", ")
+}
+
+/// A namespace's name for the NETNS column: the one short label every table uses (`host`, the
+/// `ip netns` or container name, else `ns:` and the last six digits of its inode).
+fn short_label(netns: &Netns) -> String {
+    netns.short_label()
 }
 
 fn draw_details(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
@@ -370,7 +441,7 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
             theme.tone(Tone::Bad),
         )
     } else {
-        TextLine::raw("? help  / filter  s sort  l listeners  p pause  c close port  x cut  q quit")
+        TextLine::raw("? help  / filter  s sort  l listeners  p pause  c close  e end  x cut  q quit")
     };
     frame.render_widget(Paragraph::new(line), area);
 }
@@ -431,10 +502,12 @@ const HELP: &[(&str, &str)] = &[
     ("Enter", "details of a socket; on a program: fold"),
     ("Space", "fold or unfold the program's group"),
     ("/", "filter by port, program or address"),
-    ("s", "sort: port, program, verdict, sockets"),
+    ("s", "sort: verdict, port, program, sockets"),
     ("l", "listeners only, or every state"),
     ("p", "pause or resume the refresh"),
-    ("c", "close the port: stop its holders"),
+    ("c", "on a listener: close the port (stop its holders);"),
+    ("", "elsewhere: end the process, as e"),
+    ("e", "end the process of the line (close --pid)"),
     ("x", "cut the connection (program keeps running)"),
     ("q, Ctrl-C", "quit"),
 ];
@@ -452,6 +525,12 @@ fn draw_help(frame: &mut Frame, area: Rect) {
     lines.push(TextLine::raw(""));
     lines.push(TextLine::raw(
         " + new socket, - closed socket; VERDICT: the audit's worst finding",
+    ));
+    lines.push(TextLine::raw(
+        " a closed socket with a finding stays while its process runs",
+    ));
+    lines.push(TextLine::raw(
+        " ▸ folded: no visible owner, or closing sockets only (Space unfolds)",
     ));
     lines.push(TextLine::raw(" Any key closes this help."));
     let rect = centred(area, 72, lines.len() as u16 + 2);
@@ -472,12 +551,23 @@ fn draw_confirm(frame: &mut Frame, app: &App, area: Rect, theme: Theme) {
         lines.push(TextLine::raw(format!("  {line}")));
     }
     lines.push(TextLine::raw(""));
-    lines.push(TextLine::styled(
-        "y: yes, do it    any other key: no",
-        theme.fg(Color::Yellow),
-    ));
-    let height = (lines.len() as u16 + 2).min(area.height);
-    let rect = centred(area, area.width.saturating_sub(4).min(76), height);
+    let answers = match pending {
+        Pending::Close { .. } => format!(
+            "y: yes, do it   k: yes, SIGKILL if still running after {} s   other key: no",
+            actions::TIMEOUT.as_secs()
+        ),
+        Pending::Cut { .. } => "y: yes, do it    any other key: no".into(),
+    };
+    lines.push(TextLine::styled(answers, theme.fg(Color::Yellow)));
+    let width = area.width.saturating_sub(4).min(76);
+    // Long lines wrap: count the rows they take inside the border, so the last (the answers)
+    // is not cut off.
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    let height = (rows.min(usize::from(u16::MAX)) as u16)
+        .saturating_add(2)
+        .min(area.height);
+    let rect = centred(area, width, height);
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines)
@@ -502,8 +592,50 @@ mod tests {
     }
 
     #[test]
+    fn namespace_labels_are_short() {
+        use portscope_core::model::NetnsKind;
+        let netns = |inode, name: Option<&str>, kind| Netns {
+            inode,
+            name: name.map(str::to_string),
+            kind,
+        };
+        assert_eq!(short_label(&netns(4026531840, None, NetnsKind::Host)), "host");
+        assert_eq!(
+            short_label(&netns(4026532319, None, NetnsKind::Anonymous)),
+            "ns:532319"
+        );
+        assert_eq!(
+            short_label(&netns(4026532001, Some("lab"), NetnsKind::Named)),
+            "lab"
+        );
+        assert_eq!(
+            short_label(&netns(4026500007, None, NetnsKind::Anonymous)),
+            "ns:500007"
+        );
+    }
+
+    #[test]
+    fn folded_groups_count_their_states() {
+        use SocketState::*;
+        assert_eq!(
+            state_counts(&[(TimeWait, 3000), (FinWait2, 2)]),
+            "3000 TIME-WAIT, 2 FIN-WAIT-2"
+        );
+        assert_eq!(
+            state_counts(&[
+                (TimeWait, 9),
+                (FinWait2, 3),
+                (LastAck, 2),
+                (Closing, 1),
+                (Close, 1)
+            ]),
+            "9 TIME-WAIT, 3 FIN-WAIT-2, 2 LAST-ACK, 2 other"
+        );
+    }
+
+    #[test]
     fn columns_fit_the_width() {
-        for (width, netns) in [(80, false), (80, true), (100, true), (200, true)] {
+        for (width, netns) in [(80, false), (80, true), (100, true), (200, true), (400, false)] {
             let c = Columns::fit(width, netns);
             let used = 2
                 + c.proto
@@ -512,6 +644,8 @@ mod tests {
                 + c.state
                 + c.service
                 + c.user
+                + c.exe
+                + usize::from(c.exe > 0)
                 + c.netns
                 + c.verdict
                 + 5
@@ -521,5 +655,12 @@ mod tests {
             // An IPv4 address and port fit at 80 columns.
             assert!(c.local >= "198.18.0.1:40312".len(), "{width}");
         }
+        // EXE only once both addresses have their widest.
+        for (width, netns) in [(80, false), (100, true), (120, true), (160, true)] {
+            assert_eq!(Columns::fit(width, netns).exe, 0, "{width}");
+        }
+        let wide = Columns::fit(200, true);
+        assert_eq!((wide.local, wide.remote), (ADDRESS_MAX, ADDRESS_MAX));
+        assert!(wide.exe >= EXE_MIN, "{}", wide.exe);
     }
 }

@@ -1,12 +1,20 @@
-//! What the user chose to see: filter, sort, listeners only, collapsed groups, the selection.
+//! What the user chose to see: filter, sort, listeners only, folded groups, the selection.
 //!
 //! The view turns the model into lines: a header line per program, then its sockets. It rebuilds
 //! them only when the model's generation or a choice changed, and keeps the selection on the same
 //! group or socket across rebuilds.
+//!
+//! On a busy host most sockets are noise: thousands of TIME-WAIT sockets that no process holds.
+//! So by default the groups with findings come first (worst first), the group of sockets with no
+//! visible owner and every group of closing sockets only (TIME-WAIT, FIN-WAIT, …) is folded into
+//! one count line, and the selection opens on the first row with a finding. A folded-by-default
+//! group still lists its rows with a warning or an alert; the user's own fold hides every row.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use portscope_core::audit::Severity;
+use portscope_core::filter::{Expression, SocketRow};
+use portscope_core::model::SocketState;
 use portscope_core::render;
 
 use crate::model::{Model, Row, RowKey};
@@ -52,22 +60,25 @@ pub enum Line {
         sockets: usize,
         worst: Option<Severity>,
         collapsed: bool,
+        /// How many of the sockets are in each state, most first (what a folded group shows).
+        states: Vec<(SocketState, usize)>,
         /// The owner's user name (or uid), escaped; empty without an owner.
         user: String,
     },
     Row(RowKey),
 }
 
-/// How rows and groups are ordered (`s` cycles).
+/// How rows and groups are ordered (`s` cycles, starting from the verdict).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Sort {
-    /// Groups by their lowest local port, rows by local port.
+    /// Groups with the worst verdict first (alert, warning, info, none), then by their lowest
+    /// local port; inside a group, rows with a warning or an alert first, then by local port.
     #[default]
+    Verdict,
+    /// Groups by their lowest local port, rows by local port.
     Port,
     /// Groups by program name.
     Program,
-    /// Groups with the worst verdict first.
-    Verdict,
     /// Groups with the most sockets first.
     Sockets,
 }
@@ -75,10 +86,10 @@ pub enum Sort {
 impl Sort {
     pub fn next(self) -> Sort {
         match self {
+            Sort::Verdict => Sort::Port,
             Sort::Port => Sort::Program,
-            Sort::Program => Sort::Verdict,
-            Sort::Verdict => Sort::Sockets,
-            Sort::Sockets => Sort::Port,
+            Sort::Program => Sort::Sockets,
+            Sort::Sockets => Sort::Verdict,
         }
     }
 
@@ -96,6 +107,8 @@ impl Sort {
 #[derive(Debug, Default)]
 pub struct View {
     pub filter: String,
+    /// `top --filter EXPR`: the filter language, applied before the typed filter.
+    pub expression: Option<Expression>,
     /// The filter is being typed (`/` until Enter or Esc).
     pub editing: bool,
     pub sort: Sort,
@@ -106,12 +119,41 @@ pub struct View {
     pub details: bool,
     /// Lines of the details pane scrolled away (PgDn/PgUp while it is open).
     pub details_scroll: u16,
-    collapsed: HashSet<GroupKey>,
+    /// Groups the user folded (`true`) or unfolded (`false`); the others follow
+    /// [`folds_by_default`].
+    folds: HashMap<GroupKey, bool>,
     lines: Vec<Line>,
     selected: usize,
     /// The first line shown (scrolling).
     pub offset: usize,
     built_for: Option<u64>,
+    /// The first build placed the selection on the first row that matters.
+    opened: bool,
+}
+
+/// A state of a connection on its way out: the program is done with it (or gone), the kernel
+/// holds it for a while. TIME-WAIT sockets come by the thousand on a busy server.
+pub fn is_closing(state: SocketState) -> bool {
+    matches!(
+        state,
+        SocketState::TimeWait
+            | SocketState::FinWait1
+            | SocketState::FinWait2
+            | SocketState::Closing
+            | SocketState::LastAck
+            | SocketState::Close
+    )
+}
+
+/// Whether a group starts folded: the sockets with no visible owner, and any group whose
+/// sockets are all closing. What they hold is counted on the group's line, not listed.
+pub fn folds_by_default(key: &GroupKey, rows: &[&Row]) -> bool {
+    key.pid == 0 || rows.iter().all(|r| is_closing(r.socket.state))
+}
+
+/// A verdict the user must see: a row with one stays listed in a group folded by default.
+fn matters(row: &Row) -> bool {
+    row.verdict.is_some_and(|v| v >= Severity::Warning)
 }
 
 impl View {
@@ -152,6 +194,11 @@ impl View {
         let keep = self.selected_line().cloned();
         self.lines = self.build(model);
         self.built_for = Some(model.generation());
+        if !self.opened {
+            self.opened = true;
+            self.selected = self.first_that_matters(model).unwrap_or(0);
+            return;
+        }
         if let Some(keep) = keep {
             let same = |line: &Line| match (&keep, line) {
                 (Line::Group { key: a, .. }, Line::Group { key: b, .. }) => a == b,
@@ -162,6 +209,39 @@ impl View {
             }
         }
         self.selected = self.selected.min(self.lines.len().saturating_sub(1));
+    }
+
+    /// The first row with a warning or an alert (the worst, in the default sort).
+    fn first_that_matters(&self, model: &Model) -> Option<usize> {
+        self.lines.iter().position(|line| match line {
+            Line::Row(key) => model.row(key).is_some_and(matters),
+            Line::Group { .. } => false,
+        })
+    }
+
+    /// Whether the group is folded: the user's choice, else the default.
+    fn folded(&self, key: &GroupKey, rows: &[&Row]) -> bool {
+        self.folds
+            .get(key)
+            .copied()
+            .unwrap_or_else(|| folds_by_default(key, rows))
+    }
+
+    /// Whether `--filter` keeps the row: the socket joined with its verdict, the rules of its
+    /// findings and its service, as `list` joins them.
+    fn keeps(&self, model: &Model, row: &Row) -> bool {
+        let Some(expression) = &self.expression else {
+            return true;
+        };
+        let mut rules: Vec<_> = model.findings(row.socket.inode).iter().map(|f| f.check).collect();
+        rules.sort();
+        rules.dedup();
+        expression.matches(&SocketRow {
+            socket: &row.socket,
+            verdict: row.verdict,
+            rules,
+            service: row.service.as_deref(),
+        })
     }
 
     fn passes(&self, row: &Row) -> bool {
@@ -196,13 +276,21 @@ impl View {
     fn build(&self, model: &Model) -> Vec<Line> {
         let mut groups: BTreeMap<GroupKey, Vec<(&RowKey, &Row)>> = BTreeMap::new();
         for (key, row) in model.rows() {
-            if self.passes(row) {
+            if self.passes(row) && self.keeps(model, row) {
                 groups.entry(GroupKey::of(row)).or_default().push((key, row));
             }
         }
         let mut groups: Vec<(GroupKey, Vec<(&RowKey, &Row)>)> = groups.into_iter().collect();
+        let findings_first = self.sort == Sort::Verdict;
         for (_, rows) in &mut groups {
-            rows.sort_by_key(|(key, row)| (row.socket.local.port, !row.socket.state.is_listening(), **key));
+            rows.sort_by_key(|(key, row)| {
+                (
+                    std::cmp::Reverse(row.verdict.filter(|_| findings_first && matters(row))),
+                    row.socket.local.port,
+                    !row.socket.state.is_listening(),
+                    **key,
+                )
+            });
         }
         let worst = |rows: &[(&RowKey, &Row)]| rows.iter().filter_map(|(_, r)| r.verdict).max();
         let lowest = |rows: &[(&RowKey, &Row)]| rows.iter().map(|(_, r)| r.socket.local.port).min();
@@ -219,30 +307,44 @@ impl View {
                 worst(&b.1)
                     .cmp(&worst(&a.1))
                     .then(lowest(&a.1).cmp(&lowest(&b.1)))
+                    .then(a.0.cmp(&b.0))
             }),
             Sort::Sockets => groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0))),
         }
-        let mut lines = Vec::with_capacity(model.len() + groups.len());
+        let mut lines = Vec::with_capacity(model.len().min(4096) + groups.len());
         for (key, rows) in groups {
-            let collapsed = self.collapsed.contains(&key);
-            let user = rows
+            let plain: Vec<&Row> = rows.iter().map(|(_, row)| *row).collect();
+            let choice = self.folds.get(&key).copied();
+            let collapsed = self.folded(&key, &plain);
+            let user = plain
                 .first()
-                .and_then(|(_, row)| row.owner())
+                .and_then(|row| row.owner())
                 .map(|h| match &h.process.user {
                     Some(user) => render::escape(user).into_owned(),
                     None => format!("uid {}", h.process.uid),
                 })
                 .unwrap_or_default();
+            let mut states: Vec<(SocketState, usize)> = Vec::new();
+            for row in &plain {
+                match states.iter_mut().find(|(s, _)| *s == row.socket.state) {
+                    Some((_, n)) => *n += 1,
+                    None => states.push((row.socket.state, 1)),
+                }
+            }
+            states.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.as_str().cmp(b.0.as_str())));
             lines.push(Line::Group {
                 user,
                 sockets: rows.len(),
                 worst: worst(&rows),
                 collapsed,
+                states,
                 key,
             });
-            if !collapsed {
-                lines.extend(rows.into_iter().map(|(key, _)| Line::Row(*key)));
-            }
+            let shown = rows.into_iter().filter(|(_, row)| {
+                // Folded by default, a group still lists the rows the user must see.
+                !collapsed || (choice.is_none() && matters(row))
+            });
+            lines.extend(shown.map(|(key, _)| Line::Row(*key)));
         }
         lines
     }
@@ -276,9 +378,11 @@ impl View {
                 Line::Row(_) => None,
             });
         let Some(group) = group else { return };
-        if !self.collapsed.remove(&group) {
-            self.collapsed.insert(group.clone());
-        }
+        let folded = self
+            .lines
+            .iter()
+            .any(|line| matches!(line, Line::Group { key, collapsed: true, .. } if *key == group));
+        self.folds.insert(group.clone(), !folded);
         // Keep the selection on the group's header.
         self.invalidate();
         self.lines = self.build(model);

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use portscope_core::audit::{self, expected::Expected};
+use portscope_core::audit::{self, Severity};
+use portscope_core::inspect;
 use portscope_core::knowledge::ServiceNames;
 use portscope_core::platform::CloseSignal;
 use portscope_fixture::{Action, FixturePlatform};
@@ -30,7 +31,7 @@ fn app(platform: &FixturePlatform, color: bool) -> App<'_> {
         allow: Vec::new(),
         names: names.clone(),
     };
-    let source = Source::new(platform, Expected::built_in().expect("expected servers"), options);
+    let source = Source::new(platform, inspect::Options::ports(options));
     let mut app = App::new(source, names, Duration::from_secs(1), color);
     app.refresh(Duration::ZERO);
     app
@@ -161,10 +162,13 @@ fn rows(app: &App) -> Vec<u16> {
 fn sorting_and_folding() {
     let platform = host("busy");
     let mut app = app(&platform, true);
-    // Port order: sshd (22) first.
+    // By default, the verdict: the alert first.
+    assert_eq!(rows(&app).first(), Some(&40312));
+    press(&mut app, KeyCode::Char('s')); // port order: sshd (22) first
     assert_eq!(rows(&app).first(), Some(&22));
     press(&mut app, KeyCode::Char('s')); // program
-    press(&mut app, KeyCode::Char('s')); // verdict: the alert first
+    press(&mut app, KeyCode::Char('s')); // sockets
+    press(&mut app, KeyCode::Char('s')); // verdict again: the alert first
     assert_eq!(rows(&app).first(), Some(&40312));
     // Fold the first group: its rows disappear, its header stays.
     app.view.select(0);
@@ -226,29 +230,35 @@ fn close_asks_then_stops_the_holder() {
     assert!(!rows(&app).contains(&8080));
 }
 
-#[test]
-fn close_refuses_what_close_refuses() {
-    let platform = FixturePlatform::from_toml(
+/// `c` on a row held by PID 1 — a listener (close its port) or a connection (end its process) —
+/// gets close's own refusal, and nothing is signalled.
+fn assert_pid_1_is_refused(socket: &str, port: u16) {
+    let platform = FixturePlatform::from_toml(&format!(
         r#"
         [[process]]
         pid = 1
         ppid = 0
         name = "systemd"
         exe = "/usr/lib/systemd/systemd"
-        [[socket]]
-        local = "0.0.0.0:111"
-        state = "LISTEN"
-        holders = [1]
-        "#,
-    )
+        {socket}
+        "#
+    ))
     .expect("fixture");
     let mut app = app(&platform, true);
-    select_port(&mut app, 111);
+    select_port(&mut app, port);
     press(&mut app, KeyCode::Char('c'));
     assert!(app.pending.is_none());
     let (status, _) = app.status.clone().expect("a refusal");
     assert!(status.contains("will not signal PID 1"), "{status}");
     assert!(platform.actions().is_empty());
+}
+
+#[test]
+fn close_refuses_what_close_refuses() {
+    assert_pid_1_is_refused(
+        "[[socket]]\nlocal = \"0.0.0.0:111\"\nstate = \"LISTEN\"\nholders = [1]",
+        111,
+    );
 }
 
 #[test]
@@ -359,25 +369,34 @@ fn new_rows_are_marked_then_plain_and_closed_rows_linger() {
 #[test]
 fn the_source_looks_cheaply_until_something_changes() {
     let platform = host("busy");
-    let expected = Expected::built_in().expect("expected servers");
-    let mut source = Source::new(&platform, expected, audit::Options::default());
+    let mut source = Source::new(&platform, inspect::Options::ports(audit::Options::default()));
     assert!(
         matches!(source.look(), Ok(Look::Full(..))),
         "the first look is full"
     );
-    assert!(matches!(source.look(), Ok(Look::Cheap(..))), "nothing changed");
-    assert!(matches!(source.look(), Ok(Look::Cheap(..))));
+    assert!(
+        matches!(source.look(), Ok(Look::Unchanged(..))),
+        "nothing changed"
+    );
+    assert!(matches!(source.look(), Ok(Look::Unchanged(..))));
     // An owner exits (its sockets go with it): the next look is full again.
     let pin = portscope_core::platform::Control::pin(&platform, 4100).expect("pin");
     pin.signal(CloseSignal::Term).expect("signal");
     match source.look() {
-        Ok(Look::Full(snapshot, report)) => {
-            assert!(snapshot.sockets.iter().all(|s| s.local.port != 8080));
-            assert!(report.is_ok());
+        Ok(Look::Full(inspection)) => {
+            assert!(inspection.snapshot.sockets.iter().all(|s| s.local.port != 8080));
+            // The audit ran over the new snapshot: it names nothing on the closed port.
+            assert!(
+                inspection
+                    .report
+                    .findings
+                    .iter()
+                    .all(|f| f.sockets.iter().all(|s| s.local.port != 8080))
+            );
         }
         _ => panic!("a full look after an owner exited"),
     }
-    assert!(matches!(source.look(), Ok(Look::Cheap(..))));
+    assert!(matches!(source.look(), Ok(Look::Unchanged(..))));
     source.invalidate();
     assert!(matches!(source.look(), Ok(Look::Full(..))));
 }
@@ -416,4 +435,384 @@ fn tiny_terminals_do_not_break_it() {
     for (width, height) in [(1, 1), (20, 5)] {
         draw(&mut app, width, height, Duration::ZERO);
     }
+}
+
+/// A busy server as issue 22 found it: 3,000 TIME-WAIT sockets and two FIN-WAIT-2 that no
+/// process holds, a packaged web server, an unpackaged listener run from /dev/shm and a reverse
+/// shell (sh with its standard input, output and error on a connection to port 4444).
+fn buried_host() -> FixturePlatform {
+    let mut toml = String::from(
+        r#"
+        [host]
+        users = { "0" = "root" }
+
+        [packages]
+        "/usr/sbin/nginx" = "nginx-core"
+        "/usr/bin/dash" = "dash"
+
+        [[process]]
+        pid = 1200
+        name = "nginx"
+        exe = "/usr/sbin/nginx"
+        supervisor = { kind = "systemd", unit = "nginx.service" }
+
+        [[process]]
+        pid = 5150
+        name = "kdevtmpfsi"
+        exe = "/dev/shm/kdevtmpfsi"
+
+        [[process]]
+        pid = 5200
+        name = "sh"
+        exe = "/usr/bin/dash"
+        cmdline = ["sh", "-i"]
+
+        [[socket]]
+        local = "0.0.0.0:80"
+        state = "LISTEN"
+        holders = [1200]
+
+        [[socket]]
+        local = "0.0.0.0:31337"
+        state = "LISTEN"
+        holders = [5150]
+
+        [[socket]]
+        local = "198.18.0.1:40312"
+        remote = "198.18.0.66:4444"
+        state = "ESTABLISHED"
+        holders = [5200]
+        fds = [0, 1, 2]
+        "#,
+    );
+    for n in 0..3002u32 {
+        let state = if n < 3000 { "TIME_WAIT" } else { "FIN_WAIT2" };
+        toml.push_str(&format!(
+            "[[socket]]\nlocal = \"198.18.0.1:80\"\nremote = \"198.18.{}.{}:{}\"\nstate = \"{state}\"\n",
+            n / 250,
+            n % 250 + 1,
+            20_000 + n
+        ));
+    }
+    FixturePlatform::from_toml(&toml).expect("fixture")
+}
+
+#[test]
+fn the_first_screen_of_a_busy_host_shows_the_alerts() {
+    let platform = buried_host();
+    let mut app = app(&platform, false);
+    assert_eq!(app.model.len(), 3005);
+    let screen = text(&draw(&mut app, 100, 30, Duration::ZERO));
+    assert!(screen.lines().count() <= 30);
+    let alerts = screen.lines().filter(|l| l.contains("ALERT")).count();
+    assert!(alerts >= 4, "both alerts, group and row:\n{screen}");
+    assert!(
+        screen.contains("5150/kdevtmpfsi"),
+        "the /dev/shm listener:\n{screen}"
+    );
+    assert!(screen.contains("0.0.0.0:31337"), "{screen}");
+    assert!(screen.contains("5200/sh"), "the reverse shell:\n{screen}");
+    assert!(screen.contains("198.18.0.66:4444"), "{screen}");
+    // The ownerless sockets are one count line, not 3,002 rows.
+    assert!(
+        screen.contains("▸ - (no visible owner)  (3002 sockets: 3000 TIME-WAIT, 2 FIN-WAIT-2)"),
+        "{screen}"
+    );
+    assert!(!screen.contains("TIME-WAIT  "), "no TIME-WAIT row:\n{screen}");
+    assert!(screen.contains("[sort: verdict]"), "{screen}");
+    // Alerts first, then the rest in port order; the selection is on the first alert's row.
+    let order: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.starts_with('▾') || l.starts_with('▸'))
+        .collect();
+    assert_eq!(order.len(), 4, "{screen}");
+    assert!(
+        order[0].contains("5200/sh") || order[0].contains("5150/kdevtmpfsi"),
+        "{screen}"
+    );
+    assert!(order[2].contains("1200/nginx"), "{screen}");
+    assert!(order[3].contains("(no visible owner)"), "{screen}");
+    let selected = app.view.selected_row().expect("the selection is on a row");
+    assert_eq!(
+        app.model.row(&selected).and_then(|r| r.verdict),
+        Some(Severity::Alert)
+    );
+    insta::assert_snapshot!("busy_host_first_screen", screen);
+
+    // The fold is a default, not a limit: Space on the group lists its rows.
+    let group = app
+        .view
+        .lines()
+        .iter()
+        .position(|l| matches!(l, Line::Group { key, .. } if key.pid == 0))
+        .expect("the ownerless group");
+    app.view.select(group);
+    press(&mut app, KeyCode::Char(' '));
+    assert_eq!(rows(&app).iter().filter(|&&p| p == 80).count(), 3003);
+    press(&mut app, KeyCode::Char(' '));
+    assert_eq!(rows(&app).iter().filter(|&&p| p == 80).count(), 1);
+
+    // `s` still cycles, back to the verdict.
+    for sort in ["port", "program", "sockets", "verdict"] {
+        press(&mut app, KeyCode::Char('s'));
+        let screen = text(&draw(&mut app, 100, 30, Duration::ZERO));
+        assert!(screen.contains(&format!("[sort: {sort}]")), "{screen}");
+    }
+    // In port order the web server (80) leads; the ownerless group stays folded.
+    press(&mut app, KeyCode::Char('s'));
+    assert_eq!(rows(&app).first(), Some(&80));
+    assert!(rows(&app).len() < 10);
+}
+
+#[test]
+fn a_default_fold_keeps_the_rows_that_matter_and_unfolds_on_request() {
+    // An ownerless listener on a backdoor port is a finding: the folded group still lists it.
+    let mut toml = String::from(
+        r#"
+        [host]
+        privileges = "full"
+        [[socket]]
+        local = "0.0.0.0:4444"
+        state = "LISTEN"
+        "#,
+    );
+    for n in 0..50u32 {
+        toml.push_str(&format!(
+            "[[socket]]\nlocal = \"198.18.0.1:443\"\nremote = \"198.18.0.9:{}\"\nstate = \"TIME_WAIT\"\n",
+            30_000 + n
+        ));
+    }
+    let platform = FixturePlatform::from_toml(&toml).expect("fixture");
+    let mut app = app(&platform, false);
+    let listed = rows(&app);
+    let verdict = app
+        .model
+        .rows()
+        .find(|(k, _)| k.local.port == 4444)
+        .and_then(|(_, r)| r.verdict);
+    assert_eq!(verdict, Some(Severity::Warning), "a backdoor port");
+    assert_eq!(listed, vec![4444], "only the finding is listed");
+    assert!(matches!(app.view.lines()[0], Line::Group { collapsed: true, .. }));
+    // Unfolded, every row; folded by the user, none.
+    app.view.select(0);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(rows(&app).len(), 51);
+    app.view.select(0);
+    press(&mut app, KeyCode::Enter);
+    assert!(rows(&app).is_empty());
+}
+
+#[test]
+fn a_group_of_closing_sockets_folds_and_a_foreign_namespace_is_named() {
+    // A program's closing connections fold; its namespace is not portscope's, so NETNS shows
+    // although every row comes from that one namespace.
+    let platform = FixturePlatform::from_toml(
+        r#"
+        [packages]
+        "/usr/bin/curl" = "curl"
+        [[process]]
+        pid = 900
+        name = "curl"
+        exe = "/usr/bin/curl"
+        [[socket]]
+        local = "198.18.0.1:41000"
+        remote = "198.18.0.9:443"
+        state = "FIN_WAIT1"
+        holders = [900]
+        netns = "lab"
+        [[socket]]
+        local = "198.18.0.1:41001"
+        remote = "198.18.0.9:443"
+        state = "LAST_ACK"
+        holders = [900]
+        netns = "lab"
+        "#,
+    )
+    .expect("fixture");
+    let mut app = app(&platform, false);
+    let screen = text(&draw(&mut app, 100, 10, Duration::ZERO));
+    assert!(rows(&app).is_empty(), "{screen}");
+    assert!(
+        screen.contains("▸ 900/curl  uid 0  (2 sockets: 1 FIN-WAIT-1, 1 LAST-ACK)"),
+        "{screen}"
+    );
+    assert!(screen.contains("NETNS"), "{screen}");
+    app.view.select(0);
+    press(&mut app, KeyCode::Char(' '));
+    let screen = text(&draw(&mut app, 100, 10, Duration::ZERO));
+    assert_eq!(
+        screen
+            .lines()
+            .filter(|l| l.starts_with("  tcp") && l.ends_with(" lab"))
+            .count(),
+        2,
+        "{screen}"
+    );
+}
+
+/// Issue 24 point 7: an EXE column (the owner's executable, escaped) when the terminal has room
+/// for it after both addresses, as TCPView's Process Path; none at 80 or 120 columns.
+#[test]
+fn an_exe_column_at_200_columns_and_not_at_80() {
+    let platform = host("busy");
+    let mut app = app(&platform, true);
+    let wide = text(&draw(&mut app, 200, 24, Duration::ZERO));
+    let head = wide.lines().nth(1).expect("the table's head");
+    assert!(head.contains(" EXE "), "{head}");
+    for line in wide.lines() {
+        assert!(line.chars().count() <= 200, "{line}");
+    }
+    let row = wide
+        .lines()
+        .find(|l| l.contains(":40312"))
+        .expect("the /tmp program's row");
+    assert!(row.contains("/tmp/.x/kworker"), "{row}");
+    // The executable's name carries escapes: shown escaped, never raw.
+    assert!(wide.contains("/home/alice/bin/evil\\e]0;owned\\x07"), "{wide}");
+    insta::assert_snapshot!("two_hundred_columns", wide);
+    for width in [80, 120] {
+        let screen = text(&draw(&mut app, width, 24, Duration::ZERO));
+        assert!(!screen.contains("EXE"), "{width} columns:\n{screen}");
+    }
+}
+
+/// Issue 24 point 7: after `x` cut a flagged connection (the /tmp program's connection to port
+/// 4444), the program runs on and stays flagged: its row stays, closed, with its ALERT and its
+/// finding in the details, long after closed rows go; it goes once the process is gone.
+#[test]
+fn a_finding_stays_on_the_process_after_its_connection_is_cut() {
+    let platform = host("busy");
+    let mut app = app(&platform, true);
+    let index = app
+        .view
+        .lines()
+        .iter()
+        .position(|l| matches!(l, Line::Row(k) if k.remote.port == 4444))
+        .expect("the connection's row");
+    app.view.select(index);
+    press(&mut app, KeyCode::Char('x'));
+    press(&mut app, KeyCode::Char('y'));
+    assert!(
+        matches!(&platform.actions()[..], [Action::Destroy { remote, .. }] if remote.port == 4444),
+        "{:?}",
+        platform.actions()
+    );
+    assert!(!platform.has_exited(6666), "cutting leaves the program running");
+    app.refresh(Duration::from_secs(1));
+    // Long after a closed row would have gone (5 s), and after more full looks.
+    app.refresh(Duration::from_secs(10));
+    app.source.invalidate();
+    app.refresh(Duration::from_secs(20));
+    let screen = text(&draw(&mut app, 100, 24, Duration::from_secs(20)));
+    let row = screen
+        .lines()
+        .find(|l| l.contains(":40312"))
+        .unwrap_or_else(|| panic!("the cut connection's row went:\n{screen}"));
+    assert!(row.contains("CLOSED") && row.ends_with("ALERT"), "{row}");
+    assert!(
+        screen.contains("6666/kworker/0:1  root  (1 socket)  ALERT"),
+        "the process keeps its alert:\n{screen}"
+    );
+    assert!(screen.contains("1 alert"), "{screen}");
+    insta::assert_snapshot!("finding_stays_after_cut", screen);
+    // The details still say what was found.
+    let index = app
+        .view
+        .lines()
+        .iter()
+        .position(|l| matches!(l, Line::Row(k) if k.remote.port == 4444))
+        .expect("the row");
+    app.view.select(index);
+    press(&mut app, KeyCode::Enter);
+    let details = app.details.as_ref().expect("details");
+    assert!(
+        details
+            .items
+            .iter()
+            .any(|i| i.label == "audit" && i.severity == Some(Severity::Alert)),
+        "{details:?}"
+    );
+    // Once the process is gone, so is the row.
+    app.model.linger(Duration::from_secs(21), |_| false);
+    app.view.refresh(&app.model);
+    assert!(
+        !app.view
+            .lines()
+            .iter()
+            .any(|l| matches!(l, Line::Row(k) if k.remote.port == 4444)),
+        "the row outlived its process"
+    );
+}
+
+/// Issue 24 point 7: `c` on a connection row, and `e` or `c` on a program's line, end the
+/// process through `close --pid`'s plan: asked first, refused where `close` refuses.
+#[test]
+fn c_and_e_end_the_process_of_a_connection_or_a_program() {
+    let platform = host("busy");
+    let mut app = app(&platform, true);
+    let index = app
+        .view
+        .lines()
+        .iter()
+        .position(|l| matches!(l, Line::Row(k) if k.remote.port == 4444))
+        .expect("the connection's row");
+    app.view.select(index);
+    press(&mut app, KeyCode::Char('c'));
+    assert!(app.pending.is_some(), "{:?}", app.status);
+    let screen = text(&draw(&mut app, 100, 24, Duration::ZERO));
+    assert!(screen.contains("End process 6666 (kworker/0:1)?"), "{screen}");
+    insta::assert_snapshot!("end_confirmation", screen);
+    assert!(platform.actions().is_empty());
+    press(&mut app, KeyCode::Char('y'));
+    assert_eq!(
+        platform.actions(),
+        vec![Action::Signal {
+            pid: 6666,
+            signal: CloseSignal::Term
+        }]
+    );
+    let (status, _) = app.status.clone().expect("an outcome");
+    assert_eq!(
+        status,
+        "process 6666 ended: 6666/kworker/0:1 exited after SIGTERM"
+    );
+
+    // `e` on a program's line: the same plan, for the group's process.
+    let group = app
+        .view
+        .lines()
+        .iter()
+        .position(|l| matches!(l, Line::Group { key, .. } if key.pid == 4100))
+        .expect("python3's group");
+    app.view.select(group);
+    press(&mut app, KeyCode::Char('e'));
+    let pending = app.pending.as_ref().expect("a plan");
+    assert!(
+        pending
+            .question()
+            .starts_with("End process 4100 (python3)? Its 2 socket(s)"),
+        "{}",
+        pending.question()
+    );
+    press(&mut app, KeyCode::Char('n'));
+    assert_eq!(platform.actions().len(), 1);
+
+    // The group of ownerless sockets has no process to end.
+    let ownerless = app
+        .view
+        .lines()
+        .iter()
+        .position(|l| matches!(l, Line::Group { key, .. } if key.pid == 0))
+        .expect("the ownerless group");
+    app.view.select(ownerless);
+    press(&mut app, KeyCode::Char('c'));
+    assert!(app.pending.is_none());
+}
+
+#[test]
+fn ending_pid_1_is_refused_as_close_refuses_it() {
+    assert_pid_1_is_refused(
+        "[[socket]]\nlocal = \"10.0.0.1:40000\"\nremote = \"10.0.0.2:443\"\nstate = \"ESTABLISHED\"\nholders = [1]",
+        40000,
+    );
 }

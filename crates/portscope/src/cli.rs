@@ -17,7 +17,7 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
-    /// Network namespaces: all, current, or one by name, inode or a PID inside it.
+    /// Network namespaces: all, current, or one by name, label (as NETNS shows it), inode or a PID inside it.
     #[arg(
         long,
         global = true,
@@ -30,6 +30,12 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The command line's definition on this platform (Linux-only options marked off Linux:
+/// [`crate::linux_only`]); parsing, help, the man page and completions all use it.
+pub fn command() -> clap::Command {
+    crate::linux_only::mark(<Cli as clap::CommandFactory>::command())
 }
 
 fn parse_netns(text: &str) -> Result<portscope_core::platform::NetnsSelection, String> {
@@ -69,7 +75,17 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout.
-    #[command(after_help = "Examples:\n  portscope man | man -l -")]
-    Man,
+    /// Print the man page (roff) to stdout: portscope(1), or a command's own (portscope-list(1)).
+    #[command(
+        after_help = "Examples:\n  portscope man | man -l -\n  portscope man list | man -l -\n  \
+                            for c in $(portscope man --list); do portscope man $c > portscope-$c.1; done"
+    )]
+    Man {
+        /// The command whose page to print (`list` prints portscope-list(1)).
+        #[arg(value_name = "COMMAND", conflicts_with = "list")]
+        command: Option<String>,
+        /// Print the commands that have a page of their own, one per line.
+        #[arg(long)]
+        list: bool,
+    },
 }

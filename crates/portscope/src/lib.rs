@@ -3,15 +3,20 @@
 //! ([`output`]); [`run`] wires a parsed command line to its module. The work lives in `portscope-core`; the operating system behind
 //! `portscope-core`'s `Platform` trait is chosen once, in [`host`].
 
+pub mod alert;
 pub mod cli;
 pub mod commands;
+pub mod duration;
 pub mod files;
+pub mod habits;
 pub mod host;
+pub mod linux_only;
 pub mod output;
 pub mod run;
 
 // The core's modules, under the names the commands use.
 pub use portscope_core::{Error, ExitCode, Result, error};
 pub(crate) use portscope_core::{
-    audit, baseline, close, knowledge, model, platform, privilege, render, watch,
+    audit, baseline, close, filter, inspect, knowledge, model, persistence, platform, privilege, provenance,
+    render, sort, state_names, watch,
 };

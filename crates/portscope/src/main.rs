@@ -3,24 +3,32 @@
 
 use std::io::Write;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use clap::error::ErrorKind;
 
 use portscope::cli::Cli;
 use portscope::{Error, ExitCode};
 
 fn main() -> std::process::ExitCode {
-    let args = match portscope::commands::scan::nmap_style_args(std::env::args_os()) {
+    let args = match portscope::habits::rewrite(std::env::args_os()) {
         Ok(args) => args,
         Err(err) => {
             let _ = writeln!(std::io::stderr(), "portscope: {err}");
             return std::process::ExitCode::from(err.exit_code() as u8);
         }
     };
-    let cli = match Cli::try_parse_from(args) {
+    let matches = match portscope::cli::command().try_get_matches_from(args) {
+        Ok(matches) => matches,
+        Err(err) => return usage_error(err),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
     };
+    if let Err(err) = portscope::linux_only::refuse(&matches) {
+        let _ = writeln!(std::io::stderr(), "portscope: {err}");
+        return std::process::ExitCode::from(err.exit_code() as u8);
+    }
     let code = match portscope::run::run(cli) {
         Ok(code) => code,
         // `portscope list | head` closes the pipe early; that is not a failure.

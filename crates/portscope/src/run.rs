@@ -1,8 +1,6 @@
 //! From a parsed command line to a finished command: one platform for the run, then the
 //! subcommand's module.
 
-use clap::CommandFactory;
-
 use crate::cli::{Cli, Command};
 use crate::commands;
 use crate::error::{Error, ExitCode, Result};
@@ -29,21 +27,61 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions { shell } => {
             // clap_complete panics when its writer fails: render into memory, then write.
             let mut script = Vec::new();
-            clap_complete::generate(*shell, &mut Cli::command(), "portscope", &mut script);
+            clap_complete::generate(*shell, &mut crate::cli::command(), "portscope", &mut script);
             let mut out = std::io::stdout().lock();
             std::io::Write::write_all(&mut out, &script)?;
             std::io::Write::flush(&mut out)?;
             Ok(ExitCode::Ok)
         }
-        Command::Man => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut page)
-                .map_err(|e| Error::io("writing the man page", e))?;
+        Command::Man { command, list } => {
             let mut out = std::io::stdout().lock();
-            std::io::Write::write_all(&mut out, &page)?;
+            if *list {
+                for name in man_pages() {
+                    std::io::Write::write_all(&mut out, format!("{name}\n").as_bytes())?;
+                }
+            } else {
+                std::io::Write::write_all(&mut out, &man_page(command.as_deref())?)?;
+            }
             std::io::Write::flush(&mut out)?;
             Ok(ExitCode::Ok)
         }
     }
+}
+
+/// The commands with a page of their own: every subcommand but the two that print help itself.
+fn man_pages() -> Vec<String> {
+    crate::cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .filter(|name| !matches!(name.as_str(), "man" | "completions" | "help"))
+        .collect()
+}
+
+/// portscope(1), or portscope-COMMAND(1) made from the subcommand's own definition. clap names a
+/// built subcommand `portscope-list` and its usage `portscope list`, so each page reads as one
+/// of git's do (`man portscope-list`).
+fn man_page(command: Option<&str>) -> Result<Vec<u8>> {
+    let mut cli = crate::cli::command();
+    let man = match command {
+        None => clap_mangen::Man::new(cli),
+        Some(name) => {
+            if !man_pages().iter().any(|n| n == name) {
+                return Err(Error::Usage(format!(
+                    "no man page for {name:?}: the pages are portscope and portscope-COMMAND for {}",
+                    man_pages().join(", ")
+                )));
+            }
+            // Building propagates the global options (--color, --netns) and the version.
+            cli.build();
+            let sub = cli
+                .find_subcommand(name)
+                .cloned()
+                .ok_or_else(|| Error::Usage(format!("no command {name:?}")))?;
+            clap_mangen::Man::new(sub).source(format!("portscope {}", env!("CARGO_PKG_VERSION")))
+        }
+    };
+    let mut page = Vec::new();
+    man.render(&mut page)
+        .map_err(|e| Error::io("writing the man page", e))?;
+    Ok(page)
 }

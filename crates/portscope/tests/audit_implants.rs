@@ -28,18 +28,8 @@ fn audit_in(ns: &Netns, extra: &[&str]) -> Value {
     })
 }
 
-fn about(report: &Value, pid: u32, check: &str) -> Vec<Value> {
-    report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter(|f| f["process"]["pid"] == pid && f["check"] == check)
-        .cloned()
-        .collect()
-}
-
 fn one(report: &Value, pid: u32, check: &str) -> Value {
-    about(report, pid, check)
+    support::findings_about(report, pid, check)
         .into_iter()
         .next()
         .unwrap_or_else(|| panic!("no {check} finding about pid {pid} in {report:#}"))
@@ -115,7 +105,7 @@ fn magic_packet_filter_is_an_alert_that_shows_its_constants() {
     assert_eq!(
         text(&finding, "next_step"),
         format!(
-            "cp /proc/{0}/exe ./portscope-evidence-{0}.bin && portscope close --pid {0}",
+            "d=$(mktemp -d ./portscope-evidence-{0}.XXXXXX) && cp -- /proc/{0}/exe \"$d/exe\" && portscope close --pid {0}",
             sniffer.pid()
         )
     );
@@ -141,7 +131,7 @@ fn packaged_tcpdump_on_loopback_stays_below_alert() {
     assert!(
         wait_until(10.0, || {
             report = audit_in(&ns, &[]);
-            !about(&report, dump.pid(), "packet-socket").is_empty()
+            !support::findings_about(&report, dump.pid(), "packet-socket").is_empty()
         }),
         "no packet-socket finding about tcpdump: {report:#}"
     );
@@ -183,7 +173,7 @@ fn a_kernel_thread_name_and_a_copied_sshd_are_disguises() {
     assert!(text(&s, "reason").contains("\"sshd\", a system program"), "{s:#}");
     assert!(text(&s, "reason").contains("no package installed"), "{s:#}");
     assert!(
-        text(&s, "next_step").starts_with(&format!("cp /proc/{}/exe", sshd.pid())),
+        text(&s, "next_step").contains(&format!("cp -- /proc/{}/exe", sshd.pid())),
         "{s:#}"
     );
 }
@@ -218,7 +208,7 @@ fn deleted_binary_holding_an_outbound_connection_is_an_alert() {
     assert_eq!(
         text(&deleted, "next_step"),
         format!(
-            "cp /proc/{0}/exe ./portscope-evidence-{0}.bin && portscope close --pid {0}",
+            "d=$(mktemp -d ./portscope-evidence-{0}.XXXXXX) && cp -- /proc/{0}/exe \"$d/exe\" && portscope close --pid {0}",
             implant.pid()
         )
     );

@@ -189,3 +189,63 @@ fn a_same_named_binary_from_another_path_fails_the_check() {
         "{stdout}"
     );
 }
+
+/// Issue 23, point 12: a baseline names the namespace of each listener, so the same address and
+/// port in another namespace (a new container) is new, not "in the baseline". portscope runs in
+/// the test's own host namespace and looks into one named namespace at a time (`--netns NAME`).
+#[test]
+fn the_same_port_in_another_namespace_fails_the_check() {
+    if skip_without_root("the_same_port_in_another_namespace_fails_the_check") {
+        return;
+    }
+    let known = Netns::new("w12a");
+    let stranger = Netns::new("w12b");
+    let mut web = python_listener(Some(&known), "tcp", "127.0.0.1", 7131);
+    let mut copy = python_listener(Some(&stranger), "tcp", "127.0.0.1", 7131);
+    assert_eq!(first_line(&mut web), "7131");
+    assert_eq!(first_line(&mut copy), "7131");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("baseline.toml");
+    let in_ns = |ns: &Netns, args: &[&str]| {
+        run(std::process::Command::new(env!("CARGO_BIN_EXE_portscope"))
+            .env("NO_COLOR", "1")
+            .args(["--netns", &ns.name, "baseline"])
+            .args(args)
+            .arg(&file))
+    };
+    let out = in_ns(&known, &["save"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains(&format!(
+            "port = 7131\nprotocol = \"tcp\"\naddress = \"127.0.0.1\"\nnetns = \"{}\"\n",
+            known.name
+        )),
+        "the listener names its namespace: {text}"
+    );
+    let out = in_ns(&known, &["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let out = in_ns(&stranger, &["check", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the same port in another namespace passed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["new"][0]["port"], 7131, "{report}");
+    assert_eq!(report["new"][0]["netns"], stranger.name.as_str(), "{report}");
+    assert_eq!(report["missing"][0]["netns"], known.name.as_str(), "{report}");
+    let out = in_ns(&stranger, &["check"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.lines().next().is_some_and(|h| h.contains("NETNS")) && table.contains(&stranger.name),
+        "{table}"
+    );
+}

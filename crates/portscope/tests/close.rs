@@ -384,3 +384,143 @@ fn close_pid_stops_a_process_that_only_holds_a_connection() {
     assert_eq!(out.status.code(), Some(6), "a gone process is not found");
     stderr_line(&out);
 }
+
+/// The PIDs a close plan in JSON would stop, with each one's namespace labels.
+fn planned(plan: &serde_json::Value) -> Vec<(u64, Vec<String>)> {
+    plan["plan"]["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|t| {
+            let labels = t["netns"]
+                .as_array()
+                .expect("a target's netns list")
+                .iter()
+                .map(|n| n["label"].as_str().expect("label").to_string())
+                .collect();
+            (t["pid"].as_u64().expect("pid"), labels)
+        })
+        .collect()
+}
+
+// Wrong answer #3 of issue 22: `close PORT` planned to stop two holders in two namespaces, shown
+// as one server. Now it refuses (exit 5) and lists both, unless --netns picks one or
+// --all-namespaces asks for all. portscope runs inside `ns` and looks at every namespace; the
+// assertions name only the two listeners this test started.
+#[test]
+fn a_port_held_in_two_namespaces_is_refused_unless_one_or_all_are_chosen() {
+    if skip_without_root("a_port_held_in_two_namespaces_is_refused_unless_one_or_all_are_chosen") {
+        return;
+    }
+    let ns = Netns::new("c22");
+    let (mut named, port) = listener(&ns, "");
+    let mut anonymous = support::anonymous_listener_from(&ns, port);
+    let (named_pid, anon_pid) = (named.pid(), anonymous.pid());
+    let anon_label = format!("net:[{}]", support::netns_inode(anon_pid));
+    let port = port.to_string();
+    let close = |args: &[&str]| {
+        run(portscope_in(&ns)
+            .args(["--netns", "all", "close", &port, "--tcp"])
+            .args(args))
+    };
+
+    let out = close(&["--dry-run"]);
+    let line = refusal(&out);
+    assert!(line.contains("2 network namespaces"), "{line}");
+    assert!(
+        line.contains("--netns") && line.contains("--all-namespaces"),
+        "{line}"
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with("NETNS"), "{table}");
+    // The table's short label: the name, or `ns:` and the inode's last six digits.
+    let anon_inode: u64 = anon_label
+        .trim_start_matches("net:[")
+        .trim_end_matches(']')
+        .parse()
+        .expect("net:[INODE]");
+    let anon_short = format!("ns:{:06}", anon_inode % 1_000_000);
+    // The refusal names each namespace as the table does, and `--netns` takes that label.
+    assert!(line.contains(&anon_short) && line.contains(&ns.name), "{line}");
+    for (pid, label) in [(named_pid, ns.name.as_str()), (anon_pid, anon_short.as_str())] {
+        let row = table
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(pid.to_string().as_str()))
+            .unwrap_or_else(|| panic!("pid {pid} in {table}"));
+        assert!(row.starts_with(label), "{row}");
+    }
+    // Without --dry-run and with --yes: refused the same way, before any signal.
+    let out = close(&["--yes"]);
+    refusal(&out);
+    assert!(still_running(&mut named) && still_running(&mut anonymous));
+    // The JSON plan carries each holder's namespace.
+    let out = close(&["--dry-run", "--json"]);
+    refusal(&out);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON plan");
+    let targets = planned(&plan);
+    assert!(
+        targets.contains(&(u64::from(anon_pid), vec![anon_label.clone()])),
+        "{plan}"
+    );
+    assert!(
+        targets.contains(&(u64::from(named_pid), vec![ns.name.clone()])),
+        "{plan}"
+    );
+    let socket = plan["plan"]["sockets"]
+        .as_array()
+        .expect("sockets")
+        .iter()
+        .find(|s| s["netns"]["label"] == anon_label.as_str())
+        .unwrap_or_else(|| panic!("the anonymous socket in {plan}"));
+    assert_eq!(socket["netns"]["kind"], "anonymous");
+    assert_eq!(socket["netns"]["inode"], support::netns_inode(anon_pid));
+
+    // --all-namespaces plans both.
+    let out = close(&["--all-namespaces", "--dry-run", "--json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON plan");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pids: Vec<u64> = planned(&plan).into_iter().map(|t| t.0).collect();
+    assert!(
+        pids.contains(&u64::from(named_pid)) && pids.contains(&u64::from(anon_pid)),
+        "{plan}"
+    );
+
+    // --netns picks one: its own namespace by name plans only the named holder, with no NETNS
+    // column (it is portscope's own namespace).
+    let out = run(portscope_in(&ns).args(["--netns", &ns.name, "close", &port, "--tcp", "--dry-run"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with("PID"), "{table}");
+    assert!(table.contains(&format!("{named_pid} ")), "{table}");
+    assert!(!table.contains(&format!("{anon_pid} ")), "{table}");
+    // Its full label selects it too (dry run); then, by the short label the refusal named, for
+    // real: only it is stopped, and the port is free there.
+    let out = run(portscope_in(&ns).args(["--netns", &anon_label, "close", &port, "--tcp", "--dry-run"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains(&format!("{anon_pid} ")), "{table}");
+    assert!(!table.contains(&format!("{named_pid} ")), "{table}");
+    let out = run(portscope_in(&ns).args(["--netns", &anon_short, "close", &port, "--tcp", "--yes"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("NETNS"),
+        "the holder is not in portscope's namespace: {text}"
+    );
+    assert!(text.contains(&anon_short), "{text}");
+    assert!(text.contains("is free"), "{text}");
+    let status = anonymous.0.wait().expect("reaped");
+    assert!(
+        !status.success(),
+        "the anonymous listener was stopped by a signal"
+    );
+    assert!(
+        still_running(&mut named),
+        "the other namespace's holder is untouched"
+    );
+}

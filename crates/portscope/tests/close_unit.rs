@@ -5,25 +5,8 @@
 use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 
-use support::{Netns, first_line, portscope_in, python, run, skip_without_root};
-
-/// A cgroup the test created; removed on drop (after its processes are gone).
-struct Cgroup(PathBuf);
-
-impl Drop for Cgroup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
-
-fn cgroup2_mount() -> Option<&'static Path> {
-    ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
-        .into_iter()
-        .map(Path::new)
-        .find(|p| p.join("cgroup.procs").exists() && p.join("cgroup.controllers").exists())
-}
+use support::{Cgroup, Netns, cgroup2_mount, first_line, portscope_in, python, run, skip_without_root};
 
 #[test]
 fn a_unit_holder_is_stopped_through_systemctl_with_unit() {

@@ -56,3 +56,29 @@ fn nmap_spellings_are_mapped_or_refused_with_a_hint() {
     let text = usage_error(&["scan", "-O", "198.18.0.2"]);
     assert!(text.contains("--banner"), "{text}");
 }
+
+/// Every duration flag is bounded at the edge: a wait is added to the clock, and
+/// `18446744073709551615s` overflowed it (`watch --interval` panicked) while a century hung.
+#[test]
+fn every_duration_flag_is_bounded() {
+    let huge = "18446744073709551615s";
+    for args in [
+        &["watch", "--interval", huge][..],
+        &["watch", "--for", huge],
+        &["watch", "--exec-timeout", "400days"],
+        &["close", "7", "--timeout", huge],
+        &["close", "7", "--watch", huge],
+        &["top", "--interval", huge],
+        &["exporter", "--interval", huge],
+        &["scan", "198.18.0.2", "--max-rtt-timeout", huge],
+    ] {
+        let text = usage_error(args);
+        assert!(
+            text.contains("out of range") || text.contains("not a duration"),
+            "{args:?}: {text}"
+        );
+    }
+    // Within range, the same flags are taken (the run then stops at its own bound).
+    let out = run(portscope().args(["watch", "--interval", "100ms", "--for", "0s", "--no-history"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

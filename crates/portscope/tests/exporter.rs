@@ -515,22 +515,9 @@ except Exception as e:
     print('error', type(e).__name__)
 "#;
 
-#[test]
-fn web_config_gives_tls_and_basic_auth() {
-    if skip_without_root("web_config_gives_tls_and_basic_auth") {
-        return;
-    }
-    if support::run(Command::new("sh").args(["-c", "command -v openssl"]))
-        .status
-        .code()
-        != Some(0)
-    {
-        eprintln!(
-            "skipping web_config_gives_tls_and_basic_auth: openssl is not installed (to make a test certificate)"
-        );
-        return;
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
+/// A self-signed certificate for 198.18.0.1 (`tls.crt`, also the CA to trust), its key, and a
+/// `web.yml` with both and the user `prometheus` whose password is `password`, all in `dir`.
+fn tls_web_config(dir: &Path, password: &str) -> PathBuf {
     let out = run(Command::new("openssl")
         .args([
             "req",
@@ -550,12 +537,12 @@ fn web_config_gives_tls_and_basic_auth() {
             "subjectAltName=IP:198.18.0.1",
         ])
         .arg("-keyout")
-        .arg(dir.path().join("tls.key"))
+        .arg(dir.join("tls.key"))
         .arg("-out")
-        .arg(dir.path().join("tls.crt")));
+        .arg(dir.join("tls.crt")));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let hash = bcrypt::hash("s3cret", 4).expect("bcrypt");
-    let web = dir.path().join("web.yml");
+    let hash = bcrypt::hash(password, 4).expect("bcrypt");
+    let web = dir.join("web.yml");
     std::fs::write(
         &web,
         format!(
@@ -563,6 +550,30 @@ fn web_config_gives_tls_and_basic_auth() {
         ),
     )
     .unwrap();
+    web
+}
+
+fn have_openssl(test: &str) -> bool {
+    let found = support::run(Command::new("sh").args(["-c", "command -v openssl"]))
+        .status
+        .code()
+        == Some(0);
+    if !found {
+        eprintln!("skipping {test}: openssl is not installed (to make a test certificate)");
+    }
+    found
+}
+
+#[test]
+fn web_config_gives_tls_and_basic_auth() {
+    if skip_without_root("web_config_gives_tls_and_basic_auth") {
+        return;
+    }
+    if !have_openssl("web_config_gives_tls_and_basic_auth") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let web = tls_web_config(dir.path(), "s3cret");
 
     let ns = Netns::new("exp");
     ns.ip(&["addr", "add", "198.18.0.1/32", "dev", "lo"]);
@@ -687,4 +698,254 @@ fn the_units_two_capabilities_name_root_owned_listeners() {
     assert_eq!(mine[0]["process"], "rootowned", "{text}");
     assert_eq!(mine[0]["user"], "root");
     assert!(mine[0]["exe"].contains("python3"), "{text}");
+}
+
+/// Three attacks without credentials, from 198.18.0.3, against a TLS and basic-auth exporter on
+/// 198.18.0.1, while the legitimate scraper (198.18.0.2, the right password) scrapes 5 times
+/// during each: 160 idle connections held open (reopened each second when the server drops
+/// them); 160 stalled TLS handshakes (a ClientHello's first 9 bytes, then nothing), plus one
+/// that trickles a byte every 2 s (at most 20 bytes); 16 connections sending wrong passwords,
+/// each a new one, as fast as answers come (at most 150 each, at most 15 s). Prints a JSON
+/// report.
+const DENIAL: &str = r#"
+import base64, json, os, select, socket, ssl, sys, threading, time, http.client
+SERVER = ('198.18.0.1', 9750)
+CA, GOOD = sys.argv[1], sys.argv[2]
+ctx = ssl.create_default_context(cafile=CA)
+
+def basic(credentials):
+    return 'Basic ' + base64.b64encode(credentials.encode()).decode()
+
+def request(source, credentials):
+    c = http.client.HTTPSConnection(SERVER[0], SERVER[1], context=ctx, timeout=10, source_address=(source, 0))
+    try:
+        c.request('GET', '/metrics', headers={'Authorization': basic(credentials)})
+        r = c.getresponse()
+        r.read()
+        return r.status
+    except Exception as e:
+        return 'error ' + type(e).__name__
+    finally:
+        c.close()
+
+def scrapes():
+    out = []
+    for _ in range(5):
+        out.append(request('198.18.0.2', 'prometheus:' + GOOD))
+        time.sleep(0.5)
+    return out
+
+def attacker():
+    s = socket.socket()
+    s.settimeout(5)
+    s.bind(('198.18.0.3', 0))
+    s.connect(SERVER)
+    return s
+
+def closed_by_server(s):
+    try:
+        if not select.select([s], [], [], 0)[0]:
+            return False
+        return s.recv(4096) == b''
+    except OSError:
+        return True
+
+def hold(first_bytes, stop, deadline):
+    # Keeps 160 connections open; every second, reopens those the server closed.
+    socks = []
+    while not stop.is_set() and time.time() < deadline:
+        socks = [s for s in socks if not (closed_by_server(s) and (s.close() or True))]
+        while len(socks) < 160:
+            try:
+                s = attacker()
+                if first_bytes:
+                    s.sendall(first_bytes)
+                socks.append(s)
+            except OSError:
+                break
+        stop.wait(1)
+    for s in socks:
+        s.close()
+
+def under(first_bytes):
+    stop = threading.Event()
+    t = threading.Thread(target=hold, args=(first_bytes, stop, time.time() + 60))
+    t.start()
+    time.sleep(2)
+    out = scrapes()
+    stop.set()
+    t.join()
+    return out
+
+report = {'before': scrapes()}
+report['idle'] = under(b'')
+# A TLS record header announcing a 512-byte handshake message, and the start of a ClientHello.
+hello = b'\x16\x03\x01\x02\x00\x01\x00\x01\xfc'
+report['stalled_handshakes'] = under(hello)
+
+# One handshake that keeps sending, a byte every 2 s: does the server ever let it go?
+s = attacker()
+closed = False
+for i in range(20):
+    try:
+        s.sendall(hello[i % len(hello):i % len(hello) + 1])
+    except OSError:
+        closed = True
+        break
+    try:
+        if select.select([s], [], [], 2)[0] and s.recv(4096) == b'':
+            closed = True
+            break
+    except OSError:
+        closed = True
+        break
+s.close()
+report['trickle_closed'] = closed
+
+answers = {}
+lock = threading.Lock()
+def guess(n, deadline):
+    for i in range(150):
+        if time.time() > deadline:
+            break
+        status = request('198.18.0.3', 'prometheus:wrong-%d-%d-%s' % (n, i, os.urandom(4).hex()))
+        with lock:
+            answers[str(status)] = answers.get(str(status), 0) + 1
+threads = [threading.Thread(target=guess, args=(n, time.time() + 15)) for n in range(16)]
+for t in threads:
+    t.start()
+time.sleep(2)
+report['wrong_passwords'] = scrapes()
+for t in threads:
+    t.join()
+report['guesses'] = answers
+print(json.dumps(report))
+"#;
+
+#[test]
+fn attacks_without_credentials_leave_scrapes_served() {
+    if skip_without_root("attacks_without_credentials_leave_scrapes_served")
+        || !have_openssl("attacks_without_credentials_leave_scrapes_served")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let web = tls_web_config(dir.path(), "s3cret");
+    let ns = Netns::new("exp");
+    for address in ["198.18.0.1/32", "198.18.0.2/32", "198.18.0.3/32"] {
+        ns.ip(&["addr", "add", address, "dev", "lo"]);
+    }
+    let mut cmd = portscope_in(&ns);
+    cmd.args(["exporter", "--listen", "198.18.0.1:9750", "--web-config"])
+        .arg(&web)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut guard = Guard::spawn(&mut cmd);
+    let stderr = line_channel(guard.0.stderr.take().expect("piped stderr"));
+    let started = (0..10).any(|_| {
+        stderr
+            .recv_timeout(Duration::from_secs(30))
+            .is_ok_and(|l| l.contains("serving https://"))
+    });
+    assert!(started, "the exporter did not start");
+
+    let out = run(python_in(&ns)
+        .args(["-c", DENIAL])
+        .arg(dir.path().join("tls.crt"))
+        .arg("s3cret"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    eprintln!("attacks_without_credentials_leave_scrapes_served: {report}");
+    let ok = serde_json::json!([200, 200, 200, 200, 200]);
+    for phase in ["before", "idle", "stalled_handshakes", "wrong_passwords"] {
+        assert_eq!(report[phase], ok, "{phase}: {report}");
+    }
+    assert_eq!(
+        report["trickle_closed"], true,
+        "a handshake that never finishes is let go: {report}"
+    );
+    // Guessing is throttled: beyond a few failures a source is answered 429 without a bcrypt.
+    let guesses = &report["guesses"];
+    assert!(guesses["429"].as_u64().unwrap_or(0) > 0, "{report}");
+    assert!(guesses["401"].as_u64().unwrap_or(0) > 0, "{report}");
+    assert!(matches!(guard.0.try_wait(), Ok(None)), "the exporter died");
+}
+
+/// Sends a request head, then reads until the server closes; prints the status lines it got.
+const RAW: &str = r#"
+import socket, sys
+s = socket.create_connection(('127.0.0.1', 9750), timeout=10)
+s.sendall(sys.argv[1].encode().decode('unicode_escape').encode('latin1'))
+out = b''
+try:
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+except OSError:
+    pass
+print(' '.join(l.split(b' ')[1].decode() for l in out.split(b'\r\n') if l.startswith(b'HTTP/1.1 ')))
+"#;
+
+#[test]
+fn differing_content_lengths_are_refused() {
+    if skip_without_root("differing_content_lengths_are_refused") {
+        return;
+    }
+    let ns = Netns::new("exp");
+    let _exporter = Exporter::start(&ns, &[]);
+    let statuses = |head: &str| {
+        let out = run(python_in(&ns).args(["-c", RAW, head]));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // RFC 9112 6.3: lengths that differ, or are not numbers, make the framing unknowable. Read
+    // as 0, the "body" would be served as a second request (smuggled past a proxy that read 44).
+    let smuggled = "GET /metrics HTTP/1.1\\r\\nConnection: close\\r\\n\\r\\n";
+    for lengths in [
+        "Content-Length: 0\\r\\nContent-Length: 44",
+        "Content-Length: 0, 44",
+        "Content-Length: +0",
+        "Content-Length: 0x0",
+    ] {
+        let got = statuses(&format!(
+            "GET /health HTTP/1.1\\r\\n{lengths}\\r\\n\\r\\n{smuggled}"
+        ));
+        assert_eq!(got, "400", "{lengths}");
+    }
+    // The same length twice is one length (and 0 is no body).
+    assert_eq!(
+        statuses(
+            "GET /health HTTP/1.1\\r\\nContent-Length: 0\\r\\nContent-Length: 0\\r\\nConnection: close\\r\\n\\r\\n"
+        ),
+        "200"
+    );
+}
+
+#[test]
+fn series_name_their_namespace_next_to_its_inode() {
+    if skip_without_root("series_name_their_namespace_next_to_its_inode") {
+        return;
+    }
+    let ns = Netns::new("expname");
+    let _listener = named_listener(&ns, "named-ns", 8444);
+    // Selected by its name, as a user running several namespaces would.
+    let _exporter = Exporter::start(&ns, &["--netns", &ns.name]);
+    let page = fetch(&ns, &format!("http://{EXPORTER}/metrics"), None);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let mine: Vec<_> = series(&page.body, "portscope_listening_socket_info")
+        .into_iter()
+        .filter(|l| l["port"] == "8444")
+        .collect();
+    assert_eq!(mine.len(), 1, "{}", page.body);
+    assert_eq!(mine[0]["netns_name"], ns.name, "{:?}", mine[0]);
+    assert!(mine[0]["netns"].parse::<u64>().is_ok(), "{:?}", mine[0]);
+    let counts = series(&page.body, "portscope_sockets");
+    assert!(
+        counts
+            .iter()
+            .any(|l| l["netns_name"] == ns.name && l["state"] == "LISTEN"),
+        "{counts:?}"
+    );
 }

@@ -13,50 +13,15 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Guard, Netns, first_line, line_channel, portscope, portscope_in, run, skip_without_root};
-
-/// The uid and gid of `nobody`, the other user in these tests.
-const NOBODY: u32 = 65534;
-
-/// A directory under /tmp with the given mode and owner, removed on drop.
-struct Dir {
-    path: PathBuf,
-    _guard: tempfile::TempDir,
-}
-
-impl Dir {
-    fn new(mode: u32, owner: u32) -> Dir {
-        let guard = tempfile::Builder::new()
-            .prefix("ps11-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let path = guard.path().to_path_buf();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        std::os::unix::fs::chown(&path, Some(owner), Some(owner)).unwrap();
-        Dir { path, _guard: guard }
-    }
-
-    fn join(&self, name: impl AsRef<Path>) -> PathBuf {
-        self.path.join(name)
-    }
-}
-
-/// A root-owned file with known content, the target of the planted links.
-fn victim(dir: &Dir) -> PathBuf {
-    let path = dir.join("victim");
-    std::fs::write(&path, "precious\n").unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path
-}
+use support::{
+    Dir, Guard, NOBODY, Netns, first_line, line_channel, portscope, portscope_in, run, skip_without_root,
+    stderr, victim,
+};
 
 /// `ln -s target link` as user nobody would do it: the link belongs to them.
 fn plant_link(target: &Path, link: &Path) {
     std::os::unix::fs::symlink(target, link).unwrap();
     std::os::unix::fs::lchown(link, Some(NOBODY), Some(NOBODY)).unwrap();
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The real file behind /usr/bin/python3, copied to `dest` (an executable anywhere, named

@@ -262,6 +262,11 @@ fn deleted_executable_is_marked_deleted() {
             .stdin(Stdio::from(OwnedFd::from(listener.try_clone().unwrap()))),
     );
     let pid = child.pid();
+    // Between fork and exec the child still holds the test's own (close-on-exec) descriptors.
+    let execd = wait_until(5.0, || {
+        std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe)
+    });
+    assert!(execd, "the child did not exec {}", exe.display());
     std::fs::remove_file(&exe).unwrap();
     let ino = inode(&listener);
     let snap = portscope::host::platform(portscope_core::platform::NetnsSelection::Current)
@@ -376,6 +381,29 @@ fn completions_and_man_page_come_from_the_cli() {
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("portscope"));
     let out = run(portscope().arg("man"));
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains(".TH portscope"));
+    // Each command has a page of its own, named as `man portscope-list` looks it up, with its
+    // own flags and the global ones; list's has its examples.
+    let commands = run(portscope().args(["man", "--list"]));
+    let commands = String::from_utf8_lossy(&commands.stdout).into_owned();
+    assert!(commands.lines().count() >= 11, "{commands}");
+    for command in commands.lines() {
+        let out = run(portscope().args(["man", command]));
+        let page = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "man {command}");
+        assert!(page.contains(&format!(".TH portscope-{command} 1")), "{page}");
+        assert!(page.contains("\\-\\-netns"), "{page}");
+    }
+    let list = run(portscope().args(["man", "list"]));
+    let list = String::from_utf8_lossy(&list.stdout);
+    for flag in ["\\-\\-state", "\\-\\-format", "\\-\\-no\\-header", "\\-tulpn"] {
+        assert!(list.contains(flag), "{flag} missing from portscope-list(1)");
+    }
+    // The completions carry the new flags too.
+    let bash = run(portscope().args(["completions", "bash"]));
+    let bash = String::from_utf8_lossy(&bash.stdout);
+    assert!(bash.contains("--state") && bash.contains("--format") && bash.contains("--no-header"));
+    let out = run(portscope().args(["man", "nosuch"]));
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
@@ -401,4 +429,35 @@ fn a_dual_stack_listener_counts_as_ipv4_and_its_ipv4_clients_print_as_ipv4() {
     let out = run(support::portscope_in(&ns).args(["list", "--json", "-l", "-p", "7440"]));
     let value: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(value[0]["dual_stack"], true, "{value}");
+}
+
+/// A Python http.server on 8000 and a notebook-style server on 8888 show the names people use
+/// (`http-alt`), not the registry's `irdmi` and `ddi-tcp-1`.
+#[test]
+fn service_shows_common_usage_over_registry_names() {
+    if support::skip_without_root("service_shows_common_usage_over_registry_names") {
+        return;
+    }
+    let ns = support::Netns::new("common");
+    let _web = support::python_listener(Some(&ns), "tcp", "127.0.0.1", 8000);
+    let _nb = support::python_listener(Some(&ns), "tcp", "127.0.0.1", 8888);
+    assert!(wait_until(5.0, || {
+        let out = run(support::portscope_in(&ns).args(["list", "--json", "--listening"]));
+        let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        rows.len() >= 2
+    }));
+    let out = run(support::portscope_in(&ns)
+        .args(["list", "--json", "--listening"])
+        .env_remove("PORTSCOPE_SERVICES"));
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    for port in [8000, 8888] {
+        let row = rows
+            .iter()
+            .find(|r| r["local"]["port"] == port)
+            .unwrap_or_else(|| panic!("{port} not listed: {rows:?}"));
+        assert_eq!(row["service"], "http-alt", "{row}");
+    }
+    let out = run(support::portscope_in(&ns).args(["list", "--listening"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("http-alt") && !text.contains("irdmi"), "{text}");
 }

@@ -232,3 +232,108 @@ fn a_user_services_file_adds_and_overrides_names() {
     let (code, _) = failure(&["80", "--services", "/nonexistent/services"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn lookup_by_family_lists_its_ports_and_sources() {
+    let text = stdout(&lookup(&["netbus"]));
+    for want in [
+        "12345/tcp",
+        "12346/tcp",
+        "NetBus",
+        "source: https://",
+        "abuse table",
+    ] {
+        assert!(text.contains(want), "{want} missing:\n{text}");
+    }
+    // Any spelling people use, and the JSON carries the rows with their sources.
+    for name in ["NetBus", "Back Orifice", "backorifice", "SubSeven"] {
+        let answer = json(&[name]);
+        let rows = answer["abuse"].as_array().expect("abuse array");
+        assert!(!rows.is_empty(), "{name}: no rows");
+        assert!(
+            rows.iter()
+                .all(|r| r["source"].as_str().is_some_and(|s| s.starts_with("https://"))),
+            "{name}: {rows:?}"
+        );
+    }
+    let ports: Vec<u64> = json(&["back orifice"])["abuse"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["port"].as_u64())
+        .collect();
+    assert!(ports.contains(&31337), "{ports:?}");
+}
+
+#[test]
+fn lookup_by_kind_lists_every_row_of_that_kind() {
+    for (word, kind) in [
+        ("trojan", "trojan"),
+        ("trojans", "trojan"),
+        ("backdoor", "backdoor"),
+    ] {
+        let answer = json(&[word]);
+        let rows = answer["abuse"].as_array().expect("abuse array");
+        assert!(!rows.is_empty(), "{word}: no rows");
+        assert!(rows.iter().all(|r| r["kind"] == kind), "{word}: {rows:?}");
+    }
+    let text = stdout(&lookup(&["trojan"]));
+    assert!(text.contains("31337") && text.contains("12345"), "{text}");
+}
+
+#[test]
+fn lookup_abuse_lists_the_whole_table_with_sources() {
+    let table = include_str!("../../portscope-core/data/abuse.tsv");
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split('\t').collect())
+        .collect();
+    let text = stdout(&lookup(&["--abuse"]));
+    for row in &rows {
+        let (port, family, source) = (row[0], row[2], row[6]);
+        assert!(
+            text.lines()
+                .any(|l| l.contains(&format!("{port}/")) && l.contains(family)),
+            "{port} {family} missing:\n{text}"
+        );
+        assert!(text.contains(source), "{source} missing");
+    }
+    let out = lookup(&["--abuse", "--json"]);
+    let all: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(all.as_array().map(Vec::len), Some(rows.len()));
+    // A name and --abuse together is a usage error, as is neither.
+    assert_eq!(failure(&["--abuse", "netbus"]).0, 2);
+}
+
+#[test]
+fn an_unknown_name_points_at_the_abuse_table() {
+    let (code, line) = failure(&["surely-no-such-family"]);
+    assert_eq!(code, 6);
+    assert!(line.contains("lookup --abuse"), "{line}");
+}
+
+#[test]
+fn common_usage_is_shown_beside_the_registration() {
+    let text = stdout(&lookup(&["8000"]));
+    assert!(text.contains("http-alt") && text.contains("common use"), "{text}");
+    assert!(text.contains("irdmi") && text.contains("iana"), "{text}");
+    let names: Vec<_> = services(&json(&["8888/tcp"])).into_iter().map(|s| s.2).collect();
+    assert!(
+        names.contains(&"http-alt".to_string()) && names.contains(&"ddi-tcp-1".to_string()),
+        "{names:?}"
+    );
+}
+
+/// The Windows build must print the same (tests/windows.rs compares portscope.exe under Wine to
+/// the same file): this keeps the recording true to the Linux build.
+#[test]
+fn lookup_31337_is_the_answer_recorded_for_windows() {
+    let out = lookup(&["31337"]);
+    assert_eq!(
+        stdout(&out),
+        crate::recorded::LOOKUP_31337,
+        "regenerate with: NO_COLOR=1 portscope lookup 31337 > crates/portscope/tests/recorded/lookup-31337.txt"
+    );
+    assert!(crate::recorded::LOOKUP_31337.contains("Back Orifice"));
+}

@@ -198,6 +198,23 @@ fn debian_package_installs_and_runs() {
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("portscope {}", env!("CARGO_PKG_VERSION"))
     );
+    // A page per command, made from its own definition: `man portscope-list`.
+    let commands = run(Command::new(&installed).args(["man", "--list"]));
+    let commands = String::from_utf8_lossy(&commands.stdout).into_owned();
+    assert!(commands.lines().any(|c| c == "list"), "{commands}");
+    for command in commands.lines() {
+        let page = root
+            .path()
+            .join(format!("usr/share/man/man1/portscope-{command}.1.gz"));
+        let size = std::fs::metadata(&page).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 0, "the package has no man page for {command}");
+    }
+    if tool("man").is_some() {
+        let page = root.path().join("usr/share/man/man1/portscope-list.1.gz");
+        let out = run(Command::new("man").arg("-l").arg(&page).env("MANPAGER", "cat"));
+        assert!(text(&out).contains("portscope-list"), "{}", text(&out));
+        assert!(text(&out).contains("--state"), "{}", text(&out));
+    }
     for file in [
         "usr/share/man/man1/portscope.1.gz",
         "usr/share/bash-completion/completions/portscope",

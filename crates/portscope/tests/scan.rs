@@ -411,3 +411,21 @@ fn an_unreachable_host_is_reported_down_not_as_nothing_exposed() {
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(row.contains("\u{b7}") && row.contains(" port"), "{row}");
 }
+
+#[test]
+fn the_default_scan_finds_the_ports_people_look_for() {
+    if skip_without_root("the_default_scan_finds_the_ports_people_look_for") {
+        return;
+    }
+    // Back Orifice 2000, Android's adb, the common alternative web port, NetBus.
+    let open = [5555, 8888, 12345, 31337];
+    let lab = Lab::new(&open, &[]);
+    let out = lab.scan(&[TARGET_V4, "--json"]);
+    let doc = support::json_ok(&out);
+    let found = listed_ports(&doc["hosts"][0]);
+    assert_eq!(
+        found,
+        open.iter().map(|p| u64::from(*p)).collect::<Vec<_>>(),
+        "{doc}"
+    );
+}

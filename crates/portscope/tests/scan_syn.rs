@@ -424,7 +424,9 @@ fn an_interrupted_scan_resumes_from_its_file() {
     send(&scan, libc::SIGINT);
     assert_eq!(scan.0.wait().expect("wait").code(), Some(130));
     let held = std::fs::read_to_string(&file).expect("resume file");
-    let first = held.lines().count();
+    // The first line names the scan the file belongs to; every other line is a settled port.
+    assert!(held.starts_with("{\"portscope_resume\":1,"), "{held}");
+    let first = held.lines().count() - 1;
     assert!(
         first > 0 && first < 5000,
         "the first run settled part of the ports: {first}"
@@ -464,6 +466,201 @@ fn an_interrupted_scan_resumes_from_its_file() {
     );
     assert_eq!(
         std::fs::read_to_string(&file).expect("file").lines().count(),
-        5000
+        5000 + 1
     );
+}
+
+/// Issue 23, point 14: a resume file with a line for a host this scan never targeted (or written
+/// by another scan) was mixed in, and the stranger reported open. Staged: a file holding
+/// "198.18.0.77:4444 open", then a file of a scan of other ports.
+#[test]
+fn a_resume_file_of_another_scan_is_refused() {
+    if skip_without_root("a_resume_file_of_another_scan_is_refused") {
+        return;
+    }
+    use std::os::unix::fs::OpenOptionsExt;
+    let lab = Lab::new(&[22], &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("planted.resume");
+    let file_arg = file.to_str().expect("utf-8 path");
+    let planted = "{\"host\":\"198.18.0.77\",\"port\":4444,\"protocol\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\"}\n";
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&file)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, planted.as_bytes()))
+        .expect("write the planted file");
+    let refused = |out: &Output, what: &str| {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
+        assert!(stderr.contains("resume file"), "{what}: {stderr}");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("198.18.0.77"),
+            "{what}: the planted host was reported"
+        );
+    };
+    let out = lab.scan(&[TARGET_V4, "-p", "22", "-sS", "--resume", file_arg, "--json"]);
+    refused(&out, "a planted line");
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("file"),
+        planted,
+        "a refused file is left as it was"
+    );
+
+    // A file written by a scan of port 22, given to a scan of ports 22 and 80.
+    let own = dir.path().join("own.resume");
+    let own_arg = own.to_str().expect("utf-8 path");
+    let first = lab.scan(&[TARGET_V4, "-p", "22", "-sS", "--resume", own_arg, "--json"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let out = lab.scan(&[TARGET_V4, "-p", "22,80", "-sS", "--resume", own_arg, "--json"]);
+    refused(&out, "another scan's file");
+    // The same scan again takes its own file.
+    let again = lab.scan(&[TARGET_V4, "-p", "22", "-sS", "--resume", own_arg, "--json"]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&again.stdout).expect("JSON");
+    assert_eq!(doc["hosts"][0]["open"], 1, "{doc}");
+}
+
+/// Issue 23, point 17b: a SYN scan of the scanner's own addresses listed its own four reserved
+/// source ports as "filtered no-response" (the kernel's resets from them were dropped by the
+/// scan's own firewall rule). Staged in the scanner's namespace, on its loopback and its own
+/// IPv4 and IPv6 addresses: every port is closed, as -sT and nmap see it.
+#[test]
+fn a_syn_scan_of_its_own_addresses_reports_no_phantom_ports() {
+    if skip_without_root("a_syn_scan_of_its_own_addresses_reports_no_phantom_ports") {
+        return;
+    }
+    let lab = Lab::new(&[], &[]);
+    for own in ["127.0.0.1", "198.18.0.1", "fd00:17::1"] {
+        // The reserved ports are 40000-60000; the whole range for loopback.
+        let ports = if own == "127.0.0.1" { "-" } else { "40000-60001" };
+        let (states, _) = lab.states(&[own, "-p", ports, "-sS", "--max-retries", "1"]);
+        let not_closed: Vec<_> = states.iter().filter(|(_, (s, _))| s != "closed").collect();
+        assert!(not_closed.is_empty(), "{own}: {not_closed:?}");
+        let expected = if own == "127.0.0.1" { 65535 } else { 20002 };
+        assert_eq!(states.len(), expected, "{own}");
+    }
+}
+
+/// Issue 23, point 13: the SYN engine read answers off a raw socket, which is handed packets
+/// before the kernel checks their checksums. Staged over IPv4 and IPv6: the scanner probes
+/// 198.18.0.99 and fd00:17::99, routed through the target namespace, where no host has those
+/// addresses; an attacker there reads each probe off the link and answers it with a forged
+/// SYN-ACK (ports 1-50), reset (51-100) or ICMP/ICMPv6 admin-prohibited (101-150), each with a
+/// wrong checksum, so the scanner's kernel drops them all. Ports 151 and 152 get a SYN-ACK and a
+/// reset with right checksums: proof that the forger's answers reach the scanner at all.
+#[test]
+fn answers_with_wrong_checksums_are_not_believed() {
+    if skip_without_root("answers_with_wrong_checksums_are_not_believed") {
+        return;
+    }
+    let lab = Lab::new(&[], &[]);
+    lab.scanner
+        .ip(&["route", "add", "198.18.0.99/32", "via", TARGET_V4]);
+    lab.scanner
+        .ip(&["-6", "route", "add", "fd00:17::99/128", "via", TARGET_V6]);
+    let forger = "import socket,struct,time\n\
+        def csum(b):\n\
+        \x20   if len(b)%2: b+=b'\\0'\n\
+        \x20   t=sum(struct.unpack('!%dH'%(len(b)//2),b))\n\
+        \x20   while t>>16: t=(t&0xffff)+(t>>16)\n\
+        \x20   return (~t)&0xffff\n\
+        def ip4(src,dst,proto,payload):\n\
+        \x20   h=struct.pack('!BBHHHBBH4s4s',0x45,0,20+len(payload),0,0x4000,64,proto,0,src,dst)\n\
+        \x20   return h[:10]+struct.pack('!H',csum(h))+h[12:]+payload\n\
+        def ip6(src,dst,proto,payload):\n\
+        \x20   return struct.pack('!IHBB16s16s',0x60000000,len(payload),proto,64,src,dst)+payload\n\
+        def pseudo(v6,src,dst,proto,n):\n\
+        \x20   return src+dst+(struct.pack('!IxxxB',n,proto) if v6 else struct.pack('!BBH',0,proto,n))\n\
+        r=socket.socket(socket.AF_PACKET,socket.SOCK_DGRAM,socket.htons(3))\n\
+        r.bind(('veth0',3))\n\
+        r.settimeout(0.5)\n\
+        s4=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_RAW)\n\
+        s6=socket.socket(socket.AF_INET6,socket.SOCK_RAW,socket.IPPROTO_RAW)\n\
+        ph4=socket.inet_pton(socket.AF_INET,'198.18.0.99')\n\
+        ph6=socket.inet_pton(socket.AF_INET6,'fd00:17::99')\n\
+        me4=socket.inet_pton(socket.AF_INET,'198.18.0.2')\n\
+        me6=socket.inet_pton(socket.AF_INET6,'fd00:17::2')\n\
+        print('ready',flush=True)\n\
+        end=time.time()+120\n\
+        while time.time()<end:\n\
+        \x20   try:\n\
+        \x20       pkt,addr=r.recvfrom(2048)\n\
+        \x20   except socket.timeout:\n\
+        \x20       continue\n\
+        \x20   if addr[2]==socket.PACKET_OUTGOING or len(pkt)<40: continue\n\
+        \x20   v6=pkt[0]>>4==6\n\
+        \x20   if v6:\n\
+        \x20       if len(pkt)<60 or pkt[6]!=6 or pkt[24:40]!=ph6: continue\n\
+        \x20       hl,src,ph,me=40,pkt[8:24],ph6,me6\n\
+        \x20   else:\n\
+        \x20       if pkt[9]!=6 or pkt[16:20]!=ph4: continue\n\
+        \x20       hl,src,ph,me=(pkt[0]&15)*4,pkt[12:16],ph4,me4\n\
+        \x20   tcp=pkt[hl:]\n\
+        \x20   sport,dport,seq=struct.unpack('!HHI',tcp[:8])\n\
+        \x20   if tcp[13]!=0x02 or dport>152: continue\n\
+        \x20   if dport<=100 or dport>150:\n\
+        \x20       flags=0x12 if dport<=50 or dport==151 else 0x14\n\
+        \x20       seg=struct.pack('!HHIIBBHHH',dport,sport,7 if flags==0x12 else 0,(seq+1)&0xffffffff,0x50,flags,1024,0,0)\n\
+        \x20       c=csum(pseudo(v6,ph,src,6,len(seg))+seg)\n\
+        \x20       if dport<=150: c^=0x5a5a\n\
+        \x20       seg=seg[:16]+struct.pack('!H',c)+seg[18:]\n\
+        \x20       out=ip6(ph,src,6,seg) if v6 else ip4(ph,src,6,seg)\n\
+        \x20   elif v6:\n\
+        \x20       icmp=struct.pack('!BBHI',1,1,0,0)+pkt[:hl+24]\n\
+        \x20       c=csum(pseudo(True,me,src,58,len(icmp))+icmp)^0x5a5a\n\
+        \x20       out=ip6(me,src,58,icmp[:2]+struct.pack('!H',c)+icmp[4:])\n\
+        \x20   else:\n\
+        \x20       icmp=struct.pack('!BBHI',3,13,0,0)+pkt[:hl+8]\n\
+        \x20       c=csum(icmp)^0x5a5a\n\
+        \x20       out=ip4(me,src,1,icmp[:2]+struct.pack('!H',c)+icmp[4:])\n\
+        \x20   if v6:\n\
+        \x20       s6.sendto(out,(socket.inet_ntop(socket.AF_INET6,src),0))\n\
+        \x20   else:\n\
+        \x20       s4.sendto(out,(socket.inet_ntop(socket.AF_INET,src),0))\n";
+    let mut cmd = lab.target.command("/usr/bin/python3");
+    cmd.args(["-c", forger]).stdout(Stdio::piped());
+    let mut guard = Guard::spawn(&mut cmd);
+    assert_eq!(first_line(&mut guard), "ready", "the forger did not start");
+    for phantom in ["198.18.0.99", "fd00:17::99"] {
+        let (states, _) = lab.states(&[
+            phantom,
+            "-p",
+            "1-152",
+            "-sS",
+            "--max-retries",
+            "1",
+            "--max-rtt-timeout",
+            "300ms",
+        ]);
+        let state = |port: u16| states.get(&(port, "tcp".to_string())).cloned();
+        let pair = |s: &str, r: &str| Some((s.to_string(), r.to_string()));
+        assert_eq!(
+            state(151),
+            pair("open", "syn-ack"),
+            "{phantom}: the forger's right answers arrive"
+        );
+        assert_eq!(
+            state(152),
+            pair("closed", "reset"),
+            "{phantom}: the forger's right answers arrive"
+        );
+        for port in 1..=150 {
+            assert_eq!(
+                state(port),
+                pair("filtered", "no-response"),
+                "{phantom} port {port}: an answer with a wrong checksum was believed"
+            );
+        }
+    }
 }

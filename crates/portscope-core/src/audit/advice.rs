@@ -7,46 +7,9 @@
 //! `portscope close --pid`). A finding that only asks for a closer look gets the command that
 //! shows more. Paths in a command are quoted for the shell: they came from a process.
 
-use crate::model::{Process, Supervisor};
-
 use super::finding::{CheckId, Finding, Severity};
 
-/// `text` quoted for a POSIX shell: in single quotes, any single quote spelled `'\''`. Plain
-/// words (letters, digits and `/._-+:@%=,`) stay as they are, so common commands read cleanly.
-pub fn shell_quote(text: &str) -> String {
-    let plain = !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@%=,".contains(&b));
-    if plain {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
-}
-
-/// Copies the running executable of `pid` next to the user, before anything stops it.
-pub fn keep_executable(pid: u32) -> String {
-    format!("cp /proc/{pid}/exe ./portscope-evidence-{pid}.bin")
-}
-
-/// Stops `process` through whatever supervises it.
-pub fn stop(process: &Process) -> String {
-    match &process.supervisor {
-        Some(Supervisor::Systemd { unit }) => format!("systemctl stop {}", shell_quote(unit)),
-        Some(Supervisor::SystemdUser { unit }) => {
-            let user = process.user.as_deref().map(shell_quote);
-            match user {
-                Some(user) => format!("systemctl --user -M {user}@ stop {}", shell_quote(unit)),
-                None => format!("systemctl --user stop {}", shell_quote(unit)),
-            }
-        }
-        Some(Supervisor::Container { runtime, id }) if runtime == "docker" || runtime == "podman" => {
-            format!("{runtime} stop {}", shell_quote(id))
-        }
-        _ => format!("portscope close --pid {}", process.pid),
-    }
-}
+pub use crate::close::suggest::{keep_executable, path_operand, shell_quote, stop};
 
 /// Shows who a process is: its parent, user, start and command line, and its executable.
 pub fn inspect(pid: u32) -> String {
@@ -83,34 +46,5 @@ pub fn next_step(finding: &Finding) -> Option<String> {
         (CheckId::HiddenListener, _, _) => Some("cat /proc/sys/kernel/tainted /proc/modules".into()),
         (_, Severity::Info, Some(process)) => Some(inspect(process.pid)),
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(shell_quote("nginx.service"), "nginx.service");
-        assert_eq!(shell_quote("/tmp/a b"), "'/tmp/a b'");
-        assert_eq!(shell_quote("x'; rm -rf /"), r"'x'\''; rm -rf /'");
-        assert_eq!(shell_quote(""), "''");
-        assert_eq!(shell_quote("$(id)"), "'$(id)'");
-    }
-
-    #[test]
-    fn stop_follows_the_supervisor() {
-        let mut p = Process::new(42, 1, "x");
-        assert_eq!(stop(&p), "portscope close --pid 42");
-        p.supervisor = Some(Supervisor::Systemd {
-            unit: "evil.service".into(),
-        });
-        assert_eq!(stop(&p), "systemctl stop evil.service");
-        p.supervisor = Some(Supervisor::Container {
-            runtime: "docker".into(),
-            id: "abc".into(),
-        });
-        assert_eq!(stop(&p), "docker stop abc");
     }
 }

@@ -46,7 +46,7 @@ pub struct Rule {
 /// Parses an allow-list; the error is one line for the user.
 pub fn parse(text: &[u8]) -> Result<Vec<Rule>, String> {
     let text = std::str::from_utf8(text).map_err(|_| "not UTF-8 text".to_string())?;
-    let file: File = toml::from_str(text).map_err(|e| e.message().trim().to_string())?;
+    let file: File = toml::from_str(text).map_err(|e| crate::render::clip_quoted(e.message().trim()))?;
     file.allow
         .into_iter()
         .map(|raw| {

@@ -112,6 +112,11 @@ impl<'a> Context<'a> {
         {
             return Ownership::Unknown;
         }
+        // The path is a package's, the file is not (bound over it in a mount namespace of its
+        // own): no package installed what runs.
+        if self.platform.exe_is_hosts(process.pid) == Some(false) {
+            return Ownership::NoPackage;
+        }
         if let Some(package) = owners.paths.get(exe) {
             return Ownership::Package(package.clone());
         }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::model::{Endpoint, Process, Protocol, Socket, SocketState};
+use crate::model::{Endpoint, Netns, Process, Protocol, Socket, SocketState};
 
 /// How much a finding should worry an administrator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -64,10 +64,12 @@ pub enum CheckId {
     HiddenSocket,
     EbpfProgram,
     KernelTaint,
+    ExitedLeader,
+    Origin,
 }
 
 impl CheckId {
-    pub const ALL: [CheckId; 18] = [
+    pub const ALL: [CheckId; 20] = [
         CheckId::DeletedExe,
         CheckId::ExeLocation,
         CheckId::Unpackaged,
@@ -86,6 +88,8 @@ impl CheckId {
         CheckId::HiddenSocket,
         CheckId::EbpfProgram,
         CheckId::KernelTaint,
+        CheckId::ExitedLeader,
+        CheckId::Origin,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -108,6 +112,8 @@ impl CheckId {
             CheckId::HiddenSocket => "hidden-socket",
             CheckId::EbpfProgram => "ebpf-program",
             CheckId::KernelTaint => "kernel-taint",
+            CheckId::ExitedLeader => "exited-leader",
+            CheckId::Origin => "origin",
         }
     }
 
@@ -132,6 +138,10 @@ pub struct SocketRef {
     /// `None` when no socket table shows the socket (a hidden listener).
     pub state: Option<SocketState>,
     pub inode: u64,
+    /// The network namespace the socket lives in; `None` when no socket table shows it (a
+    /// hidden listener, found by binding in portscope's own namespace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns: Option<Arc<Netns>>,
 }
 
 impl SocketRef {
@@ -142,6 +152,7 @@ impl SocketRef {
             remote: (!socket.remote.is_unspecified()).then_some(socket.remote),
             state: Some(socket.state),
             inode: socket.inode,
+            netns: Some(Arc::clone(&socket.netns)),
         }
     }
 }

@@ -90,10 +90,30 @@ pub fn run(
             finding.next_step = super::advice::next_step(finding);
         }
     }
+    // portscope itself (a `scan -sS` holding raw sockets, another `top`) is known by its
+    // executable file, not its name, and is no finding.
+    let mut own: std::collections::HashMap<u32, bool> = std::collections::HashMap::new();
+    out.findings.retain(|finding| {
+        finding.process.as_ref().is_none_or(|p| {
+            !*own
+                .entry(p.pid)
+                .or_insert_with(|| platform.runs_own_executable(p.pid))
+        })
+    });
     let before = out.findings.len();
     let names = |process: &crate::model::Process, pattern: &str| ctx.program_named(process, pattern);
-    out.findings
-        .retain(|finding| !options.allow.iter().any(|rule| rule.silences(finding, &names)));
+    // A rule that names a path trusts the file at that path on the host, not one bound over it.
+    let impostor = |finding: &Finding| {
+        finding
+            .process
+            .as_ref()
+            .is_some_and(|p| platform.exe_is_hosts(p.pid) == Some(false))
+    };
+    out.findings.retain(|finding| {
+        !options.allow.iter().any(|rule| {
+            rule.silences(finding, &names) && !(rule.program.starts_with('/') && impostor(finding))
+        })
+    });
     let silenced = before - out.findings.len();
     out.findings.sort_by(|a, b| {
         let port = |f: &Finding| f.sockets.first().map(|s| (s.local.port, s.protocol));

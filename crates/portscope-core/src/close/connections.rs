@@ -75,6 +75,13 @@ pub struct Cut {
     pub result: &'static str,
 }
 
+/// Why a connection could not be cut at all.
+#[cfg(not(windows))]
+const DESTROY_UNSUPPORTED: &str =
+    "this kernel cannot destroy sockets (built without CONFIG_INET_DIAG_DESTROY)";
+#[cfg(windows)]
+const DESTROY_UNSUPPORTED: &str = "Windows cannot cut this connection: SetTcpEntry aborts IPv4 TCP connections only (stop the process that holds an IPv6 one)";
+
 /// Destroys each connection. A kernel without SOCK_DESTROY support or a missing capability stops
 /// the whole run with one line.
 pub fn cut(platform: &dyn Platform, connections: &[Socket]) -> Result<Vec<Cut>> {
@@ -83,15 +90,11 @@ pub fn cut(platform: &dyn Platform, connections: &[Socket]) -> Result<Vec<Cut>> 
         let result = match platform.destroy(connection) {
             Ok(()) => "destroyed",
             Err(DestroyError::Gone) => "gone",
-            Err(DestroyError::Unsupported) => {
-                return Err(Error::System(
-                    "this kernel cannot destroy sockets (built without CONFIG_INET_DIAG_DESTROY)".into(),
-                ));
-            }
+            Err(DestroyError::Unsupported) => return Err(Error::System(DESTROY_UNSUPPORTED.into())),
             Err(DestroyError::Permission) => {
                 return Err(Error::Permission {
                     what: "destroying a connection".into(),
-                    hint: format!("needs {}; run as root", privilege::NET_ADMIN),
+                    hint: format!("needs {}; {}", privilege::NET_ADMIN, privilege::ELEVATE),
                 });
             }
             Err(DestroyError::Other(err)) => return Err(Error::io("destroying a connection", err)),

@@ -9,9 +9,10 @@ use serde::Serialize;
 
 use crate::close::plan::{Action, Plan, PortSocket};
 use crate::close::spec::Spec;
-use crate::error::Result;
-use crate::model::Snapshot;
-use crate::platform::{CloseSignal, ControlError, Pinned, Platform};
+use crate::error::{Error, Result};
+use crate::model::{Process, Snapshot};
+use crate::platform::{CloseSignal, ControlError, Identity, Pinned, Platform};
+use crate::render;
 
 /// How hard and how long to try.
 #[derive(Clone, Copy, Debug)]
@@ -91,6 +92,30 @@ struct Pin {
     handle: Box<dyn Pinned>,
 }
 
+/// Whether the process behind a PID runs another program than the one planned: its executable
+/// differs (or became readable or unreadable), or, where neither could be read, its name.
+fn changed(was: &Process, now: &Identity) -> bool {
+    // Where the platform reads start times, another start time is another process.
+    if let (Some(a), Some(b)) = (was.start_time, now.start_time)
+        && a != b
+    {
+        return true;
+    }
+    match (&was.exe, &now.exe) {
+        (Some(a), Some(b)) => a != b,
+        (None, None) => was.name != now.name,
+        _ => true,
+    }
+}
+
+/// "sleep (/usr/bin/sleep)", escaped for the terminal.
+fn shown(name: &str, exe: Option<&std::path::Path>) -> String {
+    match exe {
+        Some(exe) => format!("{} ({})", render::escape(name), render::path(exe)),
+        None => render::escape(name).into_owned(),
+    }
+}
+
 /// Carries out `plan` (which must hold no refusals). `observe(with_processes)` takes a fresh
 /// snapshot for the verification; the watch loop looks without the /proc walk, and walks only to
 /// name whoever still holds the port.
@@ -112,6 +137,23 @@ pub fn execute(
             },
             Err(ControlError::Gone) => outcomes[index] = Some(Outcome::AlreadyGone),
             Err(err) => outcomes[index] = Some(failed(err)),
+        }
+    }
+
+    // The confirmation may have waited minutes: a holder that exec'd another program since the
+    // plan (same PID, same pidfd) is not the one the user agreed to stop. Checked after pinning,
+    // right before the first signal; nothing is signalled and the user is asked again.
+    for pin in &pinned {
+        let was = &plan.targets[pin.index].process;
+        if let Some(now) = platform.identity(was.pid)
+            && changed(was, &now)
+        {
+            return Err(Error::Refused(format!(
+                "PID {} is now {} (it was {} when the plan was shown); nothing was signalled: run the command again to see the new plan and confirm it",
+                was.pid,
+                shown(&now.name, now.exe.as_deref()),
+                shown(&was.name, was.exe.as_deref()),
+            )));
         }
     }
 
@@ -221,6 +263,9 @@ fn verify(
     observe: &mut impl FnMut(bool) -> Result<Snapshot>,
 ) -> Result<(Vec<Remaining>, Vec<Remaining>)> {
     let original: BTreeSet<u64> = plan.inodes().into_iter().collect();
+    // Only the namespaces the plan acted in: the same port in a namespace it left alone is
+    // another server, neither still open nor come back.
+    let acted_in: BTreeSet<u64> = plan.namespaces().iter().map(|n| n.inode).collect();
     let deadline = Instant::now() + watch;
     let mut with_processes = false;
     loop {
@@ -233,7 +278,7 @@ fn verify(
             if by_process {
                 original.contains(&s.inode)
             } else {
-                plan.spec.matches(s)
+                plan.spec.matches(s) && (acted_in.is_empty() || acted_in.contains(&s.netns.inode))
             }
         };
         for socket in snapshot.sockets.iter().filter(concerned) {
@@ -241,11 +286,7 @@ fn verify(
             let remaining = Remaining {
                 pid: holder.map(|p| p.pid),
                 name: holder.map(|p| p.name.clone()),
-                socket: PortSocket {
-                    protocol: socket.protocol,
-                    local: socket.local,
-                    inode: socket.inode,
-                },
+                socket: PortSocket::of(socket),
             };
             if original.contains(&socket.inode) {
                 still_open.push(remaining);
@@ -264,6 +305,34 @@ fn verify(
         }
         std::thread::sleep(
             Duration::from_millis(100).min(deadline.saturating_duration_since(Instant::now())),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pid_reused_by_the_same_program_is_told_apart_by_its_start_time() {
+        let was = Process {
+            exe: Some("C:\\srv\\web.exe".into()),
+            start_time: Some(1_700_000_000),
+            ..Process::new(4242, 1, "web.exe")
+        };
+        let now = |start_time| Identity {
+            name: "web.exe".into(),
+            exe: Some("C:\\srv\\web.exe".into()),
+            start_time,
+        };
+        assert!(!changed(&was, &now(Some(1_700_000_000))));
+        assert!(
+            changed(&was, &now(Some(1_700_000_999))),
+            "same program, another process"
+        );
+        assert!(
+            !changed(&was, &now(None)),
+            "a platform without start times compares programs"
         );
     }
 }

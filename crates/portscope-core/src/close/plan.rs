@@ -11,7 +11,10 @@ use crate::close::safety::{self, Context, Refusal};
 use crate::close::spec::Spec;
 use crate::close::supervisor;
 use crate::error::{Error, Result};
-use crate::model::{Endpoint, Process, Protocol, Snapshot, Socket, Supervisor};
+use crate::model::{
+    Endpoint, Netns, Process, Protocol, Snapshot, Socket, Supervisor, serialize_labelled,
+    serialize_labelled_list,
+};
 use crate::{privilege, render};
 
 /// One socket that holds the port.
@@ -20,6 +23,21 @@ pub struct PortSocket {
     pub protocol: Protocol,
     pub local: Endpoint,
     pub inode: u64,
+    /// The network namespace the socket lives in: the same port in two namespaces is two sockets
+    /// held by two different servers.
+    #[serde(serialize_with = "serialize_labelled")]
+    pub netns: Arc<Netns>,
+}
+
+impl PortSocket {
+    pub fn of(socket: &Socket) -> PortSocket {
+        PortSocket {
+            protocol: socket.protocol,
+            local: socket.local,
+            inode: socket.inode,
+            netns: Arc::clone(&socket.netns),
+        }
+    }
 }
 
 /// What `close` does to one holder.
@@ -43,6 +61,10 @@ pub struct Target {
     pub process: Arc<Process>,
     /// Inodes of the port's sockets this process holds.
     pub inodes: Vec<u64>,
+    /// The namespaces of those sockets, by inode: one, unless the process made a socket in
+    /// another namespace and came back.
+    #[serde(serialize_with = "serialize_labelled_list")]
+    pub netns: Vec<Arc<Netns>>,
     pub action: Action,
     /// The supervisor that would restart this process, when it is not portscope's own.
     pub supervised_by: Option<Supervisor>,
@@ -58,6 +80,9 @@ pub struct Plan {
     pub targets: Vec<Target>,
     /// Sockets of the port that no visible process holds.
     pub unowned: Vec<PortSocket>,
+    /// The inode of the namespace portscope runs in, when known: a holder elsewhere is named.
+    #[serde(skip)]
+    pub own_netns: Option<u64>,
 }
 
 impl Plan {
@@ -71,6 +96,54 @@ impl Plan {
 
     pub fn inodes(&self) -> Vec<u64> {
         self.sockets.iter().map(|s| s.inode).collect()
+    }
+
+    /// The namespaces the holders' sockets live in, by inode: the namespaces `close` acts in.
+    pub fn namespaces(&self) -> Vec<Arc<Netns>> {
+        let mut by_inode: BTreeMap<u64, Arc<Netns>> = BTreeMap::new();
+        for netns in self.targets.iter().flat_map(|t| &t.netns) {
+            by_inode.entry(netns.inode).or_insert_with(|| Arc::clone(netns));
+        }
+        by_inode.into_values().collect()
+    }
+
+    /// Whether `netns` is the namespace portscope runs in (true when that is unknown).
+    pub fn is_own(&self, netns: &Netns) -> bool {
+        self.own_netns.is_none_or(|own| own == netns.inode)
+    }
+
+    /// Whether some socket of the plan lives outside portscope's namespace, so that the plan
+    /// must say where each holder is.
+    pub fn names_namespaces(&self) -> bool {
+        self.sockets.iter().any(|s| !self.is_own(&s.netns))
+    }
+
+    /// Refuses a plan whose holders live in more than one network namespace unless the user
+    /// asked for every one (`all`): a port number names one server per namespace, and on a
+    /// container host `close 80` would otherwise stop every container's web server. A plan for
+    /// one PID is never refused here (a PID names one process). Comes before any signal.
+    pub fn check_namespaces(&self, all: bool) -> Result<()> {
+        let namespaces = self.namespaces();
+        let by_pid = matches!(&self.spec, Spec::Process(p) if p.pid.is_some());
+        if all || by_pid || namespaces.len() < 2 {
+            return Ok(());
+        }
+        const SHOWN: usize = 4;
+        // The labels of the plan's NETNS column, which `--netns` takes as they are.
+        let mut labels: Vec<String> = namespaces.iter().take(SHOWN).map(|n| n.short_label()).collect();
+        if namespaces.len() > SHOWN {
+            labels.push(format!("{} more", namespaces.len() - SHOWN));
+        }
+        let what = self.spec.describe();
+        let held = match &self.spec {
+            Spec::Port(_) => format!("{what} is held"),
+            Spec::Process(_) => format!("{what} hold sockets"),
+        };
+        Err(Error::Refused(format!(
+            "{held} in {} network namespaces ({}); pick one with --netns NS, or pass --all-namespaces to act in all of them; nothing was signalled",
+            namespaces.len(),
+            render::escape(&labels.join(", ")),
+        )))
     }
 }
 
@@ -88,13 +161,11 @@ pub fn build(
     let chosen = chosen_pids(&spec, snapshot);
     let mut sockets = Vec::new();
     let mut unowned = Vec::new();
-    let mut by_pid: BTreeMap<u32, (Arc<Process>, Vec<u64>)> = BTreeMap::new();
+    /// One holder so far: its process, the port's sockets it holds and their namespaces.
+    type Held = (Arc<Process>, Vec<u64>, Vec<Arc<Netns>>);
+    let mut by_pid: BTreeMap<u32, Held> = BTreeMap::new();
     for socket in snapshot.sockets.iter().filter(|s| spec.matches(s)) {
-        let entry = PortSocket {
-            protocol: socket.protocol,
-            local: socket.local,
-            inode: socket.inode,
-        };
+        let entry = PortSocket::of(socket);
         if socket.holders.is_empty() {
             unowned.push(entry.clone());
         }
@@ -104,20 +175,22 @@ pub fn build(
             Spec::Process(_) => chosen.contains(&process.pid),
         };
         for holder in socket.holders.iter().filter(|h| stops(&h.process)) {
-            by_pid
+            let (_, inodes, namespaces) = by_pid
                 .entry(holder.process.pid)
-                .or_insert_with(|| (Arc::clone(&holder.process), Vec::new()))
-                .1
-                .push(socket.inode);
+                .or_insert_with(|| (Arc::clone(&holder.process), Vec::new(), Vec::new()));
+            inodes.push(socket.inode);
+            if !namespaces.iter().any(|n| n.inode == socket.netns.inode) {
+                namespaces.push(Arc::clone(&socket.netns));
+            }
         }
     }
     let targets = by_pid
         .into_values()
-        .map(|(process, inodes)| {
+        .map(|(process, inodes, netns)| {
             let supervised_by = supervisor::separate(&process, context.own_supervisor.as_ref()).cloned();
             let advice = supervised_by
                 .as_ref()
-                .map(|s| supervisor::advice(s, process.user.as_deref()));
+                .map(|s| super::suggest::stop_with(&process, Some(s)));
             let action = match safety::check(&process, facts(process.pid), context) {
                 Some(refusal) => Action::Refuse(refusal),
                 None => match supervised_by.as_ref().and_then(supervisor::unit) {
@@ -131,6 +204,7 @@ pub fn build(
             Target {
                 process,
                 inodes,
+                netns,
                 action,
                 supervised_by,
                 advice,
@@ -142,6 +216,7 @@ pub fn build(
         sockets,
         targets,
         unowned,
+        own_netns: snapshot.own_netns,
     }
 }
 
@@ -191,8 +266,9 @@ impl Plan {
                 return Err(Error::Permission {
                     what: format!("{what} is held by a process this user cannot see"),
                     hint: format!(
-                        "reading other users' processes needs {}; run as root",
-                        privilege::READ_ALL
+                        "reading other users' processes needs {}; {}",
+                        privilege::READ_ALL,
+                        privilege::ELEVATE
                     ),
                 });
             }
@@ -227,6 +303,33 @@ impl Plan {
             ));
         }
         Ok(())
+    }
+
+    /// For `close --pid N` that found no socket: whether N is a process this user cannot read
+    /// (another user's, without the privilege), whose descriptors were never seen — a
+    /// permission error (exit 3), not "holds no socket" (exit 6). `platform` answers whether N
+    /// runs and whether its executable link is readable, which the descriptors follow.
+    pub fn unreadable_choice(&self, read_all: bool, platform: &dyn crate::platform::Platform) -> Result<()> {
+        let Spec::Process(crate::close::spec::ProcessSpec { pid: Some(pid), .. }) = &self.spec else {
+            return Ok(());
+        };
+        if read_all || !self.sockets.is_empty() || platform.is_kernel_thread(*pid) {
+            return Ok(());
+        }
+        match platform.identity(*pid) {
+            Some(identity) if identity.exe.is_none() => Err(Error::Permission {
+                what: format!(
+                    "the sockets of {} cannot be read by this user",
+                    self.spec.describe()
+                ),
+                hint: format!(
+                    "reading other users' processes needs {}; {}",
+                    privilege::READ_ALL,
+                    privilege::ELEVATE
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// How long to watch a freed port for a listener that comes back: what the user asked, else
@@ -276,6 +379,7 @@ mod tests {
                 .map(|p| Holder {
                     process: Arc::clone(p),
                     fds: vec![3],
+                    provenance: None,
                 })
                 .collect(),
             ..Socket::new(
@@ -297,6 +401,79 @@ mod tests {
                 unit: "ci.service".into(),
             }),
         }
+    }
+
+    #[test]
+    fn a_port_held_in_two_namespaces_is_refused_unless_all_are_asked_for() {
+        use crate::model::NetnsKind;
+        let (a, b) = (process(10, None), process(11, None));
+        let anonymous = Arc::new(Netns {
+            inode: 4026532319,
+            name: None,
+            kind: NetnsKind::Anonymous,
+        });
+        let own = Arc::new(Netns {
+            inode: 4026531840,
+            name: None,
+            kind: NetnsKind::Host,
+        });
+        let mut elsewhere = socket(Protocol::Tcp, 7000, 2, &[Arc::clone(&b)]);
+        elsewhere.netns = Arc::clone(&anonymous);
+        let mut here = socket(Protocol::Tcp, 7000, 1, &[Arc::clone(&a)]);
+        here.netns = Arc::clone(&own);
+        let mut snapshot = Snapshot::of(vec![here, elsewhere], SocketSource::Netlink);
+        snapshot.own_netns = Some(own.inode);
+        let spec = PortSpec {
+            port: 7000,
+            tcp: true,
+            udp: false,
+            address: None,
+        };
+        let plan = build(spec, &snapshot, &context(), |_| safety::Facts::default(), false);
+        assert_eq!(plan.namespaces().len(), 2);
+        assert!(plan.names_namespaces());
+        assert_eq!(plan.targets[1].netns, vec![Arc::clone(&anonymous)]);
+        assert_eq!(plan.sockets[1].netns, anonymous);
+        let Err(Error::Refused(line)) = plan.check_namespaces(false) else {
+            panic!("two namespaces must be refused");
+        };
+        assert!(line.contains("2 network namespaces (host, ns:532319)"), "{line}");
+        assert!(
+            line.contains("--netns NS") && line.contains("--all-namespaces"),
+            "{line}"
+        );
+        assert!(plan.check_namespaces(true).is_ok());
+        // The JSON plan names each socket's and holder's namespace with its label.
+        let json = serde_json::to_value(&plan).unwrap();
+        assert_eq!(json["sockets"][1]["netns"]["label"], "net:[4026532319]");
+        assert_eq!(json["sockets"][1]["netns"]["kind"], "anonymous");
+        assert_eq!(json["targets"][1]["netns"][0]["inode"], 4026532319u64);
+
+        // A name that matches in two namespaces is refused too; one PID never is.
+        let by_name = crate::close::spec::ProcessSpec {
+            pid: None,
+            name: Some("p10".into()),
+        };
+        let renamed = Arc::new(Process {
+            name: "p10".into(),
+            ..(*b).clone()
+        });
+        let mut two = snapshot.clone();
+        two.sockets[1].holders[0].process = renamed;
+        let plan = build(by_name, &two, &context(), |_| safety::Facts::default(), false);
+        assert_eq!(plan.targets.len(), 2);
+        assert!(plan.check_namespaces(false).is_err());
+        let by_pid = crate::close::spec::ProcessSpec {
+            pid: Some(11),
+            name: None,
+        };
+        let plan = build(by_pid, &snapshot, &context(), |_| safety::Facts::default(), false);
+        assert!(plan.check_namespaces(false).is_ok());
+        // One namespace, portscope's own: nothing to name.
+        snapshot.sockets.truncate(1);
+        let plan = build(spec, &snapshot, &context(), |_| safety::Facts::default(), false);
+        assert!(plan.check_namespaces(false).is_ok());
+        assert!(!plan.names_namespaces());
     }
 
     #[test]

@@ -49,6 +49,10 @@ pub enum Refusal {
     Itself,
     /// A parent of portscope: the user's shell, terminal or session.
     Ancestor,
+    /// A process the operating system cannot run without (Windows' csrss, lsass, …).
+    SystemCritical {
+        name: &'static str,
+    },
     OtherUser {
         uid: u32,
     },
@@ -66,10 +70,15 @@ impl fmt::Display for Refusal {
             Refusal::Ancestor => f.write_str(
                 "it is a parent of portscope (your shell or session); stopping it would end this session",
             ),
+            Refusal::SystemCritical { name } => write!(
+                f,
+                "it is {name}, a process the system cannot run without; stopping it would crash the machine"
+            ),
             Refusal::OtherUser { uid } => write!(
                 f,
-                "it belongs to another user (uid {uid}); signalling it needs {} (run as root)",
-                privilege::KILL
+                "it belongs to another user (uid {uid}); signalling it needs {} ({})",
+                privilege::KILL,
+                privilege::ELEVATE
             ),
         }
     }
@@ -81,6 +90,8 @@ pub struct Facts {
     pub kernel_thread: bool,
     /// Its pid in its innermost pid namespace (Linux's last NSpid field).
     pub namespace_pid: Option<u32>,
+    /// The system process it is, when the system cannot run without it.
+    pub critical: Option<&'static str>,
 }
 
 impl Facts {
@@ -89,6 +100,7 @@ impl Facts {
         Facts {
             kernel_thread: platform.is_kernel_thread(pid),
             namespace_pid: platform.namespace_pid(pid),
+            critical: platform.critical_process(pid),
         }
     }
 }
@@ -104,6 +116,9 @@ pub fn check(process: &Process, facts: Facts, context: &Context) -> Option<Refus
     }
     if kernel_thread {
         return Some(Refusal::KernelThread);
+    }
+    if let Some(name) = facts.critical {
+        return Some(Refusal::SystemCritical { name });
     }
     if process.pid == context.self_pid {
         return Some(Refusal::Itself);
@@ -154,6 +169,7 @@ mod tests {
         let kt = |k: bool| Facts {
             kernel_thread: k,
             namespace_pid: None,
+            critical: None,
         };
         assert_eq!(check(&process(1, 0), kt(false), &root), Some(Refusal::Init));
         assert_eq!(check(&process(1, 1000), kt(false), &user), Some(Refusal::Init));
@@ -184,6 +200,7 @@ mod tests {
         let facts = Facts {
             kernel_thread: false,
             namespace_pid: Some(1),
+            critical: None,
         };
         assert_eq!(
             check(&process(4242, 0), facts, &context(true)),
@@ -194,6 +211,18 @@ mod tests {
             ..facts
         };
         assert_eq!(check(&process(4242, 0), inner, &context(true)), None);
+    }
+
+    #[test]
+    fn a_critical_system_process_is_refused_even_for_an_administrator() {
+        let facts = Facts {
+            critical: Some("csrss.exe"),
+            ..Facts::default()
+        };
+        let refusal = check(&process(612, 0), facts, &context(true));
+        assert_eq!(refusal, Some(Refusal::SystemCritical { name: "csrss.exe" }));
+        assert!(refusal.unwrap().to_string().contains("csrss.exe"));
+        assert_eq!(check(&process(612, 0), Facts::default(), &context(true)), None);
     }
 
     #[test]

@@ -66,8 +66,9 @@ impl PortSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ProcessSpec {
     pub pid: Option<u32>,
-    /// Matches the process's executable file name or, when its executable cannot be read, its
-    /// name, exactly (never a prefix: `close --process ssh` must not stop `sshd`).
+    /// Selects by the one rule of [`crate::program::selects`]: the executable's file name exactly
+    /// (never a prefix unless asked with `*`: `close --process ssh` must not stop `sshd`), the
+    /// process name only when the executable cannot be read.
     pub name: Option<String>,
 }
 
@@ -75,14 +76,10 @@ impl ProcessSpec {
     /// Whether `process` is one of the chosen.
     pub fn selects(&self, process: &Process) -> bool {
         let pid_ok = self.pid.is_none_or(|pid| process.pid == pid);
-        let name_ok = self.name.as_deref().is_none_or(|name| {
-            let exe_name = process
-                .exe
-                .as_ref()
-                .and_then(|e| e.file_name())
-                .and_then(|n| n.to_str());
-            exe_name == Some(name) || process.name == name
-        });
+        let name_ok = self
+            .name
+            .as_deref()
+            .is_none_or(|name| crate::program::selects(name, process));
         pid_ok && name_ok
     }
 

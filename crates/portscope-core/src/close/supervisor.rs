@@ -9,30 +9,14 @@ pub fn separate<'a>(process: &'a Process, own: Option<&Supervisor>) -> Option<&'
     process.supervisor.as_ref().filter(|s| Some(*s) != own)
 }
 
-/// The command a careful administrator would run instead of a kill.
-pub fn advice(supervisor: &Supervisor, user: Option<&str>) -> String {
-    match supervisor {
-        Supervisor::Systemd { unit } => format!("systemctl stop {unit}"),
-        Supervisor::SystemdUser { unit } => match user {
-            Some(user) => format!("systemctl --user --machine={user}@ stop {unit}"),
-            None => format!("systemctl --user stop {unit}"),
-        },
-        Supervisor::Container { runtime, id } => match runtime.as_str() {
-            "podman" => format!("podman stop {id}"),
-            "lxc" => format!("lxc-stop -n {id}"),
-            "containerd" | "cri-o" => format!("crictl stop {id}"),
-            "kubernetes" => format!("scale down or delete the Kubernetes pod that runs container {id}"),
-            _ => format!("docker stop {id}"),
-        },
-    }
-}
-
 /// The systemd unit `--unit` can stop for this supervisor, with the user manager's owner.
 pub fn unit(supervisor: &Supervisor) -> Option<(&str, bool)> {
     match supervisor {
         Supervisor::Systemd { unit } => Some((unit, false)),
         Supervisor::SystemdUser { unit } => Some((unit, true)),
         Supervisor::Container { .. } => None,
+        // The platform's `stop_unit` stops it through the service control manager.
+        Supervisor::WindowsService { name } => Some((name, false)),
     }
 }
 
@@ -59,23 +43,14 @@ mod tests {
     }
 
     #[test]
-    fn advice_names_the_right_tool() {
+    fn units_that_close_can_stop() {
         let nginx = Supervisor::Systemd {
             unit: "nginx.service".into(),
         };
-        assert_eq!(advice(&nginx, None), "systemctl stop nginx.service");
-        let user = Supervisor::SystemdUser {
-            unit: "app.service".into(),
-        };
-        assert_eq!(
-            advice(&user, Some("alice")),
-            "systemctl --user --machine=alice@ stop app.service"
-        );
         let docker = Supervisor::Container {
             runtime: "docker".into(),
             id: "0123456789abcdef".into(),
         };
-        assert_eq!(advice(&docker, None), "docker stop 0123456789abcdef");
         assert_eq!(unit(&nginx), Some(("nginx.service", false)));
         assert_eq!(unit(&docker), None);
     }

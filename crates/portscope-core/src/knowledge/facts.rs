@@ -36,7 +36,7 @@ pub struct AbuseFact<'a> {
 }
 
 /// The kinds an abuse row may have.
-pub const ABUSE_KINDS: [&str; 7] = [
+pub const ABUSE_KINDS: [&str; 8] = [
     "trojan",
     "backdoor",
     "worm",
@@ -44,6 +44,8 @@ pub const ABUSE_KINDS: [&str; 7] = [
     "miner",
     "attack-tool",
     "anonymity",
+    // An intrusion set (an ATT&CK group) seen on the port, rather than one tool.
+    "threat-group",
 ];
 
 /// Parses `data/iana-services.tsv`: `PORT[-END] <TAB> PROTOCOL <TAB> NAME <TAB> DESCRIPTION`.

@@ -48,15 +48,19 @@ fn parse_line<'a>(
 ) -> std::result::Result<ServiceLine, String> {
     let spec = words
         .next()
-        .ok_or_else(|| format!("{name}: missing PORT/PROTOCOL"))?;
+        .ok_or_else(|| format!("{}: missing PORT/PROTOCOL", crate::render::token(name)))?;
     let (port, protocol) = spec
         .split_once('/')
-        .ok_or_else(|| format!("{spec:?} is not PORT/PROTOCOL"))?;
+        .ok_or_else(|| format!("{} is not PORT/PROTOCOL", crate::render::token(spec)))?;
     let port = port
         .parse::<u16>()
-        .map_err(|_| format!("bad port {port:?} (ports are 0-65535)"))?;
-    let transport = Transport::parse(protocol)
-        .ok_or_else(|| format!("unknown protocol {protocol:?} (tcp, udp, sctp, dccp)"))?;
+        .map_err(|_| format!("bad port {} (ports are 0-65535)", crate::render::token(port)))?;
+    let transport = Transport::parse(protocol).ok_or_else(|| {
+        format!(
+            "unknown protocol {} (tcp, udp, sctp, dccp)",
+            crate::render::token(protocol)
+        )
+    })?;
     Ok(ServiceLine {
         name: name.to_string(),
         port,
@@ -147,7 +151,8 @@ impl LocalNames {
     }
 }
 
-/// The names ports go by here: the user's file, then /etc/services, then IANA's registry.
+/// The names ports go by here: the user's file, then the name in common use (`common.rs`), then
+/// /etc/services, then IANA's registry.
 #[derive(Clone, Debug, Default)]
 pub struct ServiceNames {
     local: LocalNames,
@@ -188,9 +193,15 @@ impl ServiceNames {
 
     /// [`ServiceNames::name`] for any IANA transport, SCTP and DCCP included.
     pub fn name_for(&self, port: u16, transport: Transport) -> Option<&str> {
-        self.local
-            .primary(port, transport)
-            .map(|l| l.name.as_str())
+        let local = self.local.primary(port, transport);
+        // The user's own file beats common use; common use beats the system file, which on some
+        // distributions is a copy of the registry (`irdmi` for 8000).
+        if let Some(user) = local.filter(|l| matches!(l.origin, Origin::User(_))) {
+            return Some(&user.name);
+        }
+        super::common::common(port, transport)
+            .map(|c| c.name)
+            .or(local.map(|l| l.name.as_str()))
             .or_else(|| registry::primary_name(port, transport))
     }
 

@@ -5,6 +5,7 @@
 //! Callers ask by port and protocol; how the tables are stored is this module's business.
 
 pub mod abuse;
+pub mod common;
 pub mod facts;
 pub mod local;
 pub mod query;
@@ -20,6 +21,36 @@ use crate::model::{Protocol, Socket};
 pub use abuse::{AbuseEntry, abuse};
 pub use local::{LocalNames, ServiceNames};
 pub use registry::{Service, Transport};
+
+/// A port as every command's `PORT` argument takes it (`list -p`, `close`, `watch -p`,
+/// `history -p`): a number from 1 to 65535, or an IANA service name registered on exactly one
+/// port (`http`, `ssh`, any case). The error is the one line the user sees.
+pub fn port_argument(text: &str) -> Result<u16, String> {
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return match text.parse::<u16>() {
+            Ok(0) | Err(_) => Err(format!(
+                "{text} is not a port: a port is a number from 1 to 65535"
+            )),
+            Ok(port) => Ok(port),
+        };
+    }
+    let mut ports: Vec<u16> = registry::all()
+        .filter(|s| s.name.eq_ignore_ascii_case(text) && s.start == s.end)
+        .map(|s| s.start)
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    match ports.as_slice() {
+        [port] => Ok(*port),
+        [] => Err(format!(
+            "`{text}` is neither a port number (1-65535) nor a registered service name (`portscope lookup NAME` searches)"
+        )),
+        many => Err(format!(
+            "`{text}` is registered on several ports ({}); give the number",
+            many.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
 
 /// Which end of a socket is the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

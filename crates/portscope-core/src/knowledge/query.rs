@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
+use super::common::{self, CommonName};
 use super::local::{self, Origin, ServiceNames};
 use super::registry::{self, Transport};
 use super::{AbuseEntry, PortClass, abuse};
@@ -87,7 +88,8 @@ pub struct Known {
     pub transport: Transport,
     pub name: String,
     pub description: String,
-    /// `iana`, or the path of the local file the name came from.
+    /// `iana`, `common use` (the name people use where the registry says otherwise), or the
+    /// path of the local file the name came from.
     pub source: String,
 }
 
@@ -137,6 +139,7 @@ pub fn answer(question: &Question, names: &ServiceNames) -> Result<Answer> {
             );
             for port in *start..=*end {
                 for t in Transport::ALL.into_iter().filter(|t| wanted(*t)) {
+                    services.extend(common::common(port, t).map(common_known));
                     services.extend(locals.for_port(port, t).iter().map(local_known));
                 }
             }
@@ -150,15 +153,23 @@ pub fn answer(question: &Question, names: &ServiceNames) -> Result<Answer> {
                     .map(iana),
             );
             services.extend(
+                common::by_name(name)
+                    .filter(|c| wanted(c.transport))
+                    .map(common_known),
+            );
+            services.extend(
                 locals
                     .by_name(name)
                     .into_iter()
                     .filter(|l| wanted(l.transport))
                     .map(local_known),
             );
+            // A malware family or kind ("netbus", "trojan") answers with the ports of its rows.
+            let named = abuse::by_name(name);
             let start = services.iter().map(|s| s.start).min();
             let end = services.iter().map(|s| s.end).max();
-            match start.zip(end) {
+            let from_abuse = || named.iter().map(|a| a.port);
+            match start.zip(end).or(from_abuse().min().zip(from_abuse().max())) {
                 Some(span) => span,
                 None => {
                     let proto = question
@@ -166,7 +177,9 @@ pub fn answer(question: &Question, names: &ServiceNames) -> Result<Answer> {
                         .map(|t| format!(" over {t}"))
                         .unwrap_or_default();
                     return Err(Error::NotFound(format!(
-                        "no service named {name:?}{proto} in the IANA registry, {} or a --services file",
+                        "no service named {name:?}{proto} in the IANA registry, {} or a --services \
+                         file, and no family or kind of that name in the abuse table \
+                         (`portscope lookup --abuse` lists it)",
                         local::ETC_SERVICES
                     )));
                 }
@@ -191,15 +204,21 @@ pub fn answer(question: &Question, names: &ServiceNames) -> Result<Answer> {
             .filter(|a| (start..=end).contains(&a.port))
             .filter(|a| abuse_matches(a, question.transport))
             .collect(),
-        // For a name, abuse of the ports it is registered on.
-        Target::Name(_) => abuse::all()
-            .iter()
-            .filter(|a| {
-                services
-                    .iter()
-                    .any(|s| (s.start..=s.end).contains(&a.port) && abuse_matches(a, Some(s.transport)))
-            })
-            .collect(),
+        // For a name, abuse of the ports it is registered on, and the rows of a family or kind
+        // of that name, in table order.
+        Target::Name(name) => {
+            let named = abuse::by_name(name);
+            abuse::all()
+                .iter()
+                .filter(|a| {
+                    named.iter().any(|n| std::ptr::eq(*n, *a))
+                        || services.iter().any(|s| {
+                            (s.start..=s.end).contains(&a.port) && abuse_matches(a, Some(s.transport))
+                        })
+                })
+                .filter(|a| abuse_matches(a, question.transport))
+                .collect()
+        }
     };
     Ok(Answer {
         start,
@@ -227,6 +246,20 @@ fn iana(s: &registry::Service) -> Known {
         name: s.name.to_string(),
         description: s.description.to_string(),
         source: "iana".into(),
+    }
+}
+
+/// The source [`Known`] gives a name in common use.
+pub const COMMON_USE: &str = "common use";
+
+fn common_known(c: &CommonName) -> Known {
+    Known {
+        start: c.port,
+        end: c.port,
+        transport: c.transport,
+        name: c.name.to_string(),
+        description: c.usage.to_string(),
+        source: COMMON_USE.into(),
     }
 }
 
@@ -297,6 +330,22 @@ mod tests {
             answer(&question, &ServiceNames::iana()),
             Err(Error::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn a_family_or_kind_answers_with_its_ports() {
+        let answer = answer(&parse("NetBus").unwrap(), &ServiceNames::iana()).unwrap();
+        let ports: Vec<u16> = answer.abuse.iter().map(|a| a.port).collect();
+        assert!(ports.contains(&12345) && ports.contains(&12346), "{ports:?}");
+        assert_eq!(answer.start, 12345);
+        let answer = super::answer(&parse("back orifice/udp").unwrap(), &ServiceNames::iana()).unwrap();
+        assert!(
+            answer
+                .abuse
+                .iter()
+                .all(|a| a.protocol != Some(crate::model::Protocol::Tcp))
+        );
+        assert!(!answer.abuse.is_empty());
     }
 
     #[test]

@@ -4,17 +4,23 @@
 //! peer, for connections). Several sockets can share one port (SO_REUSEPORT, a socket inherited
 //! across fork); they are one port here, owned by the process at the root of the holders' tree.
 //! [`PortTable::from_snapshot`] reduces a snapshot to that view, [`diff`] compares two views.
-//! The poll loop lives in [`poll`]; the history store replays the same [`Event`]s.
+//! The poll loop lives in [`poll`]; [`queue`] holds events for a slow consumer; the history store
+//! replays the same [`Event`]s.
 
+pub mod kernel;
+pub mod merge;
 pub mod poll;
+pub mod probes;
+pub mod queue;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Endpoint, Holder, Protocol, Snapshot, Socket};
+use crate::model::{Endpoint, Holder, LabelledNetns, Netns, NetnsKind, Protocol, Snapshot, Socket};
 use crate::time;
 
 /// The identity of a port: protocol, local address and port, and the peer for a connection.
@@ -47,7 +53,7 @@ impl PortKey {
 
 /// The program that owns a port. In JSON, an `exe` that is not UTF-8 is shown lossily and given
 /// exactly in `exe_bytes`, as for [`crate::model::Process`].
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
 pub struct Owner {
     pub pid: u32,
     pub program: String,
@@ -89,20 +95,21 @@ impl Owner {
         }
     }
 
-    /// `--process NAME`: the program's name, or its executable's file name, starts with `name`
-    /// (the kernel cuts names at 15 bytes, so the executable catches long ones).
+    /// `--process NAME`: the one rule every command uses ([`crate::program::selects`]): the
+    /// executable's file name, exactly (`NAME*` for a prefix).
     pub fn matches_name(&self, name: &str) -> bool {
-        let exe_name = self
-            .exe
-            .as_ref()
-            .and_then(|e| e.file_name())
-            .and_then(|n| n.to_str());
-        self.program.starts_with(name) || exe_name.is_some_and(|e| e.starts_with(name))
+        crate::program::selects_parts(name, &self.program, self.exe.as_deref())
     }
 
-    /// Another process, or the same pid running another program (after an exec).
+    /// Another process, or the same pid running another program (after an exec). Identity is the
+    /// pid and the executable: the process name (comm) is whatever the process last chose
+    /// (`prctl(PR_SET_NAME)` needs no privilege), so a rename is not a new owner. Only when
+    /// neither executable can be read (another user's process, without root) is the name all that
+    /// tells an exec apart.
     pub fn differs_from(&self, other: &Owner) -> bool {
-        self.pid != other.pid || self.program != other.program || self.exe != other.exe
+        self.pid != other.pid
+            || self.exe != other.exe
+            || (self.exe.is_none() && self.program != other.program)
     }
 }
 
@@ -110,16 +117,23 @@ impl Owner {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PortTable {
     pub ports: BTreeMap<PortKey, Option<Owner>>,
+    /// The namespaces the keys name by inode ([`PortKey::netns`] other than 0), so that an event
+    /// can say where its port is: name and kind, not only the inode.
+    pub namespaces: BTreeMap<u64, Arc<Netns>>,
 }
 
 impl PortTable {
     /// Reduces a snapshot to ports: listening sockets always, connections when `connections`.
     pub fn from_snapshot(snapshot: &Snapshot, connections: bool) -> PortTable {
         let mut holders: BTreeMap<PortKey, Vec<&Holder>> = BTreeMap::new();
+        let mut namespaces = BTreeMap::new();
         for socket in &snapshot.sockets {
             if let Some(mut key) = key_of(socket, connections) {
                 if !snapshot.is_own(socket) {
                     key.netns = socket.netns.inode;
+                    namespaces
+                        .entry(key.netns)
+                        .or_insert_with(|| Arc::clone(&socket.netns));
                 }
                 holders.entry(key).or_default().extend(&socket.holders);
             }
@@ -128,7 +142,13 @@ impl PortTable {
             .into_iter()
             .map(|(key, holders)| (key, root_holder(&holders).map(Owner::of)))
             .collect();
-        PortTable { ports }
+        PortTable { ports, namespaces }
+    }
+
+    /// The namespace a key names, when it is not portscope's own: as seen, else known only by
+    /// its inode (a history written before namespaces were recorded).
+    pub fn netns_of(&self, key: &PortKey) -> Option<Arc<Netns>> {
+        netns_for(key, self.namespaces.get(&key.netns))
     }
 
     pub fn len(&self) -> usize {
@@ -193,6 +213,20 @@ impl EventKind {
     }
 }
 
+/// The namespace of `key` when it is not portscope's own: `known`, else one named only by inode.
+pub fn netns_for(key: &PortKey, known: Option<&Arc<Netns>>) -> Option<Arc<Netns>> {
+    if key.netns == 0 {
+        return None;
+    }
+    Some(known.cloned().unwrap_or_else(|| {
+        Arc::new(Netns {
+            inode: key.netns,
+            name: None,
+            kind: NetnsKind::Anonymous,
+        })
+    }))
+}
+
 /// One change to one port, as printed, passed to `--exec` and stored in the history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -201,6 +235,9 @@ pub struct Event {
     pub kind: EventKind,
     #[serde(flatten)]
     pub key: PortKey,
+    /// Where the port is, when that is not portscope's own namespace (`key.netns` != 0).
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "namespace")]
+    pub netns: Option<Arc<Netns>>,
     /// Who holds the port now; for `closed`, who held it last.
     pub owner: Option<Owner>,
     /// For `owner_changed`, who held it before.
@@ -208,6 +245,35 @@ pub struct Event {
     /// Seen when watch started: the change happened while nothing watched, at some time
     /// before `time_ms`.
     pub at_start: bool,
+    /// Who saw the change: a poll (the default, and what a history row without the field was) or
+    /// a kernel event.
+    #[serde(default, skip_serializing_if = "Source::is_poll")]
+    pub source: Source,
+    /// A port opened and closed between two polls: only the kernel's events saw it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub short_lived: bool,
+}
+
+/// What saw a change: a poll of the socket tables, or a kernel event ([`kernel`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    #[default]
+    Poll,
+    Event,
+}
+
+impl Source {
+    pub fn is_poll(&self) -> bool {
+        *self == Source::Poll
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Poll => "poll",
+            Source::Event => "event",
+        }
+    }
 }
 
 impl Event {
@@ -220,10 +286,14 @@ impl Event {
             address: self.key.address,
             port: self.key.port,
             remote: self.key.remote.map(|r| r.to_string()),
-            netns: (self.key.netns != 0).then_some(self.key.netns),
+            netns: netns_for(&self.key, self.netns.as_ref())
+                .as_deref()
+                .map(|n| n.labelled()),
             owner: self.owner.as_ref(),
             previous: self.previous.as_ref(),
             at_start: self.at_start,
+            source: self.source,
+            short_lived: self.short_lived,
         }
     }
 
@@ -235,10 +305,14 @@ impl Event {
             EventKind::Closed => "closed ",
             EventKind::OwnerChanged => "owner  ",
         };
-        let port = match self.key.remote {
+        let mut port = match self.key.remote {
             Some(remote) => format!("{} {} -> {}", self.key.protocol, self.key.local(), remote),
             None => format!("{} {}", self.key.protocol, self.key.local()),
         };
+        if let Some(netns) = netns_for(&self.key, self.netns.as_ref()) {
+            port.push_str(" in netns ");
+            port.push_str(&netns.label());
+        }
         let who = match (self.kind, &self.previous) {
             (EventKind::OwnerChanged, Some(previous)) => {
                 format!(
@@ -252,6 +326,8 @@ impl Event {
         };
         let start = if self.at_start {
             "  (while not watching)"
+        } else if self.short_lived {
+            "  (short-lived, seen by a kernel event)"
         } else {
             ""
         };
@@ -268,12 +344,18 @@ pub struct EventJson<'a> {
     pub address: IpAddr,
     pub port: u16,
     pub remote: Option<String>,
-    /// The namespace's inode when it is not portscope's own.
+    /// The namespace when it is not portscope's own: label, inode, name and kind.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub netns: Option<u64>,
+    pub netns: Option<LabelledNetns>,
     pub owner: Option<&'a Owner>,
     pub previous: Option<&'a Owner>,
     pub at_start: bool,
+    /// `event` when a kernel event saw the change (omitted for a poll).
+    #[serde(skip_serializing_if = "Source::is_poll")]
+    pub source: Source,
+    /// The port opened and closed between two polls (omitted when false).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub short_lived: bool,
 }
 
 /// `python3 (pid 4242, user root, unit foo.service)`, or `-` when no owner is visible.
@@ -284,6 +366,41 @@ pub fn describe(owner: &Option<Owner>) -> String {
         Some(unit) => format!("{} (pid {}, user {user}, {unit})", o.program, o.pid),
         None => format!("{} (pid {}, user {user})", o.program, o.pid),
     }
+}
+
+/// A process that renamed itself (same pid and executable, another name) since the last look:
+/// one per process and name change, however many ports it holds, since a rename is not an event.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rename {
+    pub pid: u32,
+    pub from: String,
+    pub to: String,
+    /// How many of the ports it holds.
+    pub ports: usize,
+}
+
+/// The renames between two looks, by pid ([`Rename`]).
+pub fn renames(old: &PortTable, new: &PortTable) -> Vec<Rename> {
+    let mut found: BTreeMap<(u32, &str, &str), usize> = BTreeMap::new();
+    for (key, owner) in &new.ports {
+        if let (Some(Some(before)), Some(now)) = (old.ports.get(key), owner)
+            && !now.differs_from(before)
+            && now.program != before.program
+        {
+            *found
+                .entry((now.pid, before.program.as_str(), now.program.as_str()))
+                .or_default() += 1;
+        }
+    }
+    found
+        .into_iter()
+        .map(|((pid, from, to), ports)| Rename {
+            pid,
+            from: from.to_string(),
+            to: to.to_string(),
+            ports,
+        })
+        .collect()
 }
 
 /// The changes from `old` to `new`, in port order, stamped with `time_ms`.
@@ -298,9 +415,17 @@ pub fn diff(old: &PortTable, new: &PortTable, time_ms: i64) -> (Vec<Event>, Port
         time_ms,
         kind,
         key: *key,
+        netns: netns_for(
+            key,
+            new.namespaces
+                .get(&key.netns)
+                .or_else(|| old.namespaces.get(&key.netns)),
+        ),
         owner: owner.clone(),
         previous,
         at_start: false,
+        source: Source::Poll,
+        short_lived: false,
     };
     for (key, owner) in &new.ports {
         let kept = match old.ports.get(key) {
@@ -329,7 +454,13 @@ pub fn diff(old: &PortTable, new: &PortTable, time_ms: i64) -> (Vec<Event>, Port
         }
     }
     events.sort_by_key(|e| e.key);
-    (events, PortTable { ports: next })
+    (
+        events,
+        PortTable {
+            ports: next,
+            namespaces: new.namespaces.clone(),
+        },
+    )
 }
 
 #[cfg(test)]
@@ -361,6 +492,7 @@ mod tests {
     fn table(entries: &[(u16, Option<Owner>)]) -> PortTable {
         PortTable {
             ports: entries.iter().map(|(p, o)| (key(*p), o.clone())).collect(),
+            namespaces: BTreeMap::new(),
         }
     }
 
@@ -377,6 +509,7 @@ mod tests {
                 .map(|&(pid, ppid, name)| Holder {
                     process: std::sync::Arc::new(Process::new(pid, ppid, name)),
                     fds: vec![3],
+                    provenance: None,
                 })
                 .collect(),
             ..Socket::new(
@@ -406,6 +539,51 @@ mod tests {
         assert_eq!(listeners.ports[&key(80)].as_ref().map(|o| o.pid), Some(10));
         let all = PortTable::from_snapshot(&snapshot, true);
         assert_eq!(all.len(), 2, "the connection, not the TIME-WAIT socket");
+    }
+
+    #[test]
+    fn the_same_port_in_two_namespaces_is_two_ports_and_events_name_the_other_one() {
+        use crate::model::{Netns, NetnsKind, SocketSource, SocketState::*};
+        let own = Arc::new(Netns {
+            inode: 4026531840,
+            name: None,
+            kind: NetnsKind::Host,
+        });
+        let web = Arc::new(Netns {
+            inode: 4026532400,
+            name: Some("web".into()),
+            kind: NetnsKind::Named,
+        });
+        let mut here = socket(Listen, 80, &[(10, 1, "nginx")]);
+        here.netns = Arc::clone(&own);
+        let mut there = socket(Listen, 80, &[(20, 1, "nginx")]);
+        there.netns = Arc::clone(&web);
+        there.inode = 99;
+        let mut snapshot = Snapshot::of(vec![here, there], SocketSource::Netlink);
+        snapshot.own_netns = Some(own.inode);
+        let table = PortTable::from_snapshot(&snapshot, false);
+        assert_eq!(table.len(), 2, "{table:?}");
+        let (events, next) = diff(&PortTable::default(), &table, 1);
+        assert_eq!(next.namespaces.get(&web.inode), Some(&web));
+        let (own_event, web_event) = (&events[0], &events[1]);
+        assert_eq!(own_event.netns, None);
+        assert_eq!(web_event.netns.as_deref(), Some(&*web));
+        let line = web_event.line(|_| "t".into());
+        assert!(line.contains("tcp 0.0.0.0:80 in netns web"), "{line}");
+        assert!(!own_event.line(|_| "t".into()).contains("netns"));
+        let json = serde_json::to_value(web_event.json()).unwrap();
+        assert_eq!(json["netns"]["label"], "web");
+        assert_eq!(json["netns"]["inode"], 4026532400u64);
+        assert_eq!(json["netns"]["kind"], "named");
+        assert!(
+            serde_json::to_value(own_event.json())
+                .unwrap()
+                .get("netns")
+                .is_none()
+        );
+        // A closed event still names the namespace it was in.
+        let (events, _) = diff(&next, &PortTable::default(), 2);
+        assert_eq!(events[1].netns.as_deref(), Some(&*web));
     }
 
     #[test]
@@ -447,6 +625,45 @@ mod tests {
     fn an_owner_appearing_is_reported() {
         let (events, _) = diff(&table(&[(80, None)]), &table(&[(80, owner(2, "nginx"))]), 1);
         assert_eq!(kinds(&events), [(80, EventKind::OwnerChanged)]);
+    }
+
+    #[test]
+    fn a_rename_is_not_an_owner_change_but_an_exec_is() {
+        let with_exe = |pid, program: &str, exe: &str| {
+            owner(pid, program).map(|o| Owner {
+                exe: Some(exe.into()),
+                ..o
+            })
+        };
+        let ports: Vec<u16> = (1000..1300).collect();
+        let at = |o: Option<Owner>| PortTable {
+            ports: ports.iter().map(|p| (key(*p), o.clone())).collect(),
+            namespaces: BTreeMap::new(),
+        };
+        let old = at(with_exe(7, "python3", "/usr/bin/python3.11"));
+        let renamed = at(with_exe(7, "sshd", "/usr/bin/python3.11"));
+        let (events, next) = diff(&old, &renamed, 1);
+        assert!(events.is_empty(), "{events:?}");
+        assert_eq!(next.ports[&key(1000)].as_ref().unwrap().program, "sshd");
+        assert_eq!(
+            renames(&old, &renamed),
+            [Rename {
+                pid: 7,
+                from: "python3".into(),
+                to: "sshd".into(),
+                ports: 300
+            }]
+        );
+        let execd = at(with_exe(7, "sleep", "/usr/bin/sleep"));
+        assert_eq!(diff(&renamed, &execd, 2).0.len(), 300);
+        assert!(renames(&renamed, &execd).is_empty());
+        // Without the executable (another user's process, no root) the name is all there is.
+        assert_eq!(
+            diff(&table(&[(80, owner(7, "a"))]), &table(&[(80, owner(7, "b"))]), 3)
+                .0
+                .len(),
+            1
+        );
     }
 
     #[test]

@@ -6,23 +6,88 @@
 //! container engine is never asked. Addresses come from getifaddrs, which asks the kernel over a
 //! netlink socket of the calling thread's namespace. The parsers of the tools' output are
 //! [`parse`].
+//!
+//! Whoever owns a namespace writes its rules (nobody can, in a user namespace of their own), so
+//! what is read is bounded four ways: each tool's memory ([`TOOL_MEMORY`]: `nft -j` takes ~5 KB
+//! per rule) and output ([`OUTPUT_LIMIT`]), past which the ruleset is not read, and said; the
+//! forwards kept from one namespace ([`parse::MAX_RULES`]), and those kept from all namespaces
+//! of one look ([`MAX_FORWARDS`]); what is left out is counted for a note.
 
 pub mod parse;
 
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use parse::NatRule;
+use parse::{NatRule, Ruleset};
 
-/// A ruleset larger than this is cut off (and then fails to parse): never read without bound.
-const OUTPUT_LIMIT: u64 = 64 << 20;
+/// A tool's output larger than this is not read (45,000 rules print ~10 MiB of JSON).
+pub const OUTPUT_LIMIT: usize = 16 << 20;
+/// The address space each tool may use (RLIMIT_AS): nft needs ~80 MiB to start and aborts
+/// past the limit, which leaves room for ~20,000 rules.
+pub const TOOL_MEMORY: u64 = 192 << 20;
+/// Forwards kept from all the namespaces of one look together.
+pub const MAX_FORWARDS: usize = 16_384;
 
 /// What one namespace forwards, and the addresses it owns.
 #[derive(Clone, Debug, Default)]
 pub struct NsRules {
     pub rules: Vec<NatRule>,
     pub addresses: Vec<IpAddr>,
+    /// Forwards found but not kept (beyond a bound).
+    pub dropped: usize,
+    /// Why the rules were not read, when a bound stopped a tool.
+    pub unread: Option<Unread>,
+}
+
+/// A ruleset a bound kept portscope from reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unread {
+    /// A tool printed more than [`OUTPUT_LIMIT`].
+    TooLarge,
+    /// A tool was killed, as nft is when it runs past [`TOOL_MEMORY`].
+    Killed,
+}
+
+impl std::fmt::Display for Unread {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Unread::TooLarge => write!(f, "the ruleset printed is larger than {} MiB", OUTPUT_LIMIT >> 20),
+            Unread::Killed => write!(f, "nft did not finish within {} MiB of memory", TOOL_MEMORY >> 20),
+        }
+    }
+}
+
+/// What is left of [`MAX_FORWARDS`] for the namespaces not read yet, shared by the threads
+/// that read them.
+#[derive(Debug)]
+pub struct Budget(AtomicUsize);
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget(AtomicUsize::new(MAX_FORWARDS))
+    }
+}
+
+impl Budget {
+    /// Takes up to `wanted` forwards from what is left; how many it got.
+    fn take(&self, wanted: usize) -> usize {
+        let left = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                Some(left.saturating_sub(wanted))
+            })
+            .unwrap_or(0);
+        left.min(wanted)
+    }
+}
+
+/// What a tool said: its output, or which bound stopped it.
+enum Output {
+    Read(Vec<u8>),
+    Unread(Unread),
 }
 
 /// Where the tools live; PATH is not trusted (portscope often runs as root).
@@ -33,42 +98,83 @@ fn tool(name: &str) -> Option<std::path::PathBuf> {
         .find(|path| path.is_file())
 }
 
-fn run(name: &str, args: &[&str]) -> Option<Vec<u8>> {
-    let mut child = Command::new(tool(name)?)
+fn run(name: &str, args: &[&str]) -> Option<Output> {
+    let mut command = Command::new(tool(name)?);
+    command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
+        .stderr(Stdio::null());
+    let limit = libc::rlimit {
+        rlim_cur: TOOL_MEMORY,
+        rlim_max: TOOL_MEMORY,
+    };
+    // SAFETY: the closure runs in the child between fork and exec and calls only setrlimit,
+    // which is async-signal-safe, on a value copied into it; it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let mut child = command.spawn().ok()?;
     let mut out = Vec::new();
+    // One byte past the limit tells a full output from a cut one. Dropping the pipe after it
+    // ends a tool still writing (SIGPIPE), so the wait below cannot hang on it.
     let read = child
         .stdout
         .take()
-        .map(|stdout| stdout.take(OUTPUT_LIMIT).read_to_end(&mut out));
+        .map(|stdout| stdout.take(OUTPUT_LIMIT as u64 + 1).read_to_end(&mut out));
     let status = child.wait().ok()?;
-    (status.success() && matches!(read, Some(Ok(_)))).then_some(out)
+    if out.len() > OUTPUT_LIMIT {
+        return Some(Output::Unread(Unread::TooLarge));
+    }
+    if status.signal().is_some() {
+        return Some(Output::Unread(Unread::Killed));
+    }
+    (status.success() && matches!(read, Some(Ok(_)))).then_some(Output::Read(out))
 }
 
-/// Reads the rules and addresses of the calling thread's namespace. Without nft, or when it
-/// fails (no privilege), the namespace has no rules as far as portscope can tell.
-pub fn read_here() -> NsRules {
-    let mut rules = Vec::new();
-    if let Some(json) = run("nft", &["-j", "list", "ruleset"])
-        && let Ok(ruleset) = parse::parse_nft_json(&json)
-    {
-        rules = ruleset.rules;
-        if ruleset.has_xt_dnat {
-            for (name, family) in [("iptables-nft-save", "ip"), ("ip6tables-nft-save", "ip6")] {
-                if let Some(text) = run(name, &["-t", "nat"]) {
-                    rules.extend(parse::parse_iptables_save(&text, family));
+/// Reads the rules and addresses of the calling thread's namespace, keeping what `budget`
+/// leaves. Without nft, or when it fails (no privilege), the namespace has no rules as far as
+/// portscope can tell.
+pub fn read_here(budget: &Budget) -> NsRules {
+    let mut found = Ruleset::default();
+    let mut unread = None;
+    match run("nft", &["-j", "list", "ruleset"]) {
+        Some(Output::Read(json)) => {
+            if let Ok(ruleset) = parse::parse_nft_json(&json) {
+                drop(json);
+                let xt = ruleset.has_xt_dnat;
+                found.extend(ruleset);
+                if xt {
+                    for (name, family) in [("iptables-nft-save", "ip"), ("ip6tables-nft-save", "ip6")] {
+                        match run(name, &["-t", "nat"]) {
+                            Some(Output::Read(text)) => {
+                                found.extend(parse::parse_iptables_save(&text, family))
+                            }
+                            Some(Output::Unread(why)) => unread = Some(why),
+                            None => {}
+                        }
+                    }
                 }
             }
         }
+        Some(Output::Unread(why)) => unread = Some(why),
+        None => {}
     }
+    let kept = budget.take(found.rules.len());
+    let dropped = found.dropped + (found.rules.len() - kept);
+    found.rules.truncate(kept);
+    found.rules.shrink_to_fit();
     NsRules {
-        rules,
+        rules: found.rules,
         addresses: addresses(),
+        dropped,
+        unread,
     }
 }
 
@@ -107,6 +213,14 @@ pub fn addresses() -> Vec<IpAddr> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_budget_is_shared_and_never_overdrawn() {
+        let budget = super::Budget::default();
+        assert_eq!(budget.take(10), 10);
+        assert_eq!(budget.take(super::MAX_FORWARDS), super::MAX_FORWARDS - 10);
+        assert_eq!(budget.take(1), 0);
+    }
+
     #[test]
     fn loopback_is_an_address_here() {
         let addresses = super::addresses();

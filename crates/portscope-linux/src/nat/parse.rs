@@ -6,9 +6,16 @@
 //! socket on the host; the rule and the listener it leads to are what the user needs to see.
 //! The parsers take bytes and return rules, with no I/O: running the tools is [`super`]'s job,
 //! and which listener each rule reaches is decided when the snapshot links its forwards.
+//!
+//! A ruleset is written by whoever owns the namespace, an unprivileged user in a user
+//! namespace included, and read by root: so the JSON is read one ruleset item at a time (never
+//! as one tree, which took ~25 bytes of memory per byte of input), and at most [`MAX_RULES`]
+//! forwards are kept; the rest are counted, for a note.
 
+use std::fmt;
 use std::net::IpAddr;
 
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use portscope_core::error::ParseError;
@@ -27,99 +34,182 @@ pub struct NatRule {
     pub rule: String,
 }
 
+/// The forwards kept from one namespace; more are counted in [`Ruleset::dropped`]. Far more
+/// than a host publishes by hand or through a container engine.
+pub const MAX_RULES: usize = 4096;
+
 /// What a ruleset holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ruleset {
+    /// At most [`MAX_RULES`].
     pub rules: Vec<NatRule>,
+    /// Forwards found beyond [`MAX_RULES`], not kept.
+    pub dropped: usize,
     /// Some rule DNATs through an iptables target that nft's JSON does not decode: read the
     /// iptables-nft tables too.
     pub has_xt_dnat: bool,
 }
 
-/// Parses `nft -j list ruleset`.
+impl Ruleset {
+    /// Keeps `rule` if there is room, else counts it.
+    fn push(&mut self, rule: NatRule) {
+        if self.rules.len() < MAX_RULES {
+            self.rules.push(rule);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// Adds another ruleset's forwards, within the same bound.
+    pub fn extend(&mut self, other: Ruleset) {
+        self.dropped += other.dropped;
+        self.has_xt_dnat |= other.has_xt_dnat;
+        for rule in other.rules {
+            self.push(rule);
+        }
+    }
+}
+
+/// Parses `nft -j list ruleset`: `{"nftables": [ITEM, ...]}`, one item in memory at a time.
 pub fn parse_nft_json(bytes: &[u8]) -> Result<Ruleset, ParseError> {
-    let root: Value =
-        serde_json::from_slice(bytes).map_err(|e| ParseError::malformed(WHAT_NFT, e.to_string()))?;
-    let items = root
-        .get("nftables")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ParseError::malformed(WHAT_NFT, "no `nftables` array"))?;
     let mut out = Ruleset::default();
-    for item in items {
-        let Some(rule) = item.get("rule") else {
-            continue;
-        };
-        let Some(exprs) = rule.get("expr").and_then(Value::as_array) else {
-            continue;
-        };
-        let place = format!(
-            "{} {} {}",
-            rule.get("family").and_then(Value::as_str).unwrap_or("?"),
-            rule.get("table").and_then(Value::as_str).unwrap_or("?"),
-            rule.get("chain").and_then(Value::as_str).unwrap_or("?"),
-        );
-        let mut protocol = None;
-        let mut dports: Vec<u16> = Vec::new();
-        let mut daddr: Option<IpAddr> = None;
-        for expr in exprs {
-            if let Some(m) = expr.get("match") {
-                let op = m.get("op").and_then(Value::as_str).unwrap_or("==");
-                if op != "==" && op != "in" {
-                    continue;
-                }
-                let left = m.get("left");
-                let right = m.get("right");
-                if let Some(payload) = left.and_then(|l| l.get("payload")) {
-                    let proto = payload.get("protocol").and_then(Value::as_str).unwrap_or("");
-                    match payload.get("field").and_then(Value::as_str) {
-                        Some("dport") => {
-                            if let Some(p) = transport(proto) {
-                                protocol = Some(p);
-                            }
-                            dports = ports(right);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let found = Root(&mut out)
+        .deserialize(&mut de)
+        .and_then(|found| de.end().map(|()| found))
+        .map_err(|e| ParseError::malformed(WHAT_NFT, e.to_string()))?;
+    if !found {
+        return Err(ParseError::malformed(WHAT_NFT, "no `nftables` array"));
+    }
+    Ok(out)
+}
+
+/// The top-level object; true when it had the `nftables` array.
+struct Root<'a>(&'a mut Ruleset);
+
+impl<'de> DeserializeSeed<'de> for Root<'_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<bool, D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Root<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object with an `nftables` array")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "nftables" && !found {
+                map.next_value_seed(Items(&mut *self.0))?;
+                found = true;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The `nftables` array: each item is read, turned into forwards and dropped.
+struct Items<'a>(&'a mut Ruleset);
+
+impl<'de> DeserializeSeed<'de> for Items<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Items<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of ruleset items")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<Value>()? {
+            item_rules(&item, self.0);
+        }
+        Ok(())
+    }
+}
+
+/// The forwards of one ruleset item (only `rule` items have any).
+fn item_rules(item: &Value, out: &mut Ruleset) {
+    let Some(rule) = item.get("rule") else {
+        return;
+    };
+    let Some(exprs) = rule.get("expr").and_then(Value::as_array) else {
+        return;
+    };
+    let place = format!(
+        "{} {} {}",
+        rule.get("family").and_then(Value::as_str).unwrap_or("?"),
+        rule.get("table").and_then(Value::as_str).unwrap_or("?"),
+        rule.get("chain").and_then(Value::as_str).unwrap_or("?"),
+    );
+    let mut protocol = None;
+    let mut dports: Vec<u16> = Vec::new();
+    let mut daddr: Option<IpAddr> = None;
+    for expr in exprs {
+        if let Some(m) = expr.get("match") {
+            let op = m.get("op").and_then(Value::as_str).unwrap_or("==");
+            if op != "==" && op != "in" {
+                continue;
+            }
+            let left = m.get("left");
+            let right = m.get("right");
+            if let Some(payload) = left.and_then(|l| l.get("payload")) {
+                let proto = payload.get("protocol").and_then(Value::as_str).unwrap_or("");
+                match payload.get("field").and_then(Value::as_str) {
+                    Some("dport") => {
+                        if let Some(p) = transport(proto) {
+                            protocol = Some(p);
                         }
-                        Some("daddr") if proto == "ip" || proto == "ip6" => {
-                            daddr = right.and_then(Value::as_str).and_then(|a| a.parse().ok());
-                        }
-                        _ => {}
+                        dports = ports(right);
                     }
-                } else if let Some(meta) = left.and_then(|l| l.get("meta"))
-                    && meta.get("key").and_then(Value::as_str) == Some("l4proto")
-                    && let Some(p) = right.and_then(Value::as_str).and_then(transport)
-                {
-                    protocol = Some(p);
+                    Some("daddr") if proto == "ip" || proto == "ip6" => {
+                        daddr = right.and_then(Value::as_str).and_then(|a| a.parse().ok());
+                    }
+                    _ => {}
                 }
-            } else if let Some(xt) = expr.get("xt") {
-                if xt.get("name").and_then(Value::as_str) == Some("DNAT") {
-                    out.has_xt_dnat = true;
-                }
-            } else if let Some(dnat) = expr.get("dnat") {
-                let Some(addr) = dnat
-                    .get("addr")
-                    .and_then(Value::as_str)
-                    .and_then(|a| a.parse::<IpAddr>().ok())
-                else {
-                    continue;
-                };
-                let (Some(protocol), false) = (protocol, dports.is_empty()) else {
-                    continue;
-                };
-                let to_port = dnat
-                    .get("port")
-                    .and_then(Value::as_u64)
-                    .and_then(|p| u16::try_from(p).ok());
-                for &port in &dports {
-                    out.rules.push(NatRule {
-                        protocol,
-                        listen: Endpoint::new(daddr.unwrap_or_else(|| unspecified(&addr)), port),
-                        target: Endpoint::new(addr, to_port.unwrap_or(port)),
-                        rule: place.clone(),
-                    });
-                }
+            } else if let Some(meta) = left.and_then(|l| l.get("meta"))
+                && meta.get("key").and_then(Value::as_str) == Some("l4proto")
+                && let Some(p) = right.and_then(Value::as_str).and_then(transport)
+            {
+                protocol = Some(p);
+            }
+        } else if let Some(xt) = expr.get("xt") {
+            if xt.get("name").and_then(Value::as_str) == Some("DNAT") {
+                out.has_xt_dnat = true;
+            }
+        } else if let Some(dnat) = expr.get("dnat") {
+            let Some(addr) = dnat
+                .get("addr")
+                .and_then(Value::as_str)
+                .and_then(|a| a.parse::<IpAddr>().ok())
+            else {
+                continue;
+            };
+            let (Some(protocol), false) = (protocol, dports.is_empty()) else {
+                continue;
+            };
+            let to_port = dnat
+                .get("port")
+                .and_then(Value::as_u64)
+                .and_then(|p| u16::try_from(p).ok());
+            for &port in &dports {
+                out.push(NatRule {
+                    protocol,
+                    listen: Endpoint::new(daddr.unwrap_or_else(|| unspecified(&addr)), port),
+                    target: Endpoint::new(addr, to_port.unwrap_or(port)),
+                    rule: place.clone(),
+                });
             }
         }
     }
-    Ok(out)
 }
 
 fn transport(name: &str) -> Option<Protocol> {
@@ -153,11 +243,11 @@ fn unspecified(like: &IpAddr) -> IpAddr {
 }
 
 /// Parses `iptables-save -t nat` (or ip6tables-save): every `-j DNAT --to-destination` rule with
-/// a protocol and a destination port.
-pub fn parse_iptables_save(bytes: &[u8], family: &str) -> Vec<NatRule> {
+/// a protocol and a destination port, at most [`MAX_RULES`].
+pub fn parse_iptables_save(bytes: &[u8], family: &str) -> Ruleset {
     let text = String::from_utf8_lossy(bytes);
     let mut table = String::new();
-    let mut out = Vec::new();
+    let mut out = Ruleset::default();
     for line in text.lines() {
         if let Some(name) = line.strip_prefix('*') {
             table = name.trim().to_string();
@@ -287,7 +377,7 @@ mod tests {
             -A DOCKER -d 198.18.0.1/32 ! -i docker0 -p udp -m udp --dport 53 -j DNAT --to-destination 198.18.0.3\n\
             -A DOCKER ! -d 198.18.0.9/32 -p tcp --dport 81 -j DNAT --to-destination [fd00::2]:8081\n\
             COMMIT\n";
-        let rules = parse_iptables_save(save, "ip");
+        let rules = parse_iptables_save(save, "ip").rules;
         assert_eq!(rules.len(), 3);
         assert_eq!(rules[0].listen, ep("0.0.0.0:8080"));
         assert_eq!(rules[0].target, ep("198.18.0.2:80"));
@@ -310,7 +400,43 @@ mod tests {
                 b"-A X -p tcp --dport 99999 -j DNAT --to-destination 1.2.3.4:5\n-A",
                 "ip"
             )
+            .rules
             .is_empty()
         );
+        // Duplicate keys, a second `nftables`, trailing bytes.
+        assert!(parse_nft_json(br#"{"nftables": [], "nftables": 5}"#).is_ok());
+        assert!(parse_nft_json(br#"{"nftables": 5}"#).is_err());
+        assert!(parse_nft_json(br#"{"nftables": []} x"#).is_err());
+    }
+
+    #[test]
+    fn forwards_beyond_the_bound_are_counted_not_kept() {
+        // One rule with a set of 5,000 ports is 5,000 forwards; another 100 rules after it.
+        let ports: Vec<String> = (1..=5000).map(|p| p.to_string()).collect();
+        let mut json = format!(
+            r#"{{"nftables": [{{"rule": {{"family": "ip", "table": "nat", "chain": "pre", "expr": [
+            {{"match": {{"op": "==", "left": {{"payload": {{"protocol": "tcp", "field": "dport"}}}}, "right": {{"set": [{}]}}}}}},
+            {{"dnat": {{"addr": "198.18.0.2", "port": 80}}}}]}}}}"#,
+            ports.join(",")
+        );
+        for port in 0..100 {
+            json.push_str(&format!(
+                r#", {{"rule": {{"expr": [{{"match": {{"left": {{"payload": {{"protocol": "udp", "field": "dport"}}}}, "right": {port}}}}}, {{"dnat": {{"addr": "198.18.0.3"}}}}]}}}}"#
+            ));
+        }
+        json.push_str("]}");
+        let ruleset = parse_nft_json(json.as_bytes()).unwrap();
+        assert_eq!(ruleset.rules.len(), MAX_RULES);
+        assert_eq!(ruleset.dropped, 5100 - MAX_RULES);
+        let mut save = String::from("*nat\n");
+        for port in 1..=5000 {
+            save.push_str(&format!(
+                "-A D -p tcp --dport {port} -j DNAT --to-destination 198.18.0.2:80\n"
+            ));
+        }
+        let mut both = parse_iptables_save(save.as_bytes(), "ip");
+        assert_eq!((both.rules.len(), both.dropped), (MAX_RULES, 5000 - MAX_RULES));
+        both.extend(ruleset);
+        assert_eq!((both.rules.len(), both.dropped), (MAX_RULES, 10100 - MAX_RULES));
     }
 }

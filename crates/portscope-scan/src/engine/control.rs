@@ -40,7 +40,9 @@ pub(crate) enum Sent {
     Pending(usize),
     /// Answered at once (a local kernel answers a connect within the call).
     Answered(Outcome),
-    /// Ended at once without saying anything about the port (counts as silence).
+    /// Ended at once without saying anything about the port (counts as silence). Windows'
+    /// engine closes a socket only after its try, so only Linux's reuse of sockets ends here.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Lost,
     /// Not sent: this process is out of descriptors or local ports for now. The probe is queued
     /// again and the window capped at what is in flight; the error is the run's when nothing of

@@ -11,7 +11,8 @@
 //!   the time); the SYN engine runs it over raw sockets, the connect engine over epoll.
 //! - `timing`: the RTT estimate, the congestion window and the retry rule (pure, used by the
 //!   control loop); `feed`: probes shared between threads, and send pacing.
-//! - `linux`: the engines' system calls, the crate's only `unsafe` code.
+//! - `linux`: the engines' system calls, the crate's only `unsafe` code; `windows`: the connect
+//!   engine over Winsock (the SYN and UDP engines are Linux only).
 //! - `sim` (tests only): simulated networks (virtual clock, seeded randomness) and the scenarios
 //!   under `tests/resources/simulation/`, played without root over the same control loop.
 
@@ -24,6 +25,9 @@ mod linux;
 mod sim;
 mod stop;
 mod timing;
+#[cfg(windows)]
+#[allow(unsafe_code)]
+mod windows;
 
 use std::net::SocketAddr;
 
@@ -38,6 +42,8 @@ pub use stop::Stop;
 
 #[cfg(target_os = "linux")]
 use linux::{connect, syn, udp};
+#[cfg(windows)]
+use windows::connect;
 
 /// What the engines need from their caller besides the probes: stop signals (blocked only when an
 /// engine that polls them runs, and before any engine thread starts, so every thread inherits the
@@ -67,10 +73,37 @@ fn raw_sockets_allowed() -> bool {
     syn::raw_sockets_allowed()
 }
 
+/// Raw sockets for a SYN scan are used on Linux only.
+#[cfg(not(target_os = "linux"))]
+fn raw_sockets_allowed() -> bool {
+    false
+}
+
 /// The user a resume file must belong to: the one this process acts as.
 #[cfg(target_os = "linux")]
 pub fn effective_uid() -> u32 {
     linux::effective_uid()
+}
+
+/// Windows files have no uid: 0, as `portscope_history::safe_path` reads every owner there.
+#[cfg(windows)]
+pub fn effective_uid() -> u32 {
+    0
+}
+
+/// The one line a SYN or UDP scan gets where only the connect engine exists.
+#[cfg(not(target_os = "linux"))]
+pub fn linux_only(modes: &Modes) -> Option<Error> {
+    let what = if modes.syn {
+        "the SYN scan (--syn, -sS)"
+    } else if modes.udp {
+        "the UDP scan (--udp, -sU)"
+    } else {
+        return None;
+    };
+    Some(Error::Usage(format!(
+        "{what} is Linux only (raw sockets and the ICMP error queue); use the connect scan (--connect, -sT)"
+    )))
 }
 
 /// The scan types asked for on the command line.
@@ -222,6 +255,36 @@ pub fn run(
     Ok((total, None))
 }
 
+/// Runs the connect engine over `plan`'s TCP ports, feeding `sink`; the SYN and UDP engines are
+/// refused in one line ([`linux_only`]).
+#[cfg(windows)]
+pub fn run(
+    plan: &Plan,
+    modes: &Modes,
+    cfg: &EngineConfig,
+    threads: usize,
+    selection: &Selection<'_>,
+    sink: &mut Sink<'_>,
+    hooks: &Hooks<'_>,
+) -> Result<(ScanStats, Option<i32>)> {
+    if let Some(refusal) = linux_only(modes) {
+        return Err(refusal);
+    }
+    let mut total = ScanStats::default();
+    if modes.protocols().tcp && !plan.ports.is_empty() {
+        let probes = probes(plan, &plan.ports, ScanProto::Tcp, selection);
+        let stats = connect::scan_parallel(
+            probes,
+            cfg,
+            threads,
+            |addr, outcome| sink(addr, ScanProto::Tcp, outcome),
+            hooks.progress,
+        )?;
+        add(&mut total, &stats);
+    }
+    Ok((total, None))
+}
+
 fn add(total: &mut ScanStats, stats: &ScanStats) {
     total.probes += stats.probes;
     total.retries += stats.retries;
@@ -234,7 +297,6 @@ fn add(total: &mut ScanStats, stats: &ScanStats) {
 }
 
 /// What each engine scans, for nmap's `scaninfo`.
-#[cfg(target_os = "linux")]
 pub fn scan_info(plan: &Plan, modes: &Modes) -> Vec<ScanInfo> {
     let mut info = Vec::new();
     if modes.protocols().tcp && !plan.ports.is_empty() {

@@ -9,9 +9,10 @@ use clap::{Args, Subcommand};
 
 use crate::baseline::{Baseline, Difference, Report};
 use crate::error::{Error, ExitCode, Result};
+use crate::inspect::{self, Inspection};
 use crate::output::table::{Cell, Table};
 use crate::output::{self, Color, Ui};
-use crate::platform::{Platform, Query, StateFilter};
+use crate::platform::Platform;
 use crate::watch::{PortTable, describe};
 
 #[derive(Args, Debug, Clone)]
@@ -48,10 +49,9 @@ pub fn run(args: &BaselineArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode>
 /// The listening ports now, and the notes to show the user about how they were seen (printed by
 /// the caller once the command has succeeded, so that a failure stays one line).
 fn listening_now(host: &dyn Platform) -> Result<(PortTable, Vec<String>)> {
-    let snapshot = host.snapshot(&Query {
-        states: StateFilter::Listening,
-        ..Query::ports()
-    })?;
+    // The inspection every command renders: the same listeners `list` shows.
+    let inspection = Inspection::take(host, &inspect::Options::ports(Default::default()))?;
+    let snapshot = &inspection.snapshot;
     let mut notes = snapshot.notes.clone();
     if let Some(note) = crate::privilege::hidden_owners_note_naming(
         snapshot.unreadable_processes,
@@ -60,7 +60,7 @@ fn listening_now(host: &dyn Platform) -> Result<(PortTable, Vec<String>)> {
     ) {
         notes.push(format!("{note}; their ports are saved without a program"));
     }
-    Ok((PortTable::from_snapshot(&snapshot, false), notes))
+    Ok((PortTable::from_snapshot(snapshot, false), notes))
 }
 
 fn save(file: &Path, host: &dyn Platform) -> Result<ExitCode> {
@@ -128,15 +128,27 @@ fn check(file: &Path, json: bool, ui: Ui, host: &dyn Platform) -> Result<ExitCod
 }
 
 fn table(report: &Report) -> Table {
-    let mut table = Table::new(vec!["STATUS", "PROTO", "LOCAL", "NOW", "EXPECTED"]);
     let rows = [
         ("new", Color::Red, &report.new),
         ("changed", Color::Red, &report.changed),
         ("missing", Color::Yellow, &report.missing),
     ];
+    // A NETNS column when a difference is outside portscope's own namespace.
+    let netns = rows
+        .iter()
+        .any(|(_, _, diffs)| diffs.iter().any(|d| d.netns.is_some()));
+    let mut header = vec!["STATUS", "PROTO", "LOCAL", "NOW", "EXPECTED"];
+    if netns {
+        header.insert(1, "NETNS");
+    }
+    let mut table = Table::new(header);
     for (status, color, diffs) in rows {
         for d in diffs.iter() {
-            table.push(row(status, color, d));
+            let mut cells = row(status, color, d);
+            if netns {
+                cells.insert(1, d.netns.as_deref().unwrap_or("-").to_string().into());
+            }
+            table.push(cells);
         }
     }
     table

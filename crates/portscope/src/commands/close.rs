@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::close::connections::{self, Cut, Selector};
 use crate::close::execute::{self, Options, Outcome, Report};
-use crate::close::plan::{self, Action, Plan};
+use crate::close::plan::{self, Action, Plan, Target};
 use crate::close::safety::Context;
 use crate::close::spec::{PortSpec, ProcessSpec, Spec};
 use crate::error::{Error, ExitCode, Result};
@@ -22,6 +22,7 @@ use crate::output::table::{Cell, Table};
 use crate::output::{self, Color, Ui};
 use crate::platform::{Platform, Query};
 use crate::privilege;
+use crate::provenance::{self, stop::Restarter};
 
 #[derive(Args, Debug, Clone)]
 #[command(after_help = "Examples:
@@ -29,11 +30,14 @@ use crate::privilege;
   sudo portscope close 8080                stop its holders (asks first), then verify it is free
   sudo portscope close --pid 23406         stop one process audit named, closing all its sockets
   sudo portscope close --process nginx     stop every process whose executable is named nginx
+  sudo portscope --netns web close 80      stop port 80's holder in namespace `web` only
+  sudo portscope close 80 --all-namespaces stop port 80's holders in every namespace
   sudo portscope close 4444 --remote       cut every connection to port 4444 elsewhere
   sudo portscope close --connection 198.18.0.1:22 198.18.0.9:51000")]
 pub struct CloseArgs {
     /// The port to close: its listening TCP and bound UDP sockets.
-    #[arg(value_name = "PORT", required_unless_present_any = ["connection", "all_from", "pid", "process"])]
+    #[arg(value_name = "PORT", value_parser = portscope_core::knowledge::port_argument,
+          required_unless_present_any = ["connection", "all_from", "pid", "process"])]
     pub port: Option<u16>,
     /// With PORT: cut every TCP connection whose remote port is PORT (a program calling out to a
     /// listener elsewhere, e.g. a reverse shell to 4444); the program keeps running.
@@ -69,21 +73,24 @@ pub struct CloseArgs {
     #[arg(long)]
     pub force: bool,
     /// How long a holder gets to exit after SIGTERM, e.g. 5s or 500ms.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "5s")]
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::any, default_value = "5s")]
     pub timeout: Duration,
     /// How long to watch a freed port for a listener that comes back (default: 1s, or --timeout
     /// when a supervisor manages a holder).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::any)]
     pub watch: Option<Duration>,
     /// Stop the systemd unit of a supervised holder with `systemctl stop` instead of signalling it.
     #[arg(long)]
     pub unit: bool,
+    /// Act in every network namespace the holders are in. Without it, a PORT (or --process NAME)
+    /// held in more than one namespace is refused: pick one with the global --netns NS.
+    #[arg(long, conflicts_with_all = ["connection", "all_from", "remote"])]
+    pub all_namespaces: bool,
     /// Print what would be done, and do nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Print the plan and what was done as JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: crate::output::FormatArgs,
 }
 
 fn parse_peers(text: &str) -> std::result::Result<IpNet, String> {
@@ -96,6 +103,11 @@ fn parse_peers(text: &str) -> std::result::Result<IpNet, String> {
 }
 
 pub fn run(args: &CloseArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
+    args.output.only(
+        "close",
+        &[crate::output::Format::Table, crate::output::Format::Json],
+        false,
+    )?;
     if args.port == Some(0) {
         return Err(Error::Usage(
             "port 0 cannot be closed: it is not a port anything listens on".into(),
@@ -195,9 +207,15 @@ fn run_plan(args: &CloseArgs, spec: Spec, ui: Ui, host: &dyn Platform) -> Result
         args.unit,
     );
     let what = spec.describe();
+    if let Err(refused) = plan.check_namespaces(args.all_namespaces) {
+        // The plan lists every holder with its namespace, so the user can pick one.
+        print_plan(args, &plan, ui)?;
+        return Err(refused);
+    }
     if args.dry_run && plan.refusals().next().is_some() {
         print_plan(args, &plan, ui)?;
     }
+    plan.unreadable_choice(privileges.read_all, host)?;
     plan.preflight(
         snapshot.unreadable_processes,
         privileges.read_all,
@@ -228,11 +246,32 @@ fn run_plan(args: &CloseArgs, spec: Spec, ui: Ui, host: &dyn Platform) -> Result
             ));
         }
     }
-    if !args.json || args.dry_run {
+    let comeback = restarters_of(host, &plan);
+    if !args.output.json() {
+        for (target, restarters) in &comeback {
+            for r in restarters {
+                // The supervisor's own advice was said above.
+                if r.commands
+                    .iter()
+                    .any(|c| target.advice.as_deref() == Some(c.as_str()))
+                {
+                    continue;
+                }
+                output::note(&format!(
+                    "PID {} ({}) comes back from {}; to stop it for good: {}",
+                    target.process.pid,
+                    target.process.name,
+                    r.what,
+                    r.commands.join(" && ")
+                ));
+            }
+        }
+    }
+    if !args.output.json() || args.dry_run {
         print_plan(args, &plan, ui)?;
     }
     if args.dry_run {
-        if !args.json {
+        if !args.output.json() {
             writeln!(std::io::stdout(), "dry run: nothing was signalled")?;
         }
         return Ok(ExitCode::Ok);
@@ -260,7 +299,7 @@ fn run_plan(args: &CloseArgs, spec: Spec, ui: Ui, host: &dyn Platform) -> Result
             ..spec.query()
         })
     })?;
-    if args.json {
+    if args.output.json() {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         output::json(
@@ -272,7 +311,7 @@ fn run_plan(args: &CloseArgs, spec: Spec, ui: Ui, host: &dyn Platform) -> Result
             },
         )?;
     } else {
-        print_report(args, &plan, &report, ui)?;
+        print_report(args, &plan, &report, &comeback, ui)?;
     }
     Ok(if report.port_free {
         ExitCode::Ok
@@ -284,7 +323,7 @@ fn run_plan(args: &CloseArgs, spec: Spec, ui: Ui, host: &dyn Platform) -> Result
 fn print_plan(args: &CloseArgs, plan: &Plan, ui: Ui) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if args.json {
+    if args.output.json() {
         return Ok(output::json(
             &mut out,
             &PortJson {
@@ -294,7 +333,14 @@ fn print_plan(args: &CloseArgs, plan: &Plan, ui: Ui) -> Result<()> {
             },
         )?);
     }
-    let mut table = Table::new(vec!["PID", "PROGRAM", "USER", "SOCKETS", "SUPERVISOR", "ACTION"]);
+    // A NETNS column whenever a socket lives outside portscope's own namespace: a port number
+    // names one server per namespace, so the plan says which one each holder is.
+    let netns = plan.names_namespaces();
+    let mut header = vec!["PID", "PROGRAM", "USER", "SOCKETS", "SUPERVISOR", "ACTION"];
+    if netns {
+        header.insert(0, "NETNS");
+    }
+    let mut table = Table::new(header);
     for target in &plan.targets {
         let sockets: Vec<String> = plan
             .sockets
@@ -319,7 +365,12 @@ fn print_plan(args: &CloseArgs, plan: &Plan, ui: Ui) -> Result<()> {
             .user
             .clone()
             .unwrap_or_else(|| target.process.uid.to_string());
-        table.push(vec![
+        let mut row: Vec<Cell> = Vec::new();
+        if netns {
+            let labels: Vec<String> = target.netns.iter().map(|n| n.short_label()).collect();
+            row.push(labels.join(",").into());
+        }
+        row.extend([
             target.process.pid.to_string().into(),
             Cell::painted(target.process.name.clone(), Color::Bold),
             user.into(),
@@ -331,6 +382,7 @@ fn print_plan(args: &CloseArgs, plan: &Plan, ui: Ui) -> Result<()> {
                 .into(),
             Cell::painted(action, color),
         ]);
+        table.push(row);
     }
     table.write(&mut out, ui)?;
     Ok(())
@@ -361,7 +413,30 @@ fn describe_outcome(outcome: &Outcome, timeout: Duration) -> (String, Color) {
     }
 }
 
-fn print_report(args: &CloseArgs, plan: &Plan, report: &Report, ui: Ui) -> Result<()> {
+/// What would bring back each target (from what started it), read before it is stopped: after a
+/// comeback, the old process is gone and the restarter is named from this.
+fn restarters_of<'p>(host: &dyn Platform, plan: &'p Plan) -> Vec<(&'p Target, Vec<Restarter>)> {
+    let processes: Vec<&crate::model::Process> = plan.targets.iter().map(|t| t.process.as_ref()).collect();
+    let Ok(found) = provenance::of_processes(host, &processes) else {
+        return Vec::new();
+    };
+    plan.targets
+        .iter()
+        .filter_map(|t| {
+            let p = found.get(&t.process.pid)?;
+            let restarters = provenance::stop::restarters(p, &t.process, None);
+            (!restarters.is_empty()).then_some((t, restarters))
+        })
+        .collect()
+}
+
+fn print_report(
+    args: &CloseArgs,
+    plan: &Plan,
+    report: &Report,
+    comeback: &[(&Target, Vec<Restarter>)],
+    ui: Ui,
+) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut table = Table::new(vec!["PID", "PROGRAM", "RESULT"]);
@@ -376,23 +451,39 @@ fn print_report(args: &CloseArgs, plan: &Plan, report: &Report, ui: Ui) -> Resul
     writeln!(out)?;
     table.write(&mut out, ui)?;
     let what = plan.spec.describe();
-    let holder = |r: &execute::Remaining| match (r.pid, &r.name) {
-        (Some(pid), Some(name)) => format!(
-            "{pid}/{} on {}/{}",
-            crate::render::escape(name),
-            r.socket.protocol,
-            r.socket.local
-        ),
-        _ => format!("an unseen process on {}/{}", r.socket.protocol, r.socket.local),
+    let holder = |r: &execute::Remaining| {
+        let place = if plan.is_own(&r.socket.netns) {
+            String::new()
+        } else {
+            format!(" in {}", crate::render::escape(&r.socket.netns.label()))
+        };
+        match (r.pid, &r.name) {
+            (Some(pid), Some(name)) => format!(
+                "{pid}/{} on {}/{}{place}",
+                crate::render::escape(name),
+                r.socket.protocol,
+                r.socket.local
+            ),
+            _ => format!(
+                "an unseen process on {}/{}{place}",
+                r.socket.protocol, r.socket.local
+            ),
+        }
     };
     if report.port_free {
         writeln!(out, "{}", ui.paint(Color::Green, &plan.spec.freed()))?;
     } else if !report.came_back.is_empty() {
         let who: Vec<String> = report.came_back.iter().map(holder).collect();
         let advice: Vec<&str> = plan.targets.iter().filter_map(|t| t.advice.as_deref()).collect();
-        let hint = match advice.first() {
-            Some(advice) => format!("; a supervisor restarted it: {advice}"),
-            None => "; something restarted it".into(),
+        let restarter = comeback.iter().flat_map(|(_, r)| r).next();
+        let hint = match (advice.first(), restarter) {
+            (Some(advice), _) => format!("; a supervisor restarted it: {advice}"),
+            (None, Some(r)) => format!(
+                "; it comes back from {}: {}",
+                crate::render::escape(&r.what),
+                crate::render::escape(&r.commands.join(" && "))
+            ),
+            (None, None) => "; something restarted it".into(),
         };
         writeln!(
             out,
@@ -486,18 +577,18 @@ fn run_connections(args: &CloseArgs, selector: Selector, ui: Ui, host: &dyn Plat
         .collect();
     if args.dry_run {
         print_connections(args, &planned, ui)?;
-        if !args.json {
+        if !args.output.json() {
             writeln!(std::io::stdout(), "dry run: nothing was cut")?;
         }
         return Ok(ExitCode::Ok);
     }
     may_proceed(args)?;
-    if !args.json {
+    if !args.output.json() {
         print_connections(args, &planned, ui)?;
     }
     confirm(args, &format!("Cut {} connection(s)?", chosen.len()))?;
     let cuts: Vec<ConnectionRow> = connections::cut(host, &chosen)?.into_iter().map(row).collect();
-    if args.json {
+    if args.output.json() {
         print_connections(args, &cuts, ui)?;
     } else {
         let destroyed = cuts.iter().filter(|c| c.cut.result == "destroyed").count();
@@ -513,7 +604,7 @@ fn run_connections(args: &CloseArgs, selector: Selector, ui: Ui, host: &dyn Plat
 fn print_connections(args: &CloseArgs, rows: &[ConnectionRow], ui: Ui) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if args.json {
+    if args.output.json() {
         return Ok(output::json(
             &mut out,
             &ConnectionJson {

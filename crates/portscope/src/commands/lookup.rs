@@ -18,12 +18,20 @@ use crate::output::{self, Color, Ui};
 #[command(after_help = "Examples:
   portscope lookup 31337          what is registered there, and its documented abuse
   portscope lookup ssh            the ports a service name has
+  portscope lookup netbus         the ports a malware family used, with sources
+  portscope lookup trojan         every trojan port in the abuse table
+  portscope lookup --abuse        the whole abuse table, each row with its source
   portscope lookup 6000-6063 --tcp")]
 #[command(group(ArgGroup::new("transport").args(["tcp", "udp", "sctp", "dccp"])))]
+#[command(group(ArgGroup::new("what").args(["query", "abuse"]).required(true)))]
 pub struct LookupArgs {
-    /// A port (80), a range (6000-6010) or a service name (ssh), optionally with /PROTOCOL (53/udp).
+    /// A port (80), a range (6000-6010), a service name (ssh), or a malware family or kind from
+    /// the abuse table (netbus, "back orifice", trojan), optionally with /PROTOCOL (53/udp).
     #[arg(value_name = "PORT|RANGE|NAME")]
-    pub query: String,
+    pub query: Option<String>,
+    /// List the whole abuse table: every port with documented abuse, its family and source.
+    #[arg(long)]
+    pub abuse: bool,
     /// Only TCP rows.
     #[arg(short = 't', long)]
     pub tcp: bool,
@@ -36,9 +44,8 @@ pub struct LookupArgs {
     /// Only DCCP rows.
     #[arg(long)]
     pub dccp: bool,
-    /// Print one JSON object with every field.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: crate::output::FormatArgs,
     #[command(flatten)]
     pub names: LocalNamesArgs,
 }
@@ -71,6 +78,15 @@ impl LocalNamesArgs {
 }
 
 impl LookupArgs {
+    /// Whether to print JSON: lookup prints a table or one JSON document (`--format`).
+    fn json(&self) -> Result<bool> {
+        use crate::output::Format;
+        Ok(self
+            .output
+            .only("lookup", &[Format::Table, Format::Json], false)?
+            == Format::Json)
+    }
+
     fn flag_transport(&self) -> Option<Transport> {
         [
             (self.tcp, Transport::Tcp),
@@ -98,11 +114,13 @@ pub fn merge_transport(question: &mut Question, flag: Option<Transport>) -> Resu
 }
 
 pub fn run(args: &LookupArgs, ui: Ui) -> Result<ExitCode> {
-    let mut question = query::parse(&args.query)?;
+    let Some(text) = &args.query else {
+        return run_abuse_table(args, ui);
+    };
+    let mut question = query::parse(text)?;
     if question.address.is_some() {
         return Err(Error::Usage(format!(
-            "{:?}: lookup takes a port, range or name; use `portscope explain` for ADDRESS:PORT",
-            args.query
+            "{text:?}: lookup takes a port, range or name; use `portscope explain` for ADDRESS:PORT"
         )));
     }
     merge_transport(&mut question, args.flag_transport())?;
@@ -111,10 +129,30 @@ pub fn run(args: &LookupArgs, ui: Ui) -> Result<ExitCode> {
 
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    if args.json {
+    if args.json()? {
         output::json(&mut out, &answer)?;
     } else {
         write_human(&mut out, &question, &answer, ui)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::Ok)
+}
+
+/// `lookup --abuse`: every row of the table (those of one protocol with `--tcp`/`--udp`).
+fn run_abuse_table(args: &LookupArgs, ui: Ui) -> Result<ExitCode> {
+    let transport = args.flag_transport();
+    let rows: Vec<&AbuseEntry> = crate::knowledge::abuse::all()
+        .iter()
+        .filter(|a| transport.is_none_or(|t| a.protocol.is_none_or(|p| Transport::of(p) == Some(t))))
+        .collect();
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    if args.json()? {
+        output::json(&mut out, &rows)?;
+    } else {
+        write_abuse(&mut out, &rows, "this protocol", ui)?;
+        writeln!(out)?;
+        writeln!(out, "{}", ui.paint(Color::Dim, query::CAVEAT))?;
     }
     out.flush()?;
     Ok(ExitCode::Ok)
@@ -128,10 +166,17 @@ fn write_human(out: &mut impl Write, question: &Question, answer: &Answer, ui: U
     }
     writeln!(out)?;
     if answer.services.is_empty() {
-        writeln!(
-            out,
-            "No service is registered with IANA or named locally for {subject}."
-        )?;
+        match &question.target {
+            // A family or kind: only the abuse table knows the name.
+            Target::Name(name) if !answer.abuse.is_empty() => writeln!(
+                out,
+                "{name:?} is not a service name; it names malware or tools in portscope's abuse table."
+            )?,
+            _ => writeln!(
+                out,
+                "No service is registered with IANA or named locally for {subject}."
+            )?,
+        }
     } else {
         let mut table = Table::new(vec!["PORT", "PROTO", "SERVICE", "SOURCE", "DESCRIPTION"]);
         for s in &answer.services {
@@ -165,11 +210,20 @@ fn subject(question: &Question, answer: &Answer) -> String {
     }
 }
 
-/// The distinct ports or ranges an answer's services are on, in order: "22", "6000-6063".
+/// The distinct ports or ranges an answer's services are on, in order: "22", "6000-6063"; for a
+/// malware family or kind with no registered service, the ports of its abuse rows.
 pub fn registered_ports(answer: &Answer) -> Vec<String> {
     let mut ports: Vec<String> = Vec::new();
-    for s in &answer.services {
-        let p = s.ports();
+    let found = if answer.services.is_empty() {
+        answer
+            .abuse
+            .iter()
+            .map(|a| a.port.to_string())
+            .collect::<Vec<_>>()
+    } else {
+        answer.services.iter().map(|s| s.ports()).collect()
+    };
+    for p in found {
         if !ports.contains(&p) {
             ports.push(p);
         }

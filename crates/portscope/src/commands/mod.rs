@@ -12,9 +12,23 @@ pub mod lookup;
 pub mod scan;
 pub mod top;
 pub mod watch;
+pub mod watch_alerts;
+pub mod watch_events;
 pub mod watch_exec;
 
-use crate::error::Error;
+use crate::error::{Error, Result};
+use crate::filter::Expression;
+
+/// A filter given on the command line (`list FILTER`, `--filter EXPR`), parsed once; a bad one is
+/// a usage error naming the token and its column. Blank means no filter.
+pub fn expression_of(text: &str) -> Result<Option<Expression>> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    Expression::parse(text)
+        .map(Some)
+        .map_err(|e| Error::Usage(format!("filter: {e}")))
+}
 
 /// The error a command built out of this binary answers with: one line that names the missing
 /// cargo feature and how to build it in. It exits 2, as any command line this build cannot run.

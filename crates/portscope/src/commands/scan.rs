@@ -4,7 +4,6 @@
 //! The work — targets, ports, engines, timing, resume and sharding — lives in `portscope-scan`;
 //! this module wires the command line to it.
 
-use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -20,7 +19,7 @@ use super::lookup::LocalNamesArgs;
 use crate::error::{Error, ExitCode, Result};
 use crate::files;
 use crate::output::scan as scan_report;
-use crate::output::{Ui, note};
+use crate::output::{Format, Ui, note};
 
 #[derive(Args, Debug, Clone)]
 #[command(after_help = "Examples:\n  portscope scan 198.18.0.2 -p-\n  \
@@ -33,11 +32,12 @@ pub struct ScanArgs {
     pub targets: Vec<String>,
 
     /// Ports in nmap's syntax: 22,80,1000-2000, -1024, 60000-, - (all), T:/U: prefixes. Default:
-    /// the 1000 most common.
+    /// the 1000 most often open (nmap's default scan) and every TCP port of the abuse table.
     #[arg(short = 'p', long, value_name = "PORTS", allow_hyphen_values = true)]
     pub ports: Option<String>,
 
-    /// Scan the N most commonly open ports (portscope's own ordered list).
+    /// Scan the N most often open ports (nmap-services' frequencies when nmap is installed, else
+    /// the built-in order).
     #[arg(long, value_name = "N", conflicts_with = "ports")]
     pub top_ports: Option<usize>,
 
@@ -54,9 +54,10 @@ pub struct ScanArgs {
     #[arg(long = "input-list", value_name = "FILE")]
     pub input_list: Option<PathBuf>,
 
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// table: the report; json: the report as one JSON document; json-lines: one JSON object
+    /// per port as it is settled (open ones; every one with --all), instead of the report.
+    #[command(flatten)]
+    pub output: crate::output::FormatArgs,
 
     /// Write nmap's greppable format to FILE (- for stdout). nmap's `-oG FILE` works too.
     #[arg(long = "output-greppable", value_name = "FILE")]
@@ -76,28 +77,28 @@ pub struct ScanArgs {
 
     /// Most retries of a port that does not answer (fewer are used while the network loses
     /// nothing).
-    #[arg(long, value_name = "N", default_value_t = 6)]
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = parse_retries)]
     pub max_retries: u32,
 
     /// Most connects in flight at once (also bounded by the open-files limit).
-    #[arg(long, value_name = "N", default_value_t = 4096)]
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = parse_parallelism)]
     pub max_parallelism: usize,
 
     /// Shortest wait for an answer, whatever the measured round trip (each retry waits twice as
-    /// long as the try before).
-    #[arg(long, value_name = "TIME", default_value = "10ms", value_parser = humantime::parse_duration)]
+    /// long as the try before; at most 10min).
+    #[arg(long, value_name = "TIME", default_value = "10ms", value_parser = parse_rtt_timeout)]
     pub min_rtt_timeout: Duration,
 
-    /// Longest wait for an answer (e.g. 1s).
-    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = humantime::parse_duration)]
+    /// Longest wait for an answer (e.g. 1s; at most 10min).
+    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = parse_rtt_timeout)]
     pub max_rtt_timeout: Duration,
 
     /// Read what each open port says first (or its answer to an HTTP HEAD).
     #[arg(long)]
     pub banner: bool,
 
-    /// How long to wait for a banner (more than 0).
-    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = parse_positive_duration)]
+    /// How long to wait for a banner (10ms to 10min).
+    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = parse_banner_timeout)]
     pub banner_timeout: Duration,
 
     /// Scan even above 2^24 probes.
@@ -126,11 +127,6 @@ pub struct ScanArgs {
     /// the same command with 1/N ... N/N on N machines and merge their --json-lines with cat.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<portscope_scan::shard::Shard>,
-
-    /// Print one JSON object per port as it is settled (open ones; every one with --all)
-    /// instead of the report.
-    #[arg(long, conflicts_with = "json")]
-    pub json_lines: bool,
 
     /// Record every settled probe in FILE; started again with the same FILE, the scan skips
     /// what FILE holds and continues (after Ctrl-C, a crash or a reboot).
@@ -166,23 +162,81 @@ fn parse_shard(text: &str) -> std::result::Result<portscope_scan::shard::Shard, 
     portscope_scan::shard::Shard::parse(text).map_err(|e| e.0)
 }
 
-fn parse_positive_duration(text: &str) -> std::result::Result<Duration, String> {
-    let duration =
-        humantime::parse_duration(text).map_err(|e| format!("{text:?} is not a duration ({e})"))?;
-    if duration.is_zero() {
-        return Err(format!("{text:?} is zero; give a time such as 500ms"));
-    }
-    Ok(duration)
+/// The longest time flag scan takes: each wait is added to the clock and doubled on retries, and
+/// a wait of centuries (or 2^64 s, which overflows the clock) is a typo, not a plan.
+const MAX_WAIT: Duration = Duration::from_secs(600);
+
+/// A duration within `min..=MAX_WAIT`, refused at the edge otherwise (exit 2, one line).
+fn parse_duration_in(text: &str, min: Duration) -> std::result::Result<Duration, String> {
+    crate::duration::within(text, min, MAX_WAIT)
 }
 
+/// `--min-rtt-timeout`, `--max-rtt-timeout`: 0 (answer at once or never) up to [`MAX_WAIT`].
+fn parse_rtt_timeout(text: &str) -> std::result::Result<Duration, String> {
+    parse_duration_in(text, Duration::ZERO)
+}
+
+/// `--banner-timeout`: a banner is a connect and a read, and below 10 ms even a local service
+/// cannot answer; a smaller value would silently give no banner at all.
+fn parse_banner_timeout(text: &str) -> std::result::Result<Duration, String> {
+    parse_duration_in(text, Duration::from_millis(10))
+}
+
+/// A whole number within `range`, with the flag's meaning in the refusal.
+fn parse_count(
+    text: &str,
+    range: std::ops::RangeInclusive<u64>,
+    what: &str,
+) -> std::result::Result<u64, String> {
+    let n: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number of {what}"))?;
+    if !range.contains(&n) {
+        return Err(format!(
+            "{text:?} is out of range; give {} to {} {what}",
+            range.start(),
+            range.end()
+        ));
+    }
+    Ok(n)
+}
+
+/// `--max-retries`: each retry doubles the wait, so past 50 a silent port would never settle.
+fn parse_retries(text: &str) -> std::result::Result<u32, String> {
+    parse_count(text, 0..=50, "retries").map(|n| n as u32)
+}
+
+/// `--max-parallelism`: at least one probe in flight; above a million the open-files limit and
+/// the kernel's buffers bound it anyway.
+fn parse_parallelism(text: &str) -> std::result::Result<usize, String> {
+    parse_count(text, 1..=1_000_000, "probes in flight").map(|n| n as usize)
+}
+
+/// Where Debian's (and most distributions') nmap package installs its services file.
+const NMAP_SERVICES: &str = "/usr/share/nmap/nmap-services";
+
 pub fn run(args: &ScanArgs, ui: Ui, host: &dyn portscope_core::Platform) -> Result<ExitCode> {
+    let format = args
+        .output
+        .only("scan", &[Format::Table, Format::Json, Format::JsonLines], false)?;
     let names = args.names.load()?;
     let list = match &args.input_list {
         Some(path) => Some((read_input(path)?, path.display().to_string())),
         None => None,
     };
+    // nmap's survey of open ports, when nmap is installed: it orders --top-ports and the default.
+    // Optional: without it (or unreadable) the built-in order applies.
+    let nmap_services = files::read_bounded(
+        std::path::Path::new(NMAP_SERVICES),
+        "nmap services file",
+        files::MAX_INPUT,
+    )
+    .ok()
+    .and_then(|bytes| String::from_utf8(bytes).ok());
     let request = Request {
         targets: &args.targets,
+        nmap_services: nmap_services.as_deref(),
         target_list: list.as_ref().map(|(text, name)| (text.as_str(), name.clone())),
         exclude: args.exclude.as_deref(),
         ports: args.ports.as_deref(),
@@ -213,12 +267,14 @@ pub fn run(args: &ScanArgs, ui: Ui, host: &dyn portscope_core::Platform) -> Resu
         ..EngineConfig::default()
     };
     let threads = scan_engine::threads();
-    let mut stream = scan_stream::Stream::new(args.json_lines, args.all);
+    let mut stream = scan_stream::Stream::new(format == Format::JsonLines, args.all);
     let mut done = scan_stream::Done::new();
     if let Some(path) = &args.resume {
         let me = scan_engine::effective_uid();
         let file = portscope_history::safe_path::open_private(path, 0o600, me, "resume file")?;
-        for (addr, proto, outcome) in stream.resume_from(file)? {
+        for (addr, proto, outcome) in
+            stream.resume_from(file, &plan.fingerprint(), |a, p| plan.covers(a, p))?
+        {
             if done.insert((addr, proto)) {
                 tallies.record_proto(addr, proto, outcome);
                 progress.inc(1);
@@ -250,7 +306,7 @@ pub fn run(args: &ScanArgs, ui: Ui, host: &dyn portscope_core::Platform) -> Resu
         progress.finish_and_clear();
         exit_stopped(signal);
     }
-    if args.json_lines {
+    if format == Format::JsonLines {
         progress.finish_and_clear();
         return Ok(ExitCode::Ok);
     }
@@ -303,7 +359,7 @@ pub fn run(args: &ScanArgs, ui: Ui, host: &dyn portscope_core::Platform) -> Resu
     // to stdout as well, and the failure is the exit status.
     if !stdout_taken || failure.is_some() {
         let mut out = std::io::stdout().lock();
-        if args.json {
+        if format == Format::Json {
             scan_report::write_json(&mut out, &report)?;
         } else {
             scan_report::write_table(&mut out, &report, ui)?;
@@ -346,10 +402,12 @@ fn host_down(report: &ScanReport, targets: &[String], retries: u32) -> Result<Ex
     Ok(ExitCode::Ok)
 }
 
-/// Where a `-oG`/`-oX` report goes: stdout, or a file created before the scan starts.
+/// Where a `-oG`/`-oX` report goes: stdout, or a file checked before the scan starts and
+/// written whole at the end through the one safe write (`safe_path::write_output`: never
+/// through a planted link, never into a FIFO).
 enum Sink {
     Stdout,
-    File(PathBuf, std::fs::File),
+    File(PathBuf),
 }
 
 impl Sink {
@@ -357,11 +415,8 @@ impl Sink {
         if is_stdout(path) {
             return Ok(Sink::Stdout);
         }
-        let file = std::fs::File::create(path).map_err(|e| Error::File {
-            path: path.to_path_buf(),
-            message: format!("cannot create the report file: {e}"),
-        })?;
-        Ok(Sink::File(path.to_path_buf(), file))
+        portscope_history::safe_path::check_output(path, "report file")?;
+        Ok(Sink::File(path.to_path_buf()))
     }
 
     fn is_stdout(&self) -> bool {
@@ -375,14 +430,10 @@ impl Sink {
                 write(&mut out)?;
                 out.flush().map_err(Error::from)
             }
-            Sink::File(path, file) => {
-                let fail = |e: std::io::Error| Error::File {
-                    path: path.clone(),
-                    message: format!("cannot write the report: {e}"),
-                };
-                let mut out = std::io::BufWriter::new(file);
-                write(&mut out).map_err(fail)?;
-                out.flush().map_err(fail)
+            Sink::File(path) => {
+                let mut report = Vec::new();
+                write(&mut report)?;
+                portscope_history::safe_path::write_output(&path, &report, 0o644, "report file")
             }
         }
     }
@@ -396,50 +447,6 @@ fn output_paths(args: &ScanArgs) -> Result<(Option<PathBuf>, Option<PathBuf>)> {
         return Err(Error::Usage("only one of -oG and -oX can write to stdout".into()));
     }
     Ok((greppable, xml))
-}
-
-/// nmap's multi-letter options, spelled as portscope's long ones: `-oG`, `-oX`, `-iL`, `-sV`
-/// (`--banner`), `-sS` (`--syn`), `-sT` (`--connect`) and `-sU` (`--udp`) after the `scan`
-/// subcommand; `-Pn` and `-n` say what portscope always does (no ping first, no reverse DNS) and
-/// are dropped; the nmap options portscope has no equivalent for (`-O`, `-A`, `-T0`..`-T5`) are
-/// refused with a hint. clap has no multi-letter short options, so the command line is rewritten
-/// before it is parsed; every other argument passes through untouched.
-pub fn nmap_style_args(args: impl IntoIterator<Item = OsString>) -> Result<Vec<OsString>> {
-    let mut in_scan = false;
-    let mut out = Vec::new();
-    for arg in args {
-        if !in_scan {
-            in_scan = arg == "scan";
-            out.push(arg);
-            continue;
-        }
-        let refuse = |hint: &str| {
-            Err(Error::Usage(format!(
-                "{} is an nmap option portscope does not have: {hint}",
-                arg.to_string_lossy()
-            )))
-        };
-        match arg.to_str() {
-            Some("-oG") => out.push("--output-greppable".into()),
-            Some("-oX") => out.push("--output-xml".into()),
-            Some("-iL") => out.push("--input-list".into()),
-            Some("-sV") => out.push("--banner".into()),
-            Some("-sS") => out.push("--syn".into()),
-            Some("-sT") => out.push("--connect".into()),
-            Some("-sU") => out.push("--udp".into()),
-            Some("-Pn" | "-n") => {}
-            Some("-O" | "-A") => {
-                return refuse(
-                    "portscope does not guess operating systems; --banner shows what services say",
-                );
-            }
-            Some(t) if t.len() == 3 && t.starts_with("-T") && t.as_bytes()[2].is_ascii_digit() => {
-                return refuse("set the pace with --rate N (probes per second) or --max-parallelism N");
-            }
-            _ => out.push(arg),
-        }
-    }
-    Ok(out)
 }
 
 /// Blocks the stop signals for the engines that end in order on them; they poll without waiting.

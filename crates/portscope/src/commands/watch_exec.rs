@@ -8,6 +8,7 @@ use std::process::Command;
 
 use portscope_core::time;
 
+use crate::watch::queue::EventQueue;
 use crate::watch::{Event, Owner};
 
 /// The variables set for each event, in the order docs/watch-history-baseline.md lists them.
@@ -18,6 +19,7 @@ pub const VARIABLES: &[&str] = &[
     "PORTSCOPE_ADDRESS",
     "PORTSCOPE_PORT",
     "PORTSCOPE_REMOTE",
+    "PORTSCOPE_NETNS",
     "PORTSCOPE_PID",
     "PORTSCOPE_PROGRAM",
     "PORTSCOPE_EXE",
@@ -51,6 +53,9 @@ fn environment_text(event: &Event) -> Vec<(&'static str, String)> {
     if let Some(remote) = event.key.remote {
         env.push(("PORTSCOPE_REMOTE", remote.to_string()));
     }
+    if let Some(netns) = crate::watch::netns_for(&event.key, event.netns.as_ref()) {
+        env.push(("PORTSCOPE_NETNS", netns.label()));
+    }
     if let Some(owner) = &event.owner {
         env.push(("PORTSCOPE_PID", owner.pid.to_string()));
         env.push(("PORTSCOPE_PROGRAM", owner.program.clone()));
@@ -82,8 +87,7 @@ fn push_owner_details(env: &mut Vec<(&'static str, String)>, owner: &Owner) {
 
 /// The command for one event: `sh -c CMD` with the event's variables and no stale ones.
 pub fn command(cmd: &str, event: &Event) -> Command {
-    let mut command = Command::new("sh");
-    command.arg("-c").arg(cmd);
+    let mut command = shell(cmd);
     for name in VARIABLES {
         command.env_remove(name);
     }
@@ -91,21 +95,65 @@ pub fn command(cmd: &str, event: &Event) -> Command {
     command
 }
 
+/// The system's shell running `cmd`: `sh -c` in a process group of its own (so that a timeout
+/// kills everything it started), `cmd /C` in a new process group on Windows.
+#[cfg(unix)]
+fn shell(cmd: &str) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new("sh");
+    command.arg("-c").arg(cmd).process_group(0);
+    command
+}
+
+#[cfg(windows)]
+fn shell(cmd: &str) -> Command {
+    use std::os::windows::process::CommandExt;
+    /// `CREATE_NEW_PROCESS_GROUP`.
+    const NEW_GROUP: u32 = 0x0000_0200;
+    let mut command = Command::new("cmd");
+    command.arg("/C").raw_arg(cmd).creation_flags(NEW_GROUP);
+    command
+}
+
 /// How many events may wait for `--exec` before new ones are dropped (and counted).
 pub const QUEUE: usize = 256;
 
-/// Runs `--exec` off the watch loop: one worker thread takes events from a bounded queue and runs
-/// the command for each, in order, each for at most `timeout`. A slow command therefore never
-/// delays a poll, a record or a stop; when the queue is full the event is dropped from `--exec`
+/// The events waiting for `--exec`, bounded by [`QUEUE`] (an opened or closed event is never
+/// dropped in favour of an owner change: [`EventQueue`]), and whether more will come.
+pub struct Queue {
+    events: EventQueue,
+    /// No more events will come: the worker ends once the queue is empty.
+    closed: bool,
+}
+
+impl Default for Queue {
+    fn default() -> Queue {
+        Queue {
+            events: EventQueue::new(QUEUE),
+            closed: false,
+        }
+    }
+}
+
+/// The queue and the worker's wake-up, shared between the watch loop and the worker.
+type Shared = std::sync::Arc<(std::sync::Mutex<Queue>, std::sync::Condvar)>;
+
+/// Runs `--exec` off the watch loop: one worker thread takes events from a bounded [`Queue`] and
+/// runs the command for each, in order, each for at most `timeout`. A slow command therefore never
+/// delays a poll, a record or a stop; when the queue is full an event is dropped from `--exec`
 /// only (it is still printed and recorded), and the drops are counted for the user.
 pub struct Runner {
-    sender: Option<std::sync::mpsc::SyncSender<Event>>,
+    queue: Shared,
     worker: Option<std::thread::JoinHandle<()>>,
     /// Set when watching stops: commands still queued may run until then, no later.
     stop: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     dropped: u64,
     /// Drops not yet reported to the user.
     unreported: u64,
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Runner {
@@ -115,21 +163,35 @@ impl Runner {
         timeout: std::time::Duration,
         host: &'static dyn crate::platform::Platform,
     ) -> std::io::Result<Runner> {
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<Event>(QUEUE);
+        let queue: Shared = Default::default();
         let stop = std::sync::Arc::new(std::sync::Mutex::new(None));
         let stopping = stop.clone();
+        let waiting = queue.clone();
         let worker = std::thread::Builder::new()
             .name("watch-exec".into())
             .spawn(move || {
-                for event in receiver {
+                let (events, wake) = &*waiting;
+                loop {
+                    let event = {
+                        let mut queue = lock(events);
+                        loop {
+                            if let Some(event) = queue.events.pop() {
+                                break event;
+                            }
+                            if queue.closed {
+                                return;
+                            }
+                            queue = wake.wait(queue).unwrap_or_else(|e| e.into_inner());
+                        }
+                    };
                     if past(&stopping) {
-                        break;
+                        return;
                     }
                     run_one(host, &cmd, &event, timeout, &stopping);
                 }
             })?;
         Ok(Runner {
-            sender: Some(sender),
+            queue,
             worker: Some(worker),
             stop,
             dropped: 0,
@@ -137,13 +199,14 @@ impl Runner {
         })
     }
 
-    /// Queues `event`; a full queue drops it (counted).
+    /// Queues `event`; a full queue drops an event (counted): a lesser one waiting, else this one.
     pub fn submit(&mut self, event: &Event) {
-        let Some(sender) = &self.sender else { return };
-        if sender.try_send(event.clone()).is_err() {
+        let (events, wake) = &*self.queue;
+        if lock(events).events.push(event.clone()) {
             self.dropped += 1;
             self.unreported += 1;
         }
+        wake.notify_one();
     }
 
     /// Drops since the last call, for a note.
@@ -154,8 +217,10 @@ impl Runner {
     /// Stops: what is queued still runs for up to [`GRACE`]; then the command running is killed
     /// and the rest is not run. Returns how many events were dropped from a full queue.
     pub fn finish(mut self) -> u64 {
-        *self.stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now() + GRACE);
-        self.sender = None;
+        *lock(&self.stop) = Some(std::time::Instant::now() + GRACE);
+        let (events, wake) = &*self.queue;
+        lock(events).closed = true;
+        wake.notify_one();
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
         }
@@ -167,9 +232,7 @@ impl Runner {
 pub const GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn past(stop: &std::sync::Mutex<Option<std::time::Instant>>) -> bool {
-    stop.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .is_some_and(|deadline| std::time::Instant::now() >= deadline)
+    lock(stop).is_some_and(|deadline| std::time::Instant::now() >= deadline)
 }
 
 /// Runs the command for one event, killing its whole process group after `timeout` or once the
@@ -181,9 +244,8 @@ fn run_one(
     timeout: std::time::Duration,
     stop: &std::sync::Mutex<Option<std::time::Instant>>,
 ) {
-    use std::os::unix::process::CommandExt;
     let started = std::time::Instant::now();
-    let mut child = match command(cmd, event).process_group(0).spawn() {
+    let mut child = match command(cmd, event).spawn() {
         Ok(child) => child,
         Err(e) => {
             crate::output::note(&format!("running --exec {cmd:?}: {e}"));

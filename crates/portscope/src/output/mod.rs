@@ -1,8 +1,13 @@
-//! Printing: human tables (colour only on a terminal, NO_COLOR honoured) and JSON for scripts.
-//! Commands build rows and values; this module decides how they look.
+//! Printing: human tables (colour only on a terminal, NO_COLOR honoured), JSON, JSON Lines and
+//! CSV for scripts. Commands build rows and values; this module decides how they look. The format
+//! is chosen once, by [`FormatArgs`] (`--format`), one file per format where it needs more than a
+//! call (`table.rs`, `csv.rs`).
 
+pub mod csv;
+pub mod persistence;
 pub mod scan;
 pub mod table;
+pub mod tree;
 
 use std::io::{self, IsTerminal, Write};
 
@@ -14,6 +19,82 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+/// The shapes output takes (`--format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    // Aligned columns for a person.
+    #[default]
+    Table,
+    // One JSON array with every field.
+    Json,
+    // One JSON object per line.
+    JsonLines,
+    // Comma-separated values with a header line (RFC 4180), for spreadsheets and scripts.
+    Csv,
+}
+
+/// `--format`, with `--json` and `--json-lines` kept as its aliases (scripts written for them go
+/// on working), and `--no-header`. Flattened into a command's arguments.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct FormatArgs {
+    /// Output format: table (aligned columns), json (one array with every field), json-lines
+    /// (one object per line) or csv (RFC 4180, with a header line).
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with_all = ["json", "json_lines"])]
+    pub format: Option<Format>,
+    /// Print a JSON array with every field (the same as --format json).
+    #[arg(long, conflicts_with = "json_lines")]
+    pub json: bool,
+    /// Print one JSON object per line (the same as --format json-lines).
+    #[arg(long)]
+    pub json_lines: bool,
+    /// Leave out the header line of a table or CSV.
+    #[arg(long)]
+    pub no_header: bool,
+}
+
+impl FormatArgs {
+    /// The one format this run prints.
+    pub fn format(&self) -> Format {
+        match self.format {
+            Some(format) => format,
+            None if self.json => Format::Json,
+            None if self.json_lines => Format::JsonLines,
+            None => Format::Table,
+        }
+    }
+
+    /// Whether this run prints one JSON document.
+    pub fn json(&self) -> bool {
+        self.format() == Format::Json
+    }
+
+    /// The format, when `command` prints it (`formats`; `--no-header` only where `headers`):
+    /// otherwise a usage error that names what the command prints, never a silent table.
+    pub fn only(&self, command: &str, formats: &[Format], headers: bool) -> crate::Result<Format> {
+        use clap::ValueEnum;
+        let name = |f: &Format| {
+            f.to_possible_value()
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default()
+        };
+        let format = self.format();
+        if !formats.contains(&format) {
+            let names: Vec<String> = formats.iter().map(name).collect();
+            return Err(crate::Error::Usage(format!(
+                "{command} prints {}, not {}",
+                names.join(" or "),
+                name(&format)
+            )));
+        }
+        if self.no_header && !headers {
+            return Err(crate::Error::Usage(format!(
+                "{command} prints no header line for --no-header to leave out"
+            )));
+        }
+        Ok(format)
+    }
 }
 
 /// How output should look in this run.
@@ -111,17 +192,50 @@ pub fn json<T: Serialize + ?Sized>(out: &mut impl Write, value: &T) -> io::Resul
 /// Writes items as one JSON array. In a pipe the array is streamed element by element, so a large
 /// listing is never held twice in memory; on a terminal it is indented like [`json`].
 pub fn json_array<T: Serialize>(out: &mut impl Write, items: impl IntoIterator<Item = T>) -> io::Result<()> {
-    if io::stdout().is_terminal() {
-        return json(out, &items.into_iter().collect::<Vec<_>>());
+    let mut array = JsonArray::new(out);
+    for item in items {
+        array.push(&item)?;
     }
-    out.write_all(b"[")?;
-    for (i, item) in items.into_iter().enumerate() {
-        if i > 0 {
-            out.write_all(b",")?;
+    array.finish()
+}
+
+/// A JSON array written one element at a time, for items that arrive from a callback (rows read
+/// from a database): streamed in a pipe, indented like [`json`] on a terminal (where the elements
+/// are kept until [`JsonArray::finish`]).
+pub struct JsonArray<'w, W: Write> {
+    out: &'w mut W,
+    written: usize,
+    /// On a terminal: the elements, indented at the end.
+    kept: Option<Vec<serde_json::Value>>,
+}
+
+impl<'w, W: Write> JsonArray<'w, W> {
+    pub fn new(out: &'w mut W) -> JsonArray<'w, W> {
+        JsonArray {
+            out,
+            written: 0,
+            kept: io::stdout().is_terminal().then(Vec::new),
         }
-        serde_json::to_writer(&mut *out, &item)?;
     }
-    out.write_all(b"]\n")
+
+    pub fn push<T: Serialize + ?Sized>(&mut self, item: &T) -> io::Result<()> {
+        if let Some(kept) = &mut self.kept {
+            kept.push(serde_json::to_value(item)?);
+            return Ok(());
+        }
+        self.out.write_all(if self.written == 0 { b"[" } else { b"," })?;
+        serde_json::to_writer(&mut *self.out, item)?;
+        self.written += 1;
+        Ok(())
+    }
+
+    pub fn finish(self) -> io::Result<()> {
+        match self.kept {
+            Some(kept) => json(self.out, &kept),
+            None if self.written == 0 => self.out.write_all(b"[]\n"),
+            None => self.out.write_all(b"]\n"),
+        }
+    }
 }
 
 /// Writes each item as one line of compact JSON (JSON Lines).

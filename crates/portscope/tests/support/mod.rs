@@ -2,6 +2,7 @@
 //! Everything created here is removed on drop, by name or PID.
 #![allow(dead_code)]
 
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -313,4 +314,108 @@ pub fn nft(ns: &Netns, ruleset: &str) {
         "nft: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The namespace inode of a process, from /proc/PID/ns/net.
+pub fn netns_inode(pid: u32) -> u64 {
+    let link = std::fs::read_link(format!("/proc/{pid}/ns/net")).expect("read ns link");
+    link.to_string_lossy()
+        .trim_start_matches("net:[")
+        .trim_end_matches(']')
+        .parse()
+        .expect("net:[N]")
+}
+
+/// A TCP listener on 0.0.0.0:`port` in an anonymous namespace (`unshare -n`) made from inside
+/// `ns`: the same port as `ns`'s own listener, in a namespace that has no name.
+pub fn anonymous_listener_from(ns: &Netns, port: u16) -> Guard {
+    let script = format!(
+        "import socket,time\ns=socket.socket()\ns.bind(('0.0.0.0',{port}));s.listen(8)\n\
+         print(s.getsockname()[1],flush=True)\ntime.sleep(120)\n"
+    );
+    let mut guard = Guard::spawn(
+        ns.command("unshare")
+            .args(["-n", "/usr/bin/python3", "-c", &script])
+            .stdout(Stdio::piped()),
+    );
+    assert_eq!(
+        first_line(&mut guard),
+        port.to_string(),
+        "the anonymous listener bound"
+    );
+    guard
+}
+
+/// A cgroup a test created; removed on drop (after its processes are gone), with its parent
+/// when that is left empty (a `docker/` the test made).
+pub struct Cgroup(pub std::path::PathBuf);
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+        if let Some(parent) = self.0.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
+/// Where the cgroup2 hierarchy is mounted (hybrid hosts: /sys/fs/cgroup/unified).
+pub fn cgroup2_mount() -> Option<&'static std::path::Path> {
+    ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .into_iter()
+        .map(std::path::Path::new)
+        .find(|p| p.join("cgroup.procs").exists() && p.join("cgroup.controllers").exists())
+}
+
+/// The uid and gid of `nobody`, the other user in the hostile tests.
+pub const NOBODY: u32 = 65534;
+
+/// A directory under /tmp with the given mode and owner, removed on drop: where an attacker
+/// (nobody) plants links and files.
+pub struct Dir {
+    pub path: PathBuf,
+    _guard: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new(mode: u32, owner: u32) -> Dir {
+        use std::os::unix::fs::PermissionsExt;
+        let guard = tempfile::Builder::new()
+            .prefix("ps-hostile-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let path = guard.path().to_path_buf();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        std::os::unix::fs::chown(&path, Some(owner), Some(owner)).unwrap();
+        Dir { path, _guard: guard }
+    }
+
+    pub fn join(&self, name: impl AsRef<std::path::Path>) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+/// A root-owned 0600 file with known content: what the planted links point at.
+pub fn victim(dir: &Dir) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("victim");
+    std::fs::write(&path, "precious\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// A finished command's stderr, as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The findings of `check` about process `pid` in an `audit --json` report.
+pub fn findings_about(report: &serde_json::Value, pid: u32, check: &str) -> Vec<serde_json::Value> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["process"]["pid"] == pid && f["check"] == check)
+        .cloned()
+        .collect()
 }

@@ -5,7 +5,9 @@
 //! `tcp6_seq_show`, `udp*_seq_show`, `filldir`) by name or attach point.
 //!
 //! Programs of other types (cgroup, socket filter, XDP, traffic control) are counted in a note:
-//! systemd and container runtimes load many, and they see packets, not syscalls.
+//! systemd and container runtimes load many, and they see packets, not syscalls. portscope's own
+//! event programs (held only by processes running portscope's own executable) are counted in a
+//! note too, unless they look suspicious.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -65,8 +67,21 @@ pub fn check(ctx: &Context, out: &mut Out) {
         }
     };
     let mut others: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut own = 0;
     for program in &programs {
         let bad = suspicious(program);
+        // portscope's own event programs (a `watch` running now): held only by processes that
+        // run this very executable (the same file, not the same name). Still judged if suspicious.
+        if bad.is_none()
+            && !program.holders.is_empty()
+            && program
+                .holders
+                .iter()
+                .all(|(pid, _)| ctx.platform.runs_own_executable(*pid))
+        {
+            own += 1;
+            continue;
+        }
         if bad.is_none() && !TRACING.contains(&program.kind.as_str()) {
             *others.entry(program.kind.as_str()).or_default() += 1;
             continue;
@@ -115,6 +130,11 @@ pub fn check(ctx: &Context, out: &mut Out) {
                 program.id, program.id
             )),
         });
+    }
+    if own > 0 {
+        out.notes.push(format!(
+            "eBPF: {own} program(s) of portscope's own event source (held by portscope watch) are not findings"
+        ));
     }
     if !others.is_empty() {
         let counts: Vec<String> = others.iter().map(|(kind, n)| format!("{n} {kind}")).collect();

@@ -99,6 +99,7 @@ pub fn check(ctx: &Context, out: &mut Out) -> Result<()> {
                 remote: None,
                 state: None,
                 inode: 0,
+                netns: None,
             }],
             process: None,
             next_step: None,
@@ -113,7 +114,9 @@ pub fn check(ctx: &Context, out: &mut Out) -> Result<()> {
     ));
     if denied > 0 {
         out.notes.push(format!(
-            "--deep could not probe {denied} privileged ports without root; run as root to cover them"
+            "--deep could not probe {denied} privileged ports without {}; {} to cover them",
+            crate::privilege::SUPERUSER,
+            crate::privilege::ELEVATE
         ));
     }
     if !unavailable.is_empty() {

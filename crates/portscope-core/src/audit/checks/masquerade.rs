@@ -6,6 +6,12 @@
 //! (`python3` → `python3.11`, busybox applets); a script was run, whose interpreter is the
 //! executable and whose file name is the comm. Renames are common enough in legitimate daemons
 //! that this is information — except a user-space program named like a kernel thread (warning).
+//!
+//! On Windows a process's name is always its image's file name, so the disguise is the file
+//! itself: an `svchost.exe`, `lsass.exe`, `csrss.exe` or `explorer.exe` run from anywhere but the
+//! Windows directory the real one lives in (the classic trojan disguise, from a drop such as
+//! `C:\Users\Public` or `%APPDATA%`). Windows paths are read as text, so the rule also runs on
+//! recorded Windows hosts.
 
 use std::path::Path;
 
@@ -136,9 +142,63 @@ fn explained_by_links(platform: &dyn Platform, process: &Process, exe: &Path, na
         .any(|dir| platform.name_resolves_to(process.pid, dir, name, exe))
 }
 
+/// Windows system programs a trojan names itself after, with the Windows directory (below the
+/// system root) the real one runs from.
+const WINDOWS_SYSTEM_PROGRAMS: &[(&str, &str)] = &[
+    ("svchost.exe", r"windows\system32"),
+    ("lsass.exe", r"windows\system32"),
+    ("csrss.exe", r"windows\system32"),
+    ("smss.exe", r"windows\system32"),
+    ("wininit.exe", r"windows\system32"),
+    ("winlogon.exe", r"windows\system32"),
+    ("services.exe", r"windows\system32"),
+    ("spoolsv.exe", r"windows\system32"),
+    ("taskhostw.exe", r"windows\system32"),
+    ("explorer.exe", "windows"),
+];
+
+/// A Windows path (`C:\…`, `\\?\C:\…`) split into its directory and file name, lower case;
+/// `None` for anything else (Linux paths never match).
+fn windows_path(exe: &str) -> Option<(String, String)> {
+    let lower = exe.to_lowercase();
+    let path = lower.strip_prefix(r"\\?\").unwrap_or(&lower);
+    let bytes = path.as_bytes();
+    if bytes.len() < 3 || !bytes[0].is_ascii_alphabetic() || &bytes[1..3] != b":\\" {
+        return None;
+    }
+    let (dir, name) = path.rsplit_once('\\')?;
+    Some((dir[3..].to_string(), name.to_string()))
+}
+
+/// The system program a Windows image claims to be, when it runs from another directory than
+/// the real one: `(name, the directory the real one lives in)`. The 32-bit twins under SysWOW64
+/// are the system's too.
+pub fn windows_disguise(exe: &str) -> Option<(&'static str, &'static str)> {
+    let (dir, name) = windows_path(exe)?;
+    let (program, home) = WINDOWS_SYSTEM_PROGRAMS.iter().find(|(p, _)| *p == name)?;
+    let wow64 = *home == r"windows\system32" && dir == r"windows\syswow64";
+    (dir != *home && !wow64).then_some((program, home))
+}
+
 pub fn check(ctx: &Context, out: &mut Out) {
     for view in ctx.processes() {
         let process = view.process;
+        if let Some(exe) = process.exe.as_deref()
+            && windows_path(&exe.to_string_lossy()).is_some()
+        {
+            if let Some((program, home)) = windows_disguise(&exe.to_string_lossy()) {
+                let reason = format!(
+                    "{} runs {program} from {}, but the real {program} lives only in C:\\{}: a program dressed as a Windows system process",
+                    label(process),
+                    show(exe),
+                    home.replace("windows", "Windows").replace("system32", "System32")
+                );
+                out.findings
+                    .push(about_process(view, CheckId::Masquerade, Severity::Alert, reason));
+            }
+            // A Windows process's name is its image's: no rename to weigh.
+            continue;
+        }
         let (Some(exe), Some(exe_file_name)) = (process.exe.as_deref(), exe_name(process)) else {
             continue;
         };
@@ -217,6 +277,30 @@ mod tests {
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn windows_system_programs_outside_their_directory_are_disguises() {
+        assert_eq!(windows_disguise(r"C:\Windows\System32\svchost.exe"), None);
+        assert_eq!(windows_disguise(r"c:\windows\SYSTEM32\LSASS.EXE"), None);
+        assert_eq!(windows_disguise(r"\\?\D:\Windows\explorer.exe"), None);
+        assert_eq!(windows_disguise(r"C:\Windows\SysWOW64\svchost.exe"), None);
+        assert_eq!(
+            windows_disguise(r"C:\Users\Public\svchost.exe"),
+            Some(("svchost.exe", r"windows\system32"))
+        );
+        assert_eq!(
+            windows_disguise(r"C:\Windows\System32\explorer.exe"),
+            Some(("explorer.exe", "windows")),
+            "explorer lives in the Windows directory itself"
+        );
+        assert!(windows_disguise(r"C:\Users\ann\AppData\Roaming\csrss.exe").is_some());
+        assert_eq!(windows_disguise(r"C:\Tools\nginx.exe"), None);
+        assert_eq!(
+            windows_disguise("/usr/sbin/svchost.exe"),
+            None,
+            "not a Windows path"
+        );
     }
 
     #[test]

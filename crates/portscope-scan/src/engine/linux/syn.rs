@@ -467,7 +467,12 @@ impl RawNet {
                     let parsed = if v4 {
                         packet::parse_tcp_v4(&bytes)
                     } else {
-                        packet::parse_tcp(from, &bytes)
+                        // An answer is addressed to the address the probe left from; a segment
+                        // from a host never probed has none and is no answer.
+                        let Some(&to) = self.sources.get(&from) else {
+                            continue;
+                        };
+                        packet::parse_tcp(from, to, &bytes)
                     };
                     if let Ok(answer) = parsed {
                         answers.extend(self.on_tcp(answer));
@@ -589,6 +594,13 @@ fn open_family(v4: bool, sport: u16) -> Result<Family> {
     set_int(&tcp, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, 4 << 20)?;
     set_int(&tcp, libc::SOL_SOCKET, libc::SO_MARK, SCAN_MARK as i32)?;
     set_int(&icmp, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 4 << 20)?;
+    if !v4 {
+        // The kernel then checks each segment's checksum (offset 16 in TCP) as TCP itself does,
+        // knowing which came from this host's stack with the sum left to offload; the parser's
+        // own check cannot tell those apart. (An IPv4 raw socket has no such option; ICMPv6
+        // raw sockets are checked always.) On sending, the kernel fills in the same sum.
+        set_int(&tcp, libc::IPPROTO_IPV6, libc::IPV6_CHECKSUM, 16)?;
+    }
     attach_port_filter(&tcp, v4, sport)?;
     Ok(Family { tcp, icmp })
 }
@@ -780,7 +792,9 @@ fn send_batch(fd: RawFd, items: &[&Item]) -> Result<()> {
 
 /// Reads up to `BATCH` packets without blocking: (sender, bytes).
 fn recv_batch(fd: RawFd, v4: bool) -> Result<Vec<(IpAddr, Vec<u8>)>> {
-    const SNAP: usize = 128;
+    // The whole of any answer, so its checksum can be checked: an ICMP error over IPv4 is at
+    // most 576 bytes (RFC 1812 §4.3.2.3), and a SYN-ACK or reset carries no data worth more.
+    const SNAP: usize = 576;
     let mut bufs = vec![[0u8; SNAP]; BATCH];
     // SAFETY: sockaddr_in6 is plain old data; all-zero is valid. It is large enough for both.
     let mut names: Vec<libc::sockaddr_in6> = vec![unsafe { zeroed() }; BATCH];

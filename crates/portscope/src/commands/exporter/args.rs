@@ -56,28 +56,22 @@ pub struct ExporterArgs {
     /// Leave out the audit findings this TOML allow-list silences ([[allow]] program, port, check).
     #[arg(long, value_name = "FILE")]
     pub allow: Option<PathBuf>,
+    /// Describe only the sockets this filter keeps, e.g. 'not netns ~ "ci-*"' (the filter
+    /// language of `list`, docs/filter.md); portscope_audit_findings still counts every finding.
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
     #[command(flatten)]
     pub names: LocalNamesArgs,
 }
 
-fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("{text:?} is not a duration like 1s or 500ms ({e})"))
-}
-
+/// A collection interval: at least a second, at most a day.
 fn parse_interval(text: &str) -> std::result::Result<Duration, String> {
-    let interval = parse_duration(text)?;
-    if interval < Duration::from_secs(1) {
-        return Err(format!("{text:?} is too short; the interval is at least 1s"));
-    }
-    Ok(interval)
+    crate::duration::within(text, Duration::from_secs(1), DAY)
 }
 
+/// How long a collection is reused: at least [`MIN_CACHE`], at most a day.
 fn parse_cache(text: &str) -> std::result::Result<Duration, String> {
-    let cache = parse_duration(text)?;
-    if cache < MIN_CACHE {
-        return Err(format!(
-            "{text:?} is too short; collections are reused for at least 1s"
-        ));
-    }
-    Ok(cache)
+    crate::duration::within(text, MIN_CACHE, DAY)
 }
+
+const DAY: Duration = Duration::from_secs(24 * 3600);

@@ -23,9 +23,10 @@ const _: () =
     assert!(super::args::MIN_CACHE.as_nanos() == portscope_exporter::collector::MIN_CACHE.as_nanos());
 
 pub fn run(args: &ExporterArgs, host: &'static dyn Platform) -> Result<ExitCode> {
+    let filter = crate::commands::expression_of(args.filter.as_deref().unwrap_or_default())?;
     let web = match &args.web_config {
         Some(path) => {
-            let bytes = files::read_bounded(path, "web config file", files::MAX_INPUT)?;
+            let bytes = files::read_trusted(path, "web config file", files::MAX_INPUT)?;
             let text = String::from_utf8(bytes)
                 .map_err(|_| Error::Usage(format!("{}: not UTF-8 text", path.display())))?;
             WebConfig::parse(&text, path).map_err(|m| Error::Usage(format!("{}: {m}", path.display())))?
@@ -41,9 +42,22 @@ pub fn run(args: &ExporterArgs, host: &'static dyn Platform) -> Result<ExitCode>
             args.listen
         )));
     }
+    // The key and certificate follow the web config's policy: whoever could change them could
+    // impersonate the exporter. Their own errors keep their exit codes (a refusal is 5).
+    let tls_read_error = std::cell::RefCell::new(None);
     let tls = web
-        .tls()
-        .map_err(|m| Error::Usage(format!("--web-config: {m}")))?;
+        .tls(|path, what| {
+            files::read_trusted(path, what, files::MAX_TLS_FILE).map_err(|e| {
+                let text = e.to_string();
+                *tls_read_error.borrow_mut() = Some(e);
+                text
+            })
+        })
+        .map_err(|m| {
+            tls_read_error
+                .take()
+                .unwrap_or_else(|| Error::Usage(format!("--web-config: {m}")))
+        })?;
     let allow = match &args.allow {
         Some(path) => {
             let bytes = files::read_bounded(path, "allow-list file", files::MAX_INPUT)?;
@@ -74,7 +88,8 @@ pub fn run(args: &ExporterArgs, host: &'static dyn Platform) -> Result<ExitCode>
         ),
     };
     let collector = Collector::new(host, options, baseline, args.cache, env!("CARGO_PKG_VERSION"))
-        .map_err(Error::System)?;
+        .map_err(Error::System)?
+        .with_filter(filter);
     // The first collection before anything is served: a host that cannot be read fails here, once.
     let first = collector.scrape().map_err(Error::System)?;
     if let Some(note) = crate::privilege::hidden_owners_note(first.unreadable_processes, host.privileges()) {
@@ -128,20 +143,46 @@ fn serve(
     Ok(ExitCode::Ok)
 }
 
+/// Rewrites DIR/portscope.prom every interval. A write that fails (a full disk, a refused
+/// planted name) pauses the file, not the exporter: one note, a retry each interval, and a
+/// note when it resumes, as `watch` does with its database. Only `--once` exits on it.
 fn textfile_loop(collector: &Collector, dir: &std::path::Path, args: &ExporterArgs) -> Result<ExitCode> {
     if !dir.is_dir() {
         return Err(Error::Usage(format!("{}: no such directory", dir.display())));
     }
+    let target = dir.join(textfile::FILE_NAME);
     let mut first = true;
+    let mut paused = false;
     loop {
         // The first exposition was collected a moment ago and is still cached.
         let exposition = collector.scrape().map_err(Error::System)?;
-        let path = textfile::write(dir, &exposition.classic)
-            .map_err(|e| Error::io(format!("writing {}", dir.join(textfile::FILE_NAME).display()), e))?;
-        if first {
+        let written = portscope_history::safe_path::write_atomically(
+            &target,
+            exposition.classic.as_bytes(),
+            0o644,
+            "textfile",
+        );
+        match written {
+            Err(e) if args.once => return Err(e),
+            Err(e) => {
+                if !paused {
+                    output::note(&format!(
+                        "{e}; writing the textfile is paused, trying again every {}",
+                        humantime::format_duration(args.interval)
+                    ));
+                    paused = true;
+                }
+            }
+            Ok(()) if paused => {
+                output::note(&format!("writing {} resumed", target.display()));
+                paused = false;
+            }
+            Ok(()) => {}
+        }
+        if first && !paused {
             output::note(&format!(
                 "wrote {}{}",
-                path.display(),
+                target.display(),
                 if args.once {
                     String::new()
                 } else {
@@ -151,8 +192,8 @@ fn textfile_loop(collector: &Collector, dir: &std::path::Path, args: &ExporterAr
                     )
                 }
             ));
-            first = false;
         }
+        first = false;
         if args.once {
             return Ok(ExitCode::Ok);
         }

@@ -15,15 +15,15 @@ pub struct TopArgs {
     /// Start with listening TCP and bound UDP sockets only (`l` toggles).
     #[arg(short = 'l', long)]
     pub listening: bool,
+    /// Show only the sockets this filter keeps, e.g. 'not user = root' (the filter language of
+    /// `list`, docs/filter.md); `/` still narrows further by text.
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
     #[command(flatten)]
     pub names: LocalNamesArgs,
 }
 
+/// At least 100 ms between looks, at most an hour (a view that never refreshes is no view).
 fn parse_interval(text: &str) -> std::result::Result<Duration, String> {
-    let interval = humantime::parse_duration(text)
-        .map_err(|e| format!("{text:?} is not a duration like 1s or 500ms ({e})"))?;
-    if interval < Duration::from_millis(100) {
-        return Err(format!("{text:?} is too short; the interval is at least 100ms"));
-    }
-    Ok(interval)
+    crate::duration::within(text, Duration::from_millis(100), Duration::from_secs(3600))
 }

@@ -11,6 +11,7 @@ use crate::platform::Platform;
 use super::args::TopArgs;
 
 pub fn run(args: &TopArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
+    let filter = crate::commands::expression_of(args.filter.as_deref().unwrap_or_default())?;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         return Err(Error::Usage(
             "top is an interactive view and needs a terminal; for scripts use `list --json` or `watch`"
@@ -30,6 +31,7 @@ pub fn run(args: &TopArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
             color: ui.color,
             listeners_only: args.listening,
             names,
+            filter,
         },
         &stop,
     )?;
