@@ -371,7 +371,7 @@ fn play(scenario: &Scenario) -> Vec<String> {
         }
         if !right {
             problems.push(format!(
-                "{addr} ({}) was reported {} ({})",
+                "{addr} ({}) was reported {} ({}) after {sent} probes",
                 if open { "open" } else { "not open" },
                 outcome.state.as_str(),
                 outcome.reason.as_str()
@@ -463,4 +463,28 @@ fn the_same_seed_plays_the_same_run() {
         (order, stats.probes, stats.elapsed)
     };
     assert_eq!(run(&scenario), run(&scenario));
+}
+
+/// Ten percent loss each way over 4,000 ports with 20 listeners, played with 200 seeds: no run
+/// misses a listener. Retrying one try beyond the highest answered one alone missed one in 500
+/// runs (a port at six unanswered tries); the measured loss now sets the tries (seven here).
+#[test]
+fn lossy_scans_miss_no_listener_over_many_seeds() {
+    let open: Vec<String> = (0..20).map(|i| (1000 + i * 97).to_string()).collect();
+    let mut failures = Vec::new();
+    for seed in 0..200 {
+        let text = format!(
+            r#"
+            name = "10% loss, seed {seed}"
+            seed = {seed}
+            engine = {{ confirm = false }}
+            hosts = [{{ address = "198.18.0.2", ports = [1, 4000], open = [{}], rtt_ms = 0.2, loss = 0.1 }}]
+            expect = {{ max_probes = 8000, max_seconds = 60.0, closed_may_be_filtered = true }}
+        "#,
+            open.join(",")
+        );
+        let scenario: Scenario = toml::from_str(&text).unwrap();
+        failures.extend(play(&scenario));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

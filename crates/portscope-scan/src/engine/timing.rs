@@ -10,15 +10,24 @@
 //! that drops everything does not slow the scan to a crawl. Each retry waits twice as long as the
 //! try before it (up to the maximum timeout). A probe is retried only up to one try more than the
 //! highest try that ever got an answer (nmap's rule too), so a clean network costs one retry per
-//! silent port and a lossy one earns more; ports given up on too early are tried again at the end
-//! if the limit rose meanwhile, and a host that never answered at all gets every retry (its link
-//! may still be resolving).
+//! silent port and a lossy one earns more. Where answers show loss, that rule alone misses an open
+//! port now and then (at 10 % loss each way a try goes unanswered one time in five, and six tries
+//! miss one port in 20,000), so the share of answers that needed a retry, the measured chance that
+//! a try goes unanswered, also sets how many tries make a miss rarer than one in a million. Ports
+//! given up on too early are tried again at the end if the limit rose meanwhile, and a host that
+//! never answered at all gets every retry (its link may still be resolving).
 
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::report::{EngineConfig, ScanStats};
+
+/// The chance of missing an answering port that the retries aim below, given the measured loss.
+const MISS: f64 = 1e-6;
+
+/// Answers that needed a retry before the measured loss counts: one alone may be a fluke.
+const LOSS_EVIDENCE: u64 = 2;
 
 /// Smoothed RTT estimate and the timeout derived from it (RFC 6298, as nmap uses it).
 #[derive(Clone, Debug)]
@@ -124,6 +133,9 @@ pub(crate) struct Timing<'a> {
     /// Hosts that have answered at least once. Until a host has, its silence proves nothing about
     /// single ports (its link may still be coming up), so its ports get every retry.
     answered_hosts: HashSet<IpAddr>,
+    /// Answers in all, and those that came to a retry (the measured loss is their ratio).
+    answers: u64,
+    retried_answers: u64,
 }
 
 impl<'a> Timing<'a> {
@@ -136,6 +148,8 @@ impl<'a> Timing<'a> {
             cap,
             max_answered_attempt: 0,
             answered_hosts: HashSet::new(),
+            answers: 0,
+            retried_answers: 0,
         }
     }
 
@@ -160,6 +174,8 @@ impl<'a> Timing<'a> {
     pub(crate) fn answered(&mut self, host: IpAddr, attempt: u32, rtt: Option<Duration>, now: Instant) {
         self.max_answered_attempt = self.max_answered_attempt.max(attempt);
         self.answered_hosts.insert(host);
+        self.answers += 1;
+        self.retried_answers += u64::from(attempt > 0);
         if attempt == 0 {
             if let Some(rtt) = rtt {
                 self.rtt.sample(rtt, self.cfg);
@@ -192,12 +208,30 @@ impl<'a> Timing<'a> {
     }
 
     /// How many tries a silent port of `host` gets now: one more than the highest try ever
-    /// answered, within the configured bounds; all of them while the host has never answered.
+    /// answered, or as many as the measured loss needs, within the configured bounds; all of them
+    /// while the host has never answered.
     pub(crate) fn allowed_attempts(&self, host: IpAddr) -> u32 {
         if !self.answered_hosts.contains(&host) {
             return self.cfg.max_retries + 1;
         }
-        (self.max_answered_attempt + 2).clamp(self.cfg.min_retries + 1, self.cfg.max_retries + 1)
+        (self.max_answered_attempt + 2)
+            .max(self.tries_for_measured_loss())
+            .clamp(self.cfg.min_retries + 1, self.cfg.max_retries + 1)
+    }
+
+    /// How many tries miss an answering port less often than [`MISS`], when the share of answers
+    /// that came to a retry is taken as the chance that one try goes unanswered; 0 without
+    /// enough evidence of loss.
+    fn tries_for_measured_loss(&self) -> u32 {
+        if self.retried_answers < LOSS_EVIDENCE {
+            return 0;
+        }
+        let loss = self.retried_answers as f64 / self.answers as f64;
+        if loss >= 1.0 {
+            return u32::MAX;
+        }
+        // loss^n < MISS; the cast saturates, and the caller's bounds apply.
+        (MISS.ln() / loss.ln()).ceil() as u32
     }
 
     /// Writes the estimate the run ended with into `stats`.
@@ -279,6 +313,37 @@ mod tests {
         assert!(t.revisit(host, 1));
         assert_eq!(t.allowed_attempts(host), 4);
         assert_eq!(t.silent(host, 6), Silence::Settle);
+    }
+
+    #[test]
+    fn measured_loss_earns_the_tries_that_make_a_miss_rare() {
+        let cfg = EngineConfig {
+            min_retries: 1,
+            max_retries: 10,
+            ..cfg()
+        };
+        let host: IpAddr = "198.18.0.2".parse().unwrap();
+        let mut t = Timing::new(&cfg, 10);
+        let now = Instant::now();
+        for _ in 0..98 {
+            t.answered(host, 0, Some(Duration::from_millis(1)), now);
+        }
+        // One late answer alone is no evidence: one try more than it, as before.
+        t.answered(host, 1, None, now);
+        assert_eq!(t.allowed_attempts(host), 3);
+        // Two of 100 answers needed a retry: 2 % loss, and 0.02^4 < 1e-6.
+        t.answered(host, 1, None, now);
+        assert_eq!(t.allowed_attempts(host), 4);
+        // One in five (10 % lost each way): 0.2^9 < 1e-6.
+        for _ in 0..23 {
+            t.answered(host, 1, None, now);
+        }
+        assert_eq!(t.allowed_attempts(host), 9);
+        // Within the configured bound, however bad the loss.
+        for _ in 0..1000 {
+            t.answered(host, 1, None, now);
+        }
+        assert_eq!(t.allowed_attempts(host), 11);
     }
 
     #[test]
