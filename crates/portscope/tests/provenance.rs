@@ -110,6 +110,27 @@ fn a_socket_held_by_systemd_socket_activate_is_explained_as_socket_activated() {
 struct Sshd {
     _guard: Guard,
     dir: Dir,
+    /// Dropped after the server is stopped (fields drop in order).
+    _privsep: Option<MadeDir>,
+}
+
+/// A directory this test made where the machine had none; removed on drop if still empty.
+struct MadeDir(&'static str);
+
+impl MadeDir {
+    fn make(path: &'static str) -> Option<MadeDir> {
+        if std::path::Path::new(path).exists() {
+            return None;
+        }
+        std::fs::create_dir_all(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        Some(MadeDir(path))
+    }
+}
+
+impl Drop for MadeDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(self.0);
+    }
 }
 
 impl Sshd {
@@ -130,8 +151,9 @@ impl Sshd {
             dir = dir.path.display()
         );
         std::fs::write(dir.join("sshd_config"), config).expect("sshd_config");
-        // sshd's privilege separation directory (compiled in); the package's service makes it.
-        std::fs::create_dir_all("/run/sshd").expect("/run/sshd");
+        // sshd's privilege separation directory (compiled in); the package's service makes it, so
+        // where no service did, the test makes it and takes it away again.
+        let privsep = MadeDir::make("/run/sshd");
         let guard = Guard::spawn(
             ns.command("/usr/sbin/sshd")
                 .arg("-D")
@@ -142,7 +164,11 @@ impl Sshd {
                 .stderr(Stdio::null()),
         );
         assert!(wait_until(10.0, || listening(ns, port)), "sshd never listened");
-        Sshd { _guard: guard, dir }
+        Sshd {
+            _guard: guard,
+            dir,
+            _privsep: privsep,
+        }
     }
 }
 
