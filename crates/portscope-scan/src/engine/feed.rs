@@ -1,10 +1,77 @@
 //! How probes reach the engines' threads and how their answers come back: one lazy iterator
 //! shared by every thread, taken a batch at a time so its lock is rare, and one set of sinks
-//! behind a lock. Pure code, shared by the connect and SYN engines.
+//! behind a lock. Pure code, shared by the connect engines (Linux and Windows) and the SYN engine.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
+
+use portscope_core::error::Result;
+
+use crate::report::{Outcome, ScanStats};
+
+/// Runs one engine thread per element of `workers` (what sets each thread apart: nothing, or its
+/// source port), each pulling probes `batch` at a time from the one lazy iterator, and returns
+/// their figures merged ([`merge`]). The sinks are shared: a call at a time, from any thread.
+pub(crate) fn fan_out<I, W, E>(
+    probes: I,
+    workers: &[W],
+    batch: usize,
+    on_result: impl FnMut(SocketAddr, Outcome) + Send,
+    on_progress: impl FnMut(u64) + Send,
+    engine: E,
+) -> Result<ScanStats>
+where
+    I: Iterator<Item = SocketAddr> + Send,
+    W: Sync,
+    E: Fn(&W, Batches<'_, I>, &mut dyn FnMut(SocketAddr, Outcome), &mut dyn FnMut(u64)) -> Result<ScanStats>
+        + Sync,
+{
+    let shared = Mutex::new(probes);
+    let sinks = Mutex::new((on_result, on_progress));
+    let results = std::thread::scope(|scope| {
+        let handles: Vec<_> = workers
+            .iter()
+            .map(|worker| {
+                let (shared, sinks, engine) = (&shared, &sinks, &engine);
+                scope.spawn(move || {
+                    engine(
+                        worker,
+                        Batches::new(shared, batch),
+                        &mut |addr, outcome| (lock(sinks).0)(addr, outcome),
+                        &mut |n| {
+                            if n > 0 {
+                                (lock(sinks).1)(n);
+                            }
+                        },
+                    )
+                })
+            })
+            .collect();
+        join_all(handles)
+    });
+    merge(results)
+}
+
+/// The figures of engine threads that ran side by side as one: counts and peaks in flight add
+/// up, the smoothed RTT is their mean, the variance and timeout the largest. The first thread
+/// that failed fails the whole. `elapsed` is left to the caller, who knows when it all began.
+fn merge(results: Vec<Result<ScanStats>>) -> Result<ScanStats> {
+    let mut total = ScanStats::default();
+    let mut srtts = Vec::new();
+    for stats in results {
+        let stats = stats?;
+        total.probes += stats.probes;
+        total.retries += stats.retries;
+        total.deferred += stats.deferred;
+        total.peak_in_flight += stats.peak_in_flight;
+        total.timeout_us = total.timeout_us.max(stats.timeout_us);
+        total.rttvar_us = total.rttvar_us.max(stats.rttvar_us);
+        srtts.push(stats.srtt_us);
+    }
+    total.srtt_us = srtts.iter().sum::<u64>() / srtts.len().max(1) as u64;
+    Ok(total)
+}
 
 /// Takes a poisoned lock anyway: a panicking engine thread is reported by `join`.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -13,9 +80,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Waits for every engine thread of a scope and returns what each reported, a panicked thread
 /// as an error (the scan fails rather than losing that thread's probes in silence).
-pub(crate) fn join_all<T>(
-    handles: Vec<std::thread::ScopedJoinHandle<'_, portscope_core::error::Result<T>>>,
-) -> Vec<portscope_core::error::Result<T>> {
+fn join_all<T>(handles: Vec<std::thread::ScopedJoinHandle<'_, Result<T>>>) -> Vec<Result<T>> {
     handles
         .into_iter()
         .map(|h| {

@@ -15,7 +15,6 @@
 
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rustix::event::epoll;
@@ -23,7 +22,7 @@ use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use crate::engine::control::{self, Answer, Network, Sent};
-use crate::engine::feed::{Batches, join_all, lock};
+use crate::engine::feed;
 use crate::report::{EngineConfig, Outcome, PortState, Reason, ScanStats};
 use portscope_core::error::{Error, Result};
 
@@ -69,41 +68,15 @@ pub fn scan_parallel(
         rate: cfg.rate.map(|r| r / threads as f64),
         ..cfg.clone()
     };
-    let shared = Mutex::new(probes);
-    let sinks = Mutex::new((on_result, on_progress));
-    let results: Vec<Result<ScanStats>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let source = Batches::new(&shared, 64);
-                    scan(
-                        source,
-                        &per_thread,
-                        |addr, outcome| (lock(&sinks).0)(addr, outcome),
-                        |n| {
-                            if n > 0 {
-                                (lock(&sinks).1)(n);
-                            }
-                        },
-                    )
-                })
-            })
-            .collect();
-        join_all(handles)
-    });
-    let mut total = ScanStats::default();
-    let mut srtts = Vec::new();
-    for stats in results {
-        let stats = stats?;
-        total.probes += stats.probes;
-        total.retries += stats.retries;
-        total.deferred += stats.deferred;
-        total.peak_in_flight += stats.peak_in_flight;
-        total.timeout_us = total.timeout_us.max(stats.timeout_us);
-        total.rttvar_us = total.rttvar_us.max(stats.rttvar_us);
-        srtts.push(stats.srtt_us);
-    }
-    total.srtt_us = srtts.iter().sum::<u64>() / srtts.len().max(1) as u64;
+    let workers = vec![(); threads];
+    let mut total = feed::fan_out(
+        probes,
+        &workers,
+        64,
+        on_result,
+        on_progress,
+        |_, source, result, progress| scan(source, &per_thread, result, progress),
+    )?;
     total.elapsed = started.elapsed();
     Ok(total)
 }

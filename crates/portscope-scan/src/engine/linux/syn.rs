@@ -23,7 +23,6 @@ use std::collections::HashMap;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -31,7 +30,7 @@ use portscope_core::error::{Error, Result};
 
 use super::firewall::{RstFilter, SCAN_MARK};
 use crate::engine::control::{self, Answer, BATCH, Network, Sent};
-use crate::engine::feed::{Batches, join_all, lock};
+use crate::engine::feed;
 use crate::engine::stop::Stop;
 use crate::packet::{self, ACK, CookieKey, RST, SYN};
 use crate::report::{EngineConfig, Outcome, PortState, Reason, ScanStats};
@@ -145,44 +144,16 @@ pub fn scan(
         rate: cfg.rate.map(|r| r / threads as f64),
         ..cfg.clone()
     };
-    let shared = Mutex::new(probes);
-    let sinks = Mutex::new((on_result, on_progress));
-    let results: Vec<Result<ScanStats>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = sports
-            .iter()
-            .map(|&sport| {
-                let (shared, sinks, stop, per_thread) = (&shared, &sinks, &stop, &per_thread);
-                scope.spawn(move || {
-                    let source = Batches::new(shared, 256);
-                    worker(
-                        source,
-                        per_thread,
-                        opts,
-                        key,
-                        sport,
-                        stop,
-                        |addr, outcome| (lock(sinks).0)(addr, outcome),
-                        |n| {
-                            if n > 0 {
-                                (lock(sinks).1)(n);
-                            }
-                        },
-                    )
-                })
-            })
-            .collect();
-        join_all(handles)
-    });
-    let mut stats = ScanStats::default();
-    for r in results {
-        let s = r?;
-        stats.probes += s.probes;
-        stats.retries += s.retries;
-        stats.peak_in_flight += s.peak_in_flight;
-        stats.srtt_us = stats.srtt_us.max(s.srtt_us);
-        stats.rttvar_us = stats.rttvar_us.max(s.rttvar_us);
-        stats.timeout_us = stats.timeout_us.max(s.timeout_us);
-    }
+    let mut stats = feed::fan_out(
+        probes,
+        &sports,
+        256,
+        on_result,
+        on_progress,
+        |&sport, source, result, progress| {
+            worker(source, &per_thread, opts, key, sport, &stop, result, progress)
+        },
+    )?;
     if let Some(note) = filter.settle() {
         notes.push(note);
     }
