@@ -229,6 +229,23 @@ pub(crate) fn run<N: Network>(
 /// A port's final answer when it never answered: filtered, or, when its only answer was a
 /// SYN-ACK the confirmation probe never saw again, still filtered — an open port is reported
 /// only when two probes say so.
+/// What a completed connect means, given the socket's local address: an open port, unless the
+/// socket connected to itself: a connect from local port P to the same address's port P with
+/// nothing listening is a TCP simultaneous open with itself, and means the port is closed.
+pub(crate) fn handshake_outcome(local: Option<SocketAddr>, addr: SocketAddr) -> Outcome {
+    if local.is_some_and(|l| l.ip() == addr.ip() && l.port() == addr.port()) {
+        Outcome {
+            state: PortState::Closed,
+            reason: Reason::SelfConnect,
+        }
+    } else {
+        Outcome {
+            state: PortState::Open,
+            reason: Reason::SynAck,
+        }
+    }
+}
+
 fn silent(_phase: u8) -> Outcome {
     Outcome {
         state: PortState::Filtered,

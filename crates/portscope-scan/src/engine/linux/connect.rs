@@ -346,24 +346,12 @@ fn check(fd: &OwnedFd, addr: SocketAddr) -> Progress {
     }
 }
 
-/// A completed handshake is an open port, unless the socket connected to itself: a connect from
-/// local port P to the same address's port P with nothing listening is a TCP simultaneous open
-/// with itself, and means the port is closed.
+/// What a completed handshake on `fd` means ([`control::handshake_outcome`]).
 fn connected_outcome(fd: &OwnedFd, addr: SocketAddr) -> Outcome {
     let local = rustix::net::getsockname(fd)
         .ok()
         .and_then(|a| SocketAddr::try_from(a).ok());
-    if local.is_some_and(|l| l.ip() == addr.ip() && l.port() == addr.port()) {
-        Outcome {
-            state: PortState::Closed,
-            reason: Reason::SelfConnect,
-        }
-    } else {
-        Outcome {
-            state: PortState::Open,
-            reason: Reason::SynAck,
-        }
-    }
+    control::handshake_outcome(local, addr)
 }
 
 /// The final answer a connect error stands for; `None` when it says nothing about the port.

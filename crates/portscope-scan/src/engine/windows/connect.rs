@@ -368,19 +368,9 @@ fn last_error() -> i32 {
     unsafe { ws::WSAGetLastError() }
 }
 
-/// A completed handshake is an open port, unless the socket connected to itself (see Linux's).
+/// What a completed handshake on `sock` means ([`control::handshake_outcome`]).
 fn connected_outcome(sock: &Sock, addr: SocketAddr) -> Outcome {
-    if local_addr(sock).is_some_and(|l| l.ip() == addr.ip() && l.port() == addr.port()) {
-        Outcome {
-            state: PortState::Closed,
-            reason: Reason::SelfConnect,
-        }
-    } else {
-        Outcome {
-            state: PortState::Open,
-            reason: Reason::SynAck,
-        }
-    }
+    control::handshake_outcome(local_addr(sock), addr)
 }
 
 /// The final answer a connect error stands for; `None` when it says nothing about the port.
