@@ -89,14 +89,7 @@ struct Explanation<'a> {
 
 pub fn run(args: &ExplainArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     let names = args.names.load()?;
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let notes = write(args, ui, host, &names, &mut out)?;
-    out.flush()?;
-    for note in &notes {
-        output::note(note);
-    }
-    Ok(ExitCode::Ok)
+    super::print_then_note(8 * 1024, |out| write(args, ui, host, &names, out))
 }
 
 /// Takes the snapshot, runs the audit over it, and writes the explanation to `out`; returns the
@@ -527,6 +520,12 @@ mod tests {
     }
 
     fn explain_target(target: &str, json: bool) -> String {
+        explain_fixture(&host(), target, json).0
+    }
+
+    /// `explain TARGET` (with `--json` if asked) against a recorded host, plainly: the text
+    /// written to stdout and the notes for stderr.
+    fn explain_fixture(host: &FixturePlatform, target: &str, json: bool) -> (String, Vec<String>) {
         let args = ExplainArgs {
             target: target.into(),
             output: crate::output::FormatArgs {
@@ -536,8 +535,8 @@ mod tests {
             names: LocalNamesArgs::default(),
         };
         let mut out = Vec::new();
-        write(&args, Ui::plain(), &host(), &ServiceNames::iana(), &mut out).expect("explain");
-        String::from_utf8(out).expect("UTF-8")
+        let notes = write(&args, Ui::plain(), host, &ServiceNames::iana(), &mut out).expect("explain");
+        (String::from_utf8(out).expect("UTF-8"), notes)
     }
 
     #[test]
@@ -633,17 +632,7 @@ mod tests {
         let host =
             FixturePlatform::from_toml(include_str!("../../../portscope-fixture/hosts/persistence.toml"))
                 .expect("fixture");
-        let args = ExplainArgs {
-            target: target.into(),
-            output: crate::output::FormatArgs {
-                json,
-                ..Default::default()
-            },
-            names: LocalNamesArgs::default(),
-        };
-        let mut out = Vec::new();
-        let notes = write(&args, Ui::plain(), &host, &ServiceNames::iana(), &mut out).expect("explain");
-        let mut text = String::from_utf8(out).expect("UTF-8");
+        let (mut text, notes) = explain_fixture(&host, target, json);
         for note in notes.iter().filter(|_| !json) {
             text.push_str(&format!("note: {note}\n"));
         }
@@ -751,18 +740,8 @@ mod tests {
     "#;
 
     fn explain_on(host: &str, target: &str, json: bool) -> String {
-        let args = ExplainArgs {
-            target: target.into(),
-            output: crate::output::FormatArgs {
-                json,
-                ..Default::default()
-            },
-            names: LocalNamesArgs::default(),
-        };
         let host = FixturePlatform::from_toml(host).expect("fixture");
-        let mut out = Vec::new();
-        write(&args, Ui::plain(), &host, &ServiceNames::iana(), &mut out).expect("explain");
-        String::from_utf8(out).expect("UTF-8")
+        explain_fixture(&host, target, json).0
     }
 
     #[test]

@@ -269,14 +269,7 @@ pub fn run(args: &ListArgs, ui: Ui, host: &dyn Platform) -> Result<ExitCode> {
     } else {
         args.names.load()?
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-    let notes = write(args, ui, host, &names, &mut out)?;
-    out.flush()?;
-    for note in &notes {
-        output::note(note);
-    }
-    Ok(ExitCode::Ok)
+    super::print_then_note(64 * 1024, |out| write(args, ui, host, &names, out))
 }
 
 /// Takes the snapshot, filters, and writes the table or JSON to `out`; returns the notes for

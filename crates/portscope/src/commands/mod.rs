@@ -16,8 +16,11 @@ pub mod watch_alerts;
 pub mod watch_events;
 pub mod watch_exec;
 
-use crate::error::{Error, Result};
+use std::io::{BufWriter, StdoutLock, Write};
+
+use crate::error::{Error, ExitCode, Result};
 use crate::filter::Expression;
+use crate::output;
 
 /// A filter given on the command line (`list FILTER`, `--filter EXPR`), parsed once; a bad one is
 /// a usage error naming the token and its column. Blank means no filter.
@@ -37,6 +40,21 @@ pub fn not_in_this_build(feature: &str) -> Error {
         "`{feature}` is not in this build (built without the `{feature}` feature); rebuild with \
          `cargo build --release --features {feature}`"
     ))
+}
+
+/// Runs a command's `write` into stdout buffered by `capacity` bytes, flushes it, and only then
+/// prints the notes `write` returned to stderr, so that they follow the output they speak of.
+pub fn print_then_note(
+    capacity: usize,
+    write: impl FnOnce(&mut BufWriter<StdoutLock<'static>>) -> Result<Vec<String>>,
+) -> Result<ExitCode> {
+    let mut out = BufWriter::with_capacity(capacity, std::io::stdout().lock());
+    let notes = write(&mut out)?;
+    out.flush()?;
+    for note in &notes {
+        output::note(note);
+    }
+    Ok(ExitCode::Ok)
 }
 
 #[cfg(test)]
