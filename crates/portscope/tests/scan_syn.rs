@@ -419,8 +419,12 @@ fn an_interrupted_scan_resumes_from_its_file() {
     ]);
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     let mut scan = Guard::spawn(&mut cmd);
-    // Some of the closed ports are written out (the file is buffered): the scan is under way.
-    assert!(wait_until(30.0, || std::fs::metadata(&file).is_ok_and(|m| m.len() > 0)));
+    // Some of the closed ports are written out after the header (the header goes out at once,
+    // the ports a buffer at a time): the scan is under way. Waiting for the header alone let a
+    // loaded machine interrupt the scan before it had settled a port.
+    assert!(wait_until(30.0, || {
+        std::fs::read_to_string(&file).is_ok_and(|held| held.lines().count() > 1)
+    }));
     send(&scan, libc::SIGINT);
     assert_eq!(scan.0.wait().expect("wait").code(), Some(130));
     let held = std::fs::read_to_string(&file).expect("resume file");
