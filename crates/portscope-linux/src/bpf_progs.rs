@@ -14,6 +14,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use portscope_core::platform::BpfProgram;
 
+use crate::bpf_syscall::bpf;
 use crate::process::read_bounded;
 
 const BPF_PROG_GET_NEXT_ID: libc::c_long = 11;
@@ -62,25 +63,6 @@ const TYPES: &[&str] = &[
     "syscall",
     "netfilter",
 ];
-
-/// One bpf(2) call with an attribute block of `attr`'s size.
-fn bpf(cmd: libc::c_long, attr: &mut [u64]) -> io::Result<libc::c_long> {
-    // SAFETY: `attr` is a live, 8-byte-aligned buffer of the size passed; the kernel reads and
-    // writes only within that size (it requires the unused tail to be zero, which it is).
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            attr.as_mut_ptr(),
-            std::mem::size_of_val(attr) as libc::c_uint,
-        )
-    };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
 
 fn next_id(start: u32) -> io::Result<Option<u32>> {
     let mut attr = [0u64; 2];

@@ -57,6 +57,7 @@ pub mod sysctl;
 pub mod systemctl;
 pub mod users;
 
+mod bpf_syscall;
 mod platform;
 
 pub use platform::Linux;

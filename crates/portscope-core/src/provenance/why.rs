@@ -2,6 +2,8 @@
 //! of `explain`'s "Why it is open". The text holds names processes and files chose (units,
 //! containers, users): callers pass it through [`crate::render`] before a terminal sees it.
 
+use std::fmt::Display;
+
 use crate::model::{Process, Socket};
 
 use super::{Activator, Ancestor, Provenance, SocketUnit, SshSession};
@@ -59,18 +61,21 @@ pub fn line(p: &Provenance, process: &Process, socket: Option<&Socket>) -> Strin
     }
 }
 
+/// `value` between `before` and `after`, or nothing when it is absent: an optional part of a
+/// line, such as " as alice" or " (sshd PID 811)".
+fn part(before: &str, value: Option<impl Display>, after: &str) -> String {
+    value.map(|v| format!("{before}{v}{after}")).unwrap_or_default()
+}
+
+/// The user's name, or "uid N" when only the number is known.
+fn user_or_uid(user: &Option<String>, uid: Option<u32>) -> Option<String> {
+    user.clone().or_else(|| uid.map(|u| format!("uid {u}")))
+}
+
 /// "SSH session from 198.18.3.2:51234 as root on pts/1".
 fn ssh_line(ssh: &SshSession) -> String {
-    let from = match ssh.remote {
-        Some(remote) => format!(" from {remote}"),
-        None => String::new(),
-    };
-    let user = ssh
-        .user
-        .clone()
-        .or_else(|| ssh.uid.map(|u| format!("uid {u}")))
-        .map(|u| format!(" as {u}"))
-        .unwrap_or_default();
+    let from = part(" from ", ssh.remote, "");
+    let user = part(" as ", user_or_uid(&ssh.user, ssh.uid), "");
     let tty = match &ssh.tty {
         Some(tty) => format!(" on {tty}"),
         None => " without a terminal".into(),
@@ -133,19 +138,15 @@ fn activation(p: &Provenance, socket: Option<&Socket>) -> Option<String> {
                 .iter()
                 .find(|u| u.unit == unit)
                 .map(|u| u.activates.join(", "))
-                .filter(|s| !s.is_empty())
-                .map(|s| format!(", starts {s}"))
-                .unwrap_or_default();
+                .filter(|s| !s.is_empty());
+            let starts = part(", starts ", starts, "");
             format!("socket-activated by {unit}{starts}")
         }
         (Activator::ServiceManager, None) => {
             "held by the service manager for a socket unit (systemctl list-sockets)".into()
         }
         (Activator::Command, _) => {
-            let starts = match a.starts.first() {
-                Some(program) => format!(", starts {program}"),
-                None => String::new(),
-            };
+            let starts = part(", starts ", a.starts.first(), "");
             format!("socket-activated by systemd-socket-activate{starts}")
         }
         (Activator::Inherited, Some(unit)) => format!("socket-activated by {unit}"),
@@ -161,12 +162,7 @@ fn activation(p: &Provenance, socket: Option<&Socket>) -> Option<String> {
 
 /// "bash (PID 812, alice)".
 fn ancestor_short(a: &Ancestor) -> String {
-    let user = a
-        .user
-        .clone()
-        .or_else(|| a.uid.map(|u| format!("uid {u}")))
-        .map(|u| format!(", {u}"))
-        .unwrap_or_default();
+    let user = part(", ", user_or_uid(&a.user, a.uid), "");
     format!("{} (PID {}{user})", a.name, a.pid)
 }
 
@@ -204,24 +200,13 @@ pub fn lines(p: &Provenance, process: &Process, socket: Option<&Socket>) -> Vec<
         lines.push(text);
     }
     if let Some(ssh) = &p.ssh {
-        let sshd = ssh
-            .pid
-            .map(|pid| format!(" (sshd PID {pid})"))
-            .unwrap_or_default();
-        let server = ssh.local.map(|l| format!(" to {l}")).unwrap_or_default();
+        let sshd = part(" (sshd PID ", ssh.pid, ")");
+        let server = part(" to ", ssh.local, "");
         lines.push(format!("ssh: {}{server}{sshd}", ssh_line(ssh)));
     }
     if let Some(s) = &p.scheduler {
-        let exe = s
-            .exe
-            .as_ref()
-            .map(|e| format!(" {}", e.display()))
-            .unwrap_or_default();
-        let user = s
-            .user
-            .as_deref()
-            .map(|u| format!(", job of {u}"))
-            .unwrap_or_default();
+        let exe = part(" ", s.exe.as_ref().map(|e| e.display()), "");
+        let user = part(", job of ", s.user.as_deref(), "");
         lines.push(format!("scheduler: {} (PID {}{exe}){user}", s.kind, s.pid));
     }
     if let Some(login) = &p.login {
@@ -262,17 +247,8 @@ pub fn lines(p: &Provenance, process: &Process, socket: Option<&Socket>) -> Vec<
 
 /// "PID 812 bash (/usr/bin/bash), alice, session leader: bash /tmp/job.sh".
 fn ancestor_long(a: &Ancestor) -> String {
-    let exe = a
-        .exe
-        .as_ref()
-        .map(|e| format!(" ({})", e.display()))
-        .unwrap_or_default();
-    let user = a
-        .user
-        .clone()
-        .or_else(|| a.uid.map(|u| format!("uid {u}")))
-        .map(|u| format!(", {u}"))
-        .unwrap_or_default();
+    let exe = part(" (", a.exe.as_ref().map(|e| e.display()), ")");
+    let user = part(", ", user_or_uid(&a.user, a.uid), "");
     let leader = if a.session_leader { ", session leader" } else { "" };
     let command = if a.cmdline.len() > 1 {
         // sshd pads its title with spaces.

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use aya::Ebpf;
 use aya::maps::{MapData, PerCpuArray, RingBuf};
-use aya::programs::{CgroupAttachMode, CgroupSock, RawTracePoint};
+use aya::programs::{CgroupAttachMode, CgroupSock, Program, ProgramError, RawTracePoint};
 
 use portscope_core::model::Endpoint;
 use portscope_core::watch::kernel::{
@@ -203,12 +203,19 @@ impl EventStream for BpfEvents {
     }
 }
 
-fn attach_raw(ebpf: &mut Ebpf, program: &str, tracepoint: &str) -> Result<(), String> {
-    let prog: &mut RawTracePoint = ebpf
-        .program_mut(program)
+/// The program `name` of the object, as the kind of program `T` the caller attaches.
+fn program_of<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, String>
+where
+    &'a mut T: TryFrom<&'a mut Program, Error = ProgramError>,
+{
+    ebpf.program_mut(name)
         .ok_or("program missing")?
         .try_into()
-        .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+        .map_err(|e: ProgramError| e.to_string())
+}
+
+fn attach_raw(ebpf: &mut Ebpf, program: &str, tracepoint: &str) -> Result<(), String> {
+    let prog: &mut RawTracePoint = program_of(ebpf, program)?;
     prog.load().map_err(|e| e.to_string())?;
     prog.attach(tracepoint).map_err(|e| e.to_string())?;
     Ok(())
@@ -218,11 +225,7 @@ fn attach_raw(ebpf: &mut Ebpf, program: &str, tracepoint: &str) -> Result<(), St
 fn attach_cgroup(ebpf: &mut Ebpf) -> Result<(), String> {
     let root = cgroup2_root().map_err(|e| format!("no cgroup2 root: {e}"))?;
     for name in ["ps_bind4", "ps_bind6", "ps_release"] {
-        let prog: &mut CgroupSock = ebpf
-            .program_mut(name)
-            .ok_or("program missing")?
-            .try_into()
-            .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+        let prog: &mut CgroupSock = program_of(ebpf, name)?;
         prog.load().map_err(|e| e.to_string())?;
         prog.attach(&root, CgroupAttachMode::Single)
             .map_err(|e| e.to_string())?;

@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, fstat, fstatfs, mkdirat, openat, statat};
 use rustix::io::Errno;
 
+use crate::bpf_syscall::bpf;
+
 /// The compiled program (tools/build-bpf.sh rebuilds it from bpf/owners.bpf.c).
 static OBJECT: &[u8] = aya::include_bytes_aligned!("../../bpf/obj/owners.o");
 
@@ -295,26 +297,6 @@ fn read_all(iter: OwnedFd) -> Result<Vec<u8>, Unavailable> {
             Err(Errno::INTR | Errno::AGAIN) if retries < 100 => retries += 1,
             Err(e) => return Err(Unavailable::Read(e.to_string())),
         }
-    }
-}
-
-/// One bpf(2) call with an attribute block of `attr`'s size.
-fn bpf(cmd: libc::c_long, attr: &mut [u64]) -> io::Result<libc::c_long> {
-    // SAFETY: `attr` is a live, 8-byte-aligned buffer of the size passed; the kernel reads and
-    // writes only within that size, and every pointer stored in it points to a live buffer of
-    // the length stored beside it.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            attr.as_mut_ptr(),
-            std::mem::size_of_val(attr) as libc::c_uint,
-        )
-    };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
     }
 }
 
