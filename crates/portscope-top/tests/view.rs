@@ -86,6 +86,17 @@ fn select_port(app: &mut App, port: u16) {
     app.view.select(index);
 }
 
+/// Selects the connection row whose remote port is `port`.
+fn select_remote_port(app: &mut App, port: u16) {
+    let index = app
+        .view
+        .lines()
+        .iter()
+        .position(|l| matches!(l, Line::Row(k) if k.remote.port == port))
+        .expect("the connection's row");
+    app.view.select(index);
+}
+
 #[test]
 fn empty_host() {
     let platform = FixturePlatform::from_toml("").expect("empty fixture");
@@ -269,13 +280,7 @@ fn cut_destroys_only_the_connection() {
     select_port(&mut app, 8080);
     press(&mut app, KeyCode::Char('x'));
     assert!(app.pending.is_none());
-    let index = app
-        .view
-        .lines()
-        .iter()
-        .position(|l| matches!(l, Line::Row(k) if k.remote.port == 51000))
-        .expect("the connection's row");
-    app.view.select(index);
+    select_remote_port(&mut app, 51000);
     press(&mut app, KeyCode::Char('x'));
     assert!(app.pending.is_some());
     press(&mut app, KeyCode::Char('y'));
@@ -683,13 +688,7 @@ fn an_exe_column_at_200_columns_and_not_at_80() {
 fn a_finding_stays_on_the_process_after_its_connection_is_cut() {
     let platform = host("busy");
     let mut app = app(&platform, true);
-    let index = app
-        .view
-        .lines()
-        .iter()
-        .position(|l| matches!(l, Line::Row(k) if k.remote.port == 4444))
-        .expect("the connection's row");
-    app.view.select(index);
+    select_remote_port(&mut app, 4444);
     press(&mut app, KeyCode::Char('x'));
     press(&mut app, KeyCode::Char('y'));
     assert!(
@@ -716,13 +715,7 @@ fn a_finding_stays_on_the_process_after_its_connection_is_cut() {
     assert!(screen.contains("1 alert"), "{screen}");
     insta::assert_snapshot!("finding_stays_after_cut", screen);
     // The details still say what was found.
-    let index = app
-        .view
-        .lines()
-        .iter()
-        .position(|l| matches!(l, Line::Row(k) if k.remote.port == 4444))
-        .expect("the row");
-    app.view.select(index);
+    select_remote_port(&mut app, 4444);
     press(&mut app, KeyCode::Enter);
     let details = app.details.as_ref().expect("details");
     assert!(
@@ -750,13 +743,7 @@ fn a_finding_stays_on_the_process_after_its_connection_is_cut() {
 fn c_and_e_end_the_process_of_a_connection_or_a_program() {
     let platform = host("busy");
     let mut app = app(&platform, true);
-    let index = app
-        .view
-        .lines()
-        .iter()
-        .position(|l| matches!(l, Line::Row(k) if k.remote.port == 4444))
-        .expect("the connection's row");
-    app.view.select(index);
+    select_remote_port(&mut app, 4444);
     press(&mut app, KeyCode::Char('c'));
     assert!(app.pending.is_some(), "{:?}", app.status);
     let screen = text(&draw(&mut app, 100, 24, Duration::ZERO));
